@@ -1,0 +1,183 @@
+//! Contexts: named Berth servers, stored in `$XDG_CONFIG_HOME/berth/config.toml`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use etcetera::BaseStrategy;
+use serde::{Deserialize, Serialize};
+
+use crate::output::Failure;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contexts {
+    /// The context used when `--context` is not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    #[serde(default)]
+    pub contexts: BTreeMap<String, Context>,
+    #[serde(skip)]
+    path: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Context {
+    pub url: String,
+}
+
+fn config_path() -> Result<PathBuf, Failure> {
+    let strategy = etcetera::choose_base_strategy().map_err(|err| {
+        Failure::new(
+            format!("cannot find the configuration directory: {err}"),
+            "set HOME or XDG_CONFIG_HOME",
+        )
+    })?;
+    Ok(strategy.config_dir().join("berth").join("config.toml"))
+}
+
+impl Contexts {
+    pub fn load() -> Result<Contexts, Failure> {
+        let path = config_path()?;
+        let mut contexts = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str::<Contexts>(&text).map_err(|err| {
+                Failure::new(
+                    format!(
+                        "{} is not a valid berth configuration: {}",
+                        path.display(),
+                        err.message()
+                    ),
+                    format!("fix or remove {}", path.display()),
+                )
+            })?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Contexts::default(),
+            Err(err) => {
+                return Err(Failure::new(
+                    format!("cannot read {}: {err}", path.display()),
+                    "check the file's permissions",
+                ));
+            }
+        };
+        contexts.path = path;
+        Ok(contexts)
+    }
+
+    /// Writes the file atomically, readable by its owner only (it will hold tokens).
+    pub fn save(&self) -> Result<(), Failure> {
+        let fail = |err: std::io::Error| {
+            Failure::new(
+                format!("cannot write {}: {err}", self.path.display()),
+                "check that the configuration directory is writable",
+            )
+        };
+        let dir = self.path.parent().ok_or_else(|| {
+            Failure::new(
+                format!("{} has no parent directory", self.path.display()),
+                "set XDG_CONFIG_HOME to a directory",
+            )
+        })?;
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        let text = toml::to_string_pretty(self).map_err(|err| {
+            Failure::new(
+                format!("cannot encode the configuration: {err}"),
+                "report this as a bug",
+            )
+        })?;
+        let mut file = tempfile_in(dir).map_err(fail)?;
+        file.1.write_all(text.as_bytes()).map_err(fail)?;
+        file.1.sync_all().map_err(fail)?;
+        std::fs::rename(&file.0, &self.path).map_err(fail)?;
+        Ok(())
+    }
+
+    pub fn add(&mut self, name: &str, url: &str) -> Result<(), Failure> {
+        validate_name(name)?;
+        let url = validate_url(url)?;
+        if self.contexts.contains_key(name) {
+            return Err(Failure::new(
+                format!("a context named {name} already exists"),
+                format!("remove it first with `berth context remove {name}`, or pick another name"),
+            ));
+        }
+        self.contexts.insert(name.to_owned(), Context { url });
+        Ok(())
+    }
+
+    pub fn make_current(&mut self, name: &str) -> Result<(), Failure> {
+        self.get(name)?;
+        self.current = Some(name.to_owned());
+        Ok(())
+    }
+
+    pub fn remove(&mut self, name: &str) -> Result<(), Failure> {
+        self.get(name)?;
+        self.contexts.remove(name);
+        if self.current.as_deref() == Some(name) {
+            self.current = None;
+        }
+        Ok(())
+    }
+
+    fn get(&self, name: &str) -> Result<&Context, Failure> {
+        self.contexts.get(name).ok_or_else(|| {
+            Failure::new(
+                format!("no context named {name}"),
+                "see the contexts with `berth context list`",
+            )
+        })
+    }
+
+    /// The context named by `--context`, or the current one.
+    pub fn select(&self, name: Option<&str>) -> Result<&Context, Failure> {
+        match name.or(self.current.as_deref()) {
+            Some(name) => self.get(name),
+            None => Err(Failure::new(
+                "no Berth server is configured",
+                "add one with `berth context add NAME URL`",
+            )),
+        }
+    }
+}
+
+fn tempfile_in(dir: &std::path::Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let path = dir.join(format!(".config.toml.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path)?;
+    Ok((path, file))
+}
+
+fn validate_name(name: &str) -> Result<(), Failure> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if valid {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            format!("invalid context name {name:?}"),
+            "use up to 63 letters, digits, '-', '_' or '.'",
+        ))
+    }
+}
+
+fn validate_url(url: &str) -> Result<String, Failure> {
+    let parsed = reqwest::Url::parse(url).map_err(|err| {
+        Failure::new(
+            format!("invalid server URL {url:?}: {err}"),
+            "give a URL such as https://berth.example.com",
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(Failure::new(
+            format!("invalid server URL {url:?}: it must be http:// or https:// with a host"),
+            "give a URL such as https://berth.example.com",
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}

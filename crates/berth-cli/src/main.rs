@@ -1,0 +1,140 @@
+//! `berth`, the developer's command line: talks to `berthd` over HTTPS only,
+//! so developers need no kubeconfig and no reach to the Kubernetes API.
+
+mod client;
+mod context;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+
+use crate::context::Contexts;
+use crate::output::{Failure, Format};
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Develop in production-like Kubernetes spaces with a fast inner loop"
+)]
+struct Cli {
+    /// The context to use instead of the current one.
+    #[arg(long, global = true, env = "BERTH_CONTEXT", value_name = "NAME")]
+    context: Option<String>,
+    /// Output format of listing commands.
+    #[arg(long, short, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the client's and the server's version.
+    Version,
+    /// Manage the Berth servers this CLI knows (contexts).
+    #[command(subcommand)]
+    Context(ContextCommand),
+    /// Print a shell completion script.
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContextCommand {
+    /// Add a context: a name for a Berth server URL.
+    Add {
+        name: String,
+        url: String,
+        /// Make it the current context.
+        #[arg(long = "use")]
+        make_current: bool,
+    },
+    /// Make a context the current one.
+    Use { name: String },
+    /// List the contexts.
+    #[command(alias = "ls")]
+    List,
+    /// Forget a context.
+    #[command(alias = "rm")]
+    Remove { name: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            output::report(&Failure::new(
+                format!("cannot start: {err}"),
+                "check the system's limits on threads and file descriptors",
+            ));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            output::report(&failure);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Version => {
+            let contexts = Contexts::load()?;
+            let client_version = berth_core::BuildInfo::current();
+            let server = match contexts.select(cli.context.as_deref()) {
+                Ok(context) => Some(client::Client::new(&context.url)?.version().await),
+                Err(_) => None,
+            };
+            output::version(cli.output, &client_version, server)
+        }
+        Command::Context(command) => context_command(command, cli.output),
+        Command::Completion { shell } => {
+            let mut command = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "berth", &mut script);
+            output::write_stdout(&script)
+        }
+    }
+}
+
+fn context_command(command: ContextCommand, format: Format) -> Result<(), Failure> {
+    let mut contexts = Contexts::load()?;
+    match command {
+        ContextCommand::Add {
+            name,
+            url,
+            make_current,
+        } => {
+            contexts.add(&name, &url)?;
+            if make_current || contexts.current.is_none() {
+                contexts.current = Some(name.clone());
+            }
+            contexts.save()?;
+            println!("context {name} added ({url})");
+        }
+        ContextCommand::Use { name } => {
+            contexts.make_current(&name)?;
+            contexts.save()?;
+            println!("now using context {name}");
+        }
+        ContextCommand::List => output::contexts(format, &contexts)?,
+        ContextCommand::Remove { name } => {
+            contexts.remove(&name)?;
+            contexts.save()?;
+            println!("context {name} removed");
+        }
+    }
+    Ok(())
+}

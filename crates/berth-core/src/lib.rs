@@ -1,0 +1,13 @@
+//! Berth's shared vocabulary: the public error type, build information and the
+//! readiness report that the daemon, the CLI and the console all speak.
+//!
+//! Invariant: this crate performs no IO and depends on no runtime, store or
+//! network library. Every other Berth crate may depend on it; it depends on none.
+
+pub mod error;
+pub mod health;
+pub mod version;
+
+pub use error::{Error, ErrorCode};
+pub use health::{ComponentStatus, ReadinessReport};
+pub use version::BuildInfo;

@@ -1,0 +1,111 @@
+//! The application state shared by every handler.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use berth_core::{BuildInfo, ComponentStatus, ReadinessReport};
+use berth_store::Store;
+
+use crate::metrics::HttpMetrics;
+
+/// Everything a request may need. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    build: BuildInfo,
+    store: Arc<Store>,
+    readiness: Readiness,
+    metrics: HttpMetrics,
+    prometheus: prometheus::Registry,
+}
+
+impl App {
+    pub fn new(store: Arc<Store>, metrics: HttpMetrics, prometheus: prometheus::Registry) -> App {
+        App {
+            inner: Arc::new(Inner {
+                build: BuildInfo::current(),
+                store,
+                readiness: Readiness::default(),
+                metrics,
+                prometheus,
+            }),
+        }
+    }
+
+    pub fn build(&self) -> &BuildInfo {
+        &self.inner.build
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// Subsystems report whether they can serve here.
+    pub fn readiness(&self) -> &Readiness {
+        &self.inner.readiness
+    }
+
+    pub(crate) fn metrics(&self) -> &HttpMetrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn prometheus(&self) -> &prometheus::Registry {
+        &self.inner.prometheus
+    }
+
+    /// The readiness of every subsystem, with the store checked live.
+    pub fn readiness_report(&self) -> ReadinessReport {
+        let mut components = self.inner.readiness.snapshot();
+        let store = match self.inner.store.check() {
+            Ok(()) => ComponentStatus::Ready,
+            Err(err) => {
+                tracing::warn!(error = %error_chain(&err), "store check failed");
+                ComponentStatus::NotReady {
+                    reason: "the store does not answer reads".to_owned(),
+                }
+            }
+        };
+        components.insert("store".to_owned(), store);
+        ReadinessReport::from_components(components)
+    }
+}
+
+/// The readiness of the daemon's subsystems other than the store.
+#[derive(Default)]
+pub struct Readiness {
+    components: RwLock<BTreeMap<String, ComponentStatus>>,
+}
+
+impl Readiness {
+    pub fn set(&self, component: &str, status: ComponentStatus) {
+        // A poisoned lock only means a writer panicked mid-insert of a plain
+        // value; the map is still whole, so keep using it.
+        let mut map = self
+            .components
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.insert(component.to_owned(), status);
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, ComponentStatus> {
+        self.components
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+/// Formats an error with all its sources, for logs.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

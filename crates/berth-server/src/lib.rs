@@ -1,0 +1,67 @@
+//! Berth's HTTP face: the axum router, its middleware, the OpenAPI document and
+//! the embedded admin console.
+//!
+//! Invariant: this is the only crate that touches axum. Handlers stay thin:
+//! extract, call into [`App`], map the result; errors become responses in one
+//! place ([`ApiError`]), and every API route is declared with `#[utoipa::path]`
+//! so that it appears in the OpenAPI document served at `/api/v1/openapi.json`.
+
+mod app;
+mod console;
+mod error;
+mod metrics;
+mod observe;
+mod routes;
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use app::{App, Readiness};
+pub use error::ApiError;
+pub use metrics::HttpMetrics;
+
+/// The router for the whole daemon: API, probes, metrics and console.
+pub fn router(app: App) -> Router {
+    let (api, _) = api_router().split_for_parts();
+    api.fallback(console::serve)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            observe::observe,
+        ))
+        .with_state(app)
+}
+
+/// Serves `router` on `listener` until `stop` resolves, then stops accepting
+/// and waits for in-flight requests. Bounding that wait is the caller's job.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+/// The OpenAPI document for every route in [`router`].
+pub fn openapi() -> OpenApi {
+    api_router().split_for_parts().1
+}
+
+static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
+    openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document is plain data and always serializes")
+});
+
+fn api_router() -> OpenApiRouter<App> {
+    let mut doc = OpenApi::default();
+    doc.info.title = "Berth API".to_owned();
+    doc.info.version = berth_core::BuildInfo::current().version;
+    doc.info.description =
+        Some("The control-plane API of Berth: spaces, catalog, dev sessions and audit.".to_owned());
+    OpenApiRouter::with_openapi(doc).merge(routes::system::router())
+}

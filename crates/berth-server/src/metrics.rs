@@ -1,0 +1,62 @@
+//! HTTP and process metrics, recorded through OpenTelemetry instruments so the
+//! same numbers reach `/metrics` and, when configured, the OTLP collector.
+
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Histogram, Meter};
+
+/// Request latency buckets in seconds: fine below 10 ms, where the API lives.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Instruments for the HTTP server.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    duration: Histogram<f64>,
+}
+
+impl HttpMetrics {
+    /// Creates the instruments on `meter`, and a gauge of the process's
+    /// resident memory where the platform reports it.
+    pub fn new(meter: &Meter) -> HttpMetrics {
+        let duration = meter
+            .f64_histogram("http.server.request.duration")
+            .with_unit("s")
+            .with_description("Duration of HTTP requests, by route, method and status")
+            .with_boundaries(LATENCY_BUCKETS.to_vec())
+            .build();
+        meter
+            .u64_observable_gauge("process.resident_memory")
+            .with_unit("By")
+            .with_description("Resident memory of the berthd process")
+            .with_callback(|gauge| {
+                if let Some(bytes) = resident_memory_bytes() {
+                    gauge.observe(bytes, &[]);
+                }
+            })
+            .build();
+        HttpMetrics { duration }
+    }
+
+    pub(crate) fn record(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        self.duration.record(
+            elapsed.as_secs_f64(),
+            &[
+                KeyValue::new("http.route", route.to_owned()),
+                KeyValue::new("http.request.method", method.to_owned()),
+                KeyValue::new("http.response.status_code", i64::from(status)),
+            ],
+        );
+    }
+}
+
+/// The resident set size, from `/proc/self/statm` (pages) on Linux.
+fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // Every platform Berth ships for (Linux x86_64 and aarch64) uses 4 KiB
+    // pages for the counts in statm.
+    Some(pages * 4096)
+}

@@ -1,0 +1,433 @@
+//! Configuration: built-in defaults < `--config FILE` (TOML) < `BERTH_*`
+//! environment < command-line flags, merged by figment and checked at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// `BERTH_*` variables that are not daemon configuration: `BERTH_CONFIG`
+/// names the file, the `berth` CLI reads the others, and tests read
+/// `BERTH_TEST_*`. Every other `BERTH_*` variable must name a setting.
+const NOT_SETTINGS: &[&str] = &["config", "context", "url", "token", "space"];
+const NOT_SETTINGS_PREFIXES: &[&str] = &["test_", "agent_"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    /// The address the HTTP server binds.
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The URL users reach the daemon at, when it differs from `listen`
+    /// (behind an ingress): used in links the daemon prints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// How long shutdown waits for in-flight requests and WebSockets.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `RUST_LOG`-style filter; `RUST_LOG`, when set, takes its place.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Base URL of an OTLP/HTTP collector; traces and metrics are exported
+    /// there when set, and nowhere when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    pub service_name: String,
+    /// Share of new traces to sample, from 0 to 1; a caller's sampled
+    /// `traceparent` is always followed.
+    pub trace_sample_ratio: f64,
+    /// How often metrics are pushed to the collector.
+    #[serde(with = "humantime_serde")]
+    pub metrics_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./.berth"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            server: ServerConfig::default(),
+            log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            public_url: None,
+            shutdown_grace: Duration::from_secs(4),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Pretty,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: "berthd".to_owned(),
+            trace_sample_ratio: 1.0,
+            metrics_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Settings given on the command line; they win over everything else.
+#[derive(Debug, Default, clap::Args)]
+pub struct Overrides {
+    /// A TOML configuration file.
+    #[arg(long, env = "BERTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The data directory holding the store [default: ./.berth].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Log format [default: pretty].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Overrides {
+    pub fn from_file(file: PathBuf) -> Overrides {
+        Overrides {
+            config: Some(file),
+            ..Overrides::default()
+        }
+    }
+}
+
+impl Config {
+    /// Merges every source and validates the result. Errors name the key and
+    /// the file or variable it came from.
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = &overrides.config {
+            if !file.is_file() {
+                bail!("configuration file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed("BERTH_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                let key = key.as_str();
+                !NOT_SETTINGS.contains(&key)
+                    && !NOT_SETTINGS_PREFIXES.iter().any(|p| key.starts_with(p))
+            })
+            .split("__");
+        figment = figment.merge(env);
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(Serialized::default("data_dir", dir));
+        }
+        if let Some(listen) = overrides.listen {
+            figment = figment.merge(Serialized::default("listen", listen));
+        }
+        if let Some(format) = overrides.log_format {
+            figment = figment.merge(Serialized::default("log.format", format));
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|err| anyhow::anyhow!(describe(err)))
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.server.public_url {
+            check_http_url("server.public_url", url)?;
+        }
+        if let Some(url) = &self.telemetry.otlp_endpoint {
+            check_http_url("telemetry.otlp_endpoint", url)?;
+        }
+        let ratio = self.telemetry.trace_sample_ratio;
+        if !(0.0..=1.0).contains(&ratio) {
+            bail!(
+                "invalid configuration: telemetry.trace_sample_ratio must be between 0 and 1, not {ratio}"
+            );
+        }
+        if self.telemetry.metrics_interval < Duration::from_secs(1) {
+            bail!("invalid configuration: telemetry.metrics_interval must be at least 1s");
+        }
+        if self.telemetry.service_name.trim().is_empty() {
+            bail!("invalid configuration: telemetry.service_name must not be empty");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
+            bail!(
+                "invalid configuration: log.filter {:?} is not a valid filter (example: \"info,berth_server=debug\")",
+                self.log.filter
+            );
+        }
+        Ok(())
+    }
+}
+
+fn check_http_url(key: &str, url: &str) -> anyhow::Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
+        _ => bail!(
+            "invalid configuration: {key} must be an http:// or https:// URL with a host, not {url:?}"
+        ),
+    }
+}
+
+/// One line per error, each naming the key and the file or variable it came from.
+fn describe(err: figment::Error) -> String {
+    err.into_iter()
+        .map(|e| {
+            let path: Vec<String> = e.path.iter().map(|p| p.to_ascii_lowercase()).collect();
+            let source = match &e.metadata {
+                Some(meta) if meta.name.contains("environment") => {
+                    format!(
+                        "environment variable BERTH_{}",
+                        path.join("__").to_ascii_uppercase()
+                    )
+                }
+                Some(meta) => match &meta.source {
+                    Some(source) => source.to_string(),
+                    None => meta.name.to_string(),
+                },
+                None => "the command line".to_owned(),
+            };
+            format!("{}: {} (in {source})", path.join("."), e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The output of `berthd config default`. A test keeps it equal to
+/// [`Config::default`].
+pub const DEFAULT_TOML: &str = r#"# berthd configuration. Every key is optional; these are the defaults.
+# Precedence: these defaults < this file (--config) < BERTH_* environment
+# variables < command-line flags. Nested keys use a double underscore in the
+# environment: BERTH_LOG__FORMAT=json sets [log] format.
+# Secrets are never written here: settings that need one take a file path.
+
+# Where the store lives (sled database, lock file, keys). --data-dir, BERTH_DATA_DIR
+data_dir = "./.berth"
+
+# The address the HTTP server binds. --listen, BERTH_LISTEN
+listen = "127.0.0.1:8080"
+
+[server]
+# The URL users reach the daemon at, when it differs from `listen`
+# (for example behind an ingress). Used in links the daemon prints.
+# public_url = "https://berth.example.com"
+
+# How long shutdown waits for in-flight requests and WebSockets to finish.
+shutdown_grace = "4s"
+
+[log]
+# "pretty" for people, "json" for log pipelines. --log-format
+format = "pretty"
+# A RUST_LOG-style filter. RUST_LOG, when set, takes its place.
+filter = "info"
+
+[telemetry]
+# Base URL of an OTLP/HTTP collector. Traces and metrics are exported there
+# when set, and nowhere when not. /metrics serves Prometheus text either way.
+# otlp_endpoint = "http://otel-collector:4318"
+
+# The service.name resource attribute.
+service_name = "berthd"
+
+# Share of new traces to sample, from 0 to 1. A caller's sampled traceparent
+# is always followed.
+trace_sample_ratio = 1.0
+
+# How often metrics are pushed to the collector.
+metrics_interval = "30s"
+"#;
+
+// figment's Jail fixes its closures' error type, which clippy finds large.
+#[cfg(test)]
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    fn load(
+        toml: Option<&str>,
+        env: &[(&str, &str)],
+        overrides: Overrides,
+    ) -> anyhow::Result<Config> {
+        let mut result = None;
+        figment::Jail::expect_with(|jail| {
+            let mut overrides = overrides;
+            if let Some(toml) = toml {
+                jail.create_file("berthd.toml", toml)?;
+                overrides.config = Some(PathBuf::from("berthd.toml"));
+            }
+            for (key, value) in env {
+                jail.set_env(key, value);
+            }
+            result = Some(Config::load(&overrides).map_err(|e| anyhow::anyhow!("{e:#}")));
+            Ok(())
+        });
+        result.expect("the jail ran the closure")
+    }
+
+    #[test]
+    fn the_printed_default_is_the_default() {
+        let parsed: Config =
+            toml::from_str(DEFAULT_TOML).expect("the default configuration parses");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn nothing_configured_gives_the_defaults() {
+        let config = load(None, &[], Overrides::default()).expect("defaults load");
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn later_sources_win() {
+        let config = load(
+            Some("listen = \"127.0.0.1:1\"\ndata_dir = \"/from/file\"\n[log]\nformat = \"json\"\n"),
+            &[
+                ("BERTH_LISTEN", "127.0.0.1:2"),
+                ("BERTH_TELEMETRY__SERVICE_NAME", "env-name"),
+            ],
+            Overrides {
+                data_dir: Some(PathBuf::from("/from/flag")),
+                ..Overrides::default()
+            },
+        )
+        .expect("loads");
+        assert_eq!(config.listen, "127.0.0.1:2".parse().expect("addr"));
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.telemetry.service_name, "env-name");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_source() {
+        let err = load(
+            Some("[server]\nshutdown_grase = \"1s\"\n"),
+            &[],
+            Overrides::default(),
+        )
+        .expect_err("unknown key");
+        let message = err.to_string();
+        assert!(message.contains("shutdown_grase"), "{message}");
+        assert!(message.contains("berthd.toml"), "{message}");
+
+        let err = load(
+            None,
+            &[("BERTH_LISTN", "127.0.0.1:1")],
+            Overrides::default(),
+        )
+        .expect_err("unknown variable");
+        let message = err.to_string();
+        assert!(message.contains("listn"), "{message}");
+        assert!(message.contains("BERTH_LISTN"), "{message}");
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        let err = load(Some("listen = 8080\n"), &[], Overrides::default()).expect_err("wrong type");
+        let message = err.to_string();
+        assert!(message.contains("listen"), "{message}");
+
+        let err = load(
+            Some("[server]\nshutdown_grace = \"soon\"\n"),
+            &[],
+            Overrides::default(),
+        )
+        .expect_err("bad duration");
+        assert!(err.to_string().contains("shutdown_grace"), "{err}");
+    }
+
+    #[test]
+    fn values_are_validated() {
+        for (toml, key) in [
+            (
+                "[telemetry]\ntrace_sample_ratio = 1.5\n",
+                "telemetry.trace_sample_ratio",
+            ),
+            (
+                "[telemetry]\notlp_endpoint = \"collector:4318\"\n",
+                "telemetry.otlp_endpoint",
+            ),
+            ("[server]\npublic_url = \"ftp://x\"\n", "server.public_url"),
+            ("[log]\nfilter = \"info,=[\"\n", "log.filter"),
+        ] {
+            let err = load(Some(toml), &[], Overrides::default()).expect_err(toml);
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn client_and_test_variables_are_not_settings() {
+        let config = load(
+            None,
+            &[
+                ("BERTH_TOKEN", "x"),
+                ("BERTH_TEST_KUBECONFIG", "/k"),
+                ("BERTH_CONTEXT", "dev"),
+            ],
+            Overrides::default(),
+        )
+        .expect("client variables are ignored");
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn a_missing_config_file_is_named() {
+        let err = Config::load(&Overrides::from_file(PathBuf::from(
+            "/nonexistent/berthd.toml",
+        )))
+        .expect_err("missing file");
+        assert!(
+            err.to_string().contains("/nonexistent/berthd.toml"),
+            "{err}"
+        );
+    }
+}

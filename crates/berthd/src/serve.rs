@@ -1,0 +1,117 @@
+//! `berthd serve`: open the store, serve HTTP, and shut down cleanly.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use berth_core::ComponentStatus;
+use berth_server::{App, HttpMetrics};
+use berth_store::{Holder, Store};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::telemetry::Telemetry;
+
+pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> anyhow::Result<()> {
+    // Install the handlers first: a signal that arrives while starting up
+    // must still shut down cleanly rather than kill the process mid-write.
+    let shutdown = shutdown_signal()?;
+    // Lock the data directory before binding: a second daemon on the same
+    // directory must be told so, even when it also asks for the same port.
+    let holder = Holder::this_process(&config.listen.to_string());
+    let store = tokio::task::spawn_blocking({
+        let dir = config.data_dir.clone();
+        move || Store::open(&dir, &holder)
+    })
+    .await
+    .context("store open task failed")??;
+    let store = Arc::new(store);
+    let info = store.info();
+    tracing::info!(
+        data_dir = %info.data_dir.display(),
+        schema_version = info.schema_version,
+        created = info.created,
+        "store open"
+    );
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    if addr != config.listen {
+        store.record_holder(&Holder::this_process(&addr.to_string()))?;
+    }
+
+    let app = App::new(
+        store.clone(),
+        HttpMetrics::new(&telemetry.meter),
+        telemetry.registry.clone(),
+    );
+    app.readiness().set("server", ComponentStatus::Ready);
+    let router = berth_server::router(app.clone());
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let mut server = tokio::spawn(berth_server::serve(listener, router, async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    }));
+
+    let url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    tracing::info!(
+        %url,
+        listen = %addr,
+        ready_ms = started.elapsed().as_millis() as u64,
+        "berthd ready"
+    );
+
+    let served = tokio::select! {
+        signal = shutdown => {
+            tracing::info!(signal, grace = ?config.server.shutdown_grace, "shutting down: draining requests");
+            None
+        }
+        result = &mut server => Some(result),
+    };
+    let served = match served {
+        Some(result) => result,
+        None => {
+            app.readiness().set(
+                "server",
+                ComponentStatus::NotReady {
+                    reason: "draining".to_owned(),
+                },
+            );
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(config.server.shutdown_grace, &mut server).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("drain grace period over; closing the remaining connections");
+                    server.abort();
+                    Ok(Ok(()))
+                }
+            }
+        }
+    };
+
+    let flushed = store.flush().await.context("cannot flush the store")?;
+    tracing::info!(bytes = flushed, "store flushed; berthd stopped");
+    served
+        .context("HTTP server task failed")?
+        .context("HTTP server failed")
+}
+
+/// Installs SIGTERM and SIGINT handlers; the future resolves with the name of
+/// the first signal received.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
+}

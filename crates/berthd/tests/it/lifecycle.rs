@@ -1,0 +1,194 @@
+//! The daemon's contract with its operator: probes, metrics, the OpenAPI
+//! document, the data-directory lock, configuration errors and shutdown.
+
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::daemon::{BERTHD, Daemon, wait_with_deadline};
+
+#[tokio::test]
+async fn serves_probes_metrics_version_and_openapi() {
+    let daemon = Daemon::start();
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{}{path}", daemon.url)).send();
+
+    let health = get("/healthz").await.expect("healthz");
+    assert_eq!(health.status(), 200);
+
+    let ready = get("/readyz").await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let report: berth_core::ReadinessReport = ready.json().await.expect("readiness JSON");
+    assert!(report.ready);
+    assert!(report.components.contains_key("store"), "{report:?}");
+
+    let version: berth_core::BuildInfo = get("/api/v1/version")
+        .await
+        .expect("version")
+        .json()
+        .await
+        .expect("version JSON");
+    assert_eq!(version, berth_core::BuildInfo::current());
+
+    let doc: serde_json::Value = get("/api/v1/openapi.json")
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("openapi JSON");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let parsed: utoipa::openapi::OpenApi =
+        serde_json::from_value(doc.clone()).expect("a well-formed OpenAPI document");
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/version",
+        "/api/v1/openapi.json",
+    ] {
+        assert!(
+            parsed.paths.paths.contains_key(path),
+            "{path} missing from the document"
+        );
+    }
+
+    let metrics = get("/metrics").await.expect("metrics");
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/plain"),
+    );
+    let text = metrics.text().await.expect("metrics text");
+    let samples = parse_prometheus(&text);
+    assert!(
+        samples.iter().any(|(name, labels, value)| name
+            == "http_server_request_duration_seconds_count"
+            && labels.contains("http_route=\"/api/v1/version\"")
+            && labels.contains("http_response_status_code=\"200\"")
+            && *value >= 1.0),
+        "no request count for /api/v1/version in:\n{text}"
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|(name, _, value)| name == "process_resident_memory_bytes" && *value > 0.0),
+        "no process memory gauge in:\n{text}"
+    );
+}
+
+/// Parses the Prometheus text format into (name, labels, value), failing on
+/// any line that is neither a comment nor a sample.
+fn parse_prometheus(text: &str) -> Vec<(String, String, f64)> {
+    text.lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("a sample has a value");
+            let value: f64 = value.parse().expect("a sample value is a number");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, labels)) => (name, labels.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            (name.to_owned(), labels.to_owned(), value)
+        })
+        .collect()
+}
+
+#[test]
+fn a_second_daemon_on_the_same_data_directory_fails_fast() {
+    let first = Daemon::start();
+    let mut second = Command::new(BERTHD)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&first.data_dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("second berthd starts");
+    let status = wait_with_deadline(&mut second, Duration::from_secs(10));
+    assert!(!status.success());
+    let stderr = std::io::read_to_string(second.stderr.take().expect("stderr")).expect("utf-8");
+    assert!(
+        stderr.contains(&first.data_dir.display().to_string()),
+        "the message names the directory: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pid {}", first.child.id())),
+        "the message names the holder: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero_then_the_directory_is_free() {
+    let mut daemon = Daemon::start();
+    // An idle keep-alive connection must not hold shutdown up.
+    let http = reqwest::Client::new();
+    let ready = http
+        .get(format!("{}/readyz", daemon.url))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+
+    daemon.signal(Signal::SIGTERM);
+    // The operator contract is an exit within 5 s of SIGTERM.
+    let status = daemon.wait_exit(Duration::from_secs(5));
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        daemon.log_text()
+    );
+    let log = daemon.log_text();
+    assert!(log.contains("store flushed"), "{log}");
+
+    let data_dir = daemon.data_dir.clone();
+    let mut again = Daemon::start_in(&data_dir, &[]);
+    again.signal(Signal::SIGINT);
+    assert!(again.wait_exit(Duration::from_secs(5)).success());
+}
+
+#[test]
+fn a_config_file_with_an_unknown_key_is_refused_with_the_key_named() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let file = temp.path().join("berthd.toml");
+    std::fs::write(&file, "[server]\nshutdown_grase = \"1s\"\n").expect("write config");
+
+    for args in [
+        vec!["serve", "--config", file.to_str().expect("utf-8 path")],
+        vec!["config", "check", file.to_str().expect("utf-8 path")],
+    ] {
+        let out = Command::new(BERTHD)
+            .args(&args)
+            .env("BERTH_DATA_DIR", temp.path().join("data"))
+            .output()
+            .expect("berthd runs");
+        assert!(!out.status.success(), "{args:?} accepted an unknown key");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("shutdown_grase"), "{args:?}: {stderr}");
+        assert!(stderr.contains("berthd.toml"), "{args:?}: {stderr}");
+    }
+    // Refused before anything was created.
+    assert!(!temp.path().join("data").exists());
+}
+
+#[test]
+fn the_printed_default_configuration_checks_clean() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(BERTHD)
+        .args(["config", "default"])
+        .output()
+        .expect("berthd runs");
+    assert!(out.status.success());
+    let file = temp.path().join("default.toml");
+    std::fs::write(&file, &out.stdout).expect("write config");
+    let check = Command::new(BERTHD)
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .expect("berthd runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

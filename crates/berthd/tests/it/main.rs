@@ -1,0 +1,5 @@
+//! End-to-end tests of the `berthd` binary, run as a real process.
+
+mod console;
+mod daemon;
+mod lifecycle;

@@ -1,0 +1,125 @@
+{{/*
+Chart name, truncated to 63 characters (DNS label limit).
+*/}}
+{{- define "berth.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name. If the release name already contains the chart name it
+is used as is. Truncated to 52 characters, not the usual 63: it names the
+StatefulSet, whose pods get the label controller-revision-hash=<name>-<10-char
+hash>, and label values are limited to 63 characters.
+*/}}
+{{- define "berth.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "berth.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels.
+*/}}
+{{- define "berth.labels" -}}
+helm.sh/chart: {{ include "berth.chart" . }}
+{{ include "berth.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/component: control-plane
+app.kubernetes.io/part-of: berth
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Selector labels (immutable on the StatefulSet: never add to these).
+*/}}
+{{- define "berth.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "berth.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Name of the headless Service that governs the StatefulSet.
+*/}}
+{{- define "berth.headlessServiceName" -}}
+{{- printf "%s-headless" (include "berth.fullname" .) }}
+{{- end }}
+
+{{/*
+Name of the ServiceAccount to use.
+*/}}
+{{- define "berth.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "berth.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the cluster-scoped RBAC objects. Cluster-scoped names must be unique in the
+cluster, so the release namespace is part of them.
+*/}}
+{{- define "berth.clusterRbacName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "berth.fullname" .) }}
+{{- end }}
+
+{{/*
+Container image reference: repository@digest, or repository:tag (tag defaults to
+the chart's appVersion).
+*/}}
+{{- define "berth.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+A TOML float: Helm turns 1.0 into 1, which TOML reads as an integer, so append ".0"
+to whole numbers.
+*/}}
+{{- define "berth.tomlFloat" -}}
+{{- $s := toString . }}
+{{- if regexMatch "^-?[0-9]+$" $s }}{{ $s }}.0{{ else }}{{ $s }}{{ end }}
+{{- end }}
+
+{{/*
+Milliseconds in a duration string matching ^[0-9]+(ms|s|m|h)$ (the schema enforces
+that form).
+*/}}
+{{- define "berth.durationMillis" -}}
+{{- $n := regexFind "^[0-9]+" . | int64 }}
+{{- $unit := regexFind "[a-z]+$" . }}
+{{- if eq $unit "ms" }}{{ $n }}
+{{- else if eq $unit "s" }}{{ mul $n 1000 }}
+{{- else if eq $unit "m" }}{{ mul $n 60000 }}
+{{- else if eq $unit "h" }}{{ mul $n 3600000 }}
+{{- else }}{{ fail (printf "berth: %q is not a duration like 500ms, 4s, 1m or 1h" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks that need more than the JSON schema.
+*/}}
+{{- define "berth.validate" -}}
+{{- $grace := include "berth.durationMillis" .Values.server.shutdownGrace | int64 }}
+{{- $termination := mul (.Values.terminationGracePeriodSeconds | int64) 1000 }}
+{{- if ge $grace $termination }}
+{{- fail (printf "berth: server.shutdownGrace (%s) must be shorter than terminationGracePeriodSeconds (%ds), or the pod is killed before it finishes draining" .Values.server.shutdownGrace (.Values.terminationGracePeriodSeconds | int64)) }}
+{{- end }}
+{{- end }}

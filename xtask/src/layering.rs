@@ -1,0 +1,93 @@
+//! Keeps the architecture honest: Berth crates depend only on the crates below
+//! them, and the libraries that define a layer are used only in that layer.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Each Berth crate and the Berth crates it may depend on. A new crate must
+/// be added here (and to docs/ARCHITECTURE.md) before it builds in CI.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("berth-core", &[]),
+    ("berth-store", &["berth-core"]),
+    ("berth-server", &["berth-core", "berth-store"]),
+    ("berthd", &["berth-core", "berth-store", "berth-server"]),
+    ("berth-cli", &["berth-core"]),
+    ("berth-bench", &["berth-core"]),
+    ("xtask", &[]),
+];
+
+/// External libraries that only one layer may touch.
+const OWNED: &[(&str, &[&str])] = &[
+    ("sled", &["berth-store"]),
+    ("axum", &["berth-server"]),
+    ("tower-http", &["berth-server"]),
+    ("utoipa-axum", &["berth-server"]),
+    ("rust-embed", &["berth-server"]),
+    ("kube", &["berth-kube"]),
+    ("kube-runtime", &["berth-kube"]),
+    ("openidconnect", &["berth-auth"]),
+];
+
+pub fn check(root: &Path) -> anyhow::Result<()> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root)
+        .output()
+        .context("cannot run cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let layers: BTreeMap<&str, &[&str]> = LAYERS.iter().copied().collect();
+    let mut problems = Vec::new();
+    let packages = metadata["packages"]
+        .as_array()
+        .context("no packages in cargo metadata")?;
+    for package in packages {
+        let name = package["name"].as_str().unwrap_or_default();
+        let Some(allowed) = layers.get(name) else {
+            problems.push(format!(
+                "{name} is not in the layer table of xtask/src/layering.rs"
+            ));
+            continue;
+        };
+        for dep in package["dependencies"].as_array().into_iter().flatten() {
+            let dep_name = dep["name"].as_str().unwrap_or_default();
+            let dev = dep["kind"].as_str() == Some("dev");
+            if layers.contains_key(dep_name) && !dev && !allowed.contains(&dep_name) {
+                problems.push(format!(
+                    "{name} depends on {dep_name}, which is not below it"
+                ));
+            }
+            if let Some((_, owners)) = OWNED.iter().find(|(lib, _)| *lib == dep_name)
+                && !owners.contains(&name)
+            {
+                problems.push(format!(
+                    "{name} depends on {dep_name}; only {} may",
+                    owners.join(", ")
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        eprintln!(
+            "layering: {} crates checked, dependencies point the right way",
+            packages.len()
+        );
+        Ok(())
+    } else {
+        bail!("layering check failed:\n  {}", problems.join("\n  "))
+    }
+}

