@@ -15,7 +15,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("berth-server", &["berth-core", "berth-store"]),
     ("berthd", &["berth-core", "berth-store", "berth-server"]),
     ("berth-cli", &["berth-core"]),
-    ("berth-bench", &["berth-core"]),
+    ("berth-bench", &["berth-testkit"]),
+    (
+        "berth-testkit",
+        &["berth-core", "berth-store", "berth-server"],
+    ),
     ("xtask", &[]),
 ];
 

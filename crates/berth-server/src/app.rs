@@ -23,12 +23,16 @@ struct Inner {
 }
 
 impl App {
+    /// The `server` component starts ready; the daemon marks it not ready
+    /// while it drains.
     pub fn new(store: Arc<Store>, metrics: HttpMetrics, prometheus: prometheus::Registry) -> App {
+        let readiness = Readiness::default();
+        readiness.set("server", ComponentStatus::Ready);
         App {
             inner: Arc::new(Inner {
                 build: BuildInfo::current(),
                 store,
-                readiness: Readiness::default(),
+                readiness,
                 metrics,
                 prometheus,
             }),

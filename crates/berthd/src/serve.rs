@@ -47,7 +47,6 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         HttpMetrics::new(&telemetry.meter),
         telemetry.registry.clone(),
     );
-    app.readiness().set("server", ComponentStatus::Ready);
     let router = berth_server::router(app.clone());
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::daemon::Daemon;
+use crate::daemon::start;
 
 #[test]
 fn the_console_shows_version_and_readiness_in_a_browser() {
@@ -13,7 +13,7 @@ fn the_console_shows_version_and_readiness_in_a_browser() {
         web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
         "the console is not built or its packages are missing: run `cargo xtask setup` and `cargo xtask web`"
     );
-    let daemon = Daemon::start();
+    let daemon = start();
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
     let out = Command::new("node")
         .args(["--test", "e2e/"])

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::daemon::{BERTHD, Daemon, wait_with_deadline};
+use crate::daemon::{BERTHD, start, start_in, wait_with_deadline};
 
 #[tokio::test]
 async fn serves_probes_metrics_version_and_openapi() {
-    let daemon = Daemon::start();
+    let daemon = start();
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("{}{path}", daemon.url)).send();
 
@@ -97,7 +97,7 @@ fn parse_prometheus(text: &str) -> Vec<(String, String, f64)> {
 
 #[test]
 fn a_second_daemon_on_the_same_data_directory_fails_fast() {
-    let first = Daemon::start();
+    let first = start();
     let mut second = Command::new(BERTHD)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&first.data_dir)
@@ -105,7 +105,8 @@ fn a_second_daemon_on_the_same_data_directory_fails_fast() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("second berthd starts");
-    let status = wait_with_deadline(&mut second, Duration::from_secs(10));
+    let status =
+        wait_with_deadline(&mut second, Duration::from_secs(10)).expect("second berthd exits");
     assert!(!status.success());
     let stderr = std::io::read_to_string(second.stderr.take().expect("stderr")).expect("utf-8");
     assert!(
@@ -113,14 +114,14 @@ fn a_second_daemon_on_the_same_data_directory_fails_fast() {
         "the message names the directory: {stderr}"
     );
     assert!(
-        stderr.contains(&format!("pid {}", first.child.id())),
+        stderr.contains(&format!("pid {}", first.pid())),
         "the message names the holder: {stderr}"
     );
 }
 
 #[tokio::test]
 async fn sigterm_drains_and_exits_zero_then_the_directory_is_free() {
-    let mut daemon = Daemon::start();
+    let mut daemon = start();
     // An idle keep-alive connection must not hold shutdown up.
     let http = reqwest::Client::new();
     let ready = http
@@ -130,9 +131,11 @@ async fn sigterm_drains_and_exits_zero_then_the_directory_is_free() {
         .expect("readyz");
     assert_eq!(ready.status(), 200);
 
-    daemon.signal(Signal::SIGTERM);
+    daemon.signal(Signal::SIGTERM).expect("signal");
     // The operator contract is an exit within 5 s of SIGTERM.
-    let status = daemon.wait_exit(Duration::from_secs(5));
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("berthd exits");
     assert!(
         status.success(),
         "exit status {status}; log:\n{}",
@@ -142,9 +145,12 @@ async fn sigterm_drains_and_exits_zero_then_the_directory_is_free() {
     assert!(log.contains("store flushed"), "{log}");
 
     let data_dir = daemon.data_dir.clone();
-    let mut again = Daemon::start_in(&data_dir, &[]);
-    again.signal(Signal::SIGINT);
-    assert!(again.wait_exit(Duration::from_secs(5)).success());
+    let mut again = start_in(&data_dir);
+    again.signal(Signal::SIGINT).expect("signal");
+    let status = again
+        .wait_exit(Duration::from_secs(5))
+        .expect("berthd exits");
+    assert!(status.success(), "exit status {status}");
 }
 
 #[test]

@@ -1,0 +1,88 @@
+//! `berth-bench`: the benchmarks behind `cargo xtask bench`. Each one starts a
+//! release `berthd` as a separate process, drives it over loopback, and writes
+//! its figures as JSON to the output directory. Client and daemon share the
+//! machine, so figures on a 2-core machine include the client's own cost.
+
+mod api;
+mod startup;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(about = "Berth benchmarks; results as JSON")]
+struct Args {
+    /// The berthd binary to measure (a release build).
+    #[arg(long)]
+    berthd: PathBuf,
+    /// Where to write the JSON results.
+    #[arg(long)]
+    out: PathBuf,
+    /// Seconds each load phase runs.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Run only the benchmarks whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out)?;
+    let selected = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
+    if selected("startup") {
+        let result = startup::run(&args.berthd)?;
+        write(&args, "startup", &result)?;
+    }
+    if selected("api") {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(api::run(&args.berthd, args.seconds))?;
+        write(&args, "api", &result)?;
+    }
+    Ok(())
+}
+
+fn write<T: Serialize>(args: &Args, name: &str, result: &T) -> anyhow::Result<()> {
+    let path = args.out.join(format!("{name}.json"));
+    let json = serde_json::to_string_pretty(result)?;
+    std::fs::write(&path, format!("{json}\n"))?;
+    println!("{name}: {json}");
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Serialize)]
+pub struct Latency {
+    pub samples: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// From a histogram recorded in microseconds.
+    pub fn from_micros(h: &hdrhistogram::Histogram<u64>) -> Latency {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Latency {
+            samples: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// Resident memory of a process, from `/proc/PID/status`.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -1,0 +1,65 @@
+//! The `berth` binary as a user runs it, against a real server where one is
+//! needed, with its configuration in a temporary XDG_CONFIG_HOME.
+
+mod contexts;
+mod version;
+
+use std::process::{Command, Output};
+
+pub struct Cli {
+    config_home: tempfile::TempDir,
+}
+
+impl Cli {
+    #[allow(clippy::new_without_default)] // each call makes a new temporary home
+    pub fn new() -> Cli {
+        Cli {
+            config_home: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn config_file(&self) -> std::path::PathBuf {
+        self.config_home.path().join("berth/config.toml")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env("XDG_CONFIG_HOME", self.config_home.path())
+            .env("HOME", self.config_home.path())
+            .env_remove("BERTH_CONTEXT")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("HTTP_PROXY")
+            .env_remove("ALL_PROXY")
+            .output()
+            .expect("berth runs")
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs a command that must fail and returns its stderr, which must be
+    /// one line of what went wrong and one of what to do.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "berth {args:?} succeeded");
+        let stderr = String::from_utf8(out.stderr).expect("utf-8 stderr");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "berth {args:?}: {stderr}");
+        assert!(lines[0].starts_with("error: "), "{stderr}");
+        assert!(lines[1].starts_with("  to fix: "), "{stderr}");
+        assert!(
+            !stderr.contains('\x1b'),
+            "no colour when stderr is not a terminal"
+        );
+        stderr
+    }
+}

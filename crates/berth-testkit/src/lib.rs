@@ -1,0 +1,141 @@
+//! Runs Berth's binaries as real processes, or its router in-process, for
+//! tests and benchmarks.
+//!
+//! Invariant: everything it starts binds to loopback on a port the OS picks,
+//! lives in a temporary directory, and is killed when its handle drops.
+
+mod in_process;
+
+pub use in_process::TestServer;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+pub use nix::sys::signal::Signal;
+
+/// Generous, because a debug build on a loaded 2-core machine is slow; a
+/// healthy daemon is ready in milliseconds.
+pub const READY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A `berthd serve` child process on `127.0.0.1:0`, found ready through the
+/// JSON log line that announces it.
+pub struct DaemonProcess {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl DaemonProcess {
+    /// A daemon on a fresh data directory that is removed with the handle.
+    pub fn start(berthd: &Path) -> anyhow::Result<DaemonProcess> {
+        let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let mut daemon = DaemonProcess::start_in(berthd, &temp.path().join("data"), &[])?;
+        daemon._temp = Some(temp);
+        Ok(daemon)
+    }
+
+    /// A daemon on `data_dir`, with `extra` arguments after `serve`.
+    pub fn start_in(
+        berthd: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<DaemonProcess> {
+        let mut child = Command::new(berthd)
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start {}", berthd.display()))?;
+        let stdout = child.stdout.take().context("stdout is piped")?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        let lines = log.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+                    && event["message"] == "berthd ready"
+                {
+                    let url = event["url"].as_str().unwrap_or_default().to_owned();
+                    let _ = url_tx.send(url);
+                }
+                if let Ok(mut lines) = lines.lock() {
+                    lines.push(line);
+                }
+            }
+        });
+        let mut daemon = DaemonProcess {
+            child,
+            url: String::new(),
+            data_dir: data_dir.to_owned(),
+            log,
+            reader: Some(reader),
+            _temp: None,
+        };
+        match url_rx.recv_timeout(READY_DEADLINE) {
+            Ok(url) => {
+                daemon.url = url;
+                Ok(daemon)
+            }
+            Err(_) => bail!(
+                "berthd did not announce readiness within {READY_DEADLINE:?}; its log:\n{}",
+                daemon.log_text()
+            ),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, signal: Signal) -> anyhow::Result<()> {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid())?);
+        nix::sys::signal::kill(pid, signal).context("cannot signal berthd")
+    }
+
+    /// Waits for the process to exit within `deadline`, then for its log to
+    /// be read to the end.
+    pub fn wait_exit(&mut self, deadline: Duration) -> anyhow::Result<ExitStatus> {
+        let status = wait_with_deadline(&mut self.child, deadline)?;
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        Ok(status)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `child` to exit; kills it and fails after `deadline`.
+pub fn wait_with_deadline(child: &mut Child, deadline: Duration) -> anyhow::Result<ExitStatus> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().context("cannot wait on the child")? {
+            return Ok(status);
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            bail!("process {} did not exit within {deadline:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
