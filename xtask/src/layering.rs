@@ -20,18 +20,21 @@ const LAYERS: &[(&str, &[&str])] = &[
         "berth-testkit",
         &["berth-core", "berth-store", "berth-server"],
     ),
+    ("berth-kube-sim", &[]),
     ("xtask", &[]),
 ];
 
 /// External libraries that only one layer may touch.
 const OWNED: &[(&str, &[&str])] = &[
     ("sled", &["berth-store"]),
-    ("axum", &["berth-server"]),
+    // The simulator serves the Kubernetes API, not Berth's, so it has its own
+    // HTTP server.
+    ("axum", &["berth-server", "berth-kube-sim"]),
     ("tower-http", &["berth-server"]),
     ("utoipa-axum", &["berth-server"]),
     ("rust-embed", &["berth-server"]),
-    ("kube", &["berth-kube"]),
-    ("kube-runtime", &["berth-kube"]),
+    ("kube", &["berth-kube", "berth-kube-sim"]),
+    ("kube-runtime", &["berth-kube", "berth-kube-sim"]),
     ("openidconnect", &["berth-auth"]),
 ];
 
