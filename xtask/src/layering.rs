@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("berth-server", &["berth-core", "berth-store"]),
     ("berthd", &["berth-core", "berth-store", "berth-server"]),
     ("berth-cli", &["berth-core"]),
-    ("berth-bench", &["berth-testkit"]),
+    ("berth-bench", &["berth-testkit", "berth-kube-sim"]),
     (
         "berth-testkit",
         &["berth-core", "berth-store", "berth-server"],

@@ -4,6 +4,7 @@
 //! machine, so figures on a 2-core machine include the client's own cost.
 
 mod api;
+mod kube_sim;
 mod startup;
 
 use std::path::PathBuf;
@@ -23,6 +24,9 @@ struct Args {
     /// Seconds each load phase runs.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Namespaces the Kubernetes simulator benchmark creates.
+    #[arg(long, default_value_t = 10_000)]
+    namespaces: usize,
     /// Run only the benchmarks whose name contains this.
     #[arg(long)]
     only: Option<String>,
@@ -40,6 +44,11 @@ fn main() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new()?;
         let result = runtime.block_on(api::run(&args.berthd, args.seconds))?;
         write(&args, "api", &result)?;
+    }
+    if selected("kube_sim") {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(kube_sim::run(args.namespaces))?;
+        write(&args, "kube_sim", &result)?;
     }
     Ok(())
 }
