@@ -33,7 +33,8 @@ const OWNED: &[(&str, &[&str])] = &[
     ("tower-http", &["berth-server"]),
     ("utoipa-axum", &["berth-server"]),
     ("rust-embed", &["berth-server"]),
-    ("kube", &["berth-kube", "berth-kube-sim"]),
+    // berth-bench drives the simulator with the same client reconcilers use.
+    ("kube", &["berth-kube", "berth-kube-sim", "berth-bench"]),
     ("kube-runtime", &["berth-kube", "berth-kube-sim"]),
     ("openidconnect", &["berth-auth"]),
 ];
