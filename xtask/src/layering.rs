@@ -12,8 +12,12 @@ use anyhow::{Context, bail};
 const LAYERS: &[(&str, &[&str])] = &[
     ("berth-core", &[]),
     ("berth-store", &["berth-core"]),
-    ("berth-server", &["berth-core", "berth-store"]),
-    ("berthd", &["berth-core", "berth-store", "berth-server"]),
+    ("berth-auth", &["berth-core", "berth-store"]),
+    ("berth-server", &["berth-core", "berth-store", "berth-auth"]),
+    (
+        "berthd",
+        &["berth-core", "berth-store", "berth-auth", "berth-server"],
+    ),
     ("berth-cli", &["berth-core"]),
     ("berth-bench", &["berth-testkit", "berth-kube-sim"]),
     (

@@ -20,6 +20,7 @@ pub struct Tools {
 pub fn all(root: &Path) -> anyhow::Result<Tools> {
     check_nextest()?;
     web_packages(root)?;
+    npm_ci(&root.join("tests/oidc"))?;
     chromium()?;
     let helm = helm(root)?;
     Ok(Tools { helm })
@@ -36,9 +37,14 @@ fn check_nextest() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `npm ci` when `web/node_modules` is missing or older than the lock file.
+/// The console's npm packages.
 pub fn web_packages(root: &Path) -> anyhow::Result<()> {
-    let web = root.join("web");
+    npm_ci(&root.join("web"))
+}
+
+/// `npm ci` in `dir` when its `node_modules` is missing or older than the
+/// lock file.
+fn npm_ci(web: &Path) -> anyhow::Result<()> {
     let lock = web.join("package-lock.json");
     let installed = web.join("node_modules/.package-lock.json");
     let fresh = match (modified(&installed), modified(&lock)) {
@@ -48,7 +54,7 @@ pub fn web_packages(root: &Path) -> anyhow::Result<()> {
     if !fresh {
         run(Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&web))?;
+            .current_dir(web))?;
     }
     Ok(())
 }

@@ -25,6 +25,9 @@ pub struct Contexts {
 #[serde(deny_unknown_fields)]
 pub struct Context {
     pub url: String,
+    /// The API token `berth login` stored; the file is readable by its owner only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 fn config_path() -> Result<PathBuf, Failure> {
@@ -100,7 +103,8 @@ impl Contexts {
                 format!("remove it first with `berth context remove {name}`, or pick another name"),
             ));
         }
-        self.contexts.insert(name.to_owned(), Context { url });
+        self.contexts
+            .insert(name.to_owned(), Context { url, token: None });
         Ok(())
     }
 
@@ -117,6 +121,48 @@ impl Contexts {
             self.current = None;
         }
         Ok(())
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Result<&mut Context, Failure> {
+        self.contexts.get_mut(name).ok_or_else(|| {
+            Failure::new(
+                format!("no context named {name}"),
+                "see the contexts with `berth context list`",
+            )
+        })
+    }
+
+    /// Adds or updates a context for `url` named `name`, and makes it current.
+    pub fn upsert(&mut self, name: &str, url: &str) -> Result<(), Failure> {
+        validate_name(name)?;
+        let url = validate_url(url)?;
+        match self.contexts.get_mut(name) {
+            Some(existing) if existing.url == url => {}
+            Some(existing) => {
+                existing.url = url;
+                existing.token = None;
+            }
+            None => {
+                self.contexts
+                    .insert(name.to_owned(), Context { url, token: None });
+            }
+        }
+        self.current = Some(name.to_owned());
+        Ok(())
+    }
+
+    /// The name of the context `--context` names, or the current one.
+    pub fn selected_name(&self, name: Option<&str>) -> Result<String, Failure> {
+        match name.or(self.current.as_deref()) {
+            Some(name) => {
+                self.get(name)?;
+                Ok(name.to_owned())
+            }
+            None => Err(Failure::new(
+                "no Berth server is configured",
+                "run `berth login https://berth.example.com` (or `berth context add NAME URL`)",
+            )),
+        }
     }
 
     fn get(&self, name: &str) -> Result<&Context, Failure> {
@@ -150,7 +196,7 @@ fn tempfile_in(dir: &std::path::Path) -> std::io::Result<(PathBuf, std::fs::File
     Ok((path, file))
 }
 
-fn validate_name(name: &str) -> Result<(), Failure> {
+pub fn validate_name(name: &str) -> Result<(), Failure> {
     let valid = !name.is_empty()
         && name.len() <= 63
         && name
@@ -166,7 +212,7 @@ fn validate_name(name: &str) -> Result<(), Failure> {
     }
 }
 
-fn validate_url(url: &str) -> Result<String, Failure> {
+pub fn validate_url(url: &str) -> Result<String, Failure> {
     let parsed = reqwest::Url::parse(url).map_err(|err| {
         Failure::new(
             format!("invalid server URL {url:?}: {err}"),

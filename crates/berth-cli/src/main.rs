@@ -2,6 +2,7 @@
 //! so developers need no kubeconfig and no reach to the Kubernetes API.
 
 mod client;
+mod commands;
 mod context;
 mod output;
 
@@ -32,6 +33,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Sign in to a Berth server (single sign-on by device code, --web, a
+    /// local account, or --token for CI).
+    Login(commands::auth::LoginArgs),
+    /// Sign out: revoke this context's token and forget it.
+    Logout,
+    /// Who you are signed in as.
+    Whoami,
+    /// Personal access tokens.
+    #[command(subcommand)]
+    Token(commands::tokens::TokenCommand),
+    /// Users (admins).
+    #[command(subcommand)]
+    User(commands::users::UserCommand),
     /// Show the client's and the server's version.
     Version,
     /// Manage the Berth servers this CLI knows (contexts).
@@ -90,11 +104,32 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Login(args) => commands::auth::login(args, cli.context.as_deref()).await,
+        Command::Logout => commands::auth::logout(cli.context.as_deref()).await,
+        Command::Whoami => {
+            commands::auth::whoami(&commands::client(cli.context.as_deref())?, cli.output).await
+        }
+        Command::Token(command) => {
+            commands::tokens::run(
+                &commands::client(cli.context.as_deref())?,
+                command,
+                cli.output,
+            )
+            .await
+        }
+        Command::User(command) => {
+            commands::users::run(
+                &commands::client(cli.context.as_deref())?,
+                command,
+                cli.output,
+            )
+            .await
+        }
         Command::Version => {
             let contexts = Contexts::load()?;
             let client_version = berth_core::BuildInfo::current();
             let server = match contexts.select(cli.context.as_deref()) {
-                Ok(context) => Some(client::Client::new(&context.url)?.version().await),
+                Ok(context) => Some(client::Client::new(&context.url, None)?.version().await),
                 Err(_) => None,
             };
             output::version(cli.output, &client_version, server)

@@ -59,7 +59,7 @@ pub fn report(failure: &Failure) {
     eprintln!("{bold}  to fix:{reset} {}", failure.todo);
 }
 
-fn structured<T: Serialize>(format: Format, value: &T) -> Result<(), Failure> {
+pub fn structured<T: Serialize>(format: Format, value: &T) -> Result<(), Failure> {
     let encoded = match format {
         Format::Json => serde_json::to_string_pretty(value)
             .map(|mut s| {
@@ -79,7 +79,7 @@ fn structured<T: Serialize>(format: Format, value: &T) -> Result<(), Failure> {
     write_stdout(encoded.as_bytes())
 }
 
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> Result<(), Failure> {
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Result<(), Failure> {
     let mut table = Table::new();
     table
         .load_preset(presets::NOTHING)

@@ -12,10 +12,14 @@ pub enum ErrorCode {
     Invalid,
     /// The caller is not authenticated.
     Unauthenticated,
+    /// The caller is known but may not do this.
+    Forbidden,
     /// The resource does not exist, or the caller may not know it exists.
     NotFound,
     /// The request conflicts with the current state.
     Conflict,
+    /// Too many attempts; retry later.
+    TooManyRequests,
     /// A dependency of the request is not ready; retrying later may succeed.
     Unavailable,
     /// Something failed inside Berth; the detail is in the daemon's log.
@@ -27,8 +31,10 @@ impl ErrorCode {
         match self {
             ErrorCode::Invalid => "invalid",
             ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -66,6 +72,18 @@ impl Error {
         Error::new(ErrorCode::NotFound, format!("{kind} {name} not found"))
     }
 
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Unauthenticated, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Conflict, message)
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::Unavailable, message)
     }
@@ -100,8 +118,10 @@ mod tests {
         for code in [
             ErrorCode::Invalid,
             ErrorCode::Unauthenticated,
+            ErrorCode::Forbidden,
             ErrorCode::NotFound,
             ErrorCode::Conflict,
+            ErrorCode::TooManyRequests,
             ErrorCode::Unavailable,
             ErrorCode::Internal,
         ] {

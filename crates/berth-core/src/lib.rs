@@ -6,8 +6,11 @@
 
 pub mod error;
 pub mod health;
+pub mod identity;
+pub mod time;
 pub mod version;
 
 pub use error::{Error, ErrorCode};
 pub use health::{ComponentStatus, ReadinessReport};
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use version::BuildInfo;

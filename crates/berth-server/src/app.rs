@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use berth_auth::Auth;
 use berth_core::{BuildInfo, ComponentStatus, ReadinessReport};
 use berth_store::Store;
 
@@ -17,26 +18,60 @@ pub struct App {
 struct Inner {
     build: BuildInfo,
     store: Arc<Store>,
+    auth: Arc<Auth>,
+    public_url: String,
+    secure_cookies: bool,
     readiness: Readiness,
     metrics: HttpMetrics,
     prometheus: prometheus::Registry,
 }
 
+/// What the daemon hands the server.
+pub struct AppParts {
+    pub store: Arc<Store>,
+    pub auth: Arc<Auth>,
+    /// The URL users reach the daemon at; redirect URIs are built from it.
+    pub public_url: String,
+    pub metrics: HttpMetrics,
+    pub prometheus: prometheus::Registry,
+}
+
 impl App {
     /// The `server` component starts ready; the daemon marks it not ready
     /// while it drains.
-    pub fn new(store: Arc<Store>, metrics: HttpMetrics, prometheus: prometheus::Registry) -> App {
+    pub fn new(parts: AppParts) -> App {
         let readiness = Readiness::default();
         readiness.set("server", ComponentStatus::Ready);
+        let public_url = parts.public_url.trim_end_matches('/').to_owned();
+        let secure_cookies = parts
+            .auth
+            .config()
+            .secure_cookies
+            .unwrap_or_else(|| public_url.starts_with("https://"));
         App {
             inner: Arc::new(Inner {
                 build: BuildInfo::current(),
-                store,
+                store: parts.store,
+                auth: parts.auth,
+                public_url,
+                secure_cookies,
                 readiness,
-                metrics,
-                prometheus,
+                metrics: parts.metrics,
+                prometheus: parts.prometheus,
             }),
         }
+    }
+
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.inner.auth
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.inner.public_url
+    }
+
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.inner.secure_cookies
     }
 
     pub fn build(&self) -> &BuildInfo {

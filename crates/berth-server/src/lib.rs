@@ -9,6 +9,7 @@
 mod app;
 mod console;
 mod error;
+mod extract;
 mod metrics;
 mod observe;
 mod routes;
@@ -19,7 +20,7 @@ use axum::Router;
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use app::{App, Readiness};
+pub use app::{App, AppParts, Readiness};
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
 
@@ -41,9 +42,12 @@ pub async fn serve(
     router: Router,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
 }
 
 /// The OpenAPI document for every route in [`router`].
@@ -63,5 +67,8 @@ fn api_router() -> OpenApiRouter<App> {
     doc.info.version = berth_core::BuildInfo::current().version;
     doc.info.description =
         Some("The control-plane API of Berth: spaces, catalog, dev sessions and audit.".to_owned());
-    OpenApiRouter::with_openapi(doc).merge(routes::system::router())
+    OpenApiRouter::with_openapi(doc)
+        .merge(routes::system::router())
+        .merge(routes::auth::router())
+        .merge(routes::users::router())
 }

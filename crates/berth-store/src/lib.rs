@@ -6,12 +6,16 @@
 //! and refuses a store whose schema is newer than this build understands.
 
 mod lock;
+mod table;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 
 pub use lock::Holder;
+pub use table::{Table, Tx, TxError};
 
 /// The schema version this build writes. Bump it with a migration in
 /// [`Store::migrate`] whenever the meaning of stored bytes changes.
@@ -52,6 +56,28 @@ pub enum StoreError {
     SchemaCorrupt { dir: PathBuf },
     #[error("store operation failed")]
     Sled(#[from] sled::Error),
+    #[error("record {key:?} in table {table} cannot be decoded")]
+    Corrupt {
+        table: &'static str,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot encode a record for table {table}")]
+    Encode {
+        table: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot read or create key file {}", path.display())]
+    KeyFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The transaction's own logic refused to commit; nothing was written.
+    #[error(transparent)]
+    Aborted(#[from] berth_core::Error),
 }
 
 /// What [`Store::open`] found about the store it opened.
@@ -67,6 +93,7 @@ pub struct StoreInfo {
 /// [`Store::flush`] first so that nothing written is lost.
 pub struct Store {
     db: sled::Db,
+    trees: RwLock<HashMap<&'static str, sled::Tree>>,
     info: StoreInfo,
     // Held for the life of the store; the OS releases the lock when it closes.
     lock: lock::DirLock,
@@ -118,6 +145,7 @@ impl Store {
         }
         let store = Store {
             db,
+            trees: RwLock::new(HashMap::new()),
             info: StoreInfo {
                 data_dir: dir.to_owned(),
                 schema_version,

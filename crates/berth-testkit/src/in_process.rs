@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_server::{App, HttpMetrics};
+use berth_server::{App, AppParts, HttpMetrics};
 use berth_store::{Holder, Store};
 
 /// A served [`App`] on a fresh store; the server stops when this drops.
@@ -18,18 +18,56 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts serving on the current tokio runtime.
+    /// Creates the first admin through the setup secret, as the setup link
+    /// would; returns an admin API token.
+    pub async fn admin_token(&self) -> anyhow::Result<String> {
+        let auth = self.app.auth();
+        let (secret, _) = auth
+            .issue_setup_secret()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .context("setup is not required: a user exists already")?;
+        let (user, _session) = auth
+            .complete_setup(&secret, "admin", "correct horse battery staple", None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(auth
+            .cli_token(&user)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .secret)
+    }
+
+    /// Starts serving on the current tokio runtime with the default
+    /// sign-in configuration.
     pub async fn start() -> anyhow::Result<TestServer> {
+        TestServer::start_with(berth_auth::config::AuthConfig::default()).await
+    }
+
+    pub async fn start_with(config: berth_auth::config::AuthConfig) -> anyhow::Result<TestServer> {
+        TestServer::start_full(config, Arc::new(berth_core::SystemClock)).await
+    }
+
+    /// With a clock the test controls, for expiry.
+    pub async fn start_full(
+        config: berth_auth::config::AuthConfig,
+        clock: Arc<dyn berth_core::Clock>,
+    ) -> anyhow::Result<TestServer> {
         let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
-        let store = Store::open(
+        let store = Arc::new(Store::open(
             &temp.path().join("data"),
             &Holder::this_process("in-process"),
-        )?;
-        let registry = prometheus::Registry::new();
-        let meter = opentelemetry::global::meter("berth-test");
-        let app = App::new(Arc::new(store), HttpMetrics::new(&meter), registry);
+        )?);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let auth = berth_auth::Auth::new(store.clone(), config, clock)
+            .map_err(|e| anyhow::anyhow!("auth: {e} {:?}", e.internal))?;
+        let meter = opentelemetry::global::meter("berth-test");
+        let app = App::new(AppParts {
+            store,
+            auth: Arc::new(auth),
+            public_url: format!("http://{addr}"),
+            metrics: HttpMetrics::new(&meter),
+            prometheus: prometheus::Registry::new(),
+        });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = berth_server::router(app.clone());
         tokio::spawn(berth_server::serve(listener, router, async move {

@@ -5,8 +5,12 @@
 //! lives in a temporary directory, and is killed when its handle drops.
 
 mod in_process;
+mod oidc;
 
 pub use in_process::TestServer;
+pub use oidc::{
+    CLIENT_SECRET as OIDC_CLIENT_SECRET, OidcProvider, fixture_dir as oidc_fixture_dir,
+};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -28,6 +32,7 @@ pub struct DaemonProcess {
     pub url: String,
     pub data_dir: PathBuf,
     log: Arc<Mutex<Vec<String>>>,
+    setup_url: Arc<Mutex<Option<String>>>,
     reader: Option<std::thread::JoinHandle<()>>,
     _temp: Option<tempfile::TempDir>,
 }
@@ -61,8 +66,17 @@ impl DaemonProcess {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (url_tx, url_rx) = std::sync::mpsc::channel();
         let lines = log.clone();
+        let setup_url = Arc::new(Mutex::new(None));
+        let setup = setup_url.clone();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // Printed on stdout, outside the log, while no user exists.
+                if let Some(at) = line.find(" at: ")
+                    && line.starts_with("berthd: no user exists yet")
+                    && let Ok(mut setup) = setup.lock()
+                {
+                    *setup = Some(line[at + 5..].trim().to_owned());
+                }
                 if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
                     && event["message"] == "berthd ready"
                 {
@@ -79,6 +93,7 @@ impl DaemonProcess {
             url: String::new(),
             data_dir: data_dir.to_owned(),
             log,
+            setup_url,
             reader: Some(reader),
             _temp: None,
         };
@@ -92,6 +107,11 @@ impl DaemonProcess {
                 daemon.log_text()
             ),
         }
+    }
+
+    /// The first-admin setup link the daemon printed, if it printed one.
+    pub fn setup_url(&self) -> Option<String> {
+        self.setup_url.lock().ok().and_then(|s| s.clone())
     }
 
     pub fn pid(&self) -> u32 {

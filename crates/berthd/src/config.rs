@@ -29,6 +29,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub auth: berth_auth::config::AuthConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +84,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             log: LogConfig::default(),
             telemetry: TelemetryConfig::default(),
+            auth: berth_auth::config::AuthConfig::default(),
         }
     }
 }
@@ -197,6 +200,9 @@ impl Config {
         if self.telemetry.service_name.trim().is_empty() {
             bail!("invalid configuration: telemetry.service_name must not be empty");
         }
+        self.auth
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             bail!(
                 "invalid configuration: log.filter {:?} is not a valid filter (example: \"info,berth_server=debug\")",
@@ -285,6 +291,44 @@ trace_sample_ratio = 1.0
 
 # How often metrics are pushed to the collector.
 metrics_interval = "30s"
+
+[auth]
+# Built-in accounts: the first admin (made with the setup link berthd prints
+# while no user exists) and break-glass access. Turn off once SSO works.
+local_accounts = true
+# How long the first-admin setup link stays valid.
+setup_link_ttl = "1h"
+# A console session ends after this long without a request...
+session_idle_timeout = "12h"
+# ...and after this long in any case.
+session_max_lifetime = "7days"
+# Lifetime of the token `berth login` receives.
+cli_token_ttl = "30days"
+# The longest lifetime a personal access token may ask for.
+max_token_ttl = "365days"
+# Sign-ins allowed per account, and per source address, per minute.
+login_attempts_per_account = 10
+login_attempts_per_source = 30
+# Mark cookies Secure. Unset: decided from server.public_url (https = secure).
+# secure_cookies = true
+
+# Single sign-on with any OpenID Connect provider. Uncomment to turn it on;
+# register <public_url>/auth/oidc/callback as the redirect URI.
+# [auth.oidc]
+# issuer_url = "https://idp.example.com/realms/dev"
+# client_id = "berth"
+# client_secret_file = "/etc/berth/secrets/oidc-client-secret"
+# display_name = "Example SSO"
+# scopes = ["openid", "profile", "email", "groups"]
+# username_claim = "preferred_username"
+# email_claim = "email"
+# groups_claim = "groups"
+# allowed_email_domains = ["example.com"]
+# required_groups = []
+# clock_skew = "60s"
+# The initial group-to-role mapping (then edited in the console):
+# admin_groups = ["platform-admins"]
+# auditor_groups = ["security"]
 "#;
 
 // figment's Jail fixes its closures' error type, which clippy finds large.

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use berth_core::ComponentStatus;
-use berth_server::{App, HttpMetrics};
+use berth_server::{App, AppParts, HttpMetrics};
 use berth_store::{Holder, Store};
 use tokio::net::TcpListener;
 
@@ -42,11 +42,30 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         store.record_holder(&Holder::this_process(&addr.to_string()))?;
     }
 
-    let app = App::new(
+    let public_url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let auth = berth_auth::Auth::new(
         store.clone(),
-        HttpMetrics::new(&telemetry.meter),
-        telemetry.registry.clone(),
-    );
+        config.auth.clone(),
+        Arc::new(berth_core::SystemClock),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot start sign-in: {}",
+            e.internal.as_deref().unwrap_or(&e.message)
+        )
+    })?;
+    let auth = Arc::new(auth);
+    let app = App::new(AppParts {
+        store: store.clone(),
+        auth: auth.clone(),
+        public_url: public_url.clone(),
+        metrics: HttpMetrics::new(&telemetry.meter),
+        prometheus: telemetry.registry.clone(),
+    });
     let router = berth_server::router(app.clone());
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -54,11 +73,21 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         let _ = stop_rx.wait_for(|stop| *stop).await;
     }));
 
-    let url = config
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let url = public_url;
+    // The setup secret goes to stdout only, never into the log: logs are
+    // shipped and kept, and a secret must not be.
+    match auth.issue_setup_secret() {
+        Ok(Some((secret, expires))) => {
+            tracing::warn!(%expires, "no user exists yet: the first-admin setup link is printed on stdout");
+            println!(
+                "berthd: no user exists yet. Create the first admin before {expires} at: {url}/setup#token={secret}"
+            );
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::error!(error = %err.internal.unwrap_or(err.message), "cannot issue the setup link")
+        }
+    }
     tracing::info!(
         %url,
         listen = %addr,

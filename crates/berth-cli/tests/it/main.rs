@@ -1,6 +1,7 @@
 //! The `berth` binary as a user runs it, against a real server where one is
 //! needed, with its configuration in a temporary XDG_CONFIG_HOME.
 
+mod auth;
 mod contexts;
 mod version;
 
@@ -18,6 +19,10 @@ impl Cli {
         }
     }
 
+    pub fn home(&self) -> &std::path::Path {
+        self.config_home.path()
+    }
+
     pub fn config_file(&self) -> std::path::PathBuf {
         self.config_home.path().join("berth/config.toml")
     }
@@ -28,6 +33,8 @@ impl Cli {
             .env("XDG_CONFIG_HOME", self.config_home.path())
             .env("HOME", self.config_home.path())
             .env_remove("BERTH_CONTEXT")
+            .env_remove("BERTH_URL")
+            .env_remove("BERTH_TOKEN")
             .env_remove("HTTPS_PROXY")
             .env_remove("HTTP_PROXY")
             .env_remove("ALL_PROXY")

@@ -1,3 +1,5 @@
 //! Route groups. Each module exposes `router()` returning an `OpenApiRouter`.
 
+pub(crate) mod auth;
 pub(crate) mod system;
+pub(crate) mod users;

@@ -1,5 +1,8 @@
 //! The router over real HTTP, served in-process.
 
 mod api;
+mod auth_local;
 mod console;
+mod sso;
+mod sweep;
 mod tracing_context;

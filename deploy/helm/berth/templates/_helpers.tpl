@@ -114,6 +114,29 @@ that form).
 {{- end }}
 
 {{/*
+A TOML array of strings from a list: ["a", "b"]. Each item goes through toJson,
+which always yields a valid TOML basic string.
+*/}}
+{{- define "berth.tomlStringArray" -}}
+[{{ range $i, $v := . }}{{ if $i }}, {{ end }}{{ $v | toString | toJson }}{{ end }}]
+{{- end }}
+
+{{/*
+Directory the OIDC client Secret is mounted at, the file berthd reads, and the
+redirect URI to register at the provider (berthd trims trailing slashes from
+server.public_url too).
+*/}}
+{{- define "berth.oidcSecretDir" -}}
+/etc/berth/secrets/oidc
+{{- end }}
+{{- define "berth.oidcRedirectUri" -}}
+{{- printf "%s/auth/oidc/callback" (regexReplaceAll "/+$" .Values.server.publicUrl "") }}
+{{- end }}
+{{- define "berth.oidcSecretFile" -}}
+{{- printf "%s/%s" (include "berth.oidcSecretDir" .) .Values.auth.oidc.clientSecret.key }}
+{{- end }}
+
+{{/*
 Checks that need more than the JSON schema.
 */}}
 {{- define "berth.validate" -}}
@@ -121,5 +144,23 @@ Checks that need more than the JSON schema.
 {{- $termination := mul (.Values.terminationGracePeriodSeconds | int64) 1000 }}
 {{- if ge $grace $termination }}
 {{- fail (printf "berth: server.shutdownGrace (%s) must be shorter than terminationGracePeriodSeconds (%ds), or the pod is killed before it finishes draining" .Values.server.shutdownGrace (.Values.terminationGracePeriodSeconds | int64)) }}
+{{- end }}
+{{- $oidc := .Values.auth.oidc }}
+{{- if and (not .Values.auth.localAccounts) (not $oidc.enabled) }}
+{{- fail "berth: auth.localAccounts=false needs auth.oidc.enabled=true: with neither local accounts nor single sign-on nobody could sign in (berthd refuses to start)" }}
+{{- end }}
+{{- if $oidc.enabled }}
+{{- if not .Values.server.publicUrl }}
+{{- fail "berth: auth.oidc.enabled=true needs server.publicUrl (e.g. https://berth.example.com): the OIDC redirect URI registered at the provider is <server.publicUrl>/auth/oidc/callback and must be stable" }}
+{{- end }}
+{{- if not $oidc.clientSecret.existingSecret }}
+{{- fail "berth: auth.oidc.enabled=true needs auth.oidc.clientSecret.existingSecret: create a Secret holding the client secret (kubectl create secret generic berth-oidc --from-file=client-secret=./client-secret) and set its name there" }}
+{{- end }}
+{{- if not $oidc.issuerUrl }}
+{{- fail "berth: auth.oidc.enabled=true needs auth.oidc.issuerUrl, the provider's issuer URL (e.g. https://idp.example.com/realms/dev)" }}
+{{- end }}
+{{- if not $oidc.clientId }}
+{{- fail "berth: auth.oidc.enabled=true needs auth.oidc.clientId, the client ID registered at the provider" }}
+{{- end }}
 {{- end }}
 {{- end }}

@@ -1,0 +1,23 @@
+//! Identity and access: local accounts and the first-admin setup link,
+//! console sessions, API tokens, OpenID Connect sign-in (browser, device
+//! code, CLI loopback), SSO group mapping, and the authorization policy.
+//!
+//! Invariant: every decision about what a caller may do is made by
+//! [`policy::authorize`]; secrets (passwords, tokens, session and setup
+//! secrets) are stored only as Argon2id or keyed BLAKE3 hashes and are never
+//! logged.
+
+pub mod config;
+pub mod oidc;
+pub mod passwords;
+pub mod policy;
+pub mod records;
+pub mod secrets;
+mod service;
+
+pub use policy::{Action, Actor, Via};
+pub use records::MappingRules;
+pub use service::{
+    Auth, DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, NewLocalUser, TokenRequest,
+    UserUpdate, normalize_username,
+};

@@ -1,0 +1,182 @@
+//! The one place that decides who may do what. Handlers and services never
+//! compare roles themselves; they ask [`authorize`].
+
+use berth_core::Error;
+use berth_core::identity::{Role, Scope};
+
+use crate::records::UserRecord;
+
+/// How a request proved who it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Via {
+    Session { key: String, csrf_token: String },
+    Token { id: String, scopes: Vec<Scope> },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: UserRecord,
+    pub via: Via,
+}
+
+impl Actor {
+    pub fn scopes(&self) -> Vec<Scope> {
+        match &self.via {
+            Via::Session { .. } => vec![Scope::Read, Scope::Write],
+            Via::Token { scopes, .. } => scopes.clone(),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+}
+
+/// Everything the identity API lets a caller do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// Who am I; my own tokens.
+    ReadSelf,
+    /// Make or revoke my own tokens.
+    ManageOwnTokens,
+    /// A user's record: themselves, or anyone for admins.
+    ReadUser {
+        id: &'a str,
+    },
+    ListUsers,
+    /// Change a user's role or disable them.
+    UpdateUsers,
+    /// See and revoke anyone's tokens.
+    ManageAllTokens,
+    ReadSsoMapping,
+    WriteSsoMapping,
+    ReadAudit,
+}
+
+impl Action<'_> {
+    fn writes(self) -> bool {
+        matches!(
+            self,
+            Action::ManageOwnTokens
+                | Action::UpdateUsers
+                | Action::ManageAllTokens
+                | Action::WriteSsoMapping
+        )
+    }
+}
+
+pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), Error> {
+    let scopes = actor.scopes();
+    let scope = if action.writes() {
+        Scope::Write
+    } else {
+        Scope::Read
+    };
+    if !scopes.contains(&scope) {
+        return Err(Error::forbidden(format!(
+            "this token lacks the {} scope",
+            if scope == Scope::Write {
+                "write"
+            } else {
+                "read"
+            }
+        )));
+    }
+    let role = actor.user.role;
+    let allowed = match action {
+        Action::ReadSelf | Action::ManageOwnTokens => true,
+        Action::ReadUser { id } => {
+            if id == actor.user.id || role == Role::Admin {
+                true
+            } else {
+                // Not the caller's to know about.
+                return Err(Error::not_found("user", id));
+            }
+        }
+        Action::ListUsers
+        | Action::UpdateUsers
+        | Action::ManageAllTokens
+        | Action::ReadSsoMapping
+        | Action::WriteSsoMapping => role == Role::Admin,
+        Action::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::forbidden("this needs the admin role"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_core::Timestamp;
+    use berth_core::identity::{RoleSource, Username};
+
+    use super::*;
+
+    fn actor(role: Role, scopes: &[Scope]) -> Actor {
+        Actor {
+            user: UserRecord {
+                id: "u1".to_owned(),
+                username: Username::try_from("u".to_owned()).expect("valid"),
+                email: None,
+                display_name: None,
+                role,
+                role_source: RoleSource::Manual,
+                disabled: false,
+                created_at: Timestamp(0),
+                last_login_at: None,
+                groups: vec![],
+                groups_claim_missing: false,
+                password_hash: None,
+                sso: None,
+            },
+            via: Via::Token {
+                id: "t".to_owned(),
+                scopes: scopes.to_vec(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_policy_table() {
+        use berth_core::ErrorCode::*;
+        let rw = [Scope::Read, Scope::Write];
+        let cases: Vec<(Role, &[Scope], Action<'_>, Option<berth_core::ErrorCode>)> = vec![
+            (Role::Member, &rw, Action::ReadSelf, None),
+            (Role::Member, &rw, Action::ManageOwnTokens, None),
+            (
+                Role::Member,
+                &[Scope::Read],
+                Action::ManageOwnTokens,
+                Some(Forbidden),
+            ),
+            (Role::Member, &rw, Action::ReadUser { id: "u1" }, None),
+            (
+                Role::Member,
+                &rw,
+                Action::ReadUser { id: "u2" },
+                Some(NotFound),
+            ),
+            (Role::Admin, &rw, Action::ReadUser { id: "u2" }, None),
+            (Role::Member, &rw, Action::ListUsers, Some(Forbidden)),
+            (Role::Admin, &rw, Action::ListUsers, None),
+            (
+                Role::Admin,
+                &[Scope::Read],
+                Action::UpdateUsers,
+                Some(Forbidden),
+            ),
+            (Role::Auditor, &rw, Action::ReadAudit, None),
+            (Role::Member, &rw, Action::ReadAudit, Some(Forbidden)),
+            (Role::Auditor, &rw, Action::WriteSsoMapping, Some(Forbidden)),
+        ];
+        for (role, scopes, action, expected) in cases {
+            let got = authorize(&actor(role, scopes), action)
+                .err()
+                .map(|e| e.code);
+            assert_eq!(got, expected, "{role:?} {scopes:?} {action:?}");
+        }
+    }
+}

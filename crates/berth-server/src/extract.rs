@@ -1,0 +1,106 @@
+//! Who is calling: the `Caller` extractor authenticates a request by its
+//! bearer token or its session cookie, and holds cookie-authenticated
+//! requests that change state to the session's CSRF token.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use berth_auth::Actor;
+use berth_core::Error;
+
+use crate::{ApiError, App};
+
+pub const SESSION_COOKIE: &str = "berth_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// An authenticated caller.
+pub struct Caller(pub Actor);
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let auth = app.auth();
+        if let Some(token) = bearer(&parts.headers) {
+            return Ok(Caller(auth.authenticate_token(token)?));
+        }
+        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(
+                Error::unauthenticated("sign in first: no session cookie or bearer token").into(),
+            );
+        };
+        let actor = auth.authenticate_session(secret)?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let expected = match &actor.via {
+                berth_auth::Via::Session { csrf_token, .. } => csrf_token.as_str(),
+                berth_auth::Via::Token { .. } => "",
+            };
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if sent.is_empty() || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+                return Err(Error::forbidden(
+                    "missing or wrong x-csrf-token header for a cookie-authenticated change",
+                )
+                .into());
+            }
+        }
+        Ok(Caller(actor))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The caller's address, for rate limits.
+pub struct Source(pub Option<IpAddr>);
+
+impl FromRequestParts<App> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _app: &App) -> Result<Self, Self::Rejection> {
+        Ok(Source(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// A `Set-Cookie` value for a session.
+pub(crate) fn session_cookie(app: &App, secret: &str) -> String {
+    let max_age = app.auth().config().session_max_lifetime.as_secs();
+    let secure = if app.secure_cookies() { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+pub(crate) fn clear_session_cookie(app: &App) -> String {
+    let secure = if app.secure_cookies() { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}

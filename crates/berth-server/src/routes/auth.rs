@@ -1,0 +1,416 @@
+//! Signing in and out: the first-admin setup, local accounts, single sign-on
+//! for the console and the CLI (browser, loopback and device code), and the
+//! SSO group mapping with its dry-run.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use berth_auth::{Auth, DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, MappingRules};
+use berth_core::Error;
+use berth_core::identity::{TokenCreated, Whoami};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::extract::{Caller, Source, clear_session_cookie, session_cookie};
+use crate::{ApiError, App};
+
+pub(crate) fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(methods))
+        .routes(routes!(setup))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(whoami))
+        .routes(routes!(oidc_login))
+        .routes(routes!(oidc_callback))
+        .routes(routes!(cli_web_login))
+        .routes(routes!(cli_exchange))
+        .routes(routes!(cli_password))
+        .routes(routes!(device_start))
+        .routes(routes!(device_poll))
+        .routes(routes!(get_mapping, put_mapping))
+        .routes(routes!(preview_mapping))
+}
+
+/// How one may sign in here.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuthMethods {
+    /// User name and password sign-in is on.
+    pub local: bool,
+    /// Single sign-on, when configured.
+    pub sso: Option<SsoMethod>,
+    /// No user exists yet: open the setup link the daemon printed.
+    pub setup_required: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SsoMethod {
+    pub display_name: String,
+    /// Send the browser here to sign in.
+    pub login_url: String,
+}
+
+/// The ways to sign in.
+#[utoipa::path(get, path = "/api/v1/auth/methods", tag = "auth",
+    responses((status = 200, body = AuthMethods)))]
+async fn methods(State(app): State<App>) -> Result<Json<AuthMethods>, ApiError> {
+    let auth = app.auth();
+    Ok(Json(AuthMethods {
+        local: auth.config().local_accounts,
+        sso: auth.oidc().map(|o| SsoMethod {
+            display_name: o.config.display_name.clone(),
+            login_url: "/auth/oidc/login".to_owned(),
+        }),
+        setup_required: auth.setup_required()?,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    /// The secret from the setup link the daemon printed.
+    pub setup_token: String,
+    pub username: String,
+    pub password: String,
+    pub email: Option<String>,
+}
+
+fn signed_in(app: &App, status: StatusCode, whoami: Whoami, secret: &str) -> Response {
+    (
+        status,
+        [(header::SET_COOKIE, session_cookie(app, secret))],
+        Json(whoami),
+    )
+        .into_response()
+}
+
+fn whoami_for(
+    auth: &Auth,
+    user: &berth_auth::records::UserRecord,
+    secret: &str,
+) -> Result<Whoami, Error> {
+    let actor = auth.authenticate_session(secret)?;
+    debug_assert_eq!(actor.user.id, user.id);
+    auth.whoami(&actor)
+}
+
+/// Creates the first admin with the one-time setup link and signs them in.
+#[utoipa::path(post, path = "/api/v1/setup", tag = "auth", request_body = SetupRequest,
+    responses((status = 201, body = Whoami, description = "The first admin, signed in (a session cookie is set)"),
+        (status = 401, description = "The setup link is not valid"), (status = 422, description = "A bad user name or a weak password")))]
+async fn setup(
+    State(app): State<App>,
+    Json(req): Json<SetupRequest>,
+) -> Result<Response, ApiError> {
+    let auth = app.auth();
+    let (user, secret) = auth
+        .complete_setup(&req.setup_token, &req.username, &req.password, req.email)
+        .await?;
+    Ok(signed_in(
+        &app,
+        StatusCode::CREATED,
+        whoami_for(auth, &user, &secret)?,
+        &secret,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordLogin {
+    pub username: String,
+    pub password: String,
+}
+
+/// Signs in to the console with a local account.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = PasswordLogin,
+    responses((status = 200, body = Whoami, description = "Signed in; a session cookie is set"),
+        (status = 401, description = "Wrong user name or password"), (status = 429, description = "Too many attempts")))]
+async fn login(
+    State(app): State<App>,
+    Source(source): Source,
+    Json(req): Json<PasswordLogin>,
+) -> Result<Response, ApiError> {
+    let auth = app.auth();
+    let user = auth
+        .login_local(&req.username, &req.password, source)
+        .await?;
+    let secret = auth.create_session(&user)?;
+    Ok(signed_in(
+        &app,
+        StatusCode::OK,
+        whoami_for(auth, &user, &secret)?,
+        &secret,
+    ))
+}
+
+/// Signs out: ends a console session, or revokes the token used to call it.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "Signed out")))]
+async fn logout(State(app): State<App>, Caller(actor): Caller) -> Result<Response, ApiError> {
+    let auth = app.auth();
+    match &actor.via {
+        berth_auth::Via::Session { .. } => auth.logout(&actor)?,
+        berth_auth::Via::Token { id, .. } => {
+            auth.revoke_token(&actor, id)?;
+        }
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, clear_session_cookie(&app))],
+    )
+        .into_response())
+}
+
+/// Who the caller is, and for console sessions the CSRF token to send.
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "auth",
+    responses((status = 200, body = Whoami), (status = 401, description = "Not signed in")))]
+async fn whoami(State(app): State<App>, Caller(actor): Caller) -> Result<Json<Whoami>, ApiError> {
+    Ok(Json(app.auth().whoami(&actor)?))
+}
+
+fn callback_url(app: &App) -> String {
+    format!("{}/auth/oidc/callback", app.public_url())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LoginQuery {
+    /// A console path to come back to after signing in.
+    pub return_to: Option<String>,
+}
+
+/// Only paths on this site: never an open redirect.
+fn safe_return(path: Option<String>) -> String {
+    match path {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        _ => "/".to_owned(),
+    }
+}
+
+/// Starts a console single sign-on: redirects to the identity provider.
+#[utoipa::path(get, path = "/auth/oidc/login", tag = "auth", params(LoginQuery),
+    responses((status = 303, description = "To the identity provider"), (status = 404, description = "Single sign-on is not configured")))]
+async fn oidc_login(
+    State(app): State<App>,
+    Query(query): Query<LoginQuery>,
+) -> Result<Redirect, ApiError> {
+    let purpose = LoginPurpose::Console {
+        return_to: safe_return(query.return_to),
+    };
+    let url = app.auth().sso_begin(&callback_url(&app), purpose).await?;
+    Ok(Redirect::to(&url))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// Where the identity provider sends the browser back. Console sign-ins get
+/// a session; CLI sign-ins go on to the CLI's loopback port with a code.
+#[utoipa::path(get, path = "/auth/oidc/callback", tag = "auth", params(CallbackQuery),
+    responses((status = 303, description = "Signed in; on to the console or the CLI"),
+        (status = 401, description = "The sign-in was refused, unknown, expired or replayed")))]
+async fn oidc_callback(
+    State(app): State<App>,
+    Query(query): Query<CallbackQuery>,
+) -> Result<Response, ApiError> {
+    if let Some(error) = query.error {
+        let detail = query.error_description.unwrap_or_default();
+        return Err(Error::unauthenticated(
+            format!("the identity provider refused the sign-in: {error} {detail}")
+                .trim()
+                .to_owned(),
+        )
+        .into());
+    }
+    let (Some(code), Some(state)) = (query.code, query.state) else {
+        return Err(Error::invalid("code", "the callback needs code and state").into());
+    };
+    let auth = app.auth();
+    let (user, purpose) = auth.sso_finish(&callback_url(&app), &state, &code).await?;
+    match purpose {
+        LoginPurpose::Console { return_to } => {
+            let secret = auth.create_session(&user)?;
+            Ok((
+                StatusCode::SEE_OTHER,
+                [
+                    (header::SET_COOKIE, session_cookie(&app, &secret)),
+                    (header::LOCATION, return_to),
+                ],
+            )
+                .into_response())
+        }
+        LoginPurpose::Cli {
+            port,
+            state,
+            code_challenge,
+        } => {
+            let code = auth.cli_code(&user, &code_challenge);
+            let location = format!(
+                "http://127.0.0.1:{port}/callback?code={code}&state={}",
+                url_escape(&state)
+            );
+            Ok(Redirect::to(&location).into_response())
+        }
+    }
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CliWebQuery {
+    /// The CLI's loopback port on 127.0.0.1.
+    pub port: u16,
+    /// Echoed back to the CLI.
+    pub state: String,
+    /// BASE64URL(SHA-256(code_verifier)), as in PKCE.
+    pub code_challenge: String,
+}
+
+/// `berth login --web`: signs in through the identity provider in the
+/// browser, then hands the CLI a one-time code on its loopback port.
+#[utoipa::path(get, path = "/auth/cli/login", tag = "auth", params(CliWebQuery),
+    responses((status = 303, description = "To the identity provider")))]
+async fn cli_web_login(
+    State(app): State<App>,
+    Query(query): Query<CliWebQuery>,
+) -> Result<Redirect, ApiError> {
+    if query.port == 0 || query.state.is_empty() || query.code_challenge.len() < 43 {
+        return Err(Error::invalid(
+            "code_challenge",
+            "port, state and an S256 code challenge are required",
+        )
+        .into());
+    }
+    let purpose = LoginPurpose::Cli {
+        port: query.port,
+        state: query.state,
+        code_challenge: query.code_challenge,
+    };
+    let url = app.auth().sso_begin(&callback_url(&app), purpose).await?;
+    Ok(Redirect::to(&url))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CliExchange {
+    pub code: String,
+    pub code_verifier: String,
+}
+
+/// Exchanges the loopback code and PKCE verifier for a CLI token.
+#[utoipa::path(post, path = "/api/v1/auth/cli/exchange", tag = "auth", request_body = CliExchange,
+    responses((status = 201, body = TokenCreated), (status = 401, description = "Unknown, used or mismatched code")))]
+async fn cli_exchange(
+    State(app): State<App>,
+    Json(req): Json<CliExchange>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(app.auth().cli_exchange(&req.code, &req.code_verifier)?),
+    ))
+}
+
+/// `berth login` with a local account: a CLI token for a user name and password.
+#[utoipa::path(post, path = "/api/v1/auth/cli/password", tag = "auth", request_body = PasswordLogin,
+    responses((status = 201, body = TokenCreated), (status = 401, description = "Wrong user name or password"),
+        (status = 429, description = "Too many attempts")))]
+async fn cli_password(
+    State(app): State<App>,
+    Source(source): Source,
+    Json(req): Json<PasswordLogin>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    let auth = app.auth();
+    let user = auth
+        .login_local(&req.username, &req.password, source)
+        .await?;
+    Ok((StatusCode::CREATED, Json(auth.cli_token(&user)?)))
+}
+
+/// `berth login` over SSH: starts a device-code sign-in.
+#[utoipa::path(post, path = "/api/v1/auth/device", tag = "auth",
+    responses((status = 201, body = DeviceStarted), (status = 404, description = "Single sign-on is not configured")))]
+async fn device_start(
+    State(app): State<App>,
+) -> Result<(StatusCode, Json<DeviceStarted>), ApiError> {
+    Ok((StatusCode::CREATED, Json(app.auth().device_begin().await?)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DevicePollRequest {
+    pub login_id: String,
+}
+
+/// Polls a device-code sign-in; the token is handed out once.
+#[utoipa::path(post, path = "/api/v1/auth/device/poll", tag = "auth", request_body = DevicePollRequest,
+    responses((status = 200, body = DevicePoll), (status = 404, description = "Unknown or already collected")))]
+async fn device_poll(
+    State(app): State<App>,
+    Json(req): Json<DevicePollRequest>,
+) -> Result<Json<DevicePoll>, ApiError> {
+    Ok(Json(app.auth().device_poll(&req.login_id)?))
+}
+
+/// The SSO group-to-role mapping.
+#[utoipa::path(get, path = "/api/v1/auth/mapping", tag = "auth",
+    responses((status = 200, body = MappingRules), (status = 403, description = "Admins only")))]
+async fn get_mapping(
+    State(app): State<App>,
+    Caller(actor): Caller,
+) -> Result<Json<MappingRules>, ApiError> {
+    Ok(Json(app.auth().get_mapping(&actor)?))
+}
+
+/// Saves the SSO group-to-role mapping; it applies at each user's next sign-in.
+#[utoipa::path(put, path = "/api/v1/auth/mapping", tag = "auth", request_body = MappingRules,
+    responses((status = 200, body = MappingRules), (status = 403, description = "Admins only")))]
+async fn put_mapping(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Json(rules): Json<MappingRules>,
+) -> Result<Json<MappingRules>, ApiError> {
+    Ok(Json(app.auth().set_mapping(&actor, rules)?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    /// A live ID token from the provider: verified, then mapped.
+    pub id_token: Option<String>,
+    /// Or a claim set, taken as given.
+    pub claims: Option<berth_auth::oidc::Claims>,
+    /// A mapping to try instead of the saved one.
+    pub rules: Option<MappingRules>,
+}
+
+/// The dry-run: what an ID token or claim set would map to, before saving.
+#[utoipa::path(post, path = "/api/v1/auth/mapping/preview", tag = "auth", request_body = PreviewRequest,
+    responses((status = 200, body = MappingPreview), (status = 401, description = "The ID token was refused"),
+        (status = 403, description = "Admins only")))]
+async fn preview_mapping(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Json(req): Json<PreviewRequest>,
+) -> Result<Json<MappingPreview>, ApiError> {
+    Ok(Json(
+        app.auth()
+            .dry_run(&actor, req.id_token.as_deref(), req.claims, req.rules)
+            .await?,
+    ))
+}

@@ -1,0 +1,112 @@
+//! Users and their API tokens.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use berth_auth::{NewLocalUser, TokenRequest, UserUpdate};
+use berth_core::identity::{TokenCreated, TokenView, UserView};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::extract::Caller;
+use crate::{ApiError, App};
+
+pub(crate) fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+}
+
+/// Every user (admins).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = Vec<UserView>), (status = 403, description = "Admins only")))]
+async fn list_users(
+    State(app): State<App>,
+    Caller(actor): Caller,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    Ok(Json(app.auth().list_users(&actor)?))
+}
+
+/// Makes a local account (admins).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewLocalUser,
+    responses((status = 201, body = UserView), (status = 403, description = "Admins only"),
+        (status = 409, description = "The user name is taken"), (status = 422, description = "A bad user name or a weak password")))]
+async fn create_user(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Json(req): Json<NewLocalUser>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(app.auth().create_local_user(&actor, req).await?),
+    ))
+}
+
+/// One user: yourself, or anyone for admins.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, description = "No such user you may see")))]
+async fn get_user(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(app.auth().get_user(&actor, &id)?))
+}
+
+/// Changes a user's role, or disables them (which revokes their sessions and tokens at once).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)), request_body = UserUpdate,
+    responses((status = 200, body = UserView), (status = 403, description = "Admins only"), (status = 404, description = "No such user")))]
+async fn update_user(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Json(update): Json<UserUpdate>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(app.auth().update_user(&actor, &id, update)?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct TokenQuery {
+    /// Everyone's tokens (admins).
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Your API tokens, or with `all=true` everyone's (admins).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(TokenQuery),
+    responses((status = 200, body = Vec<TokenView>)))]
+async fn list_tokens(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Query(query): Query<TokenQuery>,
+) -> Result<Json<Vec<TokenView>>, ApiError> {
+    Ok(Json(app.auth().list_tokens(&actor, query.all)?))
+}
+
+/// Makes a personal access token; its secret is shown this once.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest,
+    responses((status = 201, body = TokenCreated), (status = 422, description = "A bad name, lifetime or scope")))]
+async fn create_token(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Json(req): Json<TokenRequest>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(app.auth().create_token(&actor, req)?),
+    ))
+}
+
+/// Revokes a token: your own, or anyone's for admins.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 200, body = TokenView), (status = 404, description = "No such token you may see")))]
+async fn revoke_token(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
+    Ok(Json(app.auth().revoke_token(&actor, &id)?))
+}

@@ -1,0 +1,179 @@
+//! The authorization sweep: every route in the OpenAPI document, called
+//! unauthenticated, with a revoked token, with an expired token, and as a
+//! member. Each route must have an entry here: a new route without one
+//! fails this test until someone decides who may call it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_auth::config::AuthConfig;
+use berth_core::ManualClock;
+use berth_testkit::TestServer;
+use serde_json::json;
+
+use crate::auth_local::{call, member};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in user.
+    User,
+    /// Admins; members get 403.
+    Admin,
+}
+
+use Access::*;
+
+const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Public),
+    ("GET", "/readyz", Public),
+    ("GET", "/metrics", Public),
+    ("GET", "/api/v1/version", Public),
+    ("GET", "/api/v1/openapi.json", Public),
+    ("GET", "/api/v1/auth/methods", Public),
+    ("POST", "/api/v1/setup", Public),
+    ("POST", "/api/v1/auth/login", Public),
+    ("POST", "/api/v1/auth/cli/password", Public),
+    ("POST", "/api/v1/auth/cli/exchange", Public),
+    ("POST", "/api/v1/auth/device", Public),
+    ("POST", "/api/v1/auth/device/poll", Public),
+    ("GET", "/auth/oidc/login", Public),
+    ("GET", "/auth/oidc/callback", Public),
+    ("GET", "/auth/cli/login", Public),
+    ("GET", "/api/v1/whoami", User),
+    ("GET", "/api/v1/tokens", User),
+    ("POST", "/api/v1/tokens", User),
+    ("DELETE", "/api/v1/tokens/{id}", User),
+    ("GET", "/api/v1/users/{id}", User),
+    ("GET", "/api/v1/users", Admin),
+    ("POST", "/api/v1/users", Admin),
+    ("PATCH", "/api/v1/users/{id}", Admin),
+    ("GET", "/api/v1/auth/mapping", Admin),
+    ("PUT", "/api/v1/auth/mapping", Admin),
+    ("POST", "/api/v1/auth/mapping/preview", Admin),
+    // Last: signing out with a token revokes it.
+    ("POST", "/api/v1/auth/logout", User),
+];
+
+/// A well-formed body, so a refusal is about who calls, not what they send.
+fn body_for(method: &str, path: &str) -> serde_json::Value {
+    match (method, path) {
+        ("POST", "/api/v1/users") => {
+            json!({"username": "sweep-user", "password": "correct horse battery staple"})
+        }
+        ("PATCH", "/api/v1/users/{id}") => json!({"disabled": false}),
+        ("PUT", "/api/v1/auth/mapping") => json!({"admin_groups": [], "auditor_groups": []}),
+        ("POST", "/api/v1/auth/mapping/preview") => json!({"claims": {
+            "issuer": "https://idp.example", "subject": "s", "username": "u", "email": null,
+            "email_verified": null, "name": null, "groups": ["g"]}}),
+        ("POST", "/api/v1/tokens") => json!({"name": "sweep"}),
+        _ => json!({}),
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_each_kind_of_caller_as_expected() {
+    let clock = ManualClock::starting_now();
+    let server = TestServer::start_full(AuthConfig::default(), Arc::new(clock.clone()))
+        .await
+        .expect("server");
+    let admin = server.admin_token().await.expect("admin");
+    let http = reqwest::Client::new();
+    let tokens = format!("{}/api/v1/tokens", server.url);
+
+    let revoked = member(&server, &admin, "revoked").await;
+    let (_, me) = call(&http, "GET", &tokens, Some(&revoked), None).await;
+    let id = me[0]["id"].as_str().expect("token id").to_owned();
+    assert_eq!(
+        call(
+            &http,
+            "DELETE",
+            &format!("{tokens}/{id}"),
+            Some(&revoked),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+
+    let (_, made) = call(
+        &http,
+        "POST",
+        &tokens,
+        Some(&admin),
+        Some(json!({"name": "soon", "expires_in_days": 1})),
+    )
+    .await;
+    let expired = made["secret"].as_str().expect("secret").to_owned();
+    clock.advance(Duration::from_secs(2 * 86_400));
+    let member_token = member(&server, &admin, "member").await;
+
+    let documented: Vec<(String, String)> = berth_server::openapi()
+        .paths
+        .paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let mut methods = Vec::new();
+            for (method, present) in [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ] {
+                if present {
+                    methods.push((method.to_owned(), path.clone()));
+                }
+            }
+            methods
+        })
+        .collect();
+    for (method, path) in &documented {
+        assert!(
+            ROUTES.iter().any(|(m, p, _)| m == method && p == path),
+            "{method} {path} has no entry in the authorization sweep: add one"
+        );
+    }
+    for (method, path, access) in ROUTES {
+        assert!(
+            documented.iter().any(|(m, p)| m == method && p == path),
+            "{method} {path} is in the sweep but not in the OpenAPI document"
+        );
+        let url = format!("{}{}", server.url, path.replace("{id}", "nonexistent"));
+        let body = (*method != "GET" && *method != "DELETE").then(|| body_for(method, path));
+        let anonymous = call(&http, method, &url, None, body.clone())
+            .await
+            .0
+            .as_u16();
+        let with_revoked = call(&http, method, &url, Some(&revoked), body.clone())
+            .await
+            .0
+            .as_u16();
+        let with_expired = call(&http, method, &url, Some(&expired), body.clone())
+            .await
+            .0
+            .as_u16();
+        let as_member = call(&http, method, &url, Some(&member_token), body.clone())
+            .await
+            .0
+            .as_u16();
+        match access {
+            Public => assert_ne!(anonymous, 401, "{method} {path} is public"),
+            User | Admin => {
+                assert_eq!(anonymous, 401, "{method} {path} unauthenticated");
+                assert_eq!(with_revoked, 401, "{method} {path} with a revoked token");
+                assert_eq!(with_expired, 401, "{method} {path} with an expired token");
+            }
+        }
+        match access {
+            Admin => assert_eq!(as_member, 403, "{method} {path} as a member"),
+            User => assert!(
+                ![401, 403].contains(&as_member),
+                "{method} {path} as a member answered {as_member}"
+            ),
+            Public => {}
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Typed tables over sled trees, and transactions that span several of them
+//! so that a change and its records commit together or not at all.
+
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use crate::{Store, StoreError};
+
+/// A named table of JSON-encoded records of type `V`, keyed by strings.
+pub struct Table<V> {
+    pub name: &'static str,
+    _record: PhantomData<fn() -> V>,
+}
+
+impl<V> Table<V> {
+    pub const fn new(name: &'static str) -> Table<V> {
+        Table {
+            name,
+            _record: PhantomData,
+        }
+    }
+}
+
+impl<V> Clone for Table<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for Table<V> {}
+
+/// Why a transaction did not commit.
+#[derive(Debug)]
+pub enum TxError {
+    /// The caller's logic refused; returned to the caller as is.
+    Abort(berth_core::Error),
+    /// Reading or writing failed.
+    Store(StoreError),
+    /// Another transaction touched the same keys; sled retries these.
+    Conflict,
+}
+
+impl From<berth_core::Error> for TxError {
+    fn from(err: berth_core::Error) -> Self {
+        TxError::Abort(err)
+    }
+}
+
+impl From<sled::transaction::UnabortableTransactionError> for TxError {
+    fn from(err: sled::transaction::UnabortableTransactionError) -> Self {
+        match err {
+            sled::transaction::UnabortableTransactionError::Conflict => TxError::Conflict,
+            sled::transaction::UnabortableTransactionError::Storage(e) => TxError::Store(e.into()),
+        }
+    }
+}
+
+/// The tables of one transaction, in the order they were named.
+pub struct Tx<'a> {
+    names: &'a [&'static str],
+    trees: &'a [TransactionalTree],
+}
+
+impl Tx<'_> {
+    fn tree(&self, name: &'static str) -> &TransactionalTree {
+        let index = self
+            .names
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("table {name} was not named when the transaction began"));
+        &self.trees[index]
+    }
+
+    pub fn get<V: DeserializeOwned>(
+        &self,
+        table: Table<V>,
+        key: &str,
+    ) -> Result<Option<V>, TxError> {
+        match self.tree(table.name).get(key.as_bytes())? {
+            None => Ok(None),
+            Some(bytes) => decode(table.name, key, &bytes)
+                .map(Some)
+                .map_err(TxError::Store),
+        }
+    }
+
+    pub fn put<V: Serialize>(&self, table: Table<V>, key: &str, value: &V) -> Result<(), TxError> {
+        let bytes = encode(table.name, value).map_err(TxError::Store)?;
+        self.tree(table.name).insert(key.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    pub fn delete<V>(&self, table: Table<V>, key: &str) -> Result<bool, TxError> {
+        Ok(self.tree(table.name).remove(key.as_bytes())?.is_some())
+    }
+}
+
+fn decode<V: DeserializeOwned>(
+    table: &'static str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<V, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        table,
+        key: key.to_owned(),
+        source,
+    })
+}
+
+fn encode<V: Serialize>(table: &'static str, value: &V) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|source| StoreError::Encode { table, source })
+}
+
+impl Store {
+    fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
+        if let Some(tree) = self
+            .trees
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(tree.clone());
+        }
+        let tree = self.db.open_tree(name)?;
+        self.trees
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, tree.clone());
+        Ok(tree)
+    }
+
+    pub fn get<V: DeserializeOwned>(
+        &self,
+        table: Table<V>,
+        key: &str,
+    ) -> Result<Option<V>, StoreError> {
+        match self.tree(table.name)?.get(key.as_bytes())? {
+            None => Ok(None),
+            Some(bytes) => decode(table.name, key, &bytes).map(Some),
+        }
+    }
+
+    /// Every record whose key starts with `prefix`, in key order.
+    pub fn scan<V: DeserializeOwned>(
+        &self,
+        table: Table<V>,
+        prefix: &str,
+    ) -> Result<Vec<(String, V)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree(table.name)?.scan_prefix(prefix.as_bytes()) {
+            let (key, bytes) = entry?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let value = decode(table.name, &key, &bytes)?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    pub fn is_empty<V>(&self, table: Table<V>) -> Result<bool, StoreError> {
+        Ok(self.tree(table.name)?.is_empty())
+    }
+
+    /// Runs `f` as one atomic transaction over the named tables. `f` may run
+    /// more than once when it conflicts with a concurrent transaction, so it
+    /// must not have side effects outside `tx`.
+    pub fn transact<R>(
+        &self,
+        tables: &[&'static str],
+        f: impl Fn(&Tx<'_>) -> Result<R, TxError>,
+    ) -> Result<R, StoreError> {
+        use sled::Transactional;
+        let trees = tables
+            .iter()
+            .map(|name| self.tree(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = trees.as_slice().transaction(|transactional| {
+            let tx = Tx {
+                names: tables,
+                trees: transactional,
+            };
+            match f(&tx) {
+                Ok(value) => Ok(value),
+                Err(TxError::Conflict) => Err(ConflictableTransactionError::Conflict),
+                Err(err) => Err(ConflictableTransactionError::Abort(err)),
+            }
+        });
+        match result {
+            Ok(value) => Ok(value),
+            Err(sled::transaction::TransactionError::Abort(TxError::Abort(err))) => {
+                Err(StoreError::Aborted(err))
+            }
+            Err(sled::transaction::TransactionError::Abort(TxError::Store(err))) => Err(err),
+            Err(sled::transaction::TransactionError::Abort(TxError::Conflict)) => {
+                unreachable!("conflicts are retried by sled, never aborted")
+            }
+            Err(sled::transaction::TransactionError::Storage(err)) => Err(err.into()),
+        }
+    }
+
+    /// A key from the data directory's key folder, created (random, mode
+    /// 0600) on first use. Used for keyed hashes of secrets.
+    pub fn secret_key(&self, name: &str) -> Result<[u8; 32], StoreError> {
+        let dir = self.info().data_dir.join("keys");
+        let path = dir.join(name);
+        let io = |source| StoreError::KeyFile {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::KeyFile {
+                    path: path.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "a key file holds exactly 32 bytes",
+                    ),
+                }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let mut builder = std::fs::DirBuilder::new();
+                builder.recursive(true);
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                builder.create(&dir).map_err(io)?;
+                let key: [u8; 32] = rand::random();
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(&path).map_err(io)?;
+                std::io::Write::write_all(&mut file, &key).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                Ok(key)
+            }
+            Err(err) => Err(io(err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::Holder;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Thing {
+        n: u32,
+    }
+
+    const THINGS: Table<Thing> = Table::new("things");
+    const LOG: Table<String> = Table::new("log");
+
+    #[test]
+    fn a_transaction_commits_both_tables_or_neither() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), &Holder::this_process("t")).expect("open");
+        store
+            .transact(&[THINGS.name, LOG.name], |tx| {
+                tx.put(THINGS, "a", &Thing { n: 1 })?;
+                tx.put(LOG, "1", &"made a".to_owned())?;
+                Ok(())
+            })
+            .expect("commit");
+        let refused = store.transact(&[THINGS.name, LOG.name], |tx| {
+            tx.put(THINGS, "a", &Thing { n: 2 })?;
+            tx.put(LOG, "2", &"changed a".to_owned())?;
+            Err::<(), _>(berth_core::Error::invalid("n", "refused").into())
+        });
+        assert!(matches!(refused, Err(StoreError::Aborted(_))));
+        assert_eq!(store.get(THINGS, "a").expect("get"), Some(Thing { n: 1 }));
+        assert_eq!(store.scan(LOG, "").expect("scan").len(), 1);
+    }
+
+    #[test]
+    fn an_undecodable_record_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), &Holder::this_process("t")).expect("open");
+        store
+            .tree("things")
+            .expect("tree")
+            .insert("bad", b"not json".as_slice())
+            .expect("raw write");
+        let err = store.get(THINGS, "bad").expect_err("corrupt");
+        assert!(
+            err.to_string().contains("\"bad\"") && err.to_string().contains("things"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secret_keys_are_made_once_and_kept_private() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), &Holder::this_process("t")).expect("open");
+        let first = store.secret_key("token").expect("key");
+        assert_eq!(store.secret_key("token").expect("key"), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("keys/token"))
+                .expect("file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
