@@ -1,6 +1,159 @@
+import { useCallback, useEffect, useState, type ReactNode } from 'react';
+import { fetchWhoami, isUnauthenticated, logout, onUnauthenticated, type Whoami } from './api';
+import { describeError, roleLabel } from './format';
+import { Login } from './Login';
 import { Overview } from './Overview';
+import { Link, navigate, useLocation } from './router';
+import { ADMIN_ROUTES, ROUTE_PATHS, loginPath, nextFromSearch, routeOf, type Route } from './routes';
+import { Setup } from './Setup';
+import { SsoSettings } from './SsoSettings';
+import { Tokens } from './Tokens';
+import { Users } from './Users';
+
+type Session =
+  | { status: 'loading' }
+  | { status: 'signed-out' }
+  | { status: 'signed-in'; me: Whoami }
+  | { status: 'error'; message: string };
+
+const NAV: { route: Route; label: string }[] = [
+  { route: 'overview', label: 'Overview' },
+  { route: 'tokens', label: 'Tokens' },
+  { route: 'users', label: 'Users' },
+  { route: 'sso', label: 'SSO settings' },
+];
 
 export function App() {
+  const { pathname, search } = useLocation();
+  const route = routeOf(pathname);
+  const [session, setSession] = useState<Session>({ status: 'loading' });
+
+  /** Asks the daemon who we are (and so gets the CSRF token). */
+  const loadSession = useCallback(async () => {
+    try {
+      const me = await fetchWhoami();
+      setSession({ status: 'signed-in', me });
+    } catch (err) {
+      setSession(isUnauthenticated(err) ? { status: 'signed-out' } : { status: 'error', message: describeError(err) });
+    }
+  }, []);
+
+  useEffect(() => {
+    void loadSession();
+  }, [loadSession]);
+
+  // Any request that finds the session gone (expired, revoked, account disabled) signs the console out.
+  useEffect(() => onUnauthenticated(() => setSession({ status: 'signed-out' })), []);
+
+  useEffect(() => {
+    if (route === 'setup') return;
+    if (session.status === 'signed-out' && route !== 'login') {
+      navigate(loginPath(`${pathname}${search}`), { replace: true });
+    } else if (session.status === 'signed-in' && route === 'login') {
+      navigate(nextFromSearch(search), { replace: true });
+    }
+  }, [session.status, route, pathname, search]);
+
+  const signedIn = useCallback(async () => {
+    await loadSession();
+  }, [loadSession]);
+
+  if (route === 'setup') {
+    return (
+      <AuthLayout>
+        <Setup
+          onSignedIn={async () => {
+            await loadSession();
+            navigate(ROUTE_PATHS.overview, { replace: true });
+          }}
+        />
+      </AuthLayout>
+    );
+  }
+
+  switch (session.status) {
+    case 'loading':
+      return (
+        <AuthLayout>
+          <p className="muted auth-loading">Loading…</p>
+        </AuthLayout>
+      );
+    case 'error':
+      return (
+        <AuthLayout>
+          <section className="card auth-card">
+            <h1 className="auth-title">Berth is not answering</h1>
+            <div className="banner banner-error" role="alert" data-testid="error">
+              <p>{session.message}</p>
+            </div>
+            <button
+              type="button"
+              className="btn btn-primary"
+              onClick={() => {
+                setSession({ status: 'loading' });
+                void loadSession();
+              }}
+            >
+              Try again
+            </button>
+          </section>
+        </AuthLayout>
+      );
+    case 'signed-out':
+      return (
+        <AuthLayout>
+          <Login next={route === 'login' ? nextFromSearch(search) : `${pathname}${search}`} onSignedIn={signedIn} />
+        </AuthLayout>
+      );
+    case 'signed-in':
+      return (
+        <Shell
+          me={session.me}
+          route={route}
+          onSignedOut={() => {
+            setSession({ status: 'signed-out' });
+            navigate(ROUTE_PATHS.login);
+          }}
+        />
+      );
+  }
+}
+
+function AuthLayout({ children }: { children: ReactNode }) {
+  return (
+    <div className="auth-page">
+      <div className="auth-brand">
+        <span className="brand-mark" aria-hidden="true">
+          B
+        </span>
+        Berth
+      </div>
+      {children}
+    </div>
+  );
+}
+
+function Shell({ me, route, onSignedOut }: { me: Whoami; route: Route; onSignedOut: () => void }) {
+  const isAdmin = me.user.role === 'admin';
+  const [signOutError, setSignOutError] = useState<string | null>(null);
+  const [signingOut, setSigningOut] = useState(false);
+
+  async function signOut() {
+    setSigningOut(true);
+    setSignOutError(null);
+    try {
+      await logout();
+      onSignedOut();
+    } catch (err) {
+      if (isUnauthenticated(err)) onSignedOut();
+      else setSignOutError(describeError(err));
+    } finally {
+      setSigningOut(false);
+    }
+  }
+
+  const allowed = isAdmin || !ADMIN_ROUTES.has(route);
+
   return (
     <div className="app">
       <header className="topbar">
@@ -11,17 +164,79 @@ export function App() {
           Berth
         </span>
         <span className="topbar-sub">Admin console</span>
+        <span className="topbar-spacer" />
+        <span
+          className="topbar-user"
+          data-testid="current-user"
+          title={[me.user.display_name, me.user.email].filter(Boolean).join(' · ') || undefined}
+        >
+          <span className="topbar-username">{me.user.username}</span>
+          <span className="role-pill" data-role={me.user.role}>
+            {roleLabel(me.user.role)}
+          </span>
+        </span>
+        <button
+          type="button"
+          className="btn btn-topbar"
+          data-testid="logout"
+          onClick={() => void signOut()}
+          disabled={signingOut}
+        >
+          Sign out
+        </button>
       </header>
       <div className="layout">
         <nav className="sidenav" aria-label="Main">
-          <a href="/" className="sidenav-link active" aria-current="page">
-            Overview
-          </a>
+          {NAV.filter((item) => isAdmin || !ADMIN_ROUTES.has(item.route)).map((item) => (
+            <Link
+              key={item.route}
+              to={ROUTE_PATHS[item.route]}
+              className={`sidenav-link${item.route === route ? ' active' : ''}`}
+              aria-current={item.route === route ? 'page' : undefined}
+              data-testid={`nav-${item.route}`}
+            >
+              {item.label}
+            </Link>
+          ))}
         </nav>
         <main className="content">
-          <Overview />
+          {signOutError && (
+            <div className="banner banner-error" role="alert">
+              <p>Signing out failed: {signOutError}</p>
+            </div>
+          )}
+          {!allowed ? <AdminsOnly /> : <Page route={route} me={me} />}
         </main>
       </div>
     </div>
+  );
+}
+
+function Page({ route, me }: { route: Route; me: Whoami }) {
+  switch (route) {
+    case 'users':
+      return <Users me={me} />;
+    case 'tokens':
+      return <Tokens me={me} />;
+    case 'sso':
+      return <SsoSettings />;
+    default:
+      return <Overview />;
+  }
+}
+
+function AdminsOnly() {
+  return (
+    <>
+      <div className="page-header">
+        <h1>Admins only</h1>
+      </div>
+      <section className="card">
+        <p>This page is for admins. Ask an admin if you need access.</p>
+        <p>
+          <Link to={ROUTE_PATHS.overview}>Back to the overview</Link>
+        </p>
+      </section>
+    </>
   );
 }

@@ -3,9 +3,30 @@ import {
   ApiError,
   MalformedResponseError,
   UnreachableError,
+  createToken,
+  fetchAuthMethods,
+  fetchMapping,
   fetchReadiness,
   fetchVersion,
+  fetchWhoami,
+  getCsrfToken,
+  isUnauthenticated,
+  listTokens,
+  listUsers,
+  login,
+  logout,
+  onUnauthenticated,
+  parseMappingPreview,
   parseReadiness,
+  parseToken,
+  parseWhoami,
+  previewMapping,
+  revokeToken,
+  saveMapping,
+  setCsrfToken,
+  setupFirstAdmin,
+  ssoLoginHref,
+  updateUser,
 } from './api';
 
 type Handler = (url: string, init: RequestInit | undefined) => Response | Promise<Response>;
@@ -231,5 +252,320 @@ describe('parseReadiness', () => {
   ])('rejects %j', (body, message) => {
     expect(() => parseReadiness(body)).toThrow(MalformedResponseError);
     expect(() => parseReadiness(body)).toThrow(message);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Session, CSRF and the identity API
+
+const USER = {
+  id: 'u-1',
+  username: 'admin',
+  email: 'admin@example.com',
+  display_name: null,
+  role: 'admin',
+  role_source: 'setup',
+  kind: 'local',
+  disabled: false,
+  created_at: '2026-01-02T03:04:05Z',
+  last_login_at: null,
+  groups: [],
+  groups_claim_missing: false,
+};
+
+const WHOAMI = { user: USER, via: 'session', scopes: ['read', 'write'], csrf_token: 'csrf-123' };
+
+const TOKEN = {
+  id: 't-1',
+  name: 'laptop',
+  kind: 'personal',
+  prefix: 'berth_pat_ab12',
+  scopes: ['read'],
+  user_id: 'u-1',
+  username: 'admin',
+  created_at: '2026-01-02T03:04:05Z',
+  expires_at: '2026-04-02T03:04:05Z',
+  last_used_at: null,
+};
+
+function header(init: RequestInit | undefined, name: string): string | undefined {
+  const headers = (init?.headers ?? {}) as Record<string, string>;
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name.toLowerCase());
+  return key === undefined ? undefined : headers[key];
+}
+
+function bodyOf(init: RequestInit | undefined): unknown {
+  return typeof init?.body === 'string' ? JSON.parse(init.body) : undefined;
+}
+
+/** Signs in (as far as the client knows): remembers WHOAMI's CSRF token. */
+async function signIn() {
+  stubFetch(() => json(200, WHOAMI));
+  await fetchWhoami();
+  vi.unstubAllGlobals();
+}
+
+describe('session and CSRF', () => {
+  afterEach(() => setCsrfToken(null));
+
+  it('fetchWhoami parses the body and remembers the CSRF token', async () => {
+    const calls = stubFetch(() => json(200, WHOAMI));
+    await expect(fetchWhoami()).resolves.toEqual(WHOAMI);
+    expect(calls[0]?.url).toBe('/api/v1/whoami');
+    expect(getCsrfToken()).toBe('csrf-123');
+  });
+
+  it('sends no CSRF header on GET', async () => {
+    await signIn();
+    const calls = stubFetch(() => json(200, [USER]));
+    await listUsers();
+    expect(calls[0]?.init?.method).toBe('GET');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBeUndefined();
+  });
+
+  it('sends the CSRF header and a JSON body on POST', async () => {
+    await signIn();
+    const calls = stubFetch(() => json(201, { token: TOKEN, secret: 'berth_pat_ab12secret' }));
+    const created = await createToken({ name: 'laptop', expires_in_days: 30, scopes: ['read'] });
+    expect(created).toEqual({ token: TOKEN, secret: 'berth_pat_ab12secret' });
+    expect(calls[0]?.url).toBe('/api/v1/tokens');
+    expect(calls[0]?.init?.method).toBe('POST');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(header(calls[0]?.init, 'content-type')).toBe('application/json');
+    expect(bodyOf(calls[0]?.init)).toEqual({ name: 'laptop', expires_in_days: 30, scopes: ['read'] });
+  });
+
+  it('sends the CSRF header on PATCH, to the escaped user path', async () => {
+    await signIn();
+    const calls = stubFetch(() => json(200, { ...USER, id: 'u/2', role: 'auditor', role_source: 'manual' }));
+    const user = await updateUser('u/2', { role: 'auditor' });
+    expect(user.role).toBe('auditor');
+    expect(calls[0]?.url).toBe('/api/v1/users/u%2F2');
+    expect(calls[0]?.init?.method).toBe('PATCH');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(bodyOf(calls[0]?.init)).toEqual({ role: 'auditor' });
+  });
+
+  it('sends the CSRF header on DELETE and accepts the revoked token or an empty 204', async () => {
+    await signIn();
+    const calls = stubFetch(() => json(200, TOKEN));
+    await expect(revokeToken('t-1')).resolves.toBeUndefined();
+    expect(calls[0]?.url).toBe('/api/v1/tokens/t-1');
+    expect(calls[0]?.init?.method).toBe('DELETE');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(calls[0]?.init?.body).toBeUndefined();
+
+    stubFetch(() => new Response(null, { status: 204 }));
+    await expect(revokeToken('t-1')).resolves.toBeUndefined();
+  });
+
+  it('sends the CSRF header on PUT', async () => {
+    await signIn();
+    const rules = { admin_groups: ['admins'], auditor_groups: [] };
+    const calls = stubFetch(() => json(200, rules));
+    await expect(saveMapping(rules)).resolves.toEqual(rules);
+    expect(calls[0]?.init?.method).toBe('PUT');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBe('csrf-123');
+  });
+
+  it('sends no CSRF header before one is known', async () => {
+    const calls = stubFetch(() => json(200, WHOAMI));
+    await login('admin', 'correct horse battery');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBeUndefined();
+    expect(bodyOf(calls[0]?.init)).toEqual({ username: 'admin', password: 'correct horse battery' });
+    // ...and remembers the one the sign-in answer carries.
+    expect(getCsrfToken()).toBe('csrf-123');
+  });
+
+  it('turns an error body on a change into an ApiError naming the method', async () => {
+    await signIn();
+    stubFetch(() =>
+      json(409, { error: { code: 'conflict', message: 'you cannot disable yourself', request_id: 'r-9' } }),
+    );
+    const err = await updateUser('u-1', { disabled: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({
+      code: 'conflict',
+      status: 409,
+      method: 'PATCH',
+      endpoint: '/api/v1/users/u-1',
+      requestId: 'r-9',
+    });
+  });
+
+  it('reports a 403 for a missing CSRF token as an ApiError', async () => {
+    stubFetch(() =>
+      json(403, { error: { code: 'forbidden', message: 'missing or wrong x-csrf-token header', request_id: 'r' } }),
+    );
+    const err = await createToken({ name: 'x' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'ApiError', code: 'forbidden', status: 403, method: 'POST' });
+  });
+
+  it('signals a 401 on a session request and forgets the CSRF token', async () => {
+    await signIn();
+    const seen: ApiError[] = [];
+    const unsubscribe = onUnauthenticated((e) => seen.push(e));
+    stubFetch(() => json(401, { error: { code: 'unauthenticated', message: 'your session ended; sign in again' } }));
+    const err = await listTokens().catch((e: unknown) => e);
+    unsubscribe();
+    expect(err).toBeInstanceOf(ApiError);
+    expect(isUnauthenticated(err)).toBe(true);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.endpoint).toBe('/api/v1/tokens');
+    expect(getCsrfToken()).toBeNull();
+  });
+
+  it('does not signal the 401 of a wrong password, the whoami probe or a refused ID token', async () => {
+    const seen: ApiError[] = [];
+    const unsubscribe = onUnauthenticated((e) => seen.push(e));
+    stubFetch(() => json(401, { error: { code: 'unauthenticated', message: 'wrong user name or password' } }));
+    await expect(login('admin', 'nope')).rejects.toMatchObject({ status: 401, message: 'wrong user name or password' });
+    await expect(fetchWhoami()).rejects.toMatchObject({ status: 401 });
+    await expect(previewMapping({ id_token: 'a.b.c' })).rejects.toMatchObject({ status: 401 });
+    unsubscribe();
+    expect(seen).toEqual([]);
+  });
+
+  it('stops telling a listener once unsubscribed', async () => {
+    const seen: ApiError[] = [];
+    onUnauthenticated((e) => seen.push(e))();
+    stubFetch(() => json(401, { error: { code: 'unauthenticated', message: 'x' } }));
+    await listUsers().catch(() => {});
+    expect(seen).toEqual([]);
+  });
+
+  it('logout accepts a 204 and forgets the CSRF token', async () => {
+    await signIn();
+    const calls = stubFetch(() => new Response(null, { status: 204 }));
+    await expect(logout()).resolves.toBeUndefined();
+    expect(calls[0]?.url).toBe('/api/v1/auth/logout');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(getCsrfToken()).toBeNull();
+  });
+
+  it('logout forgets the CSRF token even when it fails', async () => {
+    await signIn();
+    stubFetch(() => {
+      throw new TypeError('Failed to fetch');
+    });
+    await expect(logout()).rejects.toBeInstanceOf(UnreachableError);
+    expect(getCsrfToken()).toBeNull();
+  });
+});
+
+describe('sign-in endpoints', () => {
+  afterEach(() => setCsrfToken(null));
+
+  it('fetchAuthMethods parses with and without SSO', async () => {
+    stubFetch(() => json(200, { local: true, sso: null, setup_required: true }));
+    await expect(fetchAuthMethods()).resolves.toEqual({ local: true, sso: null, setup_required: true });
+    stubFetch(() =>
+      json(200, { local: false, sso: { display_name: 'Okta', login_url: '/auth/oidc/login' }, setup_required: false }),
+    );
+    await expect(fetchAuthMethods()).resolves.toEqual({
+      local: false,
+      sso: { display_name: 'Okta', login_url: '/auth/oidc/login' },
+      setup_required: false,
+    });
+  });
+
+  it('fetchAuthMethods names a bad field', async () => {
+    stubFetch(() => json(200, { local: true, sso: { display_name: 'Okta' }, setup_required: false }));
+    await expect(fetchAuthMethods()).rejects.toThrow('field "sso.login_url" must be a non-empty string, got nothing');
+  });
+
+  it('setupFirstAdmin posts the token and leaves out an empty email', async () => {
+    const calls = stubFetch(() => json(201, WHOAMI));
+    await setupFirstAdmin({ setup_token: 'abc', username: 'admin', password: 'long enough pw', email: '' });
+    expect(calls[0]?.url).toBe('/api/v1/setup');
+    expect(bodyOf(calls[0]?.init)).toEqual({ setup_token: 'abc', username: 'admin', password: 'long enough pw' });
+    expect(getCsrfToken()).toBe('csrf-123');
+  });
+
+  it('setupFirstAdmin reports a used link as an ApiError', async () => {
+    stubFetch(() => json(401, { error: { code: 'unauthenticated', message: 'the setup link is not valid' } }));
+    await expect(
+      setupFirstAdmin({ setup_token: 'abc', username: 'admin', password: 'long enough pw' }),
+    ).rejects.toMatchObject({ name: 'ApiError', status: 401, method: 'POST', endpoint: '/api/v1/setup' });
+  });
+
+  it('ssoLoginHref adds return_to', () => {
+    expect(ssoLoginHref({ display_name: 'SSO', login_url: '/auth/oidc/login' }, '/users?x=1')).toBe(
+      '/auth/oidc/login?return_to=%2Fusers%3Fx%3D1',
+    );
+    expect(ssoLoginHref({ display_name: 'SSO', login_url: '/auth/oidc/login?a=b' }, '/')).toBe(
+      '/auth/oidc/login?a=b&return_to=%2F',
+    );
+  });
+});
+
+describe('users, tokens and mapping', () => {
+  it('listTokens asks for everyone with all=true', async () => {
+    const calls = stubFetch(() => json(200, [TOKEN]));
+    await expect(listTokens({ all: true })).resolves.toEqual([TOKEN]);
+    expect(calls[0]?.url).toBe('/api/v1/tokens?all=true');
+    await listTokens();
+    expect(calls[1]?.url).toBe('/api/v1/tokens');
+  });
+
+  it('listUsers names the bad field of the bad item', async () => {
+    stubFetch(() => json(200, [USER, { ...USER, groups: 'dev' }]));
+    await expect(listUsers()).rejects.toThrow('field "[1].groups" must be an array of strings, got the string "dev"');
+  });
+
+  it('listUsers wants an array', async () => {
+    stubFetch(() => json(200, { users: [] }));
+    await expect(listUsers()).rejects.toThrow('expected a JSON array, got an object');
+  });
+
+  it('parseWhoami names nested fields', () => {
+    expect(() => parseWhoami({ ...WHOAMI, user: { ...USER, role: 1 } })).toThrow(
+      'field "user.role" must be a non-empty string, got number 1',
+    );
+    expect(() => parseWhoami({ ...WHOAMI, user: null })).toThrow('field "user" must be an object, got null');
+    expect(parseWhoami({ ...WHOAMI, csrf_token: undefined }).csrf_token).toBeNull();
+  });
+
+  it('parseToken accepts missing optional timestamps', () => {
+    const { expires_at: _e, last_used_at: _l, ...rest } = TOKEN;
+    expect(parseToken(rest)).toEqual({ ...TOKEN, expires_at: null, last_used_at: null });
+  });
+
+  it('fetchMapping answers null when single sign-on is not configured', async () => {
+    stubFetch(() => json(404, { error: { code: 'not_found', message: 'single sign-on not found' } }));
+    await expect(fetchMapping()).resolves.toBeNull();
+  });
+
+  it('fetchMapping still throws other errors', async () => {
+    stubFetch(() => json(403, { error: { code: 'forbidden', message: 'admins only' } }));
+    await expect(fetchMapping()).rejects.toMatchObject({ status: 403 });
+  });
+
+  it('previewMapping sends the edited rules and parses the result', async () => {
+    const rules = { admin_groups: ['admins'], auditor_groups: ['sec'] };
+    const preview = {
+      claims: { issuer: 'https://idp', subject: 's-1', username: 'alice', groups: ['admins'] },
+      username: 'alice',
+      allowed: true,
+      refusal: null,
+      role: 'admin',
+      existing_user: { ...USER, username: 'alice', role: 'member', role_source: 'mapping', kind: 'sso' },
+      warnings: ['something to know'],
+    };
+    const calls = stubFetch(() => json(200, preview));
+    const result = await previewMapping({ claims: { issuer: 'https://idp', subject: 's-1' }, rules });
+    expect(calls[0]?.url).toBe('/api/v1/auth/mapping/preview');
+    expect(bodyOf(calls[0]?.init)).toEqual({ claims: { issuer: 'https://idp', subject: 's-1' }, rules });
+    expect(result.role).toBe('admin');
+    expect(result.existing_user?.role).toBe('member');
+    expect(result.claims.groups).toEqual(['admins']);
+    expect(result.warnings).toEqual(['something to know']);
+  });
+
+  it('parseMappingPreview keeps "no groups claim" apart from "no groups"', () => {
+    const base = { claims: { issuer: 'i', subject: 's' }, username: null, allowed: false, refusal: 'no name', role: null, existing_user: null, warnings: [] };
+    expect(parseMappingPreview(base).claims.groups).toBeNull();
+    expect(parseMappingPreview({ ...base, claims: { issuer: 'i', subject: 's', groups: [] } }).claims.groups).toEqual([]);
+    expect(() => parseMappingPreview({ ...base, allowed: 'no' })).toThrow('field "allowed" must be a boolean');
   });
 });

@@ -5,6 +5,11 @@
 //   - UnreachableError:      the request never got an HTTP answer (network, timeout).
 //   - ApiError:              the daemon answered with its JSON error envelope.
 //   - MalformedResponseError: an answer that is not what the contract promises.
+//
+// Console sign-in is a session cookie the daemon sets (HttpOnly, so this code
+// never sees it). Every change made with it (POST/PUT/PATCH/DELETE) must carry
+// the session's CSRF token in `x-csrf-token`: the client remembers the token
+// from the last whoami/login/setup answer and adds the header by itself.
 
 export interface VersionInfo {
   version: string;
@@ -24,6 +29,127 @@ export interface Readiness {
   components: Record<string, ComponentReadiness>;
 }
 
+/** The global roles, lowest first. */
+export const ROLES = ['member', 'auditor', 'admin'] as const;
+export type KnownRole = (typeof ROLES)[number];
+/** Kept open (like ComponentStatus) so a newer daemon does not break the console. */
+export type Role = KnownRole | (string & {});
+
+export const SCOPES = ['read', 'write'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface User {
+  id: string;
+  username: string;
+  email: string | null;
+  display_name: string | null;
+  role: Role;
+  /** `setup`, `manual` or `mapping`. */
+  role_source: string;
+  /** `local` or `sso`. */
+  kind: string;
+  disabled: boolean;
+  created_at: string;
+  last_login_at: string | null;
+  /** Groups from the identity provider at the last sign-in. */
+  groups: string[];
+  /** The last SSO sign-in carried no groups claim: the role was kept, not recomputed. */
+  groups_claim_missing: boolean;
+}
+
+export interface Whoami {
+  user: User;
+  /** `session` (the console) or `token`. */
+  via: string;
+  scopes: string[];
+  /** For console sessions: sent as `x-csrf-token` on every change. */
+  csrf_token: string | null;
+}
+
+export interface SsoMethod {
+  display_name: string;
+  login_url: string;
+}
+
+export interface AuthMethods {
+  local: boolean;
+  sso: SsoMethod | null;
+  /** No user exists yet: the setup link printed by berthd is the way in. */
+  setup_required: boolean;
+}
+
+export interface SetupRequest {
+  setup_token: string;
+  username: string;
+  password: string;
+  email?: string;
+}
+
+export interface Token {
+  id: string;
+  name: string;
+  /** `personal` or `cli`. */
+  kind: string;
+  /** The first characters of the secret, to recognise it. */
+  prefix: string;
+  scopes: string[];
+  user_id: string;
+  username: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface TokenRequest {
+  name: string;
+  expires_in_days?: number;
+  scopes?: Scope[];
+}
+
+export interface TokenCreated {
+  token: Token;
+  /** Shown this once and never again. */
+  secret: string;
+}
+
+export interface MappingRules {
+  admin_groups: string[];
+  auditor_groups: string[];
+}
+
+/** What Berth takes from a verified ID token. */
+export interface Claims {
+  issuer: string;
+  subject: string;
+  username?: string | null;
+  email?: string | null;
+  email_verified?: boolean | null;
+  name?: string | null;
+  /** `null` (or absent) when the token carried no groups claim at all. */
+  groups?: string[] | null;
+}
+
+export interface PreviewRequest {
+  /** A live ID token from the provider: verified, then mapped. */
+  id_token?: string;
+  /** Or a claim set, taken as given. */
+  claims?: Claims;
+  /** A mapping to try instead of the saved one. */
+  rules?: MappingRules;
+}
+
+export interface MappingPreview {
+  claims: Claims;
+  username: string | null;
+  allowed: boolean;
+  /** Why sign-in would be refused, when it would. */
+  refusal: string | null;
+  /** The role the user would have after signing in. */
+  role: Role | null;
+  existing_user: User | null;
+  warnings: string[];
+}
+
 export interface RequestOptions {
   /** Cancels the request (e.g. when the page unmounts). */
   signal?: AbortSignal;
@@ -31,10 +157,22 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 export const DEFAULT_TIMEOUT_MS = 8_000;
 
 export const VERSION_PATH = '/api/v1/version';
 export const READINESS_PATH = '/readyz';
+export const WHOAMI_PATH = '/api/v1/whoami';
+export const AUTH_METHODS_PATH = '/api/v1/auth/methods';
+export const SETUP_PATH = '/api/v1/setup';
+export const LOGIN_PATH = '/api/v1/auth/login';
+export const LOGOUT_PATH = '/api/v1/auth/logout';
+export const USERS_PATH = '/api/v1/users';
+export const TOKENS_PATH = '/api/v1/tokens';
+export const MAPPING_PATH = '/api/v1/auth/mapping';
+export const MAPPING_PREVIEW_PATH = '/api/v1/auth/mapping/preview';
+export const CSRF_HEADER = 'x-csrf-token';
 
 /** The daemon answered with its error envelope `{"error":{code,message,request_id}}`. */
 export class ApiError extends Error {
@@ -42,25 +180,36 @@ export class ApiError extends Error {
   readonly requestId: string | undefined;
   readonly status: number;
   readonly endpoint: string;
+  readonly method: HttpMethod;
 
-  constructor(init: { code: string; message: string; requestId?: string; status: number; endpoint: string }) {
+  constructor(init: {
+    code: string;
+    message: string;
+    requestId?: string;
+    status: number;
+    endpoint: string;
+    method?: HttpMethod;
+  }) {
     super(init.message);
     this.name = 'ApiError';
     this.code = init.code;
     this.requestId = init.requestId;
     this.status = init.status;
     this.endpoint = init.endpoint;
+    this.method = init.method ?? 'GET';
   }
 }
 
 /** The request got no HTTP answer at all (connection refused, DNS, timeout...). */
 export class UnreachableError extends Error {
   readonly endpoint: string;
+  readonly method: HttpMethod;
 
-  constructor(endpoint: string, message: string, options?: { cause?: unknown }) {
+  constructor(endpoint: string, message: string, options?: { cause?: unknown; method?: HttpMethod }) {
     super(message, options);
     this.name = 'UnreachableError';
     this.endpoint = endpoint;
+    this.method = options?.method ?? 'GET';
   }
 }
 
@@ -68,12 +217,14 @@ export class UnreachableError extends Error {
 export class MalformedResponseError extends Error {
   readonly status: number;
   readonly endpoint: string;
+  readonly method: HttpMethod;
 
-  constructor(endpoint: string, status: number, message: string) {
+  constructor(endpoint: string, status: number, message: string, method: HttpMethod = 'GET') {
     super(message);
     this.name = 'MalformedResponseError';
     this.status = status;
     this.endpoint = endpoint;
+    this.method = method;
   }
 }
 
@@ -83,8 +234,38 @@ export function isClientError(err: unknown): err is ClientError {
   return err instanceof ApiError || err instanceof UnreachableError || err instanceof MalformedResponseError;
 }
 
+/** The daemon said "sign in first" (HTTP 401). */
+export function isUnauthenticated(err: unknown): err is ApiError {
+  return err instanceof ApiError && err.status === 401;
+}
+
 // ---------------------------------------------------------------------------
-// Public API
+// Session state: the CSRF token (memory only) and the "signed out" signal
+
+let csrfToken: string | null = null;
+const unauthenticatedListeners = new Set<(err: ApiError) => void>();
+
+/** The CSRF token sent on changes; `null` when signed out. */
+export function getCsrfToken(): string | null {
+  return csrfToken;
+}
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+/**
+ * Calls `listener` whenever a request made with the session answers 401 (the
+ * session ended or was revoked). Sign-in calls and the whoami probe do not
+ * count: their 401 is an ordinary answer. Returns the unsubscribe function.
+ */
+export function onUnauthenticated(listener: (err: ApiError) => void): () => void {
+  unauthenticatedListeners.add(listener);
+  return () => unauthenticatedListeners.delete(listener);
+}
+
+// ---------------------------------------------------------------------------
+// Public API: status
 
 /** `GET /api/v1/version`. */
 export async function fetchVersion(options: RequestOptions = {}): Promise<VersionInfo> {
@@ -109,7 +290,133 @@ export async function fetchReadiness(options: RequestOptions = {}): Promise<Read
 }
 
 // ---------------------------------------------------------------------------
+// Public API: signing in and out
+
+/** `GET /api/v1/auth/methods` (public): how one may sign in here. */
+export function fetchAuthMethods(options: RequestOptions = {}): Promise<AuthMethods> {
+  return call(AUTH_METHODS_PATH, options, { sessionProbe: true }, [200], parseAuthMethods);
+}
+
+/**
+ * `GET /api/v1/whoami`. Remembers the CSRF token it carries. A 401 (not
+ * signed in) rejects with an ApiError; test it with `isUnauthenticated`.
+ */
+export async function fetchWhoami(options: RequestOptions = {}): Promise<Whoami> {
+  try {
+    const me = await call(WHOAMI_PATH, options, { sessionProbe: true }, [200], parseWhoami);
+    setCsrfToken(me.csrf_token);
+    return me;
+  } catch (err) {
+    if (isUnauthenticated(err)) setCsrfToken(null);
+    throw err;
+  }
+}
+
+/** `POST /api/v1/setup`: creates the first admin with the setup link's token and signs them in. */
+export async function setupFirstAdmin(req: SetupRequest, options: RequestOptions = {}): Promise<Whoami> {
+  const body: SetupRequest = { setup_token: req.setup_token, username: req.username, password: req.password };
+  if (req.email) body.email = req.email;
+  const me = await call(SETUP_PATH, options, { method: 'POST', body, sessionProbe: true }, [200, 201], parseWhoami);
+  setCsrfToken(me.csrf_token);
+  return me;
+}
+
+/** `POST /api/v1/auth/login` with a local account; the daemon sets the session cookie. */
+export async function login(username: string, password: string, options: RequestOptions = {}): Promise<Whoami> {
+  const me = await call(
+    LOGIN_PATH,
+    options,
+    { method: 'POST', body: { username, password }, sessionProbe: true },
+    [200, 201],
+    parseWhoami,
+  );
+  setCsrfToken(me.csrf_token);
+  return me;
+}
+
+/** `POST /api/v1/auth/logout`: ends the session. The CSRF token is forgotten either way. */
+export async function logout(options: RequestOptions = {}): Promise<void> {
+  try {
+    await call(LOGOUT_PATH, options, { method: 'POST', sessionProbe: true }, [200, 204], () => undefined);
+  } finally {
+    setCsrfToken(null);
+  }
+}
+
+/** The SSO sign-in address: a plain browser navigation, coming back to `returnTo`. */
+export function ssoLoginHref(sso: SsoMethod, returnTo: string): string {
+  const sep = sso.login_url.includes('?') ? '&' : '?';
+  return `${sso.login_url}${sep}return_to=${encodeURIComponent(returnTo)}`;
+}
+
+// ---------------------------------------------------------------------------
+// Public API: users (admins)
+
+/** `GET /api/v1/users`. */
+export function listUsers(options: RequestOptions = {}): Promise<User[]> {
+  return call(USERS_PATH, options, {}, [200], (body, fail) => parseArray(body, fail, parseUser));
+}
+
+/** `PATCH /api/v1/users/{id}`: a new role, or disable (which revokes their sessions and tokens) / enable. */
+export function updateUser(
+  id: string,
+  patch: { role?: KnownRole; disabled?: boolean },
+  options: RequestOptions = {},
+): Promise<User> {
+  return call(`${USERS_PATH}/${encodeURIComponent(id)}`, options, { method: 'PATCH', body: patch }, [200], (body, fail) =>
+    parseUser(body, fail),
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Public API: tokens
+
+/** `GET /api/v1/tokens`: your own, or with `all` (admins) everyone's. */
+export function listTokens(query: { all?: boolean } = {}, options: RequestOptions = {}): Promise<Token[]> {
+  const path = query.all ? `${TOKENS_PATH}?all=true` : TOKENS_PATH;
+  return call(path, options, {}, [200], (body, fail) => parseArray(body, fail, parseToken));
+}
+
+/** `POST /api/v1/tokens`: the secret in the answer is shown this once. */
+export function createToken(req: TokenRequest, options: RequestOptions = {}): Promise<TokenCreated> {
+  return call(TOKENS_PATH, options, { method: 'POST', body: req }, [200, 201], parseTokenCreated);
+}
+
+/** `DELETE /api/v1/tokens/{id}`. */
+export async function revokeToken(id: string, options: RequestOptions = {}): Promise<void> {
+  await call(`${TOKENS_PATH}/${encodeURIComponent(id)}`, options, { method: 'DELETE' }, [200, 204], () => undefined);
+}
+
+// ---------------------------------------------------------------------------
+// Public API: SSO group mapping (admins)
+
+/** `GET /api/v1/auth/mapping`; `null` when single sign-on is not configured (the daemon answers 404). */
+export async function fetchMapping(options: RequestOptions = {}): Promise<MappingRules | null> {
+  try {
+    return await call(MAPPING_PATH, options, {}, [200], parseMappingRules);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
+/** `PUT /api/v1/auth/mapping`: applies at each user's next sign-in. */
+export function saveMapping(rules: MappingRules, options: RequestOptions = {}): Promise<MappingRules> {
+  return call(MAPPING_PATH, options, { method: 'PUT', body: rules }, [200], parseMappingRules);
+}
+
+/**
+ * `POST /api/v1/auth/mapping/preview`: the dry-run. Its 401 means "the ID
+ * token was refused", not "signed out", so it does not end the session.
+ */
+export function previewMapping(req: PreviewRequest, options: RequestOptions = {}): Promise<MappingPreview> {
+  return call(MAPPING_PREVIEW_PATH, options, { method: 'POST', body: req, sessionProbe: true }, [200], parseMappingPreview);
+}
+
+// ---------------------------------------------------------------------------
 // Shape validation (exported for tests)
+
+type Fail = (why: string) => MalformedResponseError;
 
 export function parseVersion(body: unknown, status = 200): VersionInfo {
   const fail = (why: string) => new MalformedResponseError(VERSION_PATH, status, why);
@@ -149,6 +456,144 @@ export function parseReadiness(body: unknown, status = 200): Readiness {
   return { ready: body.ready, components };
 }
 
+const failFor = (endpoint: string, status = 200, method: HttpMethod = 'GET'): Fail => (why) =>
+  new MalformedResponseError(endpoint, status, why, method);
+
+export function parseAuthMethods(body: unknown, fail: Fail = failFor(AUTH_METHODS_PATH)): AuthMethods {
+  const o = object(body, '', fail);
+  let sso: SsoMethod | null = null;
+  if (o.sso !== undefined && o.sso !== null) {
+    const s = object(o.sso, 'sso', fail);
+    sso = { display_name: reqString(s, 'display_name', fail, 'sso.'), login_url: reqString(s, 'login_url', fail, 'sso.') };
+  }
+  return { local: reqBool(o, 'local', fail), sso, setup_required: reqBool(o, 'setup_required', fail) };
+}
+
+export function parseUser(body: unknown, fail: Fail = failFor(USERS_PATH), where = ''): User {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    id: reqString(o, 'id', fail, where),
+    username: reqString(o, 'username', fail, where),
+    email: optString(o, 'email', fail, where),
+    display_name: optString(o, 'display_name', fail, where),
+    role: reqString(o, 'role', fail, where),
+    role_source: reqString(o, 'role_source', fail, where),
+    kind: reqString(o, 'kind', fail, where),
+    disabled: reqBool(o, 'disabled', fail, where),
+    created_at: reqString(o, 'created_at', fail, where),
+    last_login_at: optString(o, 'last_login_at', fail, where),
+    groups: stringArray(o, 'groups', fail, where),
+    groups_claim_missing: reqBool(o, 'groups_claim_missing', fail, where),
+  };
+}
+
+export function parseWhoami(body: unknown, fail: Fail = failFor(WHOAMI_PATH)): Whoami {
+  const o = object(body, '', fail);
+  return {
+    user: parseUser(o.user, fail, 'user.'),
+    via: reqString(o, 'via', fail),
+    scopes: stringArray(o, 'scopes', fail),
+    csrf_token: optString(o, 'csrf_token', fail),
+  };
+}
+
+export function parseToken(body: unknown, fail: Fail = failFor(TOKENS_PATH), where = ''): Token {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    id: reqString(o, 'id', fail, where),
+    name: reqString(o, 'name', fail, where),
+    kind: reqString(o, 'kind', fail, where),
+    prefix: reqString(o, 'prefix', fail, where, true),
+    scopes: stringArray(o, 'scopes', fail, where),
+    user_id: reqString(o, 'user_id', fail, where),
+    username: reqString(o, 'username', fail, where),
+    created_at: reqString(o, 'created_at', fail, where),
+    expires_at: optString(o, 'expires_at', fail, where),
+    last_used_at: optString(o, 'last_used_at', fail, where),
+  };
+}
+
+export function parseTokenCreated(body: unknown, fail: Fail = failFor(TOKENS_PATH, 201, 'POST')): TokenCreated {
+  const o = object(body, '', fail);
+  return { token: parseToken(o.token, fail, 'token.'), secret: reqString(o, 'secret', fail) };
+}
+
+export function parseMappingRules(body: unknown, fail: Fail = failFor(MAPPING_PATH)): MappingRules {
+  const o = object(body, '', fail);
+  return { admin_groups: stringArray(o, 'admin_groups', fail), auditor_groups: stringArray(o, 'auditor_groups', fail) };
+}
+
+export function parseClaims(body: unknown, fail: Fail, where = 'claims.'): Claims {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  const claims: Claims = { issuer: reqString(o, 'issuer', fail, where), subject: reqString(o, 'subject', fail, where) };
+  const username = optString(o, 'username', fail, where);
+  if (username !== null) claims.username = username;
+  const email = optString(o, 'email', fail, where);
+  if (email !== null) claims.email = email;
+  if (o.email_verified !== undefined && o.email_verified !== null) claims.email_verified = reqBool(o, 'email_verified', fail, where);
+  const name = optString(o, 'name', fail, where);
+  if (name !== null) claims.name = name;
+  claims.groups = o.groups === undefined || o.groups === null ? null : stringArray(o, 'groups', fail, where);
+  return claims;
+}
+
+export function parseMappingPreview(
+  body: unknown,
+  fail: Fail = failFor(MAPPING_PREVIEW_PATH, 200, 'POST'),
+): MappingPreview {
+  const o = object(body, '', fail);
+  const role = optString(o, 'role', fail);
+  return {
+    claims: parseClaims(o.claims, fail),
+    username: optString(o, 'username', fail),
+    allowed: reqBool(o, 'allowed', fail),
+    refusal: optString(o, 'refusal', fail),
+    role,
+    existing_user:
+      o.existing_user === undefined || o.existing_user === null ? null : parseUser(o.existing_user, fail, 'existing_user.'),
+    warnings: stringArray(o, 'warnings', fail),
+  };
+}
+
+function parseArray<T>(body: unknown, fail: Fail, item: (value: unknown, fail: Fail, where: string) => T): T[] {
+  if (!Array.isArray(body)) throw fail(`expected a JSON array, got ${describeValue(body)}`);
+  return body.map((value, i) => item(value, fail, `[${i}].`));
+}
+
+function object(value: unknown, where: string, fail: Fail): Record<string, unknown> {
+  if (isObject(value)) return value;
+  throw fail(where === '' ? `expected a JSON object, got ${describeValue(value)}` : `field "${where}" must be an object, got ${describeValue(value)}`);
+}
+
+function reqString(o: Record<string, unknown>, key: string, fail: Fail, where = '', allowEmpty = false): string {
+  const v = o[key];
+  if (typeof v !== 'string' || (!allowEmpty && v === '')) {
+    throw fail(`field "${where}${key}" must be a non-empty string, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+function optString(o: Record<string, unknown>, key: string, fail: Fail, where = ''): string | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') throw fail(`field "${where}${key}" must be a string or null, got ${describeValue(v)}`);
+  return v;
+}
+
+function reqBool(o: Record<string, unknown>, key: string, fail: Fail, where = ''): boolean {
+  const v = o[key];
+  if (typeof v !== 'boolean') throw fail(`field "${where}${key}" must be a boolean, got ${describeValue(v)}`);
+  return v;
+}
+
+function stringArray(o: Record<string, unknown>, key: string, fail: Fail, where = ''): string[] {
+  const v = o[key];
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) {
+    throw fail(`field "${where}${key}" must be an array of strings, got ${describeValue(v)}`);
+  }
+  return [...v];
+}
+
 // ---------------------------------------------------------------------------
 // Internals
 
@@ -159,7 +604,45 @@ interface RawResponse {
   body: Body;
 }
 
-async function request(path: string, options: RequestOptions): Promise<RawResponse> {
+interface CallInit {
+  method?: HttpMethod;
+  /** Sent as JSON. */
+  body?: unknown;
+  /**
+   * The 401 of this call is an ordinary answer (wrong password, not signed in
+   * yet, ID token refused), not "the session ended": listeners are not told.
+   */
+  sessionProbe?: boolean;
+}
+
+/** One request: the answer must have one of `ok` statuses and a body `parse` accepts. */
+async function call<T>(
+  path: string,
+  options: RequestOptions,
+  init: CallInit,
+  ok: number[],
+  parse: (body: unknown, fail: Fail) => T,
+): Promise<T> {
+  const method = init.method ?? 'GET';
+  const response = await request(path, options, init);
+  if (ok.includes(response.status)) {
+    if (response.body.kind === 'json') {
+      return parse(response.body.value, failFor(path, response.status, method));
+    }
+    if (response.body.text === '' && response.status === 204) {
+      return parse(undefined, failFor(path, response.status, method));
+    }
+  }
+  const err = errorFromResponse(path, response, method);
+  if (err instanceof ApiError && err.status === 401 && !init.sessionProbe) {
+    setCsrfToken(null);
+    for (const listener of [...unauthenticatedListeners]) listener(err);
+  }
+  throw err;
+}
+
+async function request(path: string, options: RequestOptions, init: CallInit = {}): Promise<RawResponse> {
+  const method = init.method ?? 'GET';
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const controller = new AbortController();
   let timedOut = false;
@@ -171,19 +654,25 @@ async function request(path: string, options: RequestOptions): Promise<RawRespon
   if (options.signal?.aborted) controller.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && csrfToken !== null) headers[CSRF_HEADER] = csrfToken;
+
   try {
     let response: Response;
     try {
       // Looked up at call time so tests can replace the global fetch.
       response = await globalThis.fetch(path, {
-        method: 'GET',
-        headers: { Accept: 'application/json' },
+        method,
+        headers,
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
         cache: 'no-store',
+        credentials: 'same-origin',
         signal: controller.signal,
       });
     } catch (cause) {
       const why = timedOut ? `no answer within ${formatSeconds(timeoutMs)}` : errorText(cause);
-      throw new UnreachableError(path, why, { cause });
+      throw new UnreachableError(path, why, { cause, method });
     }
 
     let text: string;
@@ -191,7 +680,7 @@ async function request(path: string, options: RequestOptions): Promise<RawRespon
       text = await response.text();
     } catch (cause) {
       const why = timedOut ? `response not complete within ${formatSeconds(timeoutMs)}` : errorText(cause);
-      throw new UnreachableError(path, `reading the response failed: ${why}`, { cause });
+      throw new UnreachableError(path, `reading the response failed: ${why}`, { cause, method });
     }
 
     try {
@@ -215,21 +704,22 @@ function isErrorEnvelope(body: unknown): body is { error: { code: string; messag
 }
 
 /** The error for any answer that is not the success shape: an ApiError when the daemon sent its error envelope. */
-function errorFromResponse(endpoint: string, { status, body }: RawResponse): Error {
+function errorFromResponse(endpoint: string, { status, body }: RawResponse, method: HttpMethod = 'GET'): Error {
   if (body.kind === 'text') {
     const text = snippet(body.text);
     return new MalformedResponseError(
       endpoint,
       status,
       text === '' ? `HTTP ${status} with an empty body` : `HTTP ${status} with a body that is not JSON: ${text}`,
+      method,
     );
   }
   if (isErrorEnvelope(body.value)) {
     const { code, message, request_id } = body.value.error;
     const requestId = typeof request_id === 'string' ? request_id : undefined;
-    return new ApiError({ code, message, requestId, status, endpoint });
+    return new ApiError({ code, message, requestId, status, endpoint, method });
   }
-  return new MalformedResponseError(endpoint, status, `unexpected HTTP ${status} without an error body`);
+  return new MalformedResponseError(endpoint, status, `unexpected HTTP ${status} without an error body`, method);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError, MalformedResponseError, UnreachableError, type Readiness } from './api';
-import { componentRows, describeError, formatClock, statusLabel, summarizeReadiness } from './format';
+import {
+  GROUPS_CLAIM_MISSING,
+  componentRows,
+  describeError,
+  formErrorMessage,
+  formatClock,
+  formatDateTime,
+  formatGroupList,
+  formatRelative,
+  isPast,
+  kindLabel,
+  parseGroupList,
+  parsePreviewInput,
+  parseSetupToken,
+  roleLabel,
+  roleSourceLabel,
+  sameGroupLists,
+  statusLabel,
+  summarizeReadiness,
+  userStatus,
+  validateSetupForm,
+} from './format';
 
 const ready: Readiness = {
   ready: true,
@@ -105,5 +126,193 @@ describe('describeError', () => {
 describe('formatClock', () => {
   it('zero-pads local time', () => {
     expect(formatClock(new Date(2024, 0, 2, 3, 4, 5))).toBe('03:04:05');
+  });
+});
+
+describe('describeError with a method', () => {
+  it('names the method of a change', () => {
+    const err = new ApiError({
+      code: 'conflict',
+      message: 'you cannot disable yourself',
+      status: 409,
+      endpoint: '/api/v1/users/u-1',
+      method: 'PATCH',
+    });
+    expect(describeError(err)).toBe(
+      'The Berth API returned an error for PATCH /api/v1/users/u-1: you cannot disable yourself (conflict, HTTP 409)',
+    );
+    expect(describeError(new UnreachableError('/api/v1/tokens', 'Failed to fetch', { method: 'POST' }))).toBe(
+      'Could not reach the Berth API: Failed to fetch (POST /api/v1/tokens)',
+    );
+  });
+});
+
+describe('formErrorMessage', () => {
+  it("uses the daemon's words for a refused request", () => {
+    const err = new ApiError({ code: 'unauthenticated', message: 'wrong user name or password', status: 401, endpoint: '/x' });
+    expect(formErrorMessage(err)).toBe('Wrong user name or password');
+  });
+
+  it('gives the full diagnosis for server errors and the rest', () => {
+    const err = new ApiError({ code: 'internal', message: 'boom', status: 500, endpoint: '/x', method: 'POST' });
+    expect(formErrorMessage(err)).toBe('The Berth API returned an error for POST /x: boom (internal, HTTP 500)');
+    expect(formErrorMessage(new UnreachableError('/x', 'Failed to fetch'))).toMatch(/^Could not reach/);
+  });
+});
+
+describe('parseSetupToken', () => {
+  it.each([
+    ['#token=abc123', 'abc123'],
+    ['token=abc123', 'abc123'],
+    ['#token=abc123&x=1', 'abc123'],
+    ['#x=1&token=ff00', 'ff00'],
+    ['#token=', null],
+    ['#token=%20', null],
+    ['', null],
+    ['#other=1', null],
+  ])('%j -> %j', (hash, token) => {
+    expect(parseSetupToken(hash)).toBe(token);
+  });
+});
+
+describe('validateSetupForm', () => {
+  const ok = { username: 'admin', password: 'twelve chars', email: '' };
+
+  it('accepts a good form', () => {
+    expect(validateSetupForm(ok)).toBeNull();
+    expect(validateSetupForm({ ...ok, username: 'a.b_c-1', email: 'a@b.c' })).toBeNull();
+  });
+
+  it.each([
+    [{ username: '' }, /user name/],
+    [{ username: 'Admin' }, /lowercase/],
+    [{ username: '-admin' }, /starting with a letter or digit/],
+    [{ username: 'a'.repeat(64) }, /1 to 63/],
+    [{ password: 'eleven char' }, /at least 12 characters/],
+    [{ email: 'not-an-email' }, /email/],
+  ])('rejects %j', (change, message) => {
+    expect(validateSetupForm({ ...ok, ...change })).toMatch(message);
+  });
+});
+
+describe('labels', () => {
+  it.each([
+    ['admin', 'Admin'],
+    ['auditor', 'Auditor'],
+    ['member', 'Member'],
+    ['super_user', 'Super user'],
+  ])('roleLabel(%j) = %j', (role, label) => {
+    expect(roleLabel(role)).toBe(label);
+  });
+
+  it('labels role sources and kinds', () => {
+    expect(roleSourceLabel('setup')).toBe('Setup link');
+    expect(roleSourceLabel('manual')).toBe('Set by an admin');
+    expect(roleSourceLabel('mapping')).toBe('Group mapping');
+    expect(roleSourceLabel('scim_sync')).toBe('Scim sync');
+    expect(kindLabel('local')).toBe('Local');
+    expect(kindLabel('sso')).toBe('SSO');
+    expect(kindLabel('cli')).toBe('CLI');
+  });
+
+  it('labels the user status', () => {
+    expect(userStatus({ disabled: false })).toEqual({ label: 'Active', tone: 'ok' });
+    expect(userStatus({ disabled: true })).toEqual({ label: 'Disabled', tone: 'bad' });
+    expect(GROUPS_CLAIM_MISSING).toBe('no groups claim at last sign-in: role kept');
+  });
+});
+
+describe('group lists', () => {
+  it('takes one group per line, trimmed, without blanks or duplicates', () => {
+    expect(parseGroupList('  admins \n\nsecurity\r\nadmins\n  ')).toEqual(['admins', 'security']);
+    expect(parseGroupList('')).toEqual([]);
+  });
+
+  it('keeps commas inside a group name', () => {
+    expect(parseGroupList('cn=admins,ou=groups,dc=example,dc=com')).toEqual(['cn=admins,ou=groups,dc=example,dc=com']);
+  });
+
+  it('round-trips through formatGroupList', () => {
+    expect(parseGroupList(formatGroupList(['a', 'b c']))).toEqual(['a', 'b c']);
+    expect(formatGroupList([])).toBe('');
+  });
+
+  it('compares lists in order', () => {
+    expect(sameGroupLists(['a', 'b'], ['a', 'b'])).toBe(true);
+    expect(sameGroupLists(['a', 'b'], ['b', 'a'])).toBe(false);
+    expect(sameGroupLists(['a'], ['a', 'b'])).toBe(false);
+  });
+});
+
+describe('parsePreviewInput', () => {
+  it('takes a compact JWT as an ID token', () => {
+    expect(parsePreviewInput('  eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln\n')).toEqual({
+      ok: true,
+      request: { id_token: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln' },
+    });
+  });
+
+  it('takes a JSON claim set', () => {
+    expect(
+      parsePreviewInput('{"issuer":"https://idp","subject":"s","username":"alice","email_verified":true,"groups":["a"]}'),
+    ).toEqual({
+      ok: true,
+      request: { claims: { issuer: 'https://idp', subject: 's', username: 'alice', email_verified: true, groups: ['a'] } },
+    });
+  });
+
+  it('keeps a null groups claim out (no groups claim at all)', () => {
+    const parsed = parsePreviewInput('{"issuer":"i","subject":"s","groups":null,"name":null}');
+    expect(parsed).toEqual({ ok: true, request: { claims: { issuer: 'i', subject: 's' } } });
+  });
+
+  it.each([
+    ['', /Paste an ID token/],
+    ['{"issuer": "i",', /not valid JSON/],
+    ['{"subject": "s"}', /needs "issuer"/],
+    ['{"issuer": "i", "subject": ""}', /needs "subject"/],
+    ['{"issuer": "i", "subject": "s", "groups": "admins"}', /"groups" must be an array of strings/],
+    ['{"issuer": "i", "subject": "s", "email_verified": "yes"}', /"email_verified" must be true, false or null/],
+    ['{"issuer": "i", "subject": "s", "username": 3}', /"username" must be a string/],
+    ['{"iss": "i", "issuer": "i", "subject": "s"}', /Unknown claim "iss"/],
+    ['hello world', /neither an ID token/],
+    ['a.b', /neither an ID token/],
+  ])('rejects %j', (text, message) => {
+    const parsed = parsePreviewInput(text);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.error).toMatch(message);
+  });
+});
+
+describe('dates', () => {
+  const now = new Date('2026-03-10T12:00:00Z');
+
+  it('formats a local date and time, with a fallback', () => {
+    const d = new Date(2026, 0, 2, 3, 4, 5);
+    expect(formatDateTime(d.toISOString())).toBe('2026-01-02 03:04');
+    expect(formatDateTime(null)).toBe('—');
+    expect(formatDateTime('garbage', 'n/a')).toBe('n/a');
+  });
+
+  it.each([
+    ['2026-03-10T11:59:30Z', 'just now'],
+    ['2026-03-10T11:55:00Z', '5 min ago'],
+    ['2026-03-10T09:00:00Z', '3 h ago'],
+    ['2026-03-09T12:00:00Z', '1 day ago'],
+    ['2026-03-01T12:00:00Z', '9 days ago'],
+    ['2026-06-08T11:59:00Z', 'in 90 days'],
+    ['2026-03-10T12:30:00Z', 'in 30 min'],
+  ])('formatRelative(%j) = %j', (iso, text) => {
+    expect(formatRelative(iso, now)).toBe(text);
+  });
+
+  it('uses the fallback for null', () => {
+    expect(formatRelative(null, now, 'Never')).toBe('Never');
+  });
+
+  it('tells past from future', () => {
+    expect(isPast('2026-03-10T11:00:00Z', now)).toBe(true);
+    expect(isPast('2026-03-10T13:00:00Z', now)).toBe(false);
+    expect(isPast(null, now)).toBe(false);
   });
 });

@@ -1,6 +1,14 @@
 // Pure presentation helpers: no React, no fetch, so they are unit-tested directly.
 
-import { ApiError, MalformedResponseError, UnreachableError, type Readiness } from './api';
+import {
+  ApiError,
+  MalformedResponseError,
+  UnreachableError,
+  type Claims,
+  type PreviewRequest,
+  type Readiness,
+  type User,
+} from './api';
 
 export type Tone = 'ok' | 'bad' | 'neutral';
 
@@ -70,14 +78,14 @@ export function summarizeReadiness(readiness: Readiness): ReadinessSummary {
 /** One line that says what failed, for the error banner. */
 export function describeError(err: unknown): string {
   if (err instanceof UnreachableError) {
-    return `Could not reach the Berth API: ${err.message} (GET ${err.endpoint})`;
+    return `Could not reach the Berth API: ${err.message} (${err.method} ${err.endpoint})`;
   }
   if (err instanceof ApiError) {
     const id = err.requestId ? `, request id ${err.requestId}` : '';
-    return `The Berth API returned an error for GET ${err.endpoint}: ${err.message} (${err.code}, HTTP ${err.status}${id})`;
+    return `The Berth API returned an error for ${err.method} ${err.endpoint}: ${err.message} (${err.code}, HTTP ${err.status}${id})`;
   }
   if (err instanceof MalformedResponseError) {
-    return `Unexpected response from the Berth API for GET ${err.endpoint}: ${err.message}`;
+    return `Unexpected response from the Berth API for ${err.method} ${err.endpoint}: ${err.message}`;
   }
   if (err instanceof Error) {
     return `Unexpected error: ${err.message}`;
@@ -89,4 +97,207 @@ export function describeError(err: unknown): string {
 export function formatClock(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+/**
+ * The message for a form: the daemon's own words when it refused the request
+ * ("Wrong user name or password"), the full diagnosis otherwise.
+ */
+export function formErrorMessage(err: unknown): string {
+  if (err instanceof ApiError && err.status < 500) {
+    const text = err.message.trim();
+    return text === '' ? describeError(err) : sentence(text);
+  }
+  return describeError(err);
+}
+
+/** Upper-cases the first letter: "wrong password" -> "Wrong password". */
+export function sentence(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// ---------------------------------------------------------------------------
+// Sign-in
+
+/** The setup token from the setup link's fragment (`#token=<hex>`); `null` when there is none. */
+export function parseSetupToken(hash: string): string | null {
+  const fragment = hash.startsWith('#') ? hash.slice(1) : hash;
+  const token = new URLSearchParams(fragment).get('token')?.trim();
+  return token ? token : null;
+}
+
+export const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export const MIN_PASSWORD_LENGTH = 12;
+
+/** Checks the setup form before it is sent; the daemon checks again. `null` when fine. */
+export function validateSetupForm(form: { username: string; password: string; email: string }): string | null {
+  if (!USERNAME_PATTERN.test(form.username)) {
+    return 'The user name must be 1 to 63 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit.';
+  }
+  if (form.password.length < MIN_PASSWORD_LENGTH) {
+    return `The password must be at least ${MIN_PASSWORD_LENGTH} characters long.`;
+  }
+  if (form.email !== '' && !/^[^\s@]+@[^\s@]+$/.test(form.email)) {
+    return 'The email address does not look right.';
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// Users and roles
+
+const ROLE_LABELS: Record<string, string> = { admin: 'Admin', auditor: 'Auditor', member: 'Member' };
+
+/** "admin" -> "Admin"; unknown roles get the generic label. */
+export function roleLabel(role: string): string {
+  return ROLE_LABELS[role] ?? statusLabel(role);
+}
+
+const ROLE_SOURCE_LABELS: Record<string, string> = {
+  setup: 'Setup link',
+  manual: 'Set by an admin',
+  mapping: 'Group mapping',
+};
+
+export function roleSourceLabel(source: string): string {
+  return ROLE_SOURCE_LABELS[source] ?? statusLabel(source);
+}
+
+const KIND_LABELS: Record<string, string> = { local: 'Local', sso: 'SSO', personal: 'Personal', cli: 'CLI' };
+
+/** Account kinds (local, sso) and token kinds (personal, cli). */
+export function kindLabel(kind: string): string {
+  return KIND_LABELS[kind] ?? statusLabel(kind);
+}
+
+export const GROUPS_CLAIM_MISSING = 'no groups claim at last sign-in: role kept';
+
+export function userStatus(user: Pick<User, 'disabled'>): { label: 'Active' | 'Disabled'; tone: Tone } {
+  return user.disabled ? { label: 'Disabled', tone: 'bad' } : { label: 'Active', tone: 'ok' };
+}
+
+// ---------------------------------------------------------------------------
+// Group lists (one per line)
+
+/**
+ * Group names typed one per line: trimmed, blank lines dropped, duplicates
+ * removed, order kept. Only newlines separate: group names may contain commas
+ * (LDAP DNs such as `cn=admins,ou=groups,dc=example,dc=com`).
+ */
+export function parseGroupList(text: string): string[] {
+  const seen = new Set<string>();
+  for (const line of text.split(/\r?\n/)) {
+    const name = line.trim();
+    if (name !== '') seen.add(name);
+  }
+  return [...seen];
+}
+
+export function formatGroupList(groups: readonly string[]): string {
+  return groups.join('\n');
+}
+
+export function sameGroupLists(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((g, i) => g === b[i]);
+}
+
+// ---------------------------------------------------------------------------
+// Mapping dry-run input
+
+export type PreviewInput = { ok: true; request: Pick<PreviewRequest, 'id_token' | 'claims'> } | { ok: false; error: string };
+
+const JWT_PATTERN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/**
+ * The dry-run textarea holds either an ID token (a compact JWT) or a JSON
+ * claim set in Berth's shape (`issuer`, `subject`, `username`, `email`,
+ * `email_verified`, `name`, `groups`).
+ */
+export function parsePreviewInput(text: string): PreviewInput {
+  const input = text.trim();
+  if (input === '') return { ok: false, error: 'Paste an ID token or a JSON claim set first.' };
+  if (input.startsWith('{')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(input);
+    } catch (err) {
+      return { ok: false, error: `The claim set is not valid JSON: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    const claims = claimsFromJson(value);
+    return typeof claims === 'string' ? { ok: false, error: claims } : { ok: true, request: { claims } };
+  }
+  if (JWT_PATTERN.test(input)) return { ok: true, request: { id_token: input } };
+  return {
+    ok: false,
+    error: 'That is neither an ID token (three base64url parts separated by dots) nor a JSON claim set ({ … }).',
+  };
+}
+
+/** The claim set, or why it is not one. */
+function claimsFromJson(value: unknown): Claims | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'The claim set must be a JSON object.';
+  const o = value as Record<string, unknown>;
+  for (const key of ['issuer', 'subject'] as const) {
+    if (typeof o[key] !== 'string' || o[key] === '') return `The claim set needs "${key}" (a non-empty string).`;
+  }
+  const claims: Claims = { issuer: o.issuer as string, subject: o.subject as string };
+  for (const key of ['username', 'email', 'name'] as const) {
+    const v = o[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string') return `"${key}" must be a string or null.`;
+    claims[key] = v;
+  }
+  if (o.email_verified !== undefined && o.email_verified !== null) {
+    if (typeof o.email_verified !== 'boolean') return '"email_verified" must be true, false or null.';
+    claims.email_verified = o.email_verified;
+  }
+  if (o.groups !== undefined && o.groups !== null) {
+    if (!Array.isArray(o.groups) || !o.groups.every((g) => typeof g === 'string')) {
+      return '"groups" must be an array of strings, or null for "no groups claim".';
+    }
+    claims.groups = o.groups as string[];
+  }
+  const known = new Set(['issuer', 'subject', 'username', 'email', 'email_verified', 'name', 'groups']);
+  const unknown = Object.keys(o).filter((k) => !known.has(k));
+  if (unknown.length > 0) {
+    return `Unknown claim ${unknown.map((k) => JSON.stringify(k)).join(', ')}: use issuer, subject, username, email, email_verified, name, groups.`;
+  }
+  return claims;
+}
+
+// ---------------------------------------------------------------------------
+// Dates
+
+/** "2026-11-27 15:02" in local time; `fallback` for null or unparsable values. */
+export function formatDateTime(iso: string | null, fallback = '—'): string {
+  if (iso === null) return fallback;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return fallback;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** "just now", "5 min ago", "3 h ago", "2 days ago", "in 90 days"; `fallback` for null. */
+export function formatRelative(iso: string | null, now: Date, fallback = '—'): string {
+  if (iso === null) return fallback;
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return fallback;
+  const seconds = Math.round((t - now.getTime()) / 1000);
+  const abs = Math.abs(seconds);
+  if (abs < 60) return 'just now';
+  let amount: string;
+  if (abs < 3600) amount = `${Math.floor(abs / 60)} min`;
+  else if (abs < 86_400) amount = `${Math.floor(abs / 3600)} h`;
+  else {
+    // Rounded: a token made a moment ago for 90 days says "in 90 days", not 89.
+    const days = Math.max(1, Math.round(abs / 86_400));
+    amount = `${days} ${days === 1 ? 'day' : 'days'}`;
+  }
+  return seconds < 0 ? `${amount} ago` : `in ${amount}`;
+}
+
+export function isPast(iso: string | null, now: Date): boolean {
+  if (iso === null) return false;
+  const t = new Date(iso).getTime();
+  return !Number.isNaN(t) && t <= now.getTime();
 }

@@ -17,6 +17,7 @@ mod service;
 
 pub use policy::{Action, Actor, Via};
 pub use records::MappingRules;
+pub use service::sso::SsoDone;
 pub use service::{
     Auth, DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, NewLocalUser, TokenRequest,
     UserUpdate, normalize_username,

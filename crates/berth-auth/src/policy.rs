@@ -13,11 +13,13 @@ pub enum Via {
     Token { id: String, scopes: Vec<Scope> },
 }
 
-/// An authenticated caller.
+/// An authenticated caller, and where the request came from (for the audit
+/// log).
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub user: UserRecord,
     pub via: Via,
+    pub origin: berth_audit::Origin,
 }
 
 impl Actor {
@@ -136,6 +138,7 @@ mod tests {
                 id: "t".to_owned(),
                 scopes: scopes.to_vec(),
             },
+            origin: berth_audit::Origin::default(),
         }
     }
 

@@ -66,6 +66,10 @@ impl App {
         &self.inner.auth
     }
 
+    pub fn audit(&self) -> &Arc<berth_audit::Audit> {
+        self.inner.auth.audit()
+    }
+
     pub fn public_url(&self) -> &str {
         &self.inner.public_url
     }

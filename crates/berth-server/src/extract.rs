@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
+use berth_audit::Origin;
 use berth_auth::Actor;
 use berth_core::Error;
 
@@ -37,20 +38,56 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// Where a request came from, for the audit log.
+pub struct Meta(pub Origin);
+
+pub(crate) fn origin_of(parts: &Parts) -> Origin {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let trace_id = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .trace_id();
+    Origin {
+        source: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(200).collect()),
+        request_id: crate::observe::current_request_id(),
+        trace_id: (trace_id != opentelemetry::trace::TraceId::INVALID)
+            .then(|| trace_id.to_string()),
+    }
+}
+
+impl FromRequestParts<App> for Meta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _app: &App) -> Result<Self, Self::Rejection> {
+        Ok(Meta(origin_of(parts)))
+    }
+}
+
 impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let auth = app.auth();
+        let origin = origin_of(parts);
         if let Some(token) = bearer(&parts.headers) {
-            return Ok(Caller(auth.authenticate_token(token)?));
+            return Ok(Caller(auth.authenticate_token(token, &origin).await?));
         }
         let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(
                 Error::unauthenticated("sign in first: no session cookie or bearer token").into(),
             );
         };
-        let actor = auth.authenticate_session(secret)?;
+        let actor = auth.authenticate_session(secret, &origin)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
             let expected = match &actor.via {

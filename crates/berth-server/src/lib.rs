@@ -71,4 +71,5 @@ fn api_router() -> OpenApiRouter<App> {
         .merge(routes::system::router())
         .merge(routes::auth::router())
         .merge(routes::users::router())
+        .merge(routes::audit::router())
 }

@@ -159,6 +159,86 @@ impl Store {
         Ok(out)
     }
 
+    /// The greatest key in `[start, end]`, for seeking backwards through an
+    /// ordered index.
+    pub fn last_key_between<V>(
+        &self,
+        table: Table<V>,
+        start: &str,
+        end: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match self
+            .tree(table.name)?
+            .range(start.as_bytes()..=end.as_bytes())
+            .next_back()
+        {
+            Some(entry) => Ok(Some(String::from_utf8_lossy(&entry?.0).into_owned())),
+            None => Ok(None),
+        }
+    }
+
+    /// The first and last keys of a table.
+    pub fn key_bounds<V>(&self, table: Table<V>) -> Result<Option<(String, String)>, StoreError> {
+        let tree = self.tree(table.name)?;
+        match (tree.first()?, tree.last()?) {
+            (Some(first), Some(last)) => Ok(Some((
+                String::from_utf8_lossy(&first.0).into_owned(),
+                String::from_utf8_lossy(&last.0).into_owned(),
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Records in key order from `start` (inclusive), at most `limit`.
+    pub fn scan_from<V: DeserializeOwned>(
+        &self,
+        table: Table<V>,
+        start: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, V)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree(table.name)?.range(start.as_bytes()..).take(limit) {
+            let (key, bytes) = entry?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let value = decode(table.name, &key, &bytes)?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    /// Deletes every key of `table` below `end` (exclusive); returns how many.
+    pub fn delete_below<V>(&self, table: Table<V>, end: &str) -> Result<usize, StoreError> {
+        let tree = self.tree(table.name)?;
+        let mut removed = 0;
+        for entry in tree.range(..end.as_bytes()) {
+            let (key, _) = entry?;
+            tree.remove(key)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Writes raw bytes under a key, bypassing encoding: only for tests that
+    /// must damage a store on purpose, behind the `tamper` feature.
+    #[cfg(feature = "tamper")]
+    pub fn tamper_raw<V>(
+        &self,
+        table: Table<V>,
+        key: &str,
+        bytes: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let tree = self.tree(table.name)?;
+        match bytes {
+            Some(bytes) => {
+                tree.insert(key.as_bytes(), bytes)?;
+            }
+            None => {
+                tree.remove(key.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn is_empty<V>(&self, table: Table<V>) -> Result<bool, StoreError> {
         Ok(self.tree(table.name)?.is_empty())
     }

@@ -26,14 +26,21 @@ impl TestServer {
             .issue_setup_secret()
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .context("setup is not required: a user exists already")?;
-        let (user, _session) = auth
-            .complete_setup(&secret, "admin", "correct horse battery staple", None)
+        let origin = berth_audit::Origin::default();
+        auth.complete_setup(
+            &secret,
+            "admin",
+            "correct horse battery staple",
+            None,
+            &origin,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let token = auth
+            .login_cli("admin", "correct horse battery staple", None, &origin)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(auth
-            .cli_token(&user)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .secret)
+        Ok(token.secret)
     }
 
     /// Starts serving on the current tokio runtime with the default
@@ -58,7 +65,9 @@ impl TestServer {
         )?);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let auth = berth_auth::Auth::new(store.clone(), config, clock)
+        let audit =
+            berth_audit::Audit::open(store.clone()).map_err(|e| anyhow::anyhow!("audit: {e}"))?;
+        let auth = berth_auth::Auth::new(store.clone(), audit, config, clock)
             .map_err(|e| anyhow::anyhow!("auth: {e} {:?}", e.internal))?;
         let meter = opentelemetry::global::meter("berth-test");
         let app = App::new(AppParts {

@@ -31,6 +31,28 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub auth: berth_auth::config::AuthConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// How often the head of the chain is signed.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// Events older than this are pruned; kept forever when unset.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Duration>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_interval: Duration::from_secs(60),
+            retention: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +107,7 @@ impl Default for Config {
             log: LogConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: berth_auth::config::AuthConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -199,6 +222,16 @@ impl Config {
         }
         if self.telemetry.service_name.trim().is_empty() {
             bail!("invalid configuration: telemetry.service_name must not be empty");
+        }
+        if self.audit.checkpoint_interval < Duration::from_secs(1) {
+            bail!("invalid configuration: audit.checkpoint_interval must be at least 1s");
+        }
+        if self
+            .audit
+            .retention
+            .is_some_and(|r| r < Duration::from_secs(3600))
+        {
+            bail!("invalid configuration: audit.retention must be at least 1h");
         }
         self.auth
             .validate()
@@ -329,6 +362,15 @@ login_attempts_per_source = 30
 # The initial group-to-role mapping (then edited in the console):
 # admin_groups = ["platform-admins"]
 # auditor_groups = ["security"]
+
+[audit]
+# How often the head of the hash chain is signed with the audit key
+# (<data_dir>/keys/audit-signing; export its public half with
+# `berth audit public-key`).
+checkpoint_interval = "1m"
+# Events older than this are pruned (what remains still verifies).
+# Unset: kept forever.
+# retention = "400days"
 "#;
 
 // figment's Jail fixes its closures' error type, which clippy finds large.

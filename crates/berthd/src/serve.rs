@@ -47,8 +47,15 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    let audit = berth_audit::Audit::open(store.clone()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the audit log: {}",
+            e.internal.as_deref().unwrap_or(&e.message)
+        )
+    })?;
     let auth = berth_auth::Auth::new(
         store.clone(),
+        audit.clone(),
         config.auth.clone(),
         Arc::new(berth_core::SystemClock),
     )
@@ -67,6 +74,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         prometheus: telemetry.registry.clone(),
     });
     let router = berth_server::router(app.clone());
+    let checkpoints = tokio::spawn(audit_upkeep(audit.clone(), config.audit.clone()));
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let mut server = tokio::spawn(berth_server::serve(listener, router, async move {
@@ -123,6 +131,10 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         }
     };
 
+    checkpoints.abort();
+    if let Err(err) = audit.checkpoint() {
+        tracing::error!(error = %err.internal.unwrap_or(err.message), "cannot sign the final audit checkpoint");
+    }
     let flushed = store.flush().await.context("cannot flush the store")?;
     tracing::info!(bytes = flushed, "store flushed; berthd stopped");
     served
@@ -142,4 +154,35 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = &'stati
             _ = int.recv() => "SIGINT",
         }
     })
+}
+
+/// Signs audit checkpoints at the configured interval, and prunes events
+/// past the retention period when one is set.
+async fn audit_upkeep(audit: Arc<berth_audit::Audit>, config: crate::config::AuditConfig) {
+    let mut ticker = tokio::time::interval(config.checkpoint_interval);
+    loop {
+        ticker.tick().await;
+        let audit = audit.clone();
+        let retention = config.retention;
+        let done = tokio::task::spawn_blocking(move || {
+            if let Err(err) = audit.checkpoint() {
+                tracing::error!(error = %err.internal.unwrap_or(err.message), "cannot sign an audit checkpoint");
+            }
+            if let Some(retention) = retention {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0);
+                match audit.prune(now.saturating_sub(retention.as_nanos() as u64)) {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "audit events past retention pruned"),
+                    Err(err) => tracing::error!(error = %err.internal.unwrap_or(err.message), "cannot prune the audit log"),
+                }
+            }
+        })
+        .await;
+        if done.is_err() {
+            tracing::error!("the audit upkeep task panicked");
+        }
+    }
 }

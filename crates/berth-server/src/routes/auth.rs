@@ -6,7 +6,10 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use berth_auth::{Auth, DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, MappingRules};
+use berth_audit::Origin;
+use berth_auth::{
+    Auth, DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, MappingRules, SsoDone,
+};
 use berth_core::Error;
 use berth_core::identity::{TokenCreated, Whoami};
 use serde::{Deserialize, Serialize};
@@ -14,7 +17,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{Caller, Source, clear_session_cookie, session_cookie};
+use crate::extract::{Caller, Meta, Source, clear_session_cookie, session_cookie};
 use crate::{ApiError, App};
 
 pub(crate) fn router() -> OpenApiRouter<App> {
@@ -87,14 +90,15 @@ fn signed_in(app: &App, status: StatusCode, whoami: Whoami, secret: &str) -> Res
         .into_response()
 }
 
-fn whoami_for(
+async fn whoami_for(
     auth: &Auth,
     user: &berth_auth::records::UserRecord,
     secret: &str,
+    origin: &Origin,
 ) -> Result<Whoami, Error> {
-    let actor = auth.authenticate_session(secret)?;
+    let actor = auth.authenticate_session(secret, origin)?;
     debug_assert_eq!(actor.user.id, user.id);
-    auth.whoami(&actor)
+    auth.whoami(&actor).await
 }
 
 /// Creates the first admin with the one-time setup link and signs them in.
@@ -103,16 +107,23 @@ fn whoami_for(
         (status = 401, description = "The setup link is not valid"), (status = 422, description = "A bad user name or a weak password")))]
 async fn setup(
     State(app): State<App>,
+    Meta(origin): Meta,
     Json(req): Json<SetupRequest>,
 ) -> Result<Response, ApiError> {
     let auth = app.auth();
     let (user, secret) = auth
-        .complete_setup(&req.setup_token, &req.username, &req.password, req.email)
+        .complete_setup(
+            &req.setup_token,
+            &req.username,
+            &req.password,
+            req.email,
+            &origin,
+        )
         .await?;
     Ok(signed_in(
         &app,
         StatusCode::CREATED,
-        whoami_for(auth, &user, &secret)?,
+        whoami_for(auth, &user, &secret, &origin).await?,
         &secret,
     ))
 }
@@ -131,17 +142,17 @@ pub struct PasswordLogin {
 async fn login(
     State(app): State<App>,
     Source(source): Source,
+    Meta(origin): Meta,
     Json(req): Json<PasswordLogin>,
 ) -> Result<Response, ApiError> {
     let auth = app.auth();
-    let user = auth
-        .login_local(&req.username, &req.password, source)
+    let (user, secret) = auth
+        .login_console(&req.username, &req.password, source, &origin)
         .await?;
-    let secret = auth.create_session(&user)?;
     Ok(signed_in(
         &app,
         StatusCode::OK,
-        whoami_for(auth, &user, &secret)?,
+        whoami_for(auth, &user, &secret, &origin).await?,
         &secret,
     ))
 }
@@ -150,13 +161,7 @@ async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204, description = "Signed out")))]
 async fn logout(State(app): State<App>, Caller(actor): Caller) -> Result<Response, ApiError> {
-    let auth = app.auth();
-    match &actor.via {
-        berth_auth::Via::Session { .. } => auth.logout(&actor)?,
-        berth_auth::Via::Token { id, .. } => {
-            auth.revoke_token(&actor, id)?;
-        }
-    }
+    app.auth().logout(&actor).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, clear_session_cookie(&app))],
@@ -168,7 +173,7 @@ async fn logout(State(app): State<App>, Caller(actor): Caller) -> Result<Respons
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "auth",
     responses((status = 200, body = Whoami), (status = 401, description = "Not signed in")))]
 async fn whoami(State(app): State<App>, Caller(actor): Caller) -> Result<Json<Whoami>, ApiError> {
-    Ok(Json(app.auth().whoami(&actor)?))
+    Ok(Json(app.auth().whoami(&actor).await?))
 }
 
 fn callback_url(app: &App) -> String {
@@ -218,6 +223,7 @@ pub struct CallbackQuery {
         (status = 401, description = "The sign-in was refused, unknown, expired or replayed")))]
 async fn oidc_callback(
     State(app): State<App>,
+    Meta(origin): Meta,
     Query(query): Query<CallbackQuery>,
 ) -> Result<Response, ApiError> {
     if let Some(error) = query.error {
@@ -232,26 +238,22 @@ async fn oidc_callback(
     let (Some(code), Some(state)) = (query.code, query.state) else {
         return Err(Error::invalid("code", "the callback needs code and state").into());
     };
-    let auth = app.auth();
-    let (user, purpose) = auth.sso_finish(&callback_url(&app), &state, &code).await?;
-    match purpose {
-        LoginPurpose::Console { return_to } => {
-            let secret = auth.create_session(&user)?;
-            Ok((
-                StatusCode::SEE_OTHER,
-                [
-                    (header::SET_COOKIE, session_cookie(&app, &secret)),
-                    (header::LOCATION, return_to),
-                ],
-            )
-                .into_response())
-        }
-        LoginPurpose::Cli {
-            port,
-            state,
-            code_challenge,
-        } => {
-            let code = auth.cli_code(&user, &code_challenge);
+    match app
+        .auth()
+        .sso_finish(&callback_url(&app), &state, &code, &origin)
+        .await?
+    {
+        SsoDone::Console {
+            return_to, session, ..
+        } => Ok((
+            StatusCode::SEE_OTHER,
+            [
+                (header::SET_COOKIE, session_cookie(&app, &session)),
+                (header::LOCATION, return_to),
+            ],
+        )
+            .into_response()),
+        SsoDone::Cli { port, state, code } => {
             let location = format!(
                 "http://127.0.0.1:{port}/callback?code={code}&state={}",
                 url_escape(&state)
@@ -318,11 +320,16 @@ pub struct CliExchange {
     responses((status = 201, body = TokenCreated), (status = 401, description = "Unknown, used or mismatched code")))]
 async fn cli_exchange(
     State(app): State<App>,
+    Meta(origin): Meta,
     Json(req): Json<CliExchange>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(app.auth().cli_exchange(&req.code, &req.code_verifier)?),
+        Json(
+            app.auth()
+                .cli_exchange(&req.code, &req.code_verifier, &origin)
+                .await?,
+        ),
     ))
 }
 
@@ -333,13 +340,14 @@ async fn cli_exchange(
 async fn cli_password(
     State(app): State<App>,
     Source(source): Source,
+    Meta(origin): Meta,
     Json(req): Json<PasswordLogin>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
-    let auth = app.auth();
-    let user = auth
-        .login_local(&req.username, &req.password, source)
+    let token = app
+        .auth()
+        .login_cli(&req.username, &req.password, source, &origin)
         .await?;
-    Ok((StatusCode::CREATED, Json(auth.cli_token(&user)?)))
+    Ok((StatusCode::CREATED, Json(token)))
 }
 
 /// `berth login` over SSH: starts a device-code sign-in.
@@ -347,8 +355,12 @@ async fn cli_password(
     responses((status = 201, body = DeviceStarted), (status = 404, description = "Single sign-on is not configured")))]
 async fn device_start(
     State(app): State<App>,
+    Meta(origin): Meta,
 ) -> Result<(StatusCode, Json<DeviceStarted>), ApiError> {
-    Ok((StatusCode::CREATED, Json(app.auth().device_begin().await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(app.auth().device_begin(&origin).await?),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -374,7 +386,7 @@ async fn get_mapping(
     State(app): State<App>,
     Caller(actor): Caller,
 ) -> Result<Json<MappingRules>, ApiError> {
-    Ok(Json(app.auth().get_mapping(&actor)?))
+    Ok(Json(app.auth().get_mapping(&actor).await?))
 }
 
 /// Saves the SSO group-to-role mapping; it applies at each user's next sign-in.
@@ -385,7 +397,7 @@ async fn put_mapping(
     Caller(actor): Caller,
     Json(rules): Json<MappingRules>,
 ) -> Result<Json<MappingRules>, ApiError> {
-    Ok(Json(app.auth().set_mapping(&actor, rules)?))
+    Ok(Json(app.auth().set_mapping(&actor, rules).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

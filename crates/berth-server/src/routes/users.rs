@@ -27,7 +27,7 @@ async fn list_users(
     State(app): State<App>,
     Caller(actor): Caller,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
-    Ok(Json(app.auth().list_users(&actor)?))
+    Ok(Json(app.auth().list_users(&actor).await?))
 }
 
 /// Makes a local account (admins).
@@ -53,7 +53,7 @@ async fn get_user(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(app.auth().get_user(&actor, &id)?))
+    Ok(Json(app.auth().get_user(&actor, &id).await?))
 }
 
 /// Changes a user's role, or disables them (which revokes their sessions and tokens at once).
@@ -65,7 +65,7 @@ async fn update_user(
     Path(id): Path<String>,
     Json(update): Json<UserUpdate>,
 ) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(app.auth().update_user(&actor, &id, update)?))
+    Ok(Json(app.auth().update_user(&actor, &id, update).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -83,7 +83,7 @@ async fn list_tokens(
     Caller(actor): Caller,
     Query(query): Query<TokenQuery>,
 ) -> Result<Json<Vec<TokenView>>, ApiError> {
-    Ok(Json(app.auth().list_tokens(&actor, query.all)?))
+    Ok(Json(app.auth().list_tokens(&actor, query.all).await?))
 }
 
 /// Makes a personal access token; its secret is shown this once.
@@ -96,7 +96,7 @@ async fn create_token(
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(app.auth().create_token(&actor, req)?),
+        Json(app.auth().create_token(&actor, req).await?),
     ))
 }
 
@@ -108,5 +108,5 @@ async fn revoke_token(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
-    Ok(Json(app.auth().revoke_token(&actor, &id)?))
+    Ok(Json(app.auth().revoke_token(&actor, &id).await?))
 }

@@ -118,11 +118,17 @@ async fn a_missing_groups_claim_keeps_the_role_and_is_flagged() {
         groups: Some(vec!["berth-admins".to_owned()]),
     };
     assert_eq!(
-        auth.sign_in_sso(&claims).expect("first sign-in").role,
+        auth.sign_in_sso(&claims, &berth_audit::Origin::default())
+            .await
+            .expect("first sign-in")
+            .role,
         berth_core::identity::Role::Admin
     );
     claims.groups = None;
-    let again = auth.sign_in_sso(&claims).expect("second sign-in");
+    let again = auth
+        .sign_in_sso(&claims, &berth_audit::Origin::default())
+        .await
+        .expect("second sign-in");
     assert_eq!(
         again.role,
         berth_core::identity::Role::Admin,
@@ -130,7 +136,10 @@ async fn a_missing_groups_claim_keeps_the_role_and_is_flagged() {
     );
     assert!(again.groups_claim_missing);
     claims.groups = Some(vec![]);
-    let demoted = auth.sign_in_sso(&claims).expect("third sign-in");
+    let demoted = auth
+        .sign_in_sso(&claims, &berth_audit::Origin::default())
+        .await
+        .expect("third sign-in");
     assert_eq!(
         demoted.role,
         berth_core::identity::Role::Member,

@@ -19,7 +19,7 @@ enum Access {
     Public,
     /// Any signed-in user.
     User,
-    /// Admins; members get 403.
+    /// Admins (and, for the audit log, auditors); members get 403.
     Admin,
 }
 
@@ -52,6 +52,10 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/auth/mapping", Admin),
     ("PUT", "/api/v1/auth/mapping", Admin),
     ("POST", "/api/v1/auth/mapping/preview", Admin),
+    ("GET", "/api/v1/audit/events", Admin),
+    ("GET", "/api/v1/audit/export", Admin),
+    ("GET", "/api/v1/audit/verify", Admin),
+    ("GET", "/api/v1/audit/public-key", Admin),
     // Last: signing out with a token revokes it.
     ("POST", "/api/v1/auth/logout", User),
 ];

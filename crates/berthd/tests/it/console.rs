@@ -36,8 +36,13 @@ fn run_browser_test(file: &str, env: &[(&str, &str)]) {
 #[test]
 fn first_admin_setup_then_the_console_in_a_browser() {
     let daemon = start();
-    let setup = daemon.setup_url().expect("a fresh daemon prints a setup link");
-    run_browser_test("e2e/console.test.mjs", &[("BERTH_URL", &daemon.url), ("BERTH_SETUP_URL", &setup)]);
+    let setup = daemon
+        .setup_url()
+        .expect("a fresh daemon prints a setup link");
+    run_browser_test(
+        "e2e/console.test.mjs",
+        &[("BERTH_URL", &daemon.url), ("BERTH_SETUP_URL", &setup)],
+    );
 }
 
 #[derive(serde::Serialize)]
@@ -51,7 +56,8 @@ fn single_sign_on_in_a_browser() {
     let dir = tempfile::tempdir().expect("temp dir");
     let auth = provider.auth_config(dir.path()).expect("config");
     let config = dir.path().join("berthd.toml");
-    std::fs::write(&config, toml::to_string(&AuthOnly { auth }).expect("toml")).expect("write config");
+    std::fs::write(&config, toml::to_string(&AuthOnly { auth }).expect("toml"))
+        .expect("write config");
     let daemon = berth_testkit::DaemonProcess::start_in(
         Path::new(BERTHD),
         &dir.path().join("data"),
@@ -60,6 +66,10 @@ fn single_sign_on_in_a_browser() {
     .expect("berthd starts with single sign-on");
     run_browser_test(
         "e2e/sso.test.mjs",
-        &[("BERTH_URL", &daemon.url), ("OIDC_LOGIN", "alice"), ("OIDC_EXPECT_ROLE", "admin")],
+        &[
+            ("BERTH_URL", &daemon.url),
+            ("OIDC_LOGIN", "alice"),
+            ("OIDC_EXPECT_ROLE", "admin"),
+        ],
     );
 }

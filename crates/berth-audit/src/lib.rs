@@ -1,0 +1,341 @@
+//! The audit log on the embedded store: append-only, hash-chained, signed at
+//! checkpoints, indexed for fast filtered queries.
+//!
+//! Invariant: an event is committed in the same store transaction as the
+//! change it records (or on its own for refusals), in sequence, with
+//! `prev_hash` equal to the previous event's `hash`; nothing but retention
+//! pruning ever removes an event, and pruning leaves an anchor so what remains
+//! still verifies. A caller acknowledges a request only after
+//! [`Audit::durable`] says its event is on disk.
+
+mod event;
+mod query;
+mod verify;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use berth_core::Error;
+use berth_store::{Store, StoreError, Table, Tx, TxError};
+use ed25519_dalek::{Signer, SigningKey};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+
+pub use event::{
+    ActorKind, AuditEvent, Change, EventActor, EventResource, NewEvent, Origin, Outcome,
+};
+pub use query::{Page, Query};
+pub use verify::{Verification, VerifyProblem, verify_store};
+
+pub(crate) const EVENTS: Table<AuditEvent> = Table::new("audit.events");
+/// `<term>\0<seq>` -> (): one entry per indexed attribute of each event.
+pub(crate) const INDEX: Table<()> = Table::new("audit.index");
+/// Distinct actions seen, to expand an action prefix.
+pub(crate) const ACTIONS: Table<()> = Table::new("audit.actions");
+pub(crate) const META: Table<ChainPoint> = Table::new("audit.meta");
+pub(crate) const CHECKPOINTS: Table<Checkpoint> = Table::new("audit.checkpoints");
+
+/// The tables an audited transaction must name besides its own.
+pub const TABLES: &[&str] = &[EVENTS.name, INDEX.name, ACTIONS.name, META.name];
+
+/// The hash of the empty chain, before the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+pub(crate) fn seq_key(seq: u64) -> String {
+    format!("{seq:016x}")
+}
+
+/// A position in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainPoint {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// A signed statement that the chain reached `hash` at `seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub hash: String,
+    pub time_unix_nano: u64,
+    /// Ed25519 over `"berth-audit-checkpoint\n<seq>\n<hash>\n<time>"`, hex.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    pub(crate) fn message(seq: u64, hash: &str, time: u64) -> Vec<u8> {
+        format!("berth-audit-checkpoint\n{seq}\n{hash}\n{time}").into_bytes()
+    }
+}
+
+fn store_err(err: StoreError) -> Error {
+    match err {
+        StoreError::Aborted(err) => err,
+        other => Error::internal(format!("audit log: {other}")),
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Group commit: writers wait for one flush that covers them all, instead
+/// of one fsync each.
+struct Durability {
+    committed: AtomicU64,
+    flushed: watch::Sender<u64>,
+    wake: Notify,
+}
+
+/// The audit log.
+pub struct Audit {
+    store: Arc<Store>,
+    head: Mutex<ChainPoint>,
+    signer: SigningKey,
+    durability: Arc<Durability>,
+    clock: fn() -> u64,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit").finish_non_exhaustive()
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl Audit {
+    /// Opens the log on `store` and starts the group-commit flusher on the
+    /// current runtime.
+    pub fn open(store: Arc<Store>) -> Result<Arc<Audit>, Error> {
+        let head = store
+            .get(META, "head")
+            .map_err(store_err)?
+            .unwrap_or(ChainPoint {
+                seq: 0,
+                hash: GENESIS.to_owned(),
+            });
+        let signer = SigningKey::from_bytes(&store.secret_key("audit-signing").map_err(store_err)?);
+        let (flushed, _) = watch::channel(head.seq);
+        let durability = Arc::new(Durability {
+            committed: AtomicU64::new(head.seq),
+            flushed,
+            wake: Notify::new(),
+        });
+        let flusher = durability.clone();
+        let flush_store = store.clone();
+        tokio::spawn(async move {
+            loop {
+                flusher.wake.notified().await;
+                loop {
+                    let target = flusher.committed.load(Ordering::SeqCst);
+                    if *flusher.flushed.borrow() >= target {
+                        break;
+                    }
+                    match flush_store.flush().await {
+                        Ok(_) => {
+                            flusher.flushed.send_modify(|f| *f = (*f).max(target));
+                        }
+                        Err(err) => {
+                            tracing::error!(error = %err, "cannot flush the audit log; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Arc::new(Audit {
+            store,
+            head: Mutex::new(head),
+            signer,
+            durability,
+            clock: now_ns,
+        }))
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The public half of the checkpoint signing key, hex.
+    pub fn public_key(&self) -> String {
+        hex(self.signer.verifying_key().as_bytes())
+    }
+
+    pub fn head(&self) -> ChainPoint {
+        self.head.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs `change` and appends the event it returns in one transaction
+    /// over `tables` and the audit tables. Nothing is written if `change`
+    /// fails. Call [`Audit::durable`] with the event's `seq` before
+    /// acknowledging the request.
+    pub fn commit<R>(
+        &self,
+        tables: &[&'static str],
+        change: impl Fn(&Tx<'_>) -> Result<(R, NewEvent), TxError>,
+    ) -> Result<(R, AuditEvent), Error> {
+        let mut all: Vec<&'static str> = tables.to_vec();
+        for table in TABLES {
+            if !all.contains(table) {
+                all.push(table);
+            }
+        }
+        // One writer extends the chain at a time; the transaction itself
+        // then never conflicts on the head.
+        let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        let time = (self.clock)();
+        let result = self
+            .store
+            .transact(&all, |tx| {
+                let (value, new) = change(tx)?;
+                let event = AuditEvent::seal(head.seq + 1, time, &head.hash, new);
+                append(tx, &event)?;
+                Ok((value, event))
+            })
+            .map_err(store_err)?;
+        *head = ChainPoint {
+            seq: result.1.seq,
+            hash: result.1.hash.clone(),
+        };
+        self.durability
+            .committed
+            .fetch_max(result.1.seq, Ordering::SeqCst);
+        Ok(result)
+    }
+
+    /// Appends an event that accompanies no change (a refusal, a sign-in).
+    pub fn record(&self, event: NewEvent) -> Result<AuditEvent, Error> {
+        self.commit(&[], |_| Ok(((), event.clone())))
+            .map(|(_, e)| e)
+    }
+
+    /// Waits until every event up to `seq` is on disk. Concurrent callers
+    /// share flushes.
+    pub async fn durable(&self, seq: u64) -> Result<(), Error> {
+        let mut flushed = self.durability.flushed.subscribe();
+        if *flushed.borrow() >= seq {
+            return Ok(());
+        }
+        self.durability.wake.notify_one();
+        flushed
+            .wait_for(|f| *f >= seq)
+            .await
+            .map(drop)
+            .map_err(|_| Error::internal("the audit flusher stopped"))
+    }
+
+    /// Signs the current head, if it moved since the last checkpoint.
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
+        let head = self.head();
+        if head.seq == 0 {
+            return Ok(None);
+        }
+        let key = seq_key(head.seq);
+        if self
+            .store
+            .get(CHECKPOINTS, &key)
+            .map_err(store_err)?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let time = (self.clock)();
+        let signature = self
+            .signer
+            .sign(&Checkpoint::message(head.seq, &head.hash, time));
+        let checkpoint = Checkpoint {
+            seq: head.seq,
+            hash: head.hash,
+            time_unix_nano: time,
+            signature: hex(&signature.to_bytes()),
+        };
+        self.store
+            .transact(&[CHECKPOINTS.name], |tx| {
+                tx.put(CHECKPOINTS, &key, &checkpoint)
+            })
+            .map_err(store_err)?;
+        Ok(Some(checkpoint))
+    }
+
+    /// Removes events older than `before_ns`, keeping the chain verifiable:
+    /// the anchor records the last removed event's hash. Returns how many
+    /// went.
+    pub fn prune(&self, before_ns: u64) -> Result<u64, Error> {
+        let _head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(cut) = query::first_seq_at_or_after(&self.store, before_ns).map_err(store_err)?
+        else {
+            return Ok(0);
+        };
+        let Some(first) = query::first_seq(&self.store).map_err(store_err)? else {
+            return Ok(0);
+        };
+        if cut <= first {
+            return Ok(0);
+        }
+        let last_removed = self
+            .store
+            .get(EVENTS, &seq_key(cut - 1))
+            .map_err(store_err)?
+            .ok_or_else(|| Error::internal("audit log: an event below the cut is missing"))?;
+        let anchor = ChainPoint {
+            seq: last_removed.seq,
+            hash: last_removed.hash.clone(),
+        };
+        self.store
+            .transact(&[META.name], |tx| tx.put(META, "anchor", &anchor))
+            .map_err(store_err)?;
+        let mut removed = 0;
+        for seq in first..cut {
+            if let Some(event) = self.store.get(EVENTS, &seq_key(seq)).map_err(store_err)? {
+                self.store
+                    .transact(&[EVENTS.name, INDEX.name], |tx| {
+                        for term in query::terms(&event) {
+                            tx.delete(INDEX, &format!("{term}\0{}", seq_key(seq)))?;
+                        }
+                        tx.delete(EVENTS, &seq_key(seq))?;
+                        Ok(())
+                    })
+                    .map_err(store_err)?;
+                removed += 1;
+            }
+        }
+        self.store
+            .delete_below(CHECKPOINTS, &seq_key(cut))
+            .map_err(store_err)?;
+        Ok(removed)
+    }
+}
+
+fn append(tx: &Tx<'_>, event: &AuditEvent) -> Result<(), TxError> {
+    let key = seq_key(event.seq);
+    tx.put(EVENTS, &key, event)?;
+    for term in query::terms(event) {
+        tx.put(INDEX, &format!("{term}\0{key}"), &())?;
+    }
+    tx.put(ACTIONS, &event.action, &())?;
+    tx.put(
+        META,
+        "head",
+        &ChainPoint {
+            seq: event.seq,
+            hash: event.hash.clone(),
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! Filtered queries, newest first, with cursor paging. Every filterable
+//! attribute is indexed as a term (`actor:alice`, `action:token.create`,
+//! ...) with the event's sequence number; a query walks the indexes of its
+//! filters backwards in step (a zig-zag join), so it reads only the entries
+//! near its answers however large the log is.
+
+use berth_core::Error;
+use berth_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::{ACTIONS, AuditEvent, EVENTS, INDEX, Outcome, seq_key};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Query {
+    /// Events at or after this time (Unix nanoseconds).
+    pub since: Option<u64>,
+    /// Events at or before this time (Unix nanoseconds).
+    pub until: Option<u64>,
+    /// The actor's name: a user name or a component.
+    pub actor: Option<String>,
+    /// An action or a prefix of one: `token.` matches `token.create`.
+    pub action: Option<String>,
+    /// The resource kind: `user`, `token`, `space`, ...
+    pub resource_kind: Option<String>,
+    /// The resource's name or id (needs `resource_kind`).
+    pub resource: Option<String>,
+    pub space: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// At most this many events (1 to 1000, default 100).
+    pub limit: Option<usize>,
+    /// The cursor: only events older than this sequence number.
+    pub before: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Page {
+    pub events: Vec<AuditEvent>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next: Option<u64>,
+}
+
+/// The index terms of an event.
+pub(crate) fn terms(event: &AuditEvent) -> Vec<String> {
+    let r = &event.resource;
+    let mut terms = vec![
+        format!("actor:{}", event.actor.name),
+        format!("action:{}", event.action),
+        format!("kind:{}", r.kind),
+        format!("outcome:{}", event.outcome.as_str()),
+    ];
+    if let Some(name) = &r.name {
+        terms.push(format!("res:{}/{name}", r.kind));
+    }
+    if let Some(id) = &r.id
+        && r.name.as_ref() != Some(id)
+    {
+        terms.push(format!("res:{}/{id}", r.kind));
+    }
+    if let Some(space) = &r.space {
+        terms.push(format!("space:{space}"));
+    }
+    terms
+}
+
+fn parse_seq(key: &str) -> Option<u64> {
+    let suffix = key.rsplit('\0').next()?;
+    u64::from_str_radix(suffix, 16).ok()
+}
+
+/// A sorted set of sequence numbers that can be searched backwards.
+enum Stream {
+    /// Every event.
+    All,
+    /// Events with any of these terms.
+    Terms(Vec<String>),
+}
+
+impl Stream {
+    /// The largest sequence number in this stream that is at most `at_most`.
+    fn seek(&self, store: &Store, at_most: u64) -> Result<Option<u64>, StoreError> {
+        match self {
+            Stream::All => Ok(store
+                .last_key_between(EVENTS, &seq_key(0), &seq_key(at_most))?
+                .and_then(|k| u64::from_str_radix(&k, 16).ok())),
+            Stream::Terms(terms) => {
+                let mut best = None;
+                for term in terms {
+                    let found = store
+                        .last_key_between(
+                            INDEX,
+                            &format!("{term}\0"),
+                            &format!("{term}\0{}", seq_key(at_most)),
+                        )?
+                        .and_then(|k| parse_seq(&k));
+                    best = best.max(found);
+                }
+                Ok(best)
+            }
+        }
+    }
+}
+
+pub(crate) fn first_seq(store: &Store) -> Result<Option<u64>, StoreError> {
+    Ok(store
+        .key_bounds(EVENTS)?
+        .and_then(|(first, _)| u64::from_str_radix(&first, 16).ok()))
+}
+
+fn last_seq(store: &Store) -> Result<Option<u64>, StoreError> {
+    Ok(store
+        .key_bounds(EVENTS)?
+        .and_then(|(_, last)| u64::from_str_radix(&last, 16).ok()))
+}
+
+/// The time of the event nearest at or after `seq` (events are contiguous
+/// but may have been damaged; skip gaps).
+fn time_at(store: &Store, seq: u64, hi: u64) -> Result<Option<(u64, u64)>, StoreError> {
+    let mut s = seq;
+    while s <= hi {
+        if let Some(event) = store.get(EVENTS, &seq_key(s))? {
+            return Ok(Some((s, event.time_unix_nano)));
+        }
+        s += 1;
+    }
+    Ok(None)
+}
+
+/// The first sequence number whose event is at or after `ns`.
+pub(crate) fn first_seq_at_or_after(store: &Store, ns: u64) -> Result<Option<u64>, StoreError> {
+    let (Some(mut lo), Some(hi)) = (first_seq(store)?, last_seq(store)?) else {
+        return Ok(None);
+    };
+    let mut hi_bound = hi + 1;
+    // Sequence and time grow together, so binary search by time.
+    while lo < hi_bound {
+        let mid = lo + (hi_bound - lo) / 2;
+        match time_at(store, mid, hi)? {
+            Some((_, t)) if t >= ns => hi_bound = mid,
+            Some(_) => lo = mid + 1,
+            None => hi_bound = mid,
+        }
+    }
+    Ok((lo <= hi).then_some(lo))
+}
+
+/// The last sequence number whose event is at or before `ns`.
+fn last_seq_at_or_before(store: &Store, ns: u64) -> Result<Option<u64>, StoreError> {
+    match first_seq_at_or_after(store, ns.saturating_add(1))? {
+        Some(seq) => Ok(seq.checked_sub(1)),
+        None => last_seq(store),
+    }
+}
+
+impl crate::Audit {
+    /// Runs a query. Filters are combined with AND.
+    pub fn query(&self, q: &Query) -> Result<Page, Error> {
+        run(self.store(), q).map_err(|e| match e {
+            QueryError::Invalid(e) => e,
+            QueryError::Store(e) => Error::internal(format!("audit query: {e}")),
+        })
+    }
+}
+
+enum QueryError {
+    Invalid(Error),
+    Store(StoreError),
+}
+
+impl From<StoreError> for QueryError {
+    fn from(e: StoreError) -> Self {
+        QueryError::Store(e)
+    }
+}
+
+fn run(store: &Store, q: &Query) -> Result<Page, QueryError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(QueryError::Invalid(Error::invalid(
+            "limit",
+            "must be between 1 and 1000",
+        )));
+    }
+    if q.resource.is_some() && q.resource_kind.is_none() {
+        return Err(QueryError::Invalid(Error::invalid(
+            "resource",
+            "needs resource_kind",
+        )));
+    }
+    let Some(mut upper) = last_seq(store)? else {
+        return Ok(Page {
+            events: Vec::new(),
+            next: None,
+        });
+    };
+    let lower = match q.since {
+        Some(since) => match first_seq_at_or_after(store, since)? {
+            Some(seq) => seq,
+            None => {
+                return Ok(Page {
+                    events: Vec::new(),
+                    next: None,
+                });
+            }
+        },
+        None => 0,
+    };
+    if let Some(until) = q.until {
+        match last_seq_at_or_before(store, until)? {
+            Some(seq) => upper = upper.min(seq),
+            None => {
+                return Ok(Page {
+                    events: Vec::new(),
+                    next: None,
+                });
+            }
+        }
+    }
+    if let Some(before) = q.before {
+        match before.checked_sub(1) {
+            Some(b) => upper = upper.min(b),
+            None => {
+                return Ok(Page {
+                    events: Vec::new(),
+                    next: None,
+                });
+            }
+        }
+    }
+
+    let mut streams = Vec::new();
+    if let Some(actor) = &q.actor {
+        streams.push(Stream::Terms(vec![format!("actor:{actor}")]));
+    }
+    if let Some(prefix) = &q.action {
+        let actions: Vec<String> = store
+            .scan(ACTIONS, prefix)?
+            .into_iter()
+            .map(|(action, ())| format!("action:{action}"))
+            .collect();
+        if actions.is_empty() {
+            return Ok(Page {
+                events: Vec::new(),
+                next: None,
+            });
+        }
+        streams.push(Stream::Terms(actions));
+    }
+    if let Some(kind) = &q.resource_kind {
+        match &q.resource {
+            Some(resource) => streams.push(Stream::Terms(vec![format!("res:{kind}/{resource}")])),
+            None => streams.push(Stream::Terms(vec![format!("kind:{kind}")])),
+        }
+    }
+    if let Some(space) = &q.space {
+        streams.push(Stream::Terms(vec![format!("space:{space}")]));
+    }
+    if let Some(outcome) = q.outcome {
+        streams.push(Stream::Terms(vec![format!("outcome:{}", outcome.as_str())]));
+    }
+    if streams.is_empty() {
+        streams.push(Stream::All);
+    }
+
+    // Zig-zag: ask every stream for its largest member at or below the
+    // target; when all agree it is a match, otherwise the smallest answer
+    // becomes the next target.
+    let mut found = Vec::with_capacity(limit);
+    let mut target = upper;
+    'search: while target >= lower {
+        let mut candidate = target;
+        let mut agreed = true;
+        for stream in &streams {
+            match stream.seek(store, candidate)? {
+                None => break 'search,
+                Some(seq) if seq < lower => break 'search,
+                Some(seq) if seq < candidate => {
+                    candidate = seq;
+                    agreed = false;
+                }
+                Some(_) => {}
+            }
+        }
+        if agreed {
+            if let Some(event) = store.get(EVENTS, &seq_key(candidate))? {
+                found.push(event);
+                if found.len() == limit {
+                    break;
+                }
+            }
+            match candidate.checked_sub(1) {
+                Some(next) => target = next,
+                None => break,
+            }
+        } else {
+            target = candidate;
+        }
+    }
+    let next = (found.len() == limit)
+        .then(|| found.last().map(|e| e.seq))
+        .flatten()
+        .filter(|seq| *seq > lower);
+    Ok(Page {
+        events: found,
+        next,
+    })
+}

@@ -1,0 +1,287 @@
+//! API tokens: personal access tokens and the tokens `berth login` receives.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use berth_audit::{NewEvent, Origin, Outcome};
+use berth_core::Error;
+use berth_core::identity::{Scope, TokenCreated, TokenKind, TokenView, Username};
+use berth_store::{Tx, TxError};
+
+use super::{Auth, TOUCH_INTERVAL, TokenRequest, actor_of, anonymous, resource, store_err, tx_err};
+use crate::policy::{Action, Actor, Via};
+use crate::records::{self, TokenRecord, UserRecord};
+use crate::secrets;
+
+impl Auth {
+    fn prepare_token(
+        &self,
+        user: &UserRecord,
+        name: &str,
+        kind: TokenKind,
+        scopes: Vec<Scope>,
+        ttl: Duration,
+    ) -> TokenCreated {
+        let prefix = match kind {
+            TokenKind::Personal => secrets::PAT_PREFIX,
+            TokenKind::Cli => secrets::CLI_PREFIX,
+        };
+        let secret = format!("{prefix}{}", secrets::random_secret());
+        let now = self.now();
+        let record = TokenRecord {
+            id: secrets::random_id(),
+            user_id: user.id.clone(),
+            name: name.to_owned(),
+            kind,
+            prefix: secret[..prefix.len() + 6].to_owned(),
+            scopes,
+            created_at: now,
+            expires_at: Some(now.plus(ttl)),
+            last_used_at: None,
+        };
+        TokenCreated {
+            token: record.view(&user.username),
+            secret,
+        }
+    }
+
+    pub(crate) fn prepare_cli_token(&self, user: &UserRecord) -> Result<TokenCreated, Error> {
+        Ok(self.prepare_token(
+            user,
+            "berth login",
+            TokenKind::Cli,
+            vec![Scope::Read, Scope::Write],
+            self.config.cli_token_ttl,
+        ))
+    }
+
+    /// Writes a prepared token inside a transaction.
+    pub(crate) fn store_token(&self, tx: &Tx<'_>, created: &TokenCreated) -> Result<(), TxError> {
+        let view = &created.token;
+        let record = TokenRecord {
+            id: view.id.clone(),
+            user_id: view.user_id.clone(),
+            name: view.name.clone(),
+            kind: view.kind,
+            prefix: view.prefix.clone(),
+            scopes: view.scopes.clone(),
+            created_at: view.created_at,
+            expires_at: view.expires_at,
+            last_used_at: None,
+        };
+        let hash = self.hasher.hash(&created.secret);
+        tx.put(records::TOKENS, &hash, &record)?;
+        tx.put(records::TOKEN_IDS, &record.id, &hash)?;
+        Ok(())
+    }
+
+    /// Authenticates a bearer token. A token that does not work is audited.
+    pub async fn authenticate_token(&self, secret: &str, origin: &Origin) -> Result<Actor, Error> {
+        match self.check_token(secret, origin) {
+            Ok(actor) => Ok(actor),
+            Err(err) => {
+                let shown = secret.get(..secret.len().min(16)).unwrap_or("");
+                let target = resource("token", None, Some(&format!("{shown}…")));
+                Err(self
+                    .failed(err, anonymous(""), "auth.token", target, origin)
+                    .await)
+            }
+        }
+    }
+
+    fn check_token(&self, secret: &str, origin: &Origin) -> Result<Actor, Error> {
+        let invalid = || {
+            Error::unauthenticated(
+                "the token is not valid (unknown, revoked or expired); run `berth login` again",
+            )
+        };
+        if !secret.starts_with(secrets::PAT_PREFIX) && !secret.starts_with(secrets::CLI_PREFIX) {
+            return Err(invalid());
+        }
+        let hash = self.hasher.hash(secret);
+        let token = self
+            .store
+            .get(records::TOKENS, &hash)
+            .map_err(store_err)?
+            .ok_or_else(invalid)?;
+        let now = self.now();
+        if token.expires_at.is_some_and(|e| e < now) {
+            return Err(invalid());
+        }
+        let user = self.user(&token.user_id).map_err(|_| invalid())?;
+        if user.disabled {
+            return Err(Error::unauthenticated("this account is disabled"));
+        }
+        if token
+            .last_used_at
+            .is_none_or(|t| now.since(t) > TOUCH_INTERVAL)
+        {
+            let touched = TokenRecord {
+                last_used_at: Some(now),
+                ..token.clone()
+            };
+            // Bookkeeping, not a change anyone made: not audited.
+            let _ = self.store.transact(&[records::TOKENS.name], |tx| {
+                if tx.get(records::TOKENS, &hash)?.is_some() {
+                    tx.put(records::TOKENS, &hash, &touched)?;
+                }
+                Ok(())
+            });
+        }
+        Ok(Actor {
+            user,
+            via: Via::Token {
+                id: token.id,
+                scopes: token.scopes,
+            },
+            origin: origin.clone(),
+        })
+    }
+
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        request: TokenRequest,
+    ) -> Result<TokenCreated, Error> {
+        let name = request.name.trim().to_owned();
+        self.allow(
+            actor,
+            Action::ManageOwnTokens,
+            "token.create",
+            resource("token", None, Some(&name)),
+        )
+        .await?;
+        if name.is_empty() || name.len() > 100 {
+            return Err(Error::invalid("name", "must be 1 to 100 characters"));
+        }
+        let max_days = (self.config.max_token_ttl.as_secs() / 86_400).max(1);
+        let days = request.expires_in_days.unwrap_or(90.min(max_days));
+        if days == 0 || days > max_days {
+            return Err(Error::invalid(
+                "expires_in_days",
+                format!("must be between 1 and {max_days}"),
+            ));
+        }
+        let mut scopes = if request.scopes.is_empty() {
+            vec![Scope::Read, Scope::Write]
+        } else {
+            request.scopes
+        };
+        scopes.sort();
+        scopes.dedup();
+        // A token cannot do more than the credential that made it.
+        let allowed = actor.scopes();
+        if let Some(extra) = scopes.iter().find(|s| !allowed.contains(s)) {
+            return Err(Error::forbidden(
+                format!("cannot grant the {extra:?} scope, which this credential lacks")
+                    .to_lowercase(),
+            ));
+        }
+        let created = self.prepare_token(
+            &actor.user,
+            &name,
+            TokenKind::Personal,
+            scopes,
+            Duration::from_secs(days * 86_400),
+        );
+        let event = NewEvent::new(
+            actor_of(actor),
+            "token.create",
+            resource("token", Some(&created.token.id), Some(&name)),
+            Outcome::Success,
+        )
+        .origin(actor.origin.clone())
+        .change(
+            "scopes",
+            serde_json::Value::Null,
+            serde_json::json!(created.token.scopes),
+        )
+        .change(
+            "expires_at",
+            serde_json::Value::Null,
+            serde_json::json!(created.token.expires_at),
+        );
+        self.commit(&[records::TOKENS.name, records::TOKEN_IDS.name], |tx| {
+            self.store_token(tx, &created)?;
+            Ok(((), event.clone()))
+        })
+        .await?;
+        Ok(created)
+    }
+
+    /// The caller's tokens, or with `all` (admins) everyone's.
+    pub async fn list_tokens(&self, actor: &Actor, all: bool) -> Result<Vec<TokenView>, Error> {
+        let action = if all {
+            Action::ManageAllTokens
+        } else {
+            Action::ReadSelf
+        };
+        self.allow(actor, action, "token.list", resource("token", None, None))
+            .await?;
+        let users: HashMap<String, Username> = self
+            .store
+            .scan(records::USERS, "")
+            .map_err(store_err)?
+            .into_iter()
+            .map(|(id, u)| (id, u.username))
+            .collect();
+        let mut tokens: Vec<TokenView> = self
+            .store
+            .scan(records::TOKENS, "")
+            .map_err(store_err)?
+            .into_iter()
+            .map(|(_, t)| t)
+            .filter(|t| all || t.user_id == actor.user.id)
+            .filter_map(|t| users.get(&t.user_id).map(|u| t.view(u)))
+            .collect();
+        tokens.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        Ok(tokens)
+    }
+
+    /// Revokes a token: the caller's own, or anyone's for admins. Others'
+    /// tokens answer not found.
+    pub async fn revoke_token(&self, actor: &Actor, id: &str) -> Result<TokenView, Error> {
+        self.allow(
+            actor,
+            Action::ManageOwnTokens,
+            "token.revoke",
+            resource("token", Some(id), None),
+        )
+        .await?;
+        let admin = crate::policy::authorize(actor, Action::ManageAllTokens).is_ok();
+        let me = actor.user.id.clone();
+        let users = self.store.scan(records::USERS, "").map_err(store_err)?;
+        let username = |user_id: &str| {
+            users
+                .iter()
+                .find(|(k, _)| k == user_id)
+                .map(|(_, u)| u.username.clone())
+        };
+        let revoked = self
+            .commit(&[records::TOKENS.name, records::TOKEN_IDS.name], |tx| {
+                let missing = || tx_err(Error::not_found("token", id));
+                let hash = tx.get(records::TOKEN_IDS, id)?.ok_or_else(missing)?;
+                let token = tx.get(records::TOKENS, &hash)?.ok_or_else(missing)?;
+                if token.user_id != me && !admin {
+                    return Err(missing());
+                }
+                tx.delete(records::TOKENS, &hash)?;
+                tx.delete(records::TOKEN_IDS, id)?;
+                let owner = username(&token.user_id)
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                let event = NewEvent::new(
+                    actor_of(actor),
+                    "token.revoke",
+                    resource("token", Some(id), Some(&token.name)),
+                    Outcome::Success,
+                )
+                .origin(actor.origin.clone())
+                .reason(format!("token of {owner}"));
+                Ok((token, event))
+            })
+            .await?;
+        let owner = self.user(&revoked.user_id)?;
+        Ok(revoked.view(&owner.username))
+    }
+}

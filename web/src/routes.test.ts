@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { loginPath, nextFromSearch, routeOf, safeReturnPath } from './routes';
+
+describe('routeOf', () => {
+  it.each([
+    ['/', 'overview'],
+    ['/login', 'login'],
+    ['/setup', 'setup'],
+    ['/users', 'users'],
+    ['/users/', 'users'],
+    ['/tokens', 'tokens'],
+    ['/settings/sso', 'sso'],
+    ['/settings', 'overview'],
+    ['/nope', 'overview'],
+    ['/USERS', 'overview'],
+  ])('%j -> %j', (path, route) => {
+    expect(routeOf(path)).toBe(route);
+  });
+});
+
+describe('safeReturnPath', () => {
+  it.each([
+    ['/users', '/users'],
+    ['/tokens?all=1', '/tokens?all=1'],
+    ['/', '/'],
+    ['//evil.example.com/x', null],
+    ['/\\evil.example.com', null],
+    ['https://evil.example.com/', null],
+    ['users', null],
+    ['/login', null],
+    ['/login?next=/users', null],
+    ['/setup', null],
+    ['', null],
+    [null, null],
+    [undefined, null],
+  ])('%j -> %j', (path, safe) => {
+    expect(safeReturnPath(path)).toBe(safe);
+  });
+});
+
+describe('loginPath and nextFromSearch', () => {
+  it('carries where to come back to', () => {
+    expect(loginPath('/settings/sso')).toBe('/login?next=%2Fsettings%2Fsso');
+    expect(nextFromSearch('?next=%2Fsettings%2Fsso')).toBe('/settings/sso');
+  });
+
+  it('leaves out the overview and unsafe paths', () => {
+    expect(loginPath('/')).toBe('/login');
+    expect(loginPath('//evil.example.com')).toBe('/login');
+    expect(loginPath('/login')).toBe('/login');
+    expect(nextFromSearch('')).toBe('/');
+    expect(nextFromSearch('?next=https%3A%2F%2Fevil.example.com')).toBe('/');
+  });
+});

@@ -1,0 +1,46 @@
+// The console's pages and their paths. Pure: no React, no window, so it is unit-tested directly.
+
+export type Route = 'overview' | 'login' | 'setup' | 'users' | 'tokens' | 'sso';
+
+export const ROUTE_PATHS: Record<Route, string> = {
+  overview: '/',
+  login: '/login',
+  setup: '/setup',
+  users: '/users',
+  tokens: '/tokens',
+  sso: '/settings/sso',
+};
+
+/** The page for a path; unknown paths show the Overview. A trailing slash is ignored. */
+export function routeOf(pathname: string): Route {
+  const path = pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname;
+  for (const [route, routePath] of Object.entries(ROUTE_PATHS) as [Route, string][]) {
+    if (routePath === path) return route;
+  }
+  return 'overview';
+}
+
+/** Pages only admins see in the navigation (the daemon enforces it too). */
+export const ADMIN_ROUTES: ReadonlySet<Route> = new Set<Route>(['users', 'sso']);
+
+/**
+ * A path to come back to after signing in, or `null`: only paths on this site
+ * (never `//host` or `\`), and never the sign-in pages themselves.
+ */
+export function safeReturnPath(path: string | null | undefined): string | null {
+  if (!path || !path.startsWith('/') || path.startsWith('//') || path.includes('\\')) return null;
+  const route = routeOf(path.split(/[?#]/)[0] ?? '/');
+  if (route === 'login' || route === 'setup') return null;
+  return path;
+}
+
+/** `/login`, with `?next=` when there is somewhere worth coming back to. */
+export function loginPath(next: string | null | undefined): string {
+  const safe = safeReturnPath(next);
+  return safe && safe !== '/' ? `/login?next=${encodeURIComponent(safe)}` : '/login';
+}
+
+/** The `next` of a login page's query string, checked; `/` when absent or unsafe. */
+export function nextFromSearch(search: string): string {
+  return safeReturnPath(new URLSearchParams(search).get('next')) ?? '/';
+}
