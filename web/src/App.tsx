@@ -1,10 +1,11 @@
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { fetchWhoami, isUnauthenticated, logout, onUnauthenticated, type Whoami } from './api';
+import { AuditLog } from './AuditLog';
 import { describeError, roleLabel } from './format';
 import { Login } from './Login';
 import { Overview } from './Overview';
 import { Link, navigate, useLocation } from './router';
-import { ADMIN_ROUTES, ROUTE_PATHS, loginPath, nextFromSearch, routeOf, type Route } from './routes';
+import { ROUTE_PATHS, canOpen, loginPath, nextFromSearch, routeOf, routeRoles, type Route } from './routes';
 import { Setup } from './Setup';
 import { SsoSettings } from './SsoSettings';
 import { Tokens } from './Tokens';
@@ -20,6 +21,7 @@ const NAV: { route: Route; label: string }[] = [
   { route: 'overview', label: 'Overview' },
   { route: 'tokens', label: 'Tokens' },
   { route: 'users', label: 'Users' },
+  { route: 'audit', label: 'Audit log' },
   { route: 'sso', label: 'SSO settings' },
 ];
 
@@ -134,7 +136,7 @@ function AuthLayout({ children }: { children: ReactNode }) {
 }
 
 function Shell({ me, route, onSignedOut }: { me: Whoami; route: Route; onSignedOut: () => void }) {
-  const isAdmin = me.user.role === 'admin';
+  const role = me.user.role;
   const [signOutError, setSignOutError] = useState<string | null>(null);
   const [signingOut, setSigningOut] = useState(false);
 
@@ -152,7 +154,7 @@ function Shell({ me, route, onSignedOut }: { me: Whoami; route: Route; onSignedO
     }
   }
 
-  const allowed = isAdmin || !ADMIN_ROUTES.has(route);
+  const allowed = canOpen(route, role);
 
   return (
     <div className="app">
@@ -187,7 +189,7 @@ function Shell({ me, route, onSignedOut }: { me: Whoami; route: Route; onSignedO
       </header>
       <div className="layout">
         <nav className="sidenav" aria-label="Main">
-          {NAV.filter((item) => isAdmin || !ADMIN_ROUTES.has(item.route)).map((item) => (
+          {NAV.filter((item) => canOpen(item.route, role)).map((item) => (
             <Link
               key={item.route}
               to={ROUTE_PATHS[item.route]}
@@ -205,7 +207,7 @@ function Shell({ me, route, onSignedOut }: { me: Whoami; route: Route; onSignedO
               <p>Signing out failed: {signOutError}</p>
             </div>
           )}
-          {!allowed ? <AdminsOnly /> : <Page route={route} me={me} />}
+          {!allowed ? <NotAllowed route={route} /> : <Page route={route} me={me} />}
         </main>
       </div>
     </div>
@@ -218,6 +220,8 @@ function Page({ route, me }: { route: Route; me: Whoami }) {
       return <Users me={me} />;
     case 'tokens':
       return <Tokens me={me} />;
+    case 'audit':
+      return <AuditLog />;
     case 'sso':
       return <SsoSettings />;
     default:
@@ -225,14 +229,21 @@ function Page({ route, me }: { route: Route; me: Whoami }) {
   }
 }
 
-function AdminsOnly() {
+/** The page for a signed-in user whose role may not open it ("Admins only", "Admins and auditors only"). */
+function NotAllowed({ route }: { route: Route }) {
+  const roles = routeRoles(route) ?? [];
+  const auditors = roles.includes('auditor');
   return (
     <>
       <div className="page-header">
-        <h1>Admins only</h1>
+        <h1>{auditors ? 'Admins and auditors only' : 'Admins only'}</h1>
       </div>
-      <section className="card">
-        <p>This page is for admins. Ask an admin if you need access.</p>
+      <section className="card" data-testid="not-allowed">
+        <p>
+          {auditors
+            ? 'This page is for admins and auditors. Ask an admin if you need access.'
+            : 'This page is for admins. Ask an admin if you need access.'}
+        </p>
         <p>
           <Link to={ROUTE_PATHS.overview}>Back to the overview</Link>
         </p>

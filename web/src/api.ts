@@ -150,6 +150,112 @@ export interface MappingPreview {
   warnings: string[];
 }
 
+/** Who did it. */
+export interface AuditActor {
+  /** `user`, `token`, `system` or `anonymous`; kept open. */
+  kind: string;
+  id: string | null;
+  name: string | null;
+}
+
+/** Where the request came from. */
+export interface AuditOrigin {
+  source: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  trace_id: string | null;
+}
+
+/** What it was done to. */
+export interface AuditResource {
+  kind: string;
+  id: string | null;
+  name: string | null;
+  space: string | null;
+}
+
+/** One changed field; either side is any JSON value (`null` when absent). */
+export interface AuditChange {
+  before: unknown;
+  after: unknown;
+}
+
+export const AUDIT_OUTCOMES = ['success', 'failure', 'denied'] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+
+export interface AuditEvent {
+  seq: number;
+  /**
+   * Nanoseconds since the Unix epoch. A JSON number this large is only exact
+   * to about 256 ns once parsed: good for display, not for filtering.
+   */
+  time_unix_nano: number;
+  actor: AuditActor;
+  origin: AuditOrigin;
+  /** Dotted, e.g. `token.create`. */
+  action: string;
+  resource: AuditResource;
+  /** `success`, `failure` or `denied`; kept open. */
+  outcome: string;
+  /** The HTTP status of a refused request, when there was one. */
+  status: number | null;
+  reason: string | null;
+  changes: Record<string, AuditChange>;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditPage {
+  /** Newest first. */
+  events: AuditEvent[];
+  /** Pass as `before` for the next (older) page; `null` at the end. */
+  next: number | null;
+}
+
+/**
+ * The filters of the audit list and export. Every field is optional; empty
+ * strings are never sent (the daemon would match them literally).
+ */
+export interface AuditFilters {
+  /** Unix nanoseconds, inclusive, as a decimal string (too large for a JS number). */
+  since?: string;
+  /** Unix nanoseconds, inclusive, as a decimal string. */
+  until?: string;
+  /** The actor's name. */
+  actor?: string;
+  /** A prefix: `token.` matches `token.create`. */
+  action?: string;
+  resource_kind?: string;
+  /** Needs `resource_kind`; the resource's name or id. */
+  resource?: string;
+  space?: string;
+  outcome?: AuditOutcome;
+}
+
+export interface AuditPageQuery {
+  /** 1..1000; the daemon's default is 100. */
+  limit?: number;
+  /** Only events with a smaller seq: the previous page's `next`. */
+  before?: number;
+}
+
+/** `altered`, `broken_link`, `missing`, `unreadable`, `bad_signature`, `checkpoint_mismatch`; kept open. */
+export type AuditProblem = string;
+
+export interface AuditVerification {
+  ok: boolean;
+  /** How many events were checked. */
+  events: number;
+  first_seq: number | null;
+  last_seq: number | null;
+  checkpoints: number;
+  first_broken_seq: number | null;
+  problem: AuditProblem | null;
+  detail: string | null;
+  /** Hex Ed25519 key the checkpoints are signed with. */
+  public_key: string | null;
+}
+
 export interface RequestOptions {
   /** Cancels the request (e.g. when the page unmounts). */
   signal?: AbortSignal;
@@ -172,6 +278,10 @@ export const USERS_PATH = '/api/v1/users';
 export const TOKENS_PATH = '/api/v1/tokens';
 export const MAPPING_PATH = '/api/v1/auth/mapping';
 export const MAPPING_PREVIEW_PATH = '/api/v1/auth/mapping/preview';
+export const AUDIT_EVENTS_PATH = '/api/v1/audit/events';
+export const AUDIT_VERIFY_PATH = '/api/v1/audit/verify';
+export const AUDIT_EXPORT_PATH = '/api/v1/audit/export';
+export const AUDIT_PUBLIC_KEY_PATH = '/api/v1/audit/public-key';
 export const CSRF_HEADER = 'x-csrf-token';
 
 /** The daemon answered with its error envelope `{"error":{code,message,request_id}}`. */
@@ -414,6 +524,56 @@ export function previewMapping(req: PreviewRequest, options: RequestOptions = {}
 }
 
 // ---------------------------------------------------------------------------
+// Public API: audit log (admins and auditors)
+
+/** The order filters appear in a query string (the console's address, the API calls, the export link). */
+export const AUDIT_FILTER_KEYS = ['since', 'until', 'actor', 'action', 'resource_kind', 'resource', 'space', 'outcome'] as const;
+export type AuditFilterKey = (typeof AUDIT_FILTER_KEYS)[number];
+
+/** `?since=…&action=…` for the filters that are set (empty strings left out), or `''`. */
+export function auditQueryString(filters: AuditFilters, page: AuditPageQuery = {}): string {
+  const params = new URLSearchParams();
+  for (const key of AUDIT_FILTER_KEYS) {
+    const value = filters[key];
+    if (value !== undefined && value !== '') params.set(key, value);
+  }
+  if (page.limit !== undefined) params.set('limit', String(page.limit));
+  if (page.before !== undefined) params.set('before', String(page.before));
+  const query = params.toString();
+  return query === '' ? '' : `?${query}`;
+}
+
+/** `GET /api/v1/audit/events`: one page, newest first. */
+export function listAuditEvents(
+  filters: AuditFilters = {},
+  page: AuditPageQuery = {},
+  options: RequestOptions = {},
+): Promise<AuditPage> {
+  return call(`${AUDIT_EVENTS_PATH}${auditQueryString(filters, page)}`, options, {}, [200], parseAuditPage);
+}
+
+/** `GET /api/v1/audit/verify`: checks the whole hash chain and the signed checkpoints. */
+export function verifyAuditLog(options: RequestOptions = {}): Promise<AuditVerification> {
+  // Checking a long log takes a while: allow more than the usual timeout.
+  return call(AUDIT_VERIFY_PATH, { timeoutMs: 60_000, ...options }, {}, [200], parseAuditVerification);
+}
+
+/** `GET /api/v1/audit/public-key`: the hex Ed25519 key that signs the checkpoints. */
+export function fetchAuditPublicKey(options: RequestOptions = {}): Promise<string> {
+  return call(AUDIT_PUBLIC_KEY_PATH, options, {}, [200], (body, fail) =>
+    reqString(object(body, '', fail), 'public_key', fail),
+  );
+}
+
+/**
+ * The address of `GET /api/v1/audit/export` (NDJSON, newest first) with these
+ * filters: a plain link the browser downloads, signed in by the session cookie.
+ */
+export function auditExportHref(filters: AuditFilters): string {
+  return `${AUDIT_EXPORT_PATH}${auditQueryString(filters)}`;
+}
+
+// ---------------------------------------------------------------------------
 // Shape validation (exported for tests)
 
 type Fail = (why: string) => MalformedResponseError;
@@ -555,6 +715,71 @@ export function parseMappingPreview(
   };
 }
 
+export function parseAuditEvent(body: unknown, fail: Fail = failFor(AUDIT_EVENTS_PATH), where = ''): AuditEvent {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  const actor = object(o.actor, `${where}actor`, fail);
+  const origin = object(o.origin, `${where}origin`, fail);
+  const resource = object(o.resource, `${where}resource`, fail);
+  const changes = object(o.changes ?? {}, `${where}changes`, fail);
+  const parsedChanges: Record<string, AuditChange> = {};
+  for (const [field, change] of Object.entries(changes)) {
+    const c = object(change, `${where}changes.${field}`, fail);
+    parsedChanges[field] = { before: c.before ?? null, after: c.after ?? null };
+  }
+  return {
+    seq: reqCount(o, 'seq', fail, where),
+    time_unix_nano: reqNanos(o, 'time_unix_nano', fail, where),
+    actor: {
+      kind: reqString(actor, 'kind', fail, `${where}actor.`),
+      id: optString(actor, 'id', fail, `${where}actor.`),
+      name: optString(actor, 'name', fail, `${where}actor.`),
+    },
+    origin: {
+      source: optString(origin, 'source', fail, `${where}origin.`),
+      user_agent: optString(origin, 'user_agent', fail, `${where}origin.`),
+      request_id: optString(origin, 'request_id', fail, `${where}origin.`),
+      trace_id: optString(origin, 'trace_id', fail, `${where}origin.`),
+    },
+    action: reqString(o, 'action', fail, where),
+    resource: {
+      kind: reqString(resource, 'kind', fail, `${where}resource.`),
+      id: optString(resource, 'id', fail, `${where}resource.`),
+      name: optString(resource, 'name', fail, `${where}resource.`),
+      space: optString(resource, 'space', fail, `${where}resource.`),
+    },
+    outcome: reqString(o, 'outcome', fail, where),
+    status: optCount(o, 'status', fail, where),
+    reason: optString(o, 'reason', fail, where),
+    changes: parsedChanges,
+    prev_hash: reqString(o, 'prev_hash', fail, where),
+    hash: reqString(o, 'hash', fail, where),
+  };
+}
+
+export function parseAuditPage(body: unknown, fail: Fail = failFor(AUDIT_EVENTS_PATH)): AuditPage {
+  const o = object(body, '', fail);
+  if (!Array.isArray(o.events)) throw fail(`field "events" must be an array, got ${describeValue(o.events)}`);
+  return {
+    events: o.events.map((e, i) => parseAuditEvent(e, fail, `events[${i}].`)),
+    next: optCount(o, 'next', fail),
+  };
+}
+
+export function parseAuditVerification(body: unknown, fail: Fail = failFor(AUDIT_VERIFY_PATH)): AuditVerification {
+  const o = object(body, '', fail);
+  return {
+    ok: reqBool(o, 'ok', fail),
+    events: reqCount(o, 'events', fail),
+    first_seq: optCount(o, 'first_seq', fail),
+    last_seq: optCount(o, 'last_seq', fail),
+    checkpoints: reqCount(o, 'checkpoints', fail),
+    first_broken_seq: optCount(o, 'first_broken_seq', fail),
+    problem: optString(o, 'problem', fail),
+    detail: optString(o, 'detail', fail),
+    public_key: optString(o, 'public_key', fail),
+  };
+}
+
 function parseArray<T>(body: unknown, fail: Fail, item: (value: unknown, fail: Fail, where: string) => T): T[] {
   if (!Array.isArray(body)) throw fail(`expected a JSON array, got ${describeValue(body)}`);
   return body.map((value, i) => item(value, fail, `[${i}].`));
@@ -592,6 +817,27 @@ function stringArray(o: Record<string, unknown>, key: string, fail: Fail, where 
     throw fail(`field "${where}${key}" must be an array of strings, got ${describeValue(v)}`);
   }
   return [...v];
+}
+
+function reqCount(o: Record<string, unknown>, key: string, fail: Fail, where = ''): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw fail(`field "${where}${key}" must be a whole number, at least 0, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+function optCount(o: Record<string, unknown>, key: string, fail: Fail, where = ''): number | null {
+  if (o[key] === undefined || o[key] === null) return null;
+  return reqCount(o, key, fail, where);
+}
+
+/** A nanosecond timestamp: a JSON number (beyond 2^53, so not exact) or a decimal string. */
+function reqNanos(o: Record<string, unknown>, key: string, fail: Fail, where = ''): number {
+  const v = o[key];
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  if (typeof v === 'string' && /^\d{1,20}$/.test(v)) return Number(v);
+  throw fail(`field "${where}${key}" must be nanoseconds since 1970 (a number), got ${describeValue(v)}`);
 }
 
 // ---------------------------------------------------------------------------

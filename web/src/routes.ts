@@ -1,6 +1,6 @@
 // The console's pages and their paths. Pure: no React, no window, so it is unit-tested directly.
 
-export type Route = 'overview' | 'login' | 'setup' | 'users' | 'tokens' | 'sso';
+export type Route = 'overview' | 'login' | 'setup' | 'users' | 'tokens' | 'audit' | 'sso';
 
 export const ROUTE_PATHS: Record<Route, string> = {
   overview: '/',
@@ -8,6 +8,7 @@ export const ROUTE_PATHS: Record<Route, string> = {
   setup: '/setup',
   users: '/users',
   tokens: '/tokens',
+  audit: '/audit',
   sso: '/settings/sso',
 };
 
@@ -22,6 +23,22 @@ export function routeOf(pathname: string): Route {
 
 /** Pages only admins see in the navigation (the daemon enforces it too). */
 export const ADMIN_ROUTES: ReadonlySet<Route> = new Set<Route>(['users', 'sso']);
+
+/** Pages for admins and auditors (the daemon enforces it too). */
+export const AUDITOR_ROUTES: ReadonlySet<Route> = new Set<Route>(['audit']);
+
+/** The roles that may open a page; `null` for every signed-in user. */
+export function routeRoles(route: Route): readonly string[] | null {
+  if (ADMIN_ROUTES.has(route)) return ['admin'];
+  if (AUDITOR_ROUTES.has(route)) return ['admin', 'auditor'];
+  return null;
+}
+
+/** Whether a user with this role may open (and sees in the navigation) a page. */
+export function canOpen(route: Route, role: string): boolean {
+  const roles = routeRoles(route);
+  return roles === null || roles.includes(role);
+}
 
 /**
  * A path to come back to after signing in, or `null`: only paths on this site

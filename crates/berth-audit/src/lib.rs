@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
 pub use event::{
-    ActorKind, AuditEvent, Change, EventActor, EventResource, NewEvent, Origin, Outcome,
+    ActorKind, AuditEvent, Change, EventActor, EventResource, NewEvent, Origin, Outcome, hash_of,
 };
 pub use query::{Page, Query};
 pub use verify::{Verification, VerifyProblem, verify_store};
@@ -204,7 +204,7 @@ impl Audit {
             .store
             .transact(&all, |tx| {
                 let (value, new) = change(tx)?;
-                let event = AuditEvent::seal(head.seq + 1, time, &head.hash, new);
+                let event = event::seal(head.seq + 1, time, &head.hash, new);
                 append(tx, &event)?;
                 Ok((value, event))
             })

@@ -6,39 +6,9 @@
 
 use berth_core::Error;
 use berth_store::{Store, StoreError};
-use serde::{Deserialize, Serialize};
 
-use crate::{ACTIONS, AuditEvent, EVENTS, INDEX, Outcome, seq_key};
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Query {
-    /// Events at or after this time (Unix nanoseconds).
-    pub since: Option<u64>,
-    /// Events at or before this time (Unix nanoseconds).
-    pub until: Option<u64>,
-    /// The actor's name: a user name or a component.
-    pub actor: Option<String>,
-    /// An action or a prefix of one: `token.` matches `token.create`.
-    pub action: Option<String>,
-    /// The resource kind: `user`, `token`, `space`, ...
-    pub resource_kind: Option<String>,
-    /// The resource's name or id (needs `resource_kind`).
-    pub resource: Option<String>,
-    pub space: Option<String>,
-    pub outcome: Option<Outcome>,
-    /// At most this many events (1 to 1000, default 100).
-    pub limit: Option<usize>,
-    /// The cursor: only events older than this sequence number.
-    pub before: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Page {
-    pub events: Vec<AuditEvent>,
-    /// Pass as `before` for the next page; absent on the last page.
-    pub next: Option<u64>,
-}
+use crate::{ACTIONS, AuditEvent, EVENTS, INDEX, seq_key};
+pub use berth_core::audit::{Page, Query};
 
 /// The index terms of an event.
 pub(crate) fn terms(event: &AuditEvent) -> Vec<String> {

@@ -3,43 +3,9 @@
 
 use berth_store::Store;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use serde::{Deserialize, Serialize};
 
 use crate::{AuditEvent, CHECKPOINTS, ChainPoint, EVENTS, GENESIS, META, seq_key, unhex};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum VerifyProblem {
-    /// An event's content does not match its hash: it was changed.
-    Altered,
-    /// An event does not link to the one before: one was removed or moved.
-    BrokenLink,
-    /// A sequence number is missing.
-    Missing,
-    /// A stored record cannot be read.
-    Unreadable,
-    /// A checkpoint's signature is not valid for the audit key.
-    BadSignature,
-    /// A checkpoint names an event that is gone or different: the tail was
-    /// cut or rewritten.
-    CheckpointMismatch,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Verification {
-    pub ok: bool,
-    /// Events checked.
-    pub events: u64,
-    pub first_seq: Option<u64>,
-    pub last_seq: Option<u64>,
-    pub checkpoints: u64,
-    /// The first sequence number that failed, and why.
-    pub first_broken_seq: Option<u64>,
-    pub problem: Option<VerifyProblem>,
-    pub detail: Option<String>,
-    /// The key checkpoints must be signed with, hex.
-    pub public_key: String,
-}
+pub use berth_core::audit::{Verification, VerifyProblem};
 
 fn fail(mut v: Verification, seq: u64, problem: VerifyProblem, detail: String) -> Verification {
     v.ok = false;
@@ -94,7 +60,7 @@ pub fn verify_store(store: &Store, public_key: &str) -> Verification {
                     format!("expected event {expected_seq}, found {seq}"),
                 );
             }
-            if event.compute_hash() != event.hash {
+            if crate::event::hash_of(event) != event.hash {
                 return fail(
                     v,
                     seq,

@@ -46,6 +46,9 @@ enum Command {
     /// Users (admins).
     #[command(subcommand)]
     User(commands::users::UserCommand),
+    /// The audit log (admins and auditors).
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
     /// Show the client's and the server's version.
     Version,
     /// Manage the Berth servers this CLI knows (contexts).
@@ -111,6 +114,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Token(command) => {
             commands::tokens::run(
+                &commands::client(cli.context.as_deref())?,
+                command,
+                cli.output,
+            )
+            .await
+        }
+        Command::Audit(command) => {
+            commands::audit::run(
                 &commands::client(cli.context.as_deref())?,
                 command,
                 cli.output,

@@ -86,7 +86,7 @@ async fn a_rehashed_change_breaks_the_next_link() {
         .expect("get")
         .expect("event 5");
     victim.reason = Some("rewritten".to_owned());
-    victim.hash = victim.compute_hash();
+    victim.hash = berth_audit::hash_of(&victim);
     store
         .tamper_raw(
             EVENTS,

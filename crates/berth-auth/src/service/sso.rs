@@ -196,6 +196,20 @@ impl Auth {
     /// background while the CLI polls the daemon.
     pub async fn device_begin(self: &Arc<Self>, origin: &Origin) -> Result<DeviceStarted, Error> {
         let details = self.sso()?.device_start().await?;
+        self.record(
+            NewEvent::new(
+                anonymous(""),
+                "auth.device_start",
+                resource("token", None, None),
+                Outcome::Success,
+            )
+            .origin(origin.clone())
+            .reason(format!(
+                "device sign-in started; user code {}",
+                details.user_code().secret()
+            )),
+        )
+        .await;
         let login_id = secrets::random_secret();
         let state = Arc::new(Mutex::new(DevicePoll::Pending));
         lock(&self.devices).insert(self.hasher.hash(&login_id), state.clone());

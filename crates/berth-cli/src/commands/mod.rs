@@ -1,5 +1,6 @@
 //! The commands that talk to a signed-in server.
 
+pub mod audit;
 pub mod auth;
 pub mod tokens;
 pub mod users;

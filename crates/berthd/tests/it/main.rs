@@ -3,3 +3,4 @@
 mod console;
 mod daemon;
 mod lifecycle;
+mod secrets;
