@@ -592,22 +592,39 @@ function EventDetail({ event }: { event: AuditEvent }) {
   const dash = <span className="muted">—</span>;
   return (
     <div className="event-detail">
-      <div className="detail-block">
-        <h3 className="detail-title">Origin</h3>
-        <dl className="facts facts-compact">
-          <dt>Source</dt>
-          <dd className="mono">{event.origin.source ?? dash}</dd>
-          <dt>User agent</dt>
-          <dd className="wrap">{event.origin.user_agent ?? dash}</dd>
-          <dt>Request id</dt>
-          <dd className="mono">{event.origin.request_id ?? dash}</dd>
-          <dt>Trace id</dt>
-          <dd className="mono">{event.origin.trace_id ?? dash}</dd>
-          <dt>Actor id</dt>
-          <dd className="mono">{event.actor.id ?? dash}</dd>
-          <dt>Resource id</dt>
-          <dd className="mono">{event.resource.id ?? dash}</dd>
-        </dl>
+      <div className="detail-column">
+        <div className="detail-block">
+          <h3 className="detail-title">Origin</h3>
+          <dl className="facts facts-compact">
+            <dt>Source</dt>
+            <dd className="mono">{event.origin.source ?? dash}</dd>
+            <dt>User agent</dt>
+            <dd>{event.origin.user_agent ?? dash}</dd>
+            <dt>Request id</dt>
+            <dd className="mono">{event.origin.request_id ?? dash}</dd>
+            <dt>Trace id</dt>
+            <dd className="mono">{event.origin.trace_id ?? dash}</dd>
+            <dt>Actor id</dt>
+            <dd className="mono">{event.actor.id ?? dash}</dd>
+            <dt>Resource id</dt>
+            <dd className="mono">{event.resource.id ?? dash}</dd>
+          </dl>
+        </div>
+        <div className="detail-block">
+          <h3 className="detail-title">Chain</h3>
+          <dl className="facts facts-compact">
+            <dt>Seq</dt>
+            <dd className="mono">{event.seq}</dd>
+            <dt>Hash</dt>
+            <dd className="mono" title={event.hash} data-testid={`audit-hash-${event.seq}`}>
+              {shortHash(event.hash)}
+            </dd>
+            <dt>Previous hash</dt>
+            <dd className="mono" title={event.prev_hash}>
+              {shortHash(event.prev_hash)}
+            </dd>
+          </dl>
+        </div>
       </div>
       <div className="detail-block">
         <h3 className="detail-title">Changes</h3>
@@ -625,29 +642,14 @@ function EventDetail({ event }: { event: AuditEvent }) {
             <tbody>
               {changes.map(([field, change]) => (
                 <tr key={field}>
-                  <td className="mono">{field}</td>
-                  <td className="mono change-before">{formatChangeValue(change.before)}</td>
-                  <td className="mono change-after">{formatChangeValue(change.after)}</td>
+                  <td className="mono change-field">{field}</td>
+                  <td className="mono change-before">{change.before === null ? dash : formatChangeValue(change.before)}</td>
+                  <td className="mono change-after">{change.after === null ? dash : formatChangeValue(change.after)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
         )}
-      </div>
-      <div className="detail-block">
-        <h3 className="detail-title">Chain</h3>
-        <dl className="facts facts-compact">
-          <dt>Seq</dt>
-          <dd className="mono">{event.seq}</dd>
-          <dt>Hash</dt>
-          <dd className="mono" title={event.hash} data-testid={`audit-hash-${event.seq}`}>
-            {shortHash(event.hash)}
-          </dd>
-          <dt>Previous</dt>
-          <dd className="mono" title={event.prev_hash}>
-            {shortHash(event.prev_hash)}
-          </dd>
-        </dl>
       </div>
     </div>
   );
