@@ -1,5 +1,6 @@
 // Browser test of the console against a fresh berthd (no user yet): first-admin
-// setup, Overview, Users, Tokens, sign-out and local sign-in.
+// setup, Overview, Users, Tokens, sign-out, local sign-in, and the audit log of
+// all that.
 //
 //   BERTH_URL=http://127.0.0.1:8080 \
 //   BERTH_SETUP_URL='http://127.0.0.1:8080/setup#token=<64 hex>' \
@@ -40,7 +41,7 @@ after(async () => {
   await browser?.close();
 });
 
-test('first admin: setup, overview, users, tokens, sign-out and sign-in', { timeout: 120_000 }, async () => {
+test('first admin: setup, overview, users, tokens, sign-out, sign-in and the audit log', { timeout: 120_000 }, async () => {
   await withPage(browser, 'console', async (page, step) => {
     await step('signed-out visitors land on the login page', async () => {
       const response = await page.goto(BERTH_URL, { waitUntil: 'domcontentloaded', timeout: WAIT_MS });
@@ -127,5 +128,100 @@ test('first admin: setup, overview, users, tokens, sign-out and sign-in', { time
       await expectOverview(page);
       assert.match(await textOf(page, 'current-user'), new RegExp(`\\b${ADMIN}\\b`));
     });
+
+    await step('audit log', async () => {
+      await page.getByTestId('nav-audit').click({ timeout: WAIT_MS });
+      await waitForPath(page, '/audit');
+      // The earlier steps: the first admin, the token made and revoked.
+      for (const action of ['auth.setup', 'token.create', 'token.revoke']) {
+        const row = auditRows(page, `[data-action="${action}"]`).first();
+        await row.waitFor({ state: 'visible', timeout: WAIT_MS }).catch(async (err) => {
+          throw new Error(`no ${action} row; the page shows: ${(await auditActions(page)).join(', ') || '(no rows)'}`, {
+            cause: err,
+          });
+        });
+        const text = await row.innerText({ timeout: WAIT_MS });
+        assert.match(text, /Success/, `${action} outcome in ${JSON.stringify(text)}`);
+        assert.match(text, new RegExp(`\\b${ADMIN}\\b`), `${action} actor in ${JSON.stringify(text)}`);
+      }
+      const created = await auditRows(page, '[data-action="token.create"]').first().innerText({ timeout: WAIT_MS });
+      assert.match(created, new RegExp(`token/${TOKEN_NAME}\\b`), `token.create resource in ${JSON.stringify(created)}`);
+      assert.equal(await page.getByTestId('error').count(), 0, 'no error banner on the audit log');
+    });
+
+    await step('audit log: filter by action', async () => {
+      await page.getByTestId('audit-filter-action').fill('token.', { timeout: WAIT_MS });
+      await page.getByTestId('audit-apply').click({ timeout: WAIT_MS });
+      await page.waitForURL((url) => url.pathname === '/audit' && url.searchParams.get('action') === 'token.', {
+        timeout: WAIT_MS,
+        waitUntil: 'commit',
+      });
+      await expectOnlyTokenRows(page);
+
+      // The filter lives in the address: it survives a reload.
+      await page.reload({ waitUntil: 'domcontentloaded', timeout: WAIT_MS });
+      await expectOnlyTokenRows(page);
+      assert.equal(await page.getByTestId('audit-filter-action').inputValue({ timeout: WAIT_MS }), 'token.');
+
+      // The export link carries the filter and downloads only token events.
+      const href = await page.getByTestId('audit-export').getAttribute('href', { timeout: WAIT_MS });
+      assert.equal(href, '/api/v1/audit/export?action=token.', 'export link');
+      const response = await page.request.get(new URL(href, page.url()).href, { timeout: WAIT_MS });
+      assert.equal(response.status(), 200, `export answered HTTP ${response.status()}`);
+      const exported = (await response.text())
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line).action);
+      assert.ok(exported.includes('token.create') && exported.includes('token.revoke'), `exported: ${exported.join(', ')}`);
+      assert.ok(exported.every((a) => a.startsWith('token.')), `exported: ${exported.join(', ')}`);
+    });
+
+    await step('audit log: verify', async () => {
+      await page.getByTestId('audit-verify-run').click({ timeout: WAIT_MS });
+      const result = page.getByTestId('audit-verify-result');
+      await result.waitFor({ state: 'visible', timeout: WAIT_MS }).catch(async (err) => {
+        const failed = page.getByTestId('audit-verify-error');
+        const why = (await failed.count()) > 0 ? await failed.innerText({ timeout: 1_000 }) : '(no error shown)';
+        throw new Error(`no verification result: ${why}`, { cause: err });
+      });
+      const text = await result.innerText({ timeout: WAIT_MS });
+      assert.equal(await result.getAttribute('data-ok'), 'true', `verification: ${JSON.stringify(text)}`);
+      assert.match(text, /Verified/);
+      assert.match(text, /\d+ events? \(seq 1–\d+\)/, `counts in ${JSON.stringify(text)}`);
+      assert.match(await textOf(page, 'audit-public-key'), /^[0-9a-f]{64}$/, 'public key (hex Ed25519)');
+    });
   });
 });
+
+/**
+ * The audit log's rows, optionally narrowed by a CSS attribute selector.
+ * @param {import('playwright-core').Page} page
+ * @param {string} [extra]
+ */
+function auditRows(page, extra = '') {
+  return page.locator(`[data-testid^="audit-row-"]${extra}`);
+}
+
+/** @param {import('playwright-core').Page} page */
+async function auditActions(page) {
+  return auditRows(page).evaluateAll((rows) => rows.map((row) => row.getAttribute('data-action') ?? '?'));
+}
+
+/**
+ * Waits until the audit rows are exactly the token events (create and revoke among them).
+ * @param {import('playwright-core').Page} page
+ */
+async function expectOnlyTokenRows(page) {
+  const ok = (/** @type {string[]} */ actions) =>
+    actions.length >= 2 &&
+    actions.every((a) => a.startsWith('token.')) &&
+    actions.includes('token.create') &&
+    actions.includes('token.revoke');
+  const deadline = Date.now() + WAIT_MS;
+  let actions = await auditActions(page);
+  while (!ok(actions) && Date.now() < deadline) {
+    await page.waitForTimeout(100);
+    actions = await auditActions(page);
+  }
+  assert.ok(ok(actions), `expected only token.* rows (token.create and token.revoke), got: ${actions.join(', ') || '(none)'}`);
+}

@@ -44,6 +44,7 @@ const FRESH_MS = 3_000;
 /** The live tail follows at most this many pages back to join up with what is shown. */
 const LIVE_MAX_PAGES = 10;
 const COLUMNS = 8;
+const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 export function AuditLog() {
   const { search } = useLocation();
@@ -143,6 +144,7 @@ export function AuditLog() {
         if (signal.aborted) return;
         if (!joined()) {
           // Too far behind to join up: start over from what was just read.
+          moreController.current?.abort();
           setEvents(incoming);
           setNext(page.next);
           setExpanded(new Set());
@@ -168,7 +170,8 @@ export function AuditLog() {
       timer = setTimeout(() => void tick(), LIVE_INTERVAL_MS);
     }
 
-    timer = setTimeout(() => void tick(), LIVE_INTERVAL_MS);
+    // The first look right away, then every LIVE_INTERVAL_MS after the previous one settled.
+    timer = setTimeout(() => void tick(), 0);
     return () => {
       controller.abort();
       clearTimeout(timer);
@@ -265,7 +268,9 @@ export function AuditLog() {
                 <th scope="col" className="col-expand">
                   <span className="visually-hidden">Details</span>
                 </th>
-                <th scope="col">Time</th>
+                <th scope="col" title={`Local time (${LOCAL_ZONE})`}>
+                  Time
+                </th>
                 <th scope="col">Actor</th>
                 <th scope="col">Action</th>
                 <th scope="col">Resource</th>
@@ -532,7 +537,12 @@ function EventRows({
   const classes = [open ? 'row-open' : '', fresh ? 'row-fresh' : ''].filter(Boolean).join(' ') || undefined;
   return (
     <Fragment>
-      <tr data-testid={`audit-row-${event.seq}`} data-outcome={event.outcome} className={classes}>
+      <tr
+        data-testid={`audit-row-${event.seq}`}
+        data-action={event.action}
+        data-outcome={event.outcome}
+        className={classes}
+      >
         <td className="col-expand">
           <button
             type="button"

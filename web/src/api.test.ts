@@ -3,7 +3,10 @@ import {
   ApiError,
   MalformedResponseError,
   UnreachableError,
+  auditExportHref,
+  auditQueryString,
   createToken,
+  fetchAuditPublicKey,
   fetchAuthMethods,
   fetchMapping,
   fetchReadiness,
@@ -11,11 +14,13 @@ import {
   fetchWhoami,
   getCsrfToken,
   isUnauthenticated,
+  listAuditEvents,
   listTokens,
   listUsers,
   login,
   logout,
   onUnauthenticated,
+  parseAuditEvent,
   parseMappingPreview,
   parseReadiness,
   parseToken,
@@ -27,6 +32,7 @@ import {
   setupFirstAdmin,
   ssoLoginHref,
   updateUser,
+  verifyAuditLog,
 } from './api';
 
 type Handler = (url: string, init: RequestInit | undefined) => Response | Promise<Response>;
@@ -567,5 +573,205 @@ describe('users, tokens and mapping', () => {
     expect(parseMappingPreview(base).claims.groups).toBeNull();
     expect(parseMappingPreview({ ...base, claims: { issuer: 'i', subject: 's', groups: [] } }).claims.groups).toEqual([]);
     expect(() => parseMappingPreview({ ...base, allowed: 'no' })).toThrow('field "allowed" must be a boolean');
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Audit log
+
+const AUDIT_EVENT = {
+  seq: 3,
+  time_unix_nano: 1795792704950203299,
+  actor: { kind: 'user', id: 'u-1', name: 'admin' },
+  origin: { source: '127.0.0.1', user_agent: 'curl/7.88.1', request_id: 'r-1', trace_id: 't-1' },
+  action: 'token.create',
+  resource: { kind: 'token', id: '7e9b', name: 't1', space: null },
+  outcome: 'success',
+  status: null,
+  reason: null,
+  changes: { scopes: { before: null, after: ['read', 'write'] } },
+  prev_hash: 'fe0b',
+  hash: '7d8e',
+};
+
+const SYSTEM_EVENT = {
+  ...AUDIT_EVENT,
+  seq: 1,
+  actor: { kind: 'system', id: null, name: 'berthd' },
+  origin: { source: null, user_agent: null, request_id: null, trace_id: null },
+  action: 'auth.setup_link',
+  resource: { kind: 'setup', id: null, name: null, space: null },
+  changes: {},
+  prev_hash: '0000',
+  hash: '8358',
+};
+
+const VERIFY_OK = {
+  ok: true,
+  events: 15,
+  first_seq: 1,
+  last_seq: 15,
+  checkpoints: 2,
+  first_broken_seq: null,
+  problem: null,
+  detail: null,
+  public_key: 'ab12',
+};
+
+describe('audit log', () => {
+  it('auditQueryString keeps the filter order, drops empty values and adds the page', () => {
+    expect(auditQueryString({})).toBe('');
+    expect(auditQueryString({ actor: '', action: '' })).toBe('');
+    expect(
+      auditQueryString(
+        { outcome: 'denied', action: 'token.', since: '1795792704950203299', resource: 't1', resource_kind: 'token' },
+        { limit: 50, before: 12 },
+      ),
+    ).toBe('?since=1795792704950203299&action=token.&resource_kind=token&resource=t1&outcome=denied&limit=50&before=12');
+    expect(auditQueryString({ actor: 'a b&c' })).toBe('?actor=a+b%26c');
+  });
+
+  it('listAuditEvents asks with the filters and parses the page', async () => {
+    const calls = stubFetch(() => json(200, { events: [AUDIT_EVENT, SYSTEM_EVENT], next: 1 }));
+    const page = await listAuditEvents({ action: 'token.', space: '' }, { limit: 2 });
+    expect(calls[0]?.url).toBe('/api/v1/audit/events?action=token.&limit=2');
+    expect(calls[0]?.init?.method).toBe('GET');
+    expect(page.next).toBe(1);
+    expect(page.events).toEqual([AUDIT_EVENT, SYSTEM_EVENT]);
+  });
+
+  it('listAuditEvents passes `before` for the next page and accepts the last page', async () => {
+    const calls = stubFetch(() => json(200, { events: [], next: null }));
+    await expect(listAuditEvents({}, { before: 3 })).resolves.toEqual({ events: [], next: null });
+    expect(calls[0]?.url).toBe('/api/v1/audit/events?before=3');
+  });
+
+  it('parseAuditEvent fills a missing change side and missing changes with null / {}', () => {
+    const { changes: _changes, ...withoutChanges } = AUDIT_EVENT;
+    expect(parseAuditEvent(withoutChanges).changes).toEqual({});
+    expect(parseAuditEvent({ ...AUDIT_EVENT, changes: { role: { after: 'admin' } } }).changes).toEqual({
+      role: { before: null, after: 'admin' },
+    });
+  });
+
+  it('parseAuditEvent takes a nanosecond string too', () => {
+    expect(parseAuditEvent({ ...AUDIT_EVENT, time_unix_nano: '1795792704950203299' }).time_unix_nano).toBe(
+      1795792704950203299,
+    );
+  });
+
+  it.each([
+    [{ ...AUDIT_EVENT, seq: -1 }, 'field "events[0].seq" must be a whole number, at least 0, got number -1'],
+    [{ ...AUDIT_EVENT, seq: '3' }, 'field "events[0].seq" must be a whole number, at least 0, got the string "3"'],
+    [{ ...AUDIT_EVENT, time_unix_nano: 'soon' }, 'field "events[0].time_unix_nano" must be nanoseconds since 1970'],
+    [{ ...AUDIT_EVENT, actor: null }, 'field "events[0].actor" must be an object, got null'],
+    [{ ...AUDIT_EVENT, actor: { kind: '', id: null, name: null } }, 'field "events[0].actor.kind" must be a non-empty string'],
+    [{ ...AUDIT_EVENT, origin: { ...AUDIT_EVENT.origin, source: 1 } }, 'field "events[0].origin.source" must be a string or null'],
+    [{ ...AUDIT_EVENT, resource: { kind: 'token', space: 5 } }, 'field "events[0].resource.space" must be a string or null'],
+    [{ ...AUDIT_EVENT, status: 'denied' }, 'field "events[0].status" must be a whole number'],
+    [{ ...AUDIT_EVENT, changes: [] }, 'field "events[0].changes" must be an object, got an array'],
+    [{ ...AUDIT_EVENT, changes: { role: 'admin' } }, 'field "events[0].changes.role" must be an object'],
+    [{ ...AUDIT_EVENT, hash: '' }, 'field "events[0].hash" must be a non-empty string, got the string ""'],
+  ])('listAuditEvents names a bad field (%#)', async (event, message) => {
+    stubFetch(() => json(200, { events: [event], next: null }));
+    const err = await listAuditEvents().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedResponseError);
+    expect((err as Error).message).toContain(message);
+  });
+
+  it('listAuditEvents rejects a page without events or with a bad next', async () => {
+    stubFetch(() => json(200, { items: [] }));
+    await expect(listAuditEvents()).rejects.toThrow('field "events" must be an array, got nothing');
+    stubFetch(() => json(200, { events: [], next: 'abc' }));
+    await expect(listAuditEvents()).rejects.toThrow('field "next" must be a whole number');
+  });
+
+  it('listAuditEvents turns a refused filter (422) or role (403) into an ApiError', async () => {
+    stubFetch(() => json(422, { error: { code: 'invalid', message: 'resource: needs resource_kind', request_id: 'r-2' } }));
+    const err = await listAuditEvents({ resource: 'x' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 422, code: 'invalid', message: 'resource: needs resource_kind' });
+    expect((err as ApiError).endpoint).toBe('/api/v1/audit/events?resource=x');
+
+    stubFetch(() => json(403, { error: { code: 'forbidden', message: 'this needs the admin role' } }));
+    await expect(listAuditEvents()).rejects.toMatchObject({ name: 'ApiError', status: 403 });
+  });
+
+  it('listAuditEvents reports a plain-text refusal as malformed', async () => {
+    stubFetch(() => new Response('Failed to deserialize query string: since: invalid digit found in string', { status: 400 }));
+    await expect(listAuditEvents({ since: 'x' })).rejects.toThrow(
+      'HTTP 400 with a body that is not JSON: Failed to deserialize query string',
+    );
+  });
+
+  it('verifyAuditLog parses an intact and a broken log', async () => {
+    const calls = stubFetch(() => json(200, VERIFY_OK));
+    await expect(verifyAuditLog()).resolves.toEqual(VERIFY_OK);
+    expect(calls[0]?.url).toBe('/api/v1/audit/verify');
+
+    const broken = {
+      ok: false,
+      events: 7,
+      first_seq: 1,
+      last_seq: 9,
+      checkpoints: 1,
+      first_broken_seq: 8,
+      problem: 'altered',
+      detail: 'hash of seq 8 does not match its content',
+      public_key: 'ab12',
+    };
+    stubFetch(() => json(200, broken));
+    await expect(verifyAuditLog()).resolves.toEqual(broken);
+  });
+
+  it('verifyAuditLog accepts an empty log and names a bad field', async () => {
+    const empty = { ...VERIFY_OK, events: 0, first_seq: null, last_seq: null, checkpoints: 0 };
+    stubFetch(() => json(200, empty));
+    await expect(verifyAuditLog()).resolves.toEqual(empty);
+    stubFetch(() => json(200, { ...VERIFY_OK, ok: 'yes' }));
+    await expect(verifyAuditLog()).rejects.toThrow('field "ok" must be a boolean, got the string "yes"');
+    stubFetch(() => json(200, { ...VERIFY_OK, first_broken_seq: 1.5 }));
+    await expect(verifyAuditLog()).rejects.toThrow('field "first_broken_seq" must be a whole number');
+  });
+
+  it('verifyAuditLog waits longer than the usual timeout', async () => {
+    vi.useFakeTimers();
+    stubFetch(
+      (_url, init) =>
+        new Promise<Response>((_resolve, reject) => {
+          init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+        }),
+    );
+    const pending = verifyAuditLog().catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10_000);
+    let settled = false;
+    void pending.then(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await pending).toBeInstanceOf(UnreachableError);
+  });
+
+  it('fetchAuditPublicKey returns the key', async () => {
+    const calls = stubFetch(() => json(200, { public_key: '8303bb' }));
+    await expect(fetchAuditPublicKey()).resolves.toBe('8303bb');
+    expect(calls[0]?.url).toBe('/api/v1/audit/public-key');
+    stubFetch(() => json(200, { key: '8303bb' }));
+    await expect(fetchAuditPublicKey()).rejects.toThrow('field "public_key" must be a non-empty string, got nothing');
+  });
+
+  it('auditExportHref carries the filters', () => {
+    expect(auditExportHref({})).toBe('/api/v1/audit/export');
+    expect(auditExportHref({ action: 'token.', outcome: 'failure' })).toBe('/api/v1/audit/export?action=token.&outcome=failure');
+  });
+
+  it('signals a 401 from the audit endpoints like any session request', async () => {
+    const seen: ApiError[] = [];
+    const unsubscribe = onUnauthenticated((e) => seen.push(e));
+    stubFetch(() => json(401, { error: { code: 'unauthenticated', message: 'sign in first' } }));
+    await listAuditEvents().catch(() => {});
+    await verifyAuditLog().catch(() => {});
+    unsubscribe();
+    expect(seen.map((e) => e.endpoint)).toEqual(['/api/v1/audit/events', '/api/v1/audit/verify']);
   });
 });

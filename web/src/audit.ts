@@ -76,8 +76,8 @@ function isOutcome(value: string): value is AuditOutcome {
 
 /** A decimal nanosecond count the daemon accepts (0..2^64-1), without leading zeros; `null` otherwise. */
 function normalizeNanos(value: string): string | null {
-  if (!/^\d{1,20}$/.test(value)) return null;
-  const n = BigInt(value);
+  if (!/^\d+$/.test(value)) return null;
+  const n = BigInt(value.replace(/^0+(?=\d)/, ''));
   return n <= MAX_NANOS ? n.toString() : null;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loginPath, nextFromSearch, routeOf, safeReturnPath } from './routes';
+import { canOpen, loginPath, nextFromSearch, routeOf, routeRoles, safeReturnPath } from './routes';
 
 describe('routeOf', () => {
   it.each([
@@ -10,6 +10,8 @@ describe('routeOf', () => {
     ['/users/', 'users'],
     ['/tokens', 'tokens'],
     ['/settings/sso', 'sso'],
+    ['/audit', 'audit'],
+    ['/audit/', 'audit'],
     ['/settings', 'overview'],
     ['/nope', 'overview'],
     ['/USERS', 'overview'],
@@ -22,6 +24,7 @@ describe('safeReturnPath', () => {
   it.each([
     ['/users', '/users'],
     ['/tokens?all=1', '/tokens?all=1'],
+    ['/audit?action=token.&outcome=denied', '/audit?action=token.&outcome=denied'],
     ['/', '/'],
     ['//evil.example.com/x', null],
     ['/\\evil.example.com', null],
@@ -50,5 +53,29 @@ describe('loginPath and nextFromSearch', () => {
     expect(loginPath('/login')).toBe('/login');
     expect(nextFromSearch('')).toBe('/');
     expect(nextFromSearch('?next=https%3A%2F%2Fevil.example.com')).toBe('/');
+  });
+});
+
+describe('canOpen', () => {
+  it.each([
+    ['overview', 'member', true],
+    ['tokens', 'member', true],
+    ['users', 'member', false],
+    ['users', 'auditor', false],
+    ['users', 'admin', true],
+    ['sso', 'auditor', false],
+    ['sso', 'admin', true],
+    ['audit', 'member', false],
+    ['audit', 'auditor', true],
+    ['audit', 'admin', true],
+    ['audit', 'owner', false],
+  ] as const)('%s for %s: %s', (route, role, allowed) => {
+    expect(canOpen(route, role)).toBe(allowed);
+  });
+
+  it('names the roles a page is for', () => {
+    expect(routeRoles('audit')).toEqual(['admin', 'auditor']);
+    expect(routeRoles('users')).toEqual(['admin']);
+    expect(routeRoles('tokens')).toBeNull();
   });
 });

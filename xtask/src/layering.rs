@@ -40,7 +40,16 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-server",
         ],
     ),
-    ("berth-bench", &["berth-testkit", "berth-kube-sim"]),
+    (
+        "berth-bench",
+        &[
+            "berth-core",
+            "berth-store",
+            "berth-audit",
+            "berth-testkit",
+            "berth-kube-sim",
+        ],
+    ),
     ("xtask", &[]),
 ];
 

@@ -144,6 +144,20 @@ impl From<StoreError> for QueryError {
 }
 
 fn run(store: &Store, q: &Query) -> Result<Page, QueryError> {
+    // An empty filter is no filter.
+    let mut q = q.clone();
+    for field in [
+        &mut q.actor,
+        &mut q.action,
+        &mut q.resource_kind,
+        &mut q.resource,
+        &mut q.space,
+    ] {
+        if field.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            *field = None;
+        }
+    }
+    let q = &q;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(QueryError::Invalid(Error::invalid(

@@ -103,10 +103,10 @@ pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), Error> {
         | Action::WriteSsoMapping => role == Role::Admin,
         Action::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
     };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::forbidden("this needs the admin role"))
+    match (allowed, action) {
+        (true, _) => Ok(()),
+        (false, Action::ReadAudit) => Err(Error::forbidden("this needs the admin or auditor role")),
+        (false, _) => Err(Error::forbidden("this needs the admin role")),
     }
 }
 

@@ -4,6 +4,7 @@
 //! machine, so figures on a 2-core machine include the client's own cost.
 
 mod api;
+mod audit;
 mod kube_sim;
 mod startup;
 
@@ -24,6 +25,10 @@ struct Args {
     /// Seconds each load phase runs.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Events in the audit log before its queries are timed (10,000,000 for
+    /// the full-size run).
+    #[arg(long, default_value_t = 1_000_000)]
+    audit_events: u64,
     /// Namespaces the Kubernetes simulator benchmark creates.
     #[arg(long, default_value_t = 10_000)]
     namespaces: usize,
@@ -44,6 +49,11 @@ fn main() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new()?;
         let result = runtime.block_on(api::run(&args.berthd, args.seconds))?;
         write(&args, "api", &result)?;
+    }
+    if selected("audit") {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(audit::run(args.audit_events, args.seconds))?;
+        write(&args, "audit", &result)?;
     }
     if selected("kube_sim") {
         let runtime = tokio::runtime::Runtime::new()?;

@@ -141,3 +141,23 @@ pub(crate) fn clear_session_cookie(app: &App) -> String {
     let secure = if app.secure_cookies() { "; Secure" } else { "" };
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
 }
+
+/// Query parameters; a bad one answers 422 naming it, like a bad body.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<App> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, app).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(Error::invalid(
+                "query",
+                rejection
+                    .body_text()
+                    .trim_start_matches("Failed to deserialize query string: "),
+            )
+            .into()),
+        }
+    }
+}

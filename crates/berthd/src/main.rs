@@ -35,8 +35,33 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Work with the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print this build's version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain and the signed checkpoints of a data directory
+    /// whose daemon is stopped (for a running daemon: `berth audit verify`).
+    Verify {
+        /// The data directory [default: ./.berth].
+        #[arg(long, value_name = "DIR", default_value = "./.berth")]
+        data_dir: PathBuf,
+        /// The checkpoint public key (hex) exported earlier with
+        /// `berth audit public-key`. Without it, the key in the data
+        /// directory is used, which proves the log consistent but not that
+        /// the data directory's key was not replaced.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -69,6 +94,14 @@ fn main() -> ExitCode {
             print!("{}", config::DEFAULT_TOML);
             Ok(())
         }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    data_dir,
+                    public_key,
+                    json,
+                },
+        } => audit_verify(&data_dir, public_key, json),
         Command::Version => {
             println!("berthd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -99,4 +132,56 @@ fn serve(overrides: Overrides) -> anyhow::Result<()> {
         telemetry.shutdown().await;
         result
     })
+}
+
+fn audit_verify(
+    data_dir: &std::path::Path,
+    public_key: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if !data_dir.join("store").exists() {
+        anyhow::bail!("{} holds no Berth store", data_dir.display());
+    }
+    let holder = berth_store::Holder::this_process("berthd audit verify");
+    let store = berth_store::Store::open(data_dir, &holder).map_err(|e| match e {
+        berth_store::StoreError::Locked { .. } => {
+            anyhow::anyhow!("{e}; to verify a running daemon's log, run `berth audit verify`")
+        }
+        other => anyhow::Error::new(other),
+    })?;
+    let store = std::sync::Arc::new(store);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let audit = berth_audit::Audit::open(store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let key = public_key.unwrap_or_else(|| audit.public_key());
+        anyhow::Ok(berth_audit::verify_store(&store, &key))
+    })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).context("encoding the result")?
+        );
+    } else if result.ok {
+        println!(
+            "ok: {} events ({}..{}), {} signed checkpoints verify with key {}",
+            result.events,
+            result.first_seq.unwrap_or(0),
+            result.last_seq.unwrap_or(0),
+            result.checkpoints,
+            result.public_key
+        );
+    }
+    if result.ok {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "the audit log is damaged at event {}: {:?}: {}",
+            result.first_broken_seq.unwrap_or(0),
+            result.problem,
+            result.detail.unwrap_or_default()
+        )
+    }
 }

@@ -195,3 +195,33 @@ async fn device_code_login_through_the_identity_provider() {
     );
     assert!(cli.ok(&["whoami"]).starts_with("alice (admin)"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_from_the_command_line() {
+    let server = server_with_admin().await;
+    let cli = Cli::new();
+    cli.login_with_password(&server.url);
+    cli.ok(&["token", "create", "audited"]);
+    let listed = cli.ok(&["audit", "list", "--action", "token."]);
+    assert!(
+        listed.contains("token.create") && listed.contains("token/audited"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("auth.login"),
+        "the filter applies: {listed}"
+    );
+    let verified = cli.ok(&["audit", "verify"]);
+    assert!(verified.starts_with("ok: "), "{verified}");
+    let exported = cli.ok(&["audit", "export", "--actor", "admin"]);
+    let events: Vec<serde_json::Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(events.iter().any(|e| e["action"] == "token.create"));
+    assert!(events.iter().all(|e| e["actor"]["name"] == "admin"));
+    let key = cli.ok(&["audit", "public-key"]);
+    assert_eq!(key.trim().len(), 64);
+    let stderr = cli.fails(&["audit", "list", "--since", "yesterday"]);
+    assert!(stderr.contains("--since"), "{stderr}");
+}

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use berth_audit::{AuditEvent, EventResource, NewEvent, Outcome, Page, Verification};
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::Caller;
+use crate::extract::{ApiQuery, Caller};
 use crate::{ApiError, App};
 
 pub(crate) fn router() -> OpenApiRouter<App> {
@@ -37,7 +37,7 @@ fn audit_resource() -> EventResource {
 async fn list_events(
     State(app): State<App>,
     Caller(actor): Caller,
-    Query(query): Query<berth_audit::Query>,
+    ApiQuery(query): ApiQuery<berth_audit::Query>,
 ) -> Result<Json<Page>, ApiError> {
     app.auth()
         .allow(&actor, Action::ReadAudit, "audit.list", audit_resource())
@@ -53,7 +53,7 @@ async fn list_events(
 async fn export(
     State(app): State<App>,
     Caller(actor): Caller,
-    Query(query): Query<berth_audit::Query>,
+    ApiQuery(query): ApiQuery<berth_audit::Query>,
 ) -> Result<Response, ApiError> {
     let auth = app.auth();
     auth.allow(&actor, Action::ReadAudit, "audit.export", audit_resource())
@@ -71,7 +71,10 @@ async fn export(
             Outcome::Success,
         )
         .origin(actor.origin.clone())
-        .reason(format!("since {:?} until {:?}", query.since, query.until)),
+        .reason(format!(
+            "export with filters {}",
+            serde_json::to_string(&query).unwrap_or_default()
+        )),
     )?;
     audit.durable(recorded.seq).await?;
     let stream = async_stream(audit, query);

@@ -3,7 +3,7 @@
 //! SSO group mapping with its dry-run.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use berth_audit::Origin;
@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{Caller, Meta, Source, clear_session_cookie, session_cookie};
+use crate::extract::{ApiQuery, Caller, Meta, Source, clear_session_cookie, session_cookie};
 use crate::{ApiError, App};
 
 pub(crate) fn router() -> OpenApiRouter<App> {
@@ -199,7 +199,7 @@ fn safe_return(path: Option<String>) -> String {
     responses((status = 303, description = "To the identity provider"), (status = 404, description = "Single sign-on is not configured")))]
 async fn oidc_login(
     State(app): State<App>,
-    Query(query): Query<LoginQuery>,
+    ApiQuery(query): ApiQuery<LoginQuery>,
 ) -> Result<Redirect, ApiError> {
     let purpose = LoginPurpose::Console {
         return_to: safe_return(query.return_to),
@@ -224,7 +224,7 @@ pub struct CallbackQuery {
 async fn oidc_callback(
     State(app): State<App>,
     Meta(origin): Meta,
-    Query(query): Query<CallbackQuery>,
+    ApiQuery(query): ApiQuery<CallbackQuery>,
 ) -> Result<Response, ApiError> {
     if let Some(error) = query.error {
         let detail = query.error_description.unwrap_or_default();
@@ -290,7 +290,7 @@ pub struct CliWebQuery {
     responses((status = 303, description = "To the identity provider")))]
 async fn cli_web_login(
     State(app): State<App>,
-    Query(query): Query<CliWebQuery>,
+    ApiQuery(query): ApiQuery<CliWebQuery>,
 ) -> Result<Redirect, ApiError> {
     if query.port == 0 || query.state.is_empty() || query.code_challenge.len() < 43 {
         return Err(Error::invalid(

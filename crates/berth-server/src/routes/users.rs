@@ -1,7 +1,7 @@
 //! Users and their API tokens.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use berth_auth::{NewLocalUser, TokenRequest, UserUpdate};
 use berth_core::identity::{TokenCreated, TokenView, UserView};
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::Caller;
+use crate::extract::{ApiQuery, Caller};
 use crate::{ApiError, App};
 
 pub(crate) fn router() -> OpenApiRouter<App> {
@@ -81,7 +81,7 @@ pub struct TokenQuery {
 async fn list_tokens(
     State(app): State<App>,
     Caller(actor): Caller,
-    Query(query): Query<TokenQuery>,
+    ApiQuery(query): ApiQuery<TokenQuery>,
 ) -> Result<Json<Vec<TokenView>>, ApiError> {
     Ok(Json(app.auth().list_tokens(&actor, query.all).await?))
 }

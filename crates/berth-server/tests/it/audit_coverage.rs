@@ -305,3 +305,35 @@ async fn denied_calls_and_failed_sign_ins_are_recorded() {
         assert!(!text.contains("not her password"));
     }
 }
+
+#[tokio::test]
+async fn a_bad_filter_is_named() {
+    let server = TestServer::start().await.expect("server");
+    let admin = server.admin_token().await.expect("admin");
+    let http = reqwest::Client::new();
+    for query in ["since=abc", "outcome=maybe", "limit=0"] {
+        let (status, body) = call(
+            &http,
+            "GET",
+            &format!("{}/api/v1/audit/events?{query}", server.url),
+            Some(&admin),
+            None,
+        )
+        .await;
+        assert_eq!(status, 422, "{query}: {body}");
+        assert_eq!(body["error"]["code"], "invalid", "{query}: {body}");
+    }
+    let (status, page) = call(
+        &http,
+        "GET",
+        &format!("{}/api/v1/audit/events?actor=&action=auth.", server.url),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        !page["events"].as_array().expect("events").is_empty(),
+        "an empty filter is no filter"
+    );
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `berthd` binary, run as a real process.
 
 mod console;
+mod crash;
 mod daemon;
 mod lifecycle;
 mod secrets;
