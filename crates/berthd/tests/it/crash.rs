@@ -50,7 +50,8 @@ async fn acknowledged_writes_and_their_events_survive_sigkill() {
                 .expect("json");
             token = made["secret"].as_str().expect("token").to_owned();
         } else {
-            check(&http, &base, &token, &acknowledged.lock().expect("lock")).await;
+            let so_far = acknowledged.lock().expect("lock").clone();
+            check(&http, &base, &token, &so_far).await;
         }
 
         seed = seed
