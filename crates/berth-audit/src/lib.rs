@@ -27,22 +27,46 @@ pub use event::{
 pub use query::{Page, Query};
 pub use verify::{Verification, VerifyProblem, verify_store};
 
-pub(crate) const EVENTS: Table<AuditEvent> = Table::new("audit.events");
-/// `<term>\0<seq>` -> (): one entry per indexed attribute of each event.
-pub(crate) const INDEX: Table<()> = Table::new("audit.index");
-/// Distinct actions seen, to expand an action prefix.
-pub(crate) const ACTIONS: Table<()> = Table::new("audit.actions");
-pub(crate) const META: Table<ChainPoint> = Table::new("audit.meta");
-pub(crate) const CHECKPOINTS: Table<Checkpoint> = Table::new("audit.checkpoints");
+// The log lives in one sled tree, its parts told apart by key prefix, so an
+// append is one atomic batch on one tree (much cheaper than a transaction
+// across trees).
+const TREE: &str = "audit";
+/// `e/<seq>` -> the event.
+pub(crate) const EVENTS: Table<AuditEvent> = Table::new(TREE);
+/// `i/<term>\0<seq>` -> (): one entry per indexed attribute of each event.
+pub(crate) const INDEX: Table<()> = Table::new(TREE);
+/// `a/<action>` -> (): the distinct actions, to expand an action prefix.
+pub(crate) const ACTIONS: Table<()> = Table::new(TREE);
+/// `m/head`, `m/anchor`.
+pub(crate) const META: Table<ChainPoint> = Table::new(TREE);
+/// `c/<seq>` -> a signed checkpoint.
+pub(crate) const CHECKPOINTS: Table<Checkpoint> = Table::new(TREE);
+
+pub(crate) const EVENT_PREFIX: &str = "e/";
+/// The first key past every event key ('0' sorts right after '/').
+pub(crate) const EVENT_END: &str = "e0";
+pub(crate) const INDEX_PREFIX: &str = "i/";
+pub(crate) const ACTION_PREFIX: &str = "a/";
+pub(crate) const CHECKPOINT_PREFIX: &str = "c/";
+pub(crate) const HEAD: &str = "m/head";
+pub(crate) const ANCHOR: &str = "m/anchor";
 
 /// The tables an audited transaction must name besides its own.
-pub const TABLES: &[&str] = &[EVENTS.name, INDEX.name, ACTIONS.name, META.name];
+pub const TABLES: &[&str] = &[TREE];
 
 /// The hash of the empty chain, before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 pub(crate) fn seq_key(seq: u64) -> String {
-    format!("{seq:016x}")
+    format!("{EVENT_PREFIX}{seq:016x}")
+}
+
+pub(crate) fn checkpoint_key(seq: u64) -> String {
+    format!("{CHECKPOINT_PREFIX}{seq:016x}")
+}
+
+pub(crate) fn index_key(term: &str, seq: u64) -> String {
+    format!("{INDEX_PREFIX}{term}\0{seq:016x}")
 }
 
 /// A position in the chain.
@@ -124,7 +148,7 @@ impl Audit {
     /// current runtime.
     pub fn open(store: Arc<Store>) -> Result<Arc<Audit>, Error> {
         let head = store
-            .get(META, "head")
+            .get(META, HEAD)
             .map_err(store_err)?
             .unwrap_or(ChainPoint {
                 seq: 0,
@@ -246,7 +270,7 @@ impl Audit {
         if head.seq == 0 {
             return Ok(None);
         }
-        let key = seq_key(head.seq);
+        let key = checkpoint_key(head.seq);
         if self
             .store
             .get(CHECKPOINTS, &key)
@@ -266,9 +290,7 @@ impl Audit {
             signature: hex(&signature.to_bytes()),
         };
         self.store
-            .transact(&[CHECKPOINTS.name], |tx| {
-                tx.put(CHECKPOINTS, &key, &checkpoint)
-            })
+            .transact(&[TREE], |tx| tx.put(CHECKPOINTS, &key, &checkpoint))
             .map_err(store_err)?;
         Ok(Some(checkpoint))
     }
@@ -298,15 +320,15 @@ impl Audit {
             hash: last_removed.hash.clone(),
         };
         self.store
-            .transact(&[META.name], |tx| tx.put(META, "anchor", &anchor))
+            .transact(&[TREE], |tx| tx.put(META, ANCHOR, &anchor))
             .map_err(store_err)?;
         let mut removed = 0;
         for seq in first..cut {
             if let Some(event) = self.store.get(EVENTS, &seq_key(seq)).map_err(store_err)? {
                 self.store
-                    .transact(&[EVENTS.name, INDEX.name], |tx| {
+                    .transact(&[TREE], |tx| {
                         for term in query::terms(&event) {
-                            tx.delete(INDEX, &format!("{term}\0{}", seq_key(seq)))?;
+                            tx.delete(INDEX, &index_key(&term, seq))?;
                         }
                         tx.delete(EVENTS, &seq_key(seq))?;
                         Ok(())
@@ -316,22 +338,21 @@ impl Audit {
             }
         }
         self.store
-            .delete_below(CHECKPOINTS, &seq_key(cut))
+            .delete_between(CHECKPOINTS, CHECKPOINT_PREFIX, &checkpoint_key(cut))
             .map_err(store_err)?;
         Ok(removed)
     }
 }
 
 fn append(tx: &Tx<'_>, event: &AuditEvent) -> Result<(), TxError> {
-    let key = seq_key(event.seq);
-    tx.put(EVENTS, &key, event)?;
+    tx.put(EVENTS, &seq_key(event.seq), event)?;
     for term in query::terms(event) {
-        tx.put(INDEX, &format!("{term}\0{key}"), &())?;
+        tx.put(INDEX, &index_key(&term, event.seq), &())?;
     }
-    tx.put(ACTIONS, &event.action, &())?;
+    tx.put(ACTIONS, &format!("{ACTION_PREFIX}{}", event.action), &())?;
     tx.put(
         META,
-        "head",
+        HEAD,
         &ChainPoint {
             seq: event.seq,
             hash: event.hash.clone(),

@@ -7,7 +7,9 @@
 use berth_core::Error;
 use berth_store::{Store, StoreError};
 
-use crate::{ACTIONS, AuditEvent, EVENTS, INDEX, seq_key};
+use crate::{
+    ACTION_PREFIX, ACTIONS, AuditEvent, EVENT_PREFIX, EVENTS, INDEX, INDEX_PREFIX, seq_key,
+};
 pub use berth_core::audit::{Page, Query};
 
 /// The index terms of an event.
@@ -33,6 +35,10 @@ pub(crate) fn terms(event: &AuditEvent) -> Vec<String> {
     terms
 }
 
+pub(crate) fn event_seq(key: &str) -> Option<u64> {
+    u64::from_str_radix(key.strip_prefix(EVENT_PREFIX)?, 16).ok()
+}
+
 fn parse_seq(key: &str) -> Option<u64> {
     let suffix = key.rsplit('\0').next()?;
     u64::from_str_radix(suffix, 16).ok()
@@ -52,15 +58,15 @@ impl Stream {
         match self {
             Stream::All => Ok(store
                 .last_key_between(EVENTS, &seq_key(0), &seq_key(at_most))?
-                .and_then(|k| u64::from_str_radix(&k, 16).ok())),
+                .and_then(|k| event_seq(&k))),
             Stream::Terms(terms) => {
                 let mut best = None;
                 for term in terms {
                     let found = store
                         .last_key_between(
                             INDEX,
-                            &format!("{term}\0"),
-                            &format!("{term}\0{}", seq_key(at_most)),
+                            &format!("{INDEX_PREFIX}{term}\0"),
+                            &format!("{INDEX_PREFIX}{term}\0{at_most:016x}"),
                         )?
                         .and_then(|k| parse_seq(&k));
                     best = best.max(found);
@@ -73,14 +79,14 @@ impl Stream {
 
 pub(crate) fn first_seq(store: &Store) -> Result<Option<u64>, StoreError> {
     Ok(store
-        .key_bounds(EVENTS)?
-        .and_then(|(first, _)| u64::from_str_radix(&first, 16).ok()))
+        .first_key_between(EVENTS, &seq_key(0), &seq_key(u64::MAX))?
+        .and_then(|k| event_seq(&k)))
 }
 
 fn last_seq(store: &Store) -> Result<Option<u64>, StoreError> {
     Ok(store
-        .key_bounds(EVENTS)?
-        .and_then(|(_, last)| u64::from_str_radix(&last, 16).ok()))
+        .last_key_between(EVENTS, &seq_key(0), &seq_key(u64::MAX))?
+        .and_then(|k| event_seq(&k)))
 }
 
 /// The time of the event nearest at or after `seq` (events are contiguous
@@ -218,9 +224,9 @@ fn run(store: &Store, q: &Query) -> Result<Page, QueryError> {
     }
     if let Some(prefix) = &q.action {
         let actions: Vec<String> = store
-            .scan(ACTIONS, prefix)?
+            .scan(ACTIONS, &format!("{ACTION_PREFIX}{prefix}"))?
             .into_iter()
-            .map(|(action, ())| format!("action:{action}"))
+            .map(|(key, ())| format!("action:{}", key.strip_prefix(ACTION_PREFIX).unwrap_or(&key)))
             .collect();
         if actions.is_empty() {
             return Ok(Page {

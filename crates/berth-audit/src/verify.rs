@@ -4,7 +4,10 @@
 use berth_store::Store;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
-use crate::{AuditEvent, CHECKPOINTS, ChainPoint, EVENTS, GENESIS, META, seq_key, unhex};
+use crate::{
+    ANCHOR, AuditEvent, CHECKPOINT_PREFIX, CHECKPOINTS, ChainPoint, EVENTS, GENESIS, HEAD, META,
+    seq_key, unhex,
+};
 pub use berth_core::audit::{Verification, VerifyProblem};
 
 fn fail(mut v: Verification, seq: u64, problem: VerifyProblem, detail: String) -> Verification {
@@ -35,23 +38,26 @@ pub fn verify_store(store: &Store, public_key: &str) -> Verification {
         detail: None,
         public_key: public_key.to_owned(),
     };
-    let anchor = store.get(META, "anchor").ok().flatten();
-    let head = store.get(META, "head").ok().flatten();
+    let anchor = store.get(META, ANCHOR).ok().flatten();
+    let head = store.get(META, HEAD).ok().flatten();
     let mut expected_prev = anchor
         .as_ref()
         .map_or(GENESIS.to_owned(), |a: &ChainPoint| a.hash.clone());
     let mut expected_seq = anchor.as_ref().map_or(1, |a| a.seq + 1);
     let mut start = seq_key(0);
     loop {
-        let batch: Vec<(String, AuditEvent)> = match store.scan_from(EVENTS, &start, 1024) {
-            Ok(batch) => batch,
-            Err(err) => return fail(v, expected_seq, VerifyProblem::Unreadable, err.to_string()),
-        };
+        let batch: Vec<(String, AuditEvent)> =
+            match store.scan_range(EVENTS, &start, crate::EVENT_END, 1024) {
+                Ok(batch) => batch,
+                Err(err) => {
+                    return fail(v, expected_seq, VerifyProblem::Unreadable, err.to_string());
+                }
+            };
         if batch.is_empty() {
             break;
         }
         for (key, event) in &batch {
-            let seq = u64::from_str_radix(key, 16).unwrap_or(0);
+            let seq = crate::query::event_seq(key).unwrap_or(0);
             if seq != expected_seq || event.seq != seq {
                 return fail(
                     v,
@@ -109,7 +115,7 @@ pub fn verify_store(store: &Store, public_key: &str) -> Verification {
             );
         }
     };
-    let checkpoints = match store.scan(CHECKPOINTS, "") {
+    let checkpoints = match store.scan(CHECKPOINTS, CHECKPOINT_PREFIX) {
         Ok(list) => list,
         Err(err) => return fail(v, 0, VerifyProblem::Unreadable, err.to_string()),
     };

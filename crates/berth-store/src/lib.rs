@@ -15,7 +15,7 @@ use std::sync::RwLock;
 use serde::{Deserialize, Serialize};
 
 pub use lock::Holder;
-pub use table::{Table, Tx, TxError};
+pub use table::{Batch, Table, Tx, TxError};
 
 /// The schema version this build writes. Bump it with a migration in
 /// [`Store::migrate`] whenever the meaning of stored bytes changes.

@@ -32,6 +32,27 @@ impl<V> Clone for Table<V> {
 
 impl<V> Copy for Table<V> {}
 
+/// Writes to one table, applied atomically by [`Store::apply`]: cheaper
+/// than a transaction when only one table changes.
+pub struct Batch {
+    name: &'static str,
+    inner: sled::Batch,
+}
+
+impl Batch {
+    pub fn put<V: Serialize>(
+        &mut self,
+        table: Table<V>,
+        key: &str,
+        value: &V,
+    ) -> Result<(), StoreError> {
+        assert_eq!(table.name, self.name, "a batch writes one table");
+        self.inner
+            .insert(key.as_bytes(), encode(table.name, value)?);
+        Ok(())
+    }
+}
+
 /// Why a transaction did not commit.
 #[derive(Debug)]
 pub enum TxError {
@@ -159,6 +180,19 @@ impl Store {
         Ok(out)
     }
 
+    pub fn batch<V>(&self, table: Table<V>) -> Batch {
+        Batch {
+            name: table.name,
+            inner: sled::Batch::default(),
+        }
+    }
+
+    /// Applies a batch atomically.
+    pub fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        self.tree(batch.name)?.apply_batch(batch.inner)?;
+        Ok(())
+    }
+
     /// The greatest key in `[start, end]`, for seeking backwards through an
     /// ordered index.
     pub fn last_key_between<V>(
@@ -177,27 +211,37 @@ impl Store {
         }
     }
 
-    /// The first and last keys of a table.
-    pub fn key_bounds<V>(&self, table: Table<V>) -> Result<Option<(String, String)>, StoreError> {
-        let tree = self.tree(table.name)?;
-        match (tree.first()?, tree.last()?) {
-            (Some(first), Some(last)) => Ok(Some((
-                String::from_utf8_lossy(&first.0).into_owned(),
-                String::from_utf8_lossy(&last.0).into_owned(),
-            ))),
-            _ => Ok(None),
-        }
-    }
-
-    /// Records in key order from `start` (inclusive), at most `limit`.
-    pub fn scan_from<V: DeserializeOwned>(
+    /// The smallest key in `[start, end]`.
+    pub fn first_key_between<V>(
         &self,
         table: Table<V>,
         start: &str,
+        end: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match self
+            .tree(table.name)?
+            .range(start.as_bytes()..=end.as_bytes())
+            .next()
+        {
+            Some(entry) => Ok(Some(String::from_utf8_lossy(&entry?.0).into_owned())),
+            None => Ok(None),
+        }
+    }
+
+    /// Records in key order in `[start, end)`, at most `limit`.
+    pub fn scan_range<V: DeserializeOwned>(
+        &self,
+        table: Table<V>,
+        start: &str,
+        end: &str,
         limit: usize,
     ) -> Result<Vec<(String, V)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.tree(table.name)?.range(start.as_bytes()..).take(limit) {
+        for entry in self
+            .tree(table.name)?
+            .range(start.as_bytes()..end.as_bytes())
+            .take(limit)
+        {
             let (key, bytes) = entry?;
             let key = String::from_utf8_lossy(&key).into_owned();
             let value = decode(table.name, &key, &bytes)?;
@@ -206,11 +250,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes every key of `table` below `end` (exclusive); returns how many.
-    pub fn delete_below<V>(&self, table: Table<V>, end: &str) -> Result<usize, StoreError> {
+    /// Deletes every key of `table` in `[start, end)`; returns how many.
+    pub fn delete_between<V>(
+        &self,
+        table: Table<V>,
+        start: &str,
+        end: &str,
+    ) -> Result<usize, StoreError> {
         let tree = self.tree(table.name)?;
         let mut removed = 0;
-        for entry in tree.range(..end.as_bytes()) {
+        for entry in tree.range(start.as_bytes()..end.as_bytes()) {
             let (key, _) = entry?;
             tree.remove(key)?;
             removed += 1;

@@ -58,14 +58,14 @@ async fn a_changed_event_is_found() {
     fill(&audit, 10);
     let store = audit.store();
     let mut victim = store
-        .get(EVENTS, "0000000000000005")
+        .get(EVENTS, &crate::key(5))
         .expect("get")
         .expect("event 5");
     victim.actor = user("mallory");
     store
         .tamper_raw(
             EVENTS,
-            "0000000000000005",
+            &crate::key(5),
             Some(&serde_json::to_vec(&victim).expect("json")),
         )
         .expect("tamper");
@@ -82,7 +82,7 @@ async fn a_rehashed_change_breaks_the_next_link() {
     fill(&audit, 10);
     let store = audit.store();
     let mut victim = store
-        .get(EVENTS, "0000000000000005")
+        .get(EVENTS, &crate::key(5))
         .expect("get")
         .expect("event 5");
     victim.reason = Some("rewritten".to_owned());
@@ -90,7 +90,7 @@ async fn a_rehashed_change_breaks_the_next_link() {
     store
         .tamper_raw(
             EVENTS,
-            "0000000000000005",
+            &crate::key(5),
             Some(&serde_json::to_vec(&victim).expect("json")),
         )
         .expect("tamper");
@@ -107,7 +107,7 @@ async fn a_deleted_or_moved_event_is_found() {
     fill(&audit, 10);
     let store = audit.store();
     store
-        .tamper_raw(EVENTS, "0000000000000004", None)
+        .tamper_raw(EVENTS, &crate::key(4), None)
         .expect("delete");
     let result = audit.verify();
     assert_eq!(
@@ -118,25 +118,19 @@ async fn a_deleted_or_moved_event_is_found() {
     let (_dir, audit) = open();
     fill(&audit, 10);
     let store = audit.store();
-    let three = store
-        .get(EVENTS, "0000000000000003")
-        .expect("get")
-        .expect("3");
-    let four = store
-        .get(EVENTS, "0000000000000004")
-        .expect("get")
-        .expect("4");
+    let three = store.get(EVENTS, &crate::key(3)).expect("get").expect("3");
+    let four = store.get(EVENTS, &crate::key(4)).expect("get").expect("4");
     store
         .tamper_raw(
             EVENTS,
-            "0000000000000003",
+            &crate::key(3),
             Some(&serde_json::to_vec(&four).expect("json")),
         )
         .expect("swap");
     store
         .tamper_raw(
             EVENTS,
-            "0000000000000004",
+            &crate::key(4),
             Some(&serde_json::to_vec(&three).expect("json")),
         )
         .expect("swap");
@@ -152,18 +146,16 @@ async fn a_cut_tail_is_found_by_the_signed_checkpoint() {
     let store = audit.store();
     // Cut the last three events and rewrite the head to match: only the
     // signed checkpoint still remembers event 10.
-    for key in ["0000000000000008", "0000000000000009", "000000000000000a"] {
+    for key in [crate::key(8), crate::key(9), crate::key(10)] {
+        let key = key.as_str();
         store.tamper_raw(EVENTS, key, None).expect("delete");
     }
-    let seven = store
-        .get(EVENTS, "0000000000000007")
-        .expect("get")
-        .expect("7");
-    let meta: Table<serde_json::Value> = Table::new("audit.meta");
+    let seven = store.get(EVENTS, &crate::key(7)).expect("get").expect("7");
+    let meta: Table<serde_json::Value> = Table::new("audit");
     store
         .tamper_raw(
             meta,
-            "head",
+            "m/head",
             Some(
                 &serde_json::to_vec(&serde_json::json!({"seq": 7, "hash": seven.hash}))
                     .expect("json"),

@@ -47,7 +47,12 @@ pub fn event(
     )
 }
 
-pub const EVENTS: Table<AuditEvent> = Table::new("audit.events");
+pub const EVENTS: Table<AuditEvent> = Table::new("audit");
+
+/// The store key of event `seq`.
+pub fn key(seq: u64) -> String {
+    format!("e/{seq:016x}")
+}
 
 pub fn all(audit: &Audit) -> Vec<AuditEvent> {
     let mut events = Vec::new();
