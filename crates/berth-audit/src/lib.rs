@@ -9,6 +9,7 @@
 //! [`Audit::durable`] says its event is on disk.
 
 mod event;
+pub mod forward;
 mod query;
 mod verify;
 
@@ -30,7 +31,7 @@ pub use verify::{Verification, VerifyProblem, verify_store};
 // The log lives in one sled tree, its parts told apart by key prefix, so an
 // append is one atomic batch on one tree (much cheaper than a transaction
 // across trees).
-const TREE: &str = "audit";
+pub(crate) const TREE: &str = "audit";
 /// `e/<seq>` -> the event.
 pub(crate) const EVENTS: Table<AuditEvent> = Table::new(TREE);
 /// `i/<term>\0<seq>` -> (): one entry per indexed attribute of each event.

@@ -24,6 +24,14 @@ impl<V> Table<V> {
     }
 }
 
+impl<V> Table<V> {
+    /// The same table read or written as another record type, for tables
+    /// that keep several kinds of record under distinct key prefixes.
+    pub const fn retype<W>(self) -> Table<W> {
+        Table::new(self.name)
+    }
+}
+
 impl<V> Clone for Table<V> {
     fn clone(&self) -> Self {
         *self

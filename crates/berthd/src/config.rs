@@ -44,6 +44,36 @@ pub struct AuditConfig {
     /// Events older than this are pruned; kept forever when unset.
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub retention: Option<Duration>,
+    /// Ship every event to this OTLP/HTTP logs collector (base URL), at
+    /// least once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    /// A file of `Name: value` lines sent as headers to the collector (an
+    /// API key, for example).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_headers_file: Option<PathBuf>,
+}
+
+impl AuditConfig {
+    /// The collector headers from `otlp_headers_file`.
+    pub fn otlp_headers(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let Some(file) = &self.otlp_headers_file else {
+            return Ok(Vec::new());
+        };
+        let text = std::fs::read_to_string(file).with_context(|| {
+            format!(
+                "invalid configuration: audit.otlp_headers_file {} cannot be read",
+                file.display()
+            )
+        })?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| match line.split_once(':') {
+                Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_owned(), value.trim().to_owned())),
+                _ => bail!("invalid configuration: audit.otlp_headers_file {} has a line that is not `Name: value`", file.display()),
+            })
+            .collect()
+    }
 }
 
 impl Default for AuditConfig {
@@ -51,6 +81,8 @@ impl Default for AuditConfig {
         AuditConfig {
             checkpoint_interval: Duration::from_secs(60),
             retention: None,
+            otlp_endpoint: None,
+            otlp_headers_file: None,
         }
     }
 }
@@ -371,6 +403,11 @@ checkpoint_interval = "1m"
 # Events older than this are pruned (what remains still verifies).
 # Unset: kept forever.
 # retention = "400days"
+# Ship every event to an OTLP/HTTP logs collector, at least once (a cursor in
+# the store survives outages and restarts).
+# otlp_endpoint = "http://otel-collector:4318"
+# A file of `Name: value` lines sent as headers (for example an API key).
+# otlp_headers_file = "/etc/berth/secrets/otlp-headers"
 "#;
 
 // figment's Jail fixes its closures' error type, which clippy finds large.

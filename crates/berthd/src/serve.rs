@@ -75,6 +75,22 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     });
     let router = berth_server::router(app.clone());
     let checkpoints = tokio::spawn(audit_upkeep(audit.clone(), config.audit.clone()));
+    let forwarder = match &config.audit.otlp_endpoint {
+        Some(endpoint) => {
+            let forward = berth_audit::forward::ForwardConfig {
+                endpoint: endpoint.clone(),
+                service_name: config.telemetry.service_name.clone(),
+                headers: config.audit.otlp_headers()?,
+            };
+            tracing::info!(%endpoint, "shipping the audit log to an OTLP logs collector");
+            Some(tokio::spawn(berth_audit::forward::run(
+                audit.clone(),
+                forward,
+                std::time::Duration::from_secs(1),
+            )))
+        }
+        None => None,
+    };
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let mut server = tokio::spawn(berth_server::serve(listener, router, async move {
@@ -132,6 +148,9 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     };
 
     checkpoints.abort();
+    if let Some(forwarder) = forwarder {
+        forwarder.abort();
+    }
     if let Err(err) = audit.checkpoint() {
         tracing::error!(error = %err.internal.unwrap_or(err.message), "cannot sign the final audit checkpoint");
     }

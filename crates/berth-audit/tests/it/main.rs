@@ -10,6 +10,7 @@ use berth_audit::{
 use berth_store::{Holder, Store, Table};
 
 mod chain;
+mod forward;
 mod query;
 
 pub fn open() -> (tempfile::TempDir, Arc<Audit>) {
