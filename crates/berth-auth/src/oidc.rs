@@ -268,10 +268,8 @@ impl Oidc {
         self.verify(&id_token, Some(nonce)).await
     }
 
-    /// Starts a device authorization; the provider shows the user a code.
-    pub async fn device_start(
-        &self,
-    ) -> Result<openidconnect::core::CoreDeviceAuthorizationResponse, Error> {
+    /// A client for the provider's device authorization endpoint.
+    async fn device_client(&self) -> Result<DeviceClient, Error> {
         let metadata = self.metadata().await?;
         let endpoint = metadata
             .additional_metadata()
@@ -282,11 +280,18 @@ impl Oidc {
                     "the identity provider does not offer device sign-in; use `berth login --web`",
                 )
             })?;
-        let client = self.client(metadata, None)?.set_device_authorization_url(
+        Ok(self.client(metadata, None)?.set_device_authorization_url(
             DeviceAuthorizationUrl::new(endpoint)
                 .map_err(|e| provider_error("device endpoint", e))?,
-        );
-        client
+        ))
+    }
+
+    /// Starts a device authorization; the provider shows the user a code.
+    pub async fn device_start(
+        &self,
+    ) -> Result<openidconnect::core::CoreDeviceAuthorizationResponse, Error> {
+        self.device_client()
+            .await?
             .exchange_device_code()
             .add_scopes(self.scopes())
             .request_async(&self.http)
@@ -300,19 +305,9 @@ impl Oidc {
         &self,
         details: &openidconnect::core::CoreDeviceAuthorizationResponse,
     ) -> Result<Claims, Error> {
-        let metadata = self.metadata().await?;
-        let endpoint = metadata
-            .additional_metadata()
-            .device_authorization_endpoint
-            .clone()
-            .ok_or_else(|| {
-                Error::unavailable("the identity provider does not offer device sign-in")
-            })?;
-        let client = self.client(metadata, None)?.set_device_authorization_url(
-            DeviceAuthorizationUrl::new(endpoint)
-                .map_err(|e| provider_error("device endpoint", e))?,
-        );
-        let response = client
+        let response = self
+            .device_client()
+            .await?
             .exchange_device_access_token(details)
             .map_err(|e| provider_error("token endpoint", e))?
             .request_async(&self.http, tokio::time::sleep, None)
@@ -425,6 +420,15 @@ impl Oidc {
     }
 }
 
+type DeviceClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
 type ProviderClient = CoreClient<
     openidconnect::EndpointSet,
     openidconnect::EndpointNotSet,
@@ -434,13 +438,4 @@ type ProviderClient = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
+pub(crate) use berth_core::error::chain as error_chain;

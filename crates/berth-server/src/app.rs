@@ -105,7 +105,7 @@ impl App {
         let store = match self.inner.store.check() {
             Ok(()) => ComponentStatus::Ready,
             Err(err) => {
-                tracing::warn!(error = %error_chain(&err), "store check failed");
+                tracing::warn!(error = %berth_core::error::chain(&err), "store check failed");
                 ComponentStatus::NotReady {
                     reason: "the store does not answer reads".to_owned(),
                 }
@@ -139,16 +139,4 @@ impl Readiness {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
     }
-}
-
-/// Formats an error with all its sources, for logs.
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }

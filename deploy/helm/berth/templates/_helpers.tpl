@@ -137,6 +137,16 @@ server.public_url too).
 {{- end }}
 
 {{/*
+Directory the audit OTLP headers Secret is mounted at, and the file berthd reads.
+*/}}
+{{- define "berth.auditOtlpHeadersDir" -}}
+/etc/berth/secrets/otlp
+{{- end }}
+{{- define "berth.auditOtlpHeadersFile" -}}
+{{- printf "%s/%s" (include "berth.auditOtlpHeadersDir" .) .Values.audit.otlp.headers.key }}
+{{- end }}
+
+{{/*
 Checks that need more than the JSON schema.
 */}}
 {{- define "berth.validate" -}}
@@ -161,6 +171,11 @@ Checks that need more than the JSON schema.
 {{- end }}
 {{- if not $oidc.clientId }}
 {{- fail "berth: auth.oidc.enabled=true needs auth.oidc.clientId, the client ID registered at the provider" }}
+{{- end }}
+{{- end }}
+{{- with .Values.audit.otlp }}
+{{- if and .headers.existingSecret (not .endpoint) }}
+{{- fail (printf "berth: audit.otlp.headers.existingSecret (%s) is set but audit.otlp.endpoint is empty: berthd reads the headers file only when it ships the audit log to a collector. Set audit.otlp.endpoint (e.g. http://otel-collector:4318) or clear audit.otlp.headers.existingSecret" .headers.existingSecret) }}
 {{- end }}
 {{- end }}
 {{- end }}
