@@ -46,8 +46,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify the hash chain and the signed checkpoints of a data directory
-    /// whose daemon is stopped (for a running daemon: `berth audit verify`).
+    /// Verify the hash chain and the signed checkpoints of a data directory.
+    /// While a daemon runs on it, a snapshot is verified.
     Verify {
         /// The data directory [default: ./.berth].
         #[arg(long, value_name = "DIR", default_value = "./.berth")]
@@ -144,12 +144,28 @@ fn audit_verify(
         anyhow::bail!("{} holds no Berth store", data_dir.display());
     }
     let holder = berth_store::Holder::this_process("berthd audit verify");
-    let store = berth_store::Store::open(data_dir, &holder).map_err(|e| match e {
-        berth_store::StoreError::Locked { .. } => {
-            anyhow::anyhow!("{e}; to verify a running daemon's log, run `berth audit verify`")
+    // A running daemon holds the directory's lock. Verify a copy instead:
+    // sled recovers a copy taken mid-write as it would after a crash, so the
+    // copy holds every event flushed before it was taken.
+    let snapshot;
+    let store = match berth_store::Store::open(data_dir, &holder) {
+        Ok(store) => store,
+        Err(berth_store::StoreError::Locked {
+            holder: running, ..
+        }) => {
+            snapshot = tempfile::tempdir()
+                .context("cannot make a temporary directory for the snapshot")?;
+            eprintln!(
+                "{} is in use by {running}: verifying a snapshot of it",
+                data_dir.display()
+            );
+            copy_dir(&data_dir.join("store"), &snapshot.path().join("store"))?;
+            copy_dir(&data_dir.join("keys"), &snapshot.path().join("keys"))?;
+            berth_store::Store::open(snapshot.path(), &holder)
+                .context("cannot open the snapshot of the live store (try again)")?
         }
-        other => anyhow::Error::new(other),
-    })?;
+        Err(other) => return Err(anyhow::Error::new(other)),
+    };
     let store = std::sync::Arc::new(store);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -184,4 +200,22 @@ fn audit_verify(
             result.detail.unwrap_or_default()
         )
     }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?
+    {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }

@@ -233,3 +233,72 @@ fn the_printed_default_configuration_checks_clean() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[tokio::test]
+async fn audit_verify_works_on_a_live_data_directory_and_on_a_stopped_one() {
+    let mut daemon = start();
+    let setup = daemon.setup_url().expect("setup link");
+    let secret = setup.rsplit("token=").next().expect("secret");
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/v1/setup", daemon.url))
+        .json(&serde_json::json!({"setup_token": secret, "username": "admin", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .expect("setup");
+    assert_eq!(answer.status(), 201);
+
+    let live = Command::new(BERTHD)
+        .args(["audit", "verify", "--json", "--data-dir"])
+        .arg(&daemon.data_dir)
+        .output()
+        .expect("berthd runs");
+    let stderr = String::from_utf8_lossy(&live.stderr);
+    assert!(live.status.success(), "{stderr}");
+    assert!(stderr.contains("verifying a snapshot"), "{stderr}");
+    let result: serde_json::Value = serde_json::from_slice(&live.stdout).expect("json");
+    assert_eq!(result["ok"], true);
+    assert!(
+        result["events"].as_u64().expect("events") >= 2,
+        "the setup link and the setup: {result}"
+    );
+
+    daemon.signal(Signal::SIGTERM).expect("signal");
+    assert!(
+        daemon
+            .wait_exit(Duration::from_secs(5))
+            .expect("exit")
+            .success()
+    );
+    let stopped = Command::new(BERTHD)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&daemon.data_dir)
+        .output()
+        .expect("berthd runs");
+    let stdout = String::from_utf8_lossy(&stopped.stdout);
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    assert!(stdout.starts_with("ok: "), "{stdout}");
+    assert!(
+        stdout.contains("1 signed checkpoints") || stdout.contains("signed checkpoints"),
+        "{stdout}"
+    );
+
+    let wrong_key = Command::new(BERTHD)
+        .args([
+            "audit",
+            "verify",
+            "--public-key",
+            &"ab".repeat(32),
+            "--data-dir",
+        ])
+        .arg(&daemon.data_dir)
+        .output()
+        .expect("berthd runs");
+    assert!(
+        !wrong_key.status.success(),
+        "checkpoints signed by another key are refused"
+    );
+}
