@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-audit",
             "berth-auth",
             "berth-server",
+            "berth-kube-sim",
         ],
     ),
     ("berth-cli", &["berth-core"]),

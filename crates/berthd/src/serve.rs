@@ -73,6 +73,8 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         metrics: HttpMetrics::new(&telemetry.meter),
         prometheus: telemetry.registry.clone(),
     });
+    let cluster = embedded_cluster(&config.data_dir).await?;
+    app.readiness().set("kubernetes", ComponentStatus::Ready);
     let router = berth_server::router(app.clone());
     let checkpoints = tokio::spawn(audit_upkeep(audit.clone(), config.audit.clone()));
     let forwarder = match &config.audit.otlp_endpoint {
@@ -154,6 +156,12 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     if let Err(err) = audit.checkpoint() {
         tracing::error!(error = %err.internal.unwrap_or(err.message), "cannot sign the final audit checkpoint");
     }
+    if let Err(err) = cluster.persist_now() {
+        tracing::error!(
+            error = format!("{err:#}"),
+            "cannot save the embedded cluster"
+        );
+    }
     let flushed = store.flush().await.context("cannot flush the store")?;
     tracing::info!(bytes = flushed, "store flushed; berthd stopped");
     served
@@ -204,4 +212,33 @@ async fn audit_upkeep(audit: Arc<berth_audit::Audit>, config: crate::config::Aud
             tracing::error!("the audit upkeep task panicked");
         }
     }
+}
+
+/// With no cluster configured, Berth runs its Kubernetes API simulator on a
+/// loopback port, its state saved under the data directory, and writes a
+/// kubeconfig for it there (for kubectl and helm in a try-out).
+async fn embedded_cluster(data_dir: &std::path::Path) -> anyhow::Result<berth_kube_sim::Simulator> {
+    let options = berth_kube_sim::SimOptions {
+        persist_to: Some(data_dir.join("kubernetes.json")),
+        ..berth_kube_sim::SimOptions::default()
+    };
+    let sim = berth_kube_sim::Simulator::start(options)
+        .await
+        .context("cannot start the embedded Kubernetes API")?;
+    let kubeconfig = data_dir.join("kubeconfig");
+    let mut file_options = std::fs::OpenOptions::new();
+    file_options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file_options, 0o600);
+    let mut file = file_options
+        .open(&kubeconfig)
+        .with_context(|| format!("cannot write {}", kubeconfig.display()))?;
+    std::io::Write::write_all(&mut file, sim.kubeconfig().as_bytes())
+        .with_context(|| format!("cannot write {}", kubeconfig.display()))?;
+    tracing::info!(
+        api = %sim.url(),
+        kubeconfig = %kubeconfig.display(),
+        "no cluster configured: the embedded Kubernetes API is up"
+    );
+    Ok(sim)
 }

@@ -302,3 +302,55 @@ async fn audit_verify_works_on_a_live_data_directory_and_on_a_stopped_one() {
         "checkpoints signed by another key are refused"
     );
 }
+
+/// With no cluster configured, the daemon runs the embedded Kubernetes API,
+/// writes a kubeconfig for it, and keeps its state across a restart.
+#[tokio::test]
+async fn the_embedded_cluster_serves_and_survives_a_restart() {
+    let mut daemon = start();
+    let ready: serde_json::Value = reqwest::get(format!("{}/readyz", daemon.url))
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        ready["components"]["kubernetes"]["status"], "ready",
+        "{ready}"
+    );
+    let kubeconfig =
+        std::fs::read_to_string(daemon.data_dir.join("kubeconfig")).expect("kubeconfig written");
+    let server = |config: &str| {
+        config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .expect("a server URL")
+            .to_owned()
+    };
+    let api = server(&kubeconfig);
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{api}/api/v1/namespaces"))
+        .json(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kept-across-restarts"}}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+
+    daemon.signal(Signal::SIGTERM).expect("signal");
+    assert!(
+        daemon
+            .wait_exit(Duration::from_secs(5))
+            .expect("exit")
+            .success()
+    );
+    let again = start_in(&daemon.data_dir);
+    let api =
+        server(&std::fs::read_to_string(again.data_dir.join("kubeconfig")).expect("kubeconfig"));
+    let kept = http
+        .get(format!("{api}/api/v1/namespaces/kept-across-restarts"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(kept.status(), 200);
+}
