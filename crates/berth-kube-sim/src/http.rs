@@ -35,6 +35,9 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(err) = shared.faults.apply(method.as_str(), uri.path()).await {
+        return err.into_response();
+    }
     match route(&shared, &method, uri.path(), &params, &headers, body).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
@@ -478,6 +481,8 @@ async fn watch(
     let rt = rt.clone();
     let bookmark_interval = shared.options.bookmark_interval;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
+    let mut epoch = shared.faults.watch_epoch();
+    epoch.borrow_and_update();
     tokio::spawn(async move {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -502,6 +507,7 @@ async fn watch(
         loop {
             tokio::select! {
                 _ = &mut deadline => return,
+                _ = epoch.changed() => return,
                 _ = ticker.tick(), if bookmarks => {
                     if tx.send(line(&bookmark(&rt, last_rv, false))).await.is_err() {
                         return;

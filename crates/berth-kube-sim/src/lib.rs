@@ -27,6 +27,8 @@
 //! - Deletion with finalizers, propagation policies and ownerReference
 //!   garbage collection; namespace termination (`Terminating`, contents
 //!   deleted, new content refused).
+//! - Fault injection ([`Simulator::faults`]): refused requests with any
+//!   status, slow answers, and watches cut off mid-stream.
 //! - Controllers: each namespace's `default` ServiceAccount, workload status
 //!   following `spec.replicas`, ResourceQuota `status.used`, and Job
 //!   completion driven by the embedder ([`Simulator::finish_job`]).
@@ -53,6 +55,7 @@
 
 mod controllers;
 mod error;
+mod faults;
 mod fields;
 mod http;
 mod patch;
@@ -74,6 +77,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 pub use error::ApiError;
+pub use faults::Faults;
 use store::{Cluster, WriteCtx};
 
 /// How to run a simulator.
@@ -100,6 +104,7 @@ impl Default for SimOptions {
 pub(crate) struct Shared {
     pub cluster: Arc<Cluster>,
     pub options: SimOptions,
+    pub faults: Faults,
 }
 
 /// A running simulator on `127.0.0.1`. Dropping it stops the server.
@@ -134,7 +139,11 @@ impl Simulator {
                 Duration::from_millis(200),
             )));
         }
-        let shared = Arc::new(Shared { cluster, options });
+        let shared = Arc::new(Shared {
+            cluster,
+            options,
+            faults: Faults::default(),
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot bind the simulator to a loopback port")?;
@@ -150,6 +159,11 @@ impl Simulator {
             addr,
             tasks,
         })
+    }
+
+    /// Faults to inject into the requests that follow.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
     }
 
     pub fn addr(&self) -> SocketAddr {

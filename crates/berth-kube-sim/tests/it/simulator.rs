@@ -170,3 +170,64 @@ async fn bad_requests_get_the_status_a_real_server_gives() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn injected_faults_refuse_delay_and_cut_watches() -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use kube::runtime::WatchStreamExt;
+    use kube::runtime::watcher;
+
+    let sim = Simulator::start(SimOptions::default()).await?;
+    let api: Api<ConfigMap> = Api::namespaced(sim.client()?, "default");
+    let cm = |name: &str| -> ConfigMap {
+        crate::object(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"f": "yes"}}}),
+        )
+    };
+
+    sim.faults().fail_next(Some("POST"), "/configmaps", 500, 2);
+    for _ in 0..2 {
+        let refused = api.create(&Default::default(), &cm("a")).await;
+        assert_eq!(crate::api_error(refused), (500, "InternalError".to_owned()));
+    }
+    api.create(&Default::default(), &cm("a")).await?;
+
+    sim.faults()
+        .fail_next(Some("PATCH"), "/configmaps/a", 409, 1);
+    let patch = kube::api::Patch::Merge(json!({"data": {"k": "v"}}));
+    let conflict = api.patch("a", &Default::default(), &patch).await;
+    assert_eq!(crate::api_error(conflict), (409, "Conflict".to_owned()));
+    api.patch("a", &Default::default(), &patch).await?;
+
+    sim.faults().delay_next(
+        Some("GET"),
+        "/configmaps/a",
+        std::time::Duration::from_millis(50),
+        1,
+    );
+    assert!(
+        api.get("a").await?.data.is_some(),
+        "a slow answer is still an answer"
+    );
+
+    // A watcher with backoff survives its stream being cut.
+    let mut events = watcher::watcher(api.clone(), watcher::Config::default().labels("f=yes"))
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    let first = tokio::time::timeout(crate::DEADLINE, events.next())
+        .await?
+        .expect("stream")?;
+    assert_eq!(first.metadata.name.as_deref(), Some("a"));
+    sim.faults().drop_watches();
+    api.create(&Default::default(), &cm("b")).await?;
+    loop {
+        let next = tokio::time::timeout(crate::DEADLINE, events.next())
+            .await?
+            .expect("stream")?;
+        if next.metadata.name.as_deref() == Some("b") {
+            break;
+        }
+    }
+    Ok(())
+}
