@@ -165,7 +165,13 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
         }
     }
     // The schema must refuse what would break the daemon.
-    for bad in ["replicas=2", "log.format=xml"] {
+    for bad in [
+        "replicas=2",
+        "log.format=xml",
+        "audit.retention=30m",
+        "auth.localAccounts=false",
+        "audit.otlp.headers.existingSecret=x",
+    ] {
         let out = Command::new(helm)
             .args(["template", "berth"])
             .arg(&chart)
