@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-kube-sim",
         ],
     ),
+    ("berth-kube", &["berth-core"]),
     ("berth-cli", &["berth-core"]),
     ("berth-kube-sim", &[]),
     (

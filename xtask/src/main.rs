@@ -197,10 +197,25 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     ]))?;
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
-    run(Command::new(root.join("target/release/berth-bench"))
-        .arg("--berthd")
-        .arg(root.join("target/release/berthd"))
-        .arg("--out")
-        .arg(&out)
-        .args(args))
+    // One process per benchmark, so one's memory does not count in another's.
+    let only: Vec<String> = if args.iter().any(|a| a == "--only") {
+        vec![String::new()]
+    } else {
+        ["startup", "api", "audit", "kube_sim"]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    for name in only {
+        let mut cmd = Command::new(root.join("target/release/berth-bench"));
+        cmd.arg("--berthd")
+            .arg(root.join("target/release/berthd"))
+            .arg("--out")
+            .arg(&out)
+            .args(args);
+        if !name.is_empty() {
+            cmd.args(["--only", &name]);
+        }
+        run(&mut cmd)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,14 @@
+//! Berth's Kubernetes side: what a space is made of in the cluster, how the
+//! desired objects differ from what is there, and server-side apply of the
+//! difference.
+//!
+//! Invariant: this is the only Berth crate that talks to a Kubernetes API
+//! (the simulator's own crate aside). Planning is pure: [`plan::space`] turns
+//! a space's spec into objects, [`plan::changes`] compares them with what
+//! the cluster holds, and only [`apply`] writes, with one field manager.
+
+pub mod apply;
+pub mod plan;
+
+pub use apply::{FIELD_MANAGER, apply_changes, observe_space};
+pub use plan::{Change, ClusterPolicy, PodSecurity, QuotaProfile, SpaceSpec, changes, space};
