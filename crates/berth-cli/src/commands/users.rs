@@ -11,6 +11,14 @@ pub enum UserCommand {
     /// Every user.
     #[command(alias = "ls")]
     List,
+    /// Make a local account; the password is read from stdin.
+    Create {
+        username: String,
+        #[arg(long, value_enum, default_value = "member")]
+        role: RoleArg,
+        #[arg(long)]
+        email: Option<String>,
+    },
     /// Disable a user: their sessions and tokens stop working at once.
     Disable { user: String },
     /// Enable a disabled user.
@@ -94,6 +102,31 @@ pub async fn run(client: &Client, command: UserCommand, format: Format) -> Resul
                 ),
                 _ => output::structured(format, &users),
             };
+        }
+        UserCommand::Create {
+            username,
+            role,
+            email,
+        } => {
+            eprint!("Password for {username} (at least 12 characters): ");
+            let password = rpassword::read_password()
+                .or_else(|_| {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .map(|_| line.trim().to_owned())
+                })
+                .map_err(|e| {
+                    Failure::new(
+                        format!("cannot read the password: {e}"),
+                        "pipe it into stdin",
+                    )
+                })?;
+            let created: UserView = client
+                .post("/api/v1/users", &json!({"username": username, "password": password, "email": email, "role": Role::from(role)}))
+                .await?;
+            eprintln!("{} made ({}).", created.username, created.role.as_str());
+            return Ok(());
         }
         UserCommand::Disable { user } => (user, json!({"disabled": true})),
         UserCommand::Enable { user } => (user, json!({"disabled": false})),

@@ -101,8 +101,30 @@ async fn login_tokens_users_and_logout() {
     );
 
     cli.ok(&["token", "revoke", ci["id"].as_str().expect("id")]);
+    let mut create = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["user", "create", "dana", "--role", "auditor"])
+        .env("XDG_CONFIG_HOME", cli.home())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("berth runs");
+    create
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"another long password\n")
+        .expect("write");
+    let made = create.wait_with_output().expect("exit");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let users = cli.ok(&["user", "list"]);
-    assert!(users.contains("admin"), "{users}");
+    assert!(
+        users.contains("admin") && users.contains("dana") && users.contains("auditor"),
+        "{users}"
+    );
     let stderr = cli.fails(&["user", "disable", "nobody"]);
     assert!(stderr.contains("no user named nobody"), "{stderr}");
 
