@@ -1,6 +1,6 @@
 // Browser test of the console against a fresh berthd (no user yet): first-admin
-// setup, Overview, Users, Tokens, sign-out, local sign-in, and the audit log of
-// all that.
+// setup, Overview, Users (with a new local account), Tokens, sign-out, local
+// sign-in, and the audit log of all that.
 //
 //   BERTH_URL=http://127.0.0.1:8080 \
 //   BERTH_SETUP_URL='http://127.0.0.1:8080/setup#token=<64 hex>' \
@@ -29,6 +29,9 @@ if (!/#token=[^&]+/.test(BERTH_SETUP_URL)) {
 const ADMIN = 'admin';
 const PASSWORD = 'e2e-admin-password-7f3k';
 const TOKEN_NAME = 'e2e';
+const NEW_USER = 'dana';
+const NEW_USER_ROLE = 'auditor';
+const NEW_USER_PASSWORD = 'e2e-dana-password-9q2w';
 
 /** @type {import('playwright-core').Browser | undefined} */
 let browser;
@@ -41,7 +44,7 @@ after(async () => {
   await browser?.close();
 });
 
-test('first admin: setup, overview, users, tokens, sign-out, sign-in and the audit log', { timeout: 120_000 }, async () => {
+test('first admin: setup, overview, users (a new local account), tokens, sign-out, sign-in and the audit log', { timeout: 120_000 }, async () => {
   await withPage(browser, 'console', async (page, step) => {
     await step('signed-out visitors land on the login page', async () => {
       const response = await page.goto(BERTH_URL, { waitUntil: 'domcontentloaded', timeout: WAIT_MS });
@@ -87,6 +90,55 @@ test('first admin: setup, overview, users, tokens, sign-out, sign-in and the aud
       const text = await row.innerText({ timeout: WAIT_MS });
       assert.match(text, /Local/, `kind in ${JSON.stringify(text)}`);
       assert.match(text, /Active/, `status in ${JSON.stringify(text)}`);
+    });
+
+    await step('users: create a local account', async () => {
+      await page.getByTestId('new-user-toggle').click({ timeout: WAIT_MS });
+      const form = page.getByTestId('new-user-form');
+      await form.waitFor({ state: 'visible', timeout: WAIT_MS });
+      assert.equal(await page.getByTestId('new-user-role').inputValue({ timeout: WAIT_MS }), 'member', 'default role');
+      await page.getByTestId('new-user-username').fill(NEW_USER, { timeout: WAIT_MS });
+      await page.getByTestId('new-user-password').fill(NEW_USER_PASSWORD, { timeout: WAIT_MS });
+      await page.getByTestId('new-user-role').selectOption(NEW_USER_ROLE, { timeout: WAIT_MS });
+      await page.getByTestId('new-user-submit').click({ timeout: WAIT_MS });
+      const row = page.getByTestId(`user-row-${NEW_USER}`);
+      await row.waitFor({ state: 'visible', timeout: WAIT_MS }).catch(async (err) => {
+        const refused = page.getByTestId('new-user-error');
+        const why = (await refused.count()) > 0 ? await refused.innerText({ timeout: 1_000 }) : '(no error shown)';
+        throw new Error(`no row for ${NEW_USER} after creating it: ${why}`, { cause: err });
+      });
+      assert.equal(
+        await page.getByTestId(`user-role-${NEW_USER}`).inputValue({ timeout: WAIT_MS }),
+        NEW_USER_ROLE,
+        `role of ${NEW_USER}`,
+      );
+      const text = await row.innerText({ timeout: WAIT_MS });
+      assert.match(text, /Local/, `kind in ${JSON.stringify(text)}`);
+      assert.match(text, /Active/, `status in ${JSON.stringify(text)}`);
+      // The form is reset for the next account.
+      assert.equal(await page.getByTestId('new-user-username').inputValue({ timeout: WAIT_MS }), '', 'user name reset');
+      assert.equal(await page.getByTestId('new-user-password').inputValue({ timeout: WAIT_MS }), '', 'password reset');
+      assert.equal(await page.getByTestId('new-user-role').inputValue({ timeout: WAIT_MS }), 'member', 'role reset');
+      assert.equal(await page.getByTestId('new-user-error').count(), 0, 'no error after creating');
+      assert.match(await textOf(page, 'new-user-created'), new RegExp(`${NEW_USER}\\b.*\\b${NEW_USER_ROLE}\\b`));
+    });
+
+    await step('users: the same name again is refused', async () => {
+      // A short password is caught in the page, next to the field, before any request.
+      await page.getByTestId('new-user-username').fill(NEW_USER, { timeout: WAIT_MS });
+      await page.getByTestId('new-user-password').fill('short', { timeout: WAIT_MS });
+      await page.getByTestId('new-user-submit').click({ timeout: WAIT_MS });
+      assert.match(await textOf(page, 'new-user-password-error'), /At least 12 characters/);
+      assert.equal(await page.getByTestId('new-user-error').count(), 0, 'nothing sent with a short password');
+
+      // The daemon refuses the taken name (409) and the page says so.
+      await page.getByTestId('new-user-password').fill(NEW_USER_PASSWORD, { timeout: WAIT_MS });
+      // Once fixed, the field's message goes away.
+      await page.getByTestId('new-user-password-error').waitFor({ state: 'detached', timeout: WAIT_MS });
+      await page.getByTestId('new-user-submit').click({ timeout: WAIT_MS });
+      const refusal = await textOf(page, 'new-user-error');
+      assert.match(refusal, new RegExp(`\\b${NEW_USER}\\b.*\\btaken\\b`, 'i'), `conflict message: ${JSON.stringify(refusal)}`);
+      assert.equal(await page.getByTestId(`user-row-${NEW_USER}`).count(), 1, `still one ${NEW_USER} row`);
     });
 
     await step('create a token', async () => {

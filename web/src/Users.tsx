@@ -1,15 +1,19 @@
-import { useCallback, useEffect, useState } from 'react';
-import { ROLES, listUsers, updateUser, type KnownRole, type User, type Whoami } from './api';
+import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { ROLES, createLocalUser, listUsers, updateUser, type KnownRole, type User, type Whoami } from './api';
 import {
   GROUPS_CLAIM_MISSING,
+  MIN_PASSWORD_LENGTH,
   describeError,
   formErrorMessage,
   formatDateTime,
   formatRelative,
+  hasFormErrors,
   kindLabel,
   roleLabel,
   roleSourceLabel,
   userStatus,
+  validateNewUserForm,
+  type NewUserForm,
 } from './format';
 
 export function Users({ me }: { me: Whoami }) {
@@ -62,6 +66,14 @@ export function Users({ me }: { me: Whoami }) {
           after their first sign-in
         </p>
       </div>
+
+      <NewLocalUser
+        onSubmit={() => {
+          setActionError(null);
+          setNotice(null);
+        }}
+        onCreated={() => void load()}
+      />
 
       {loadError && (
         <div className="banner banner-error" role="alert" data-testid="error">
@@ -235,5 +247,227 @@ export function Users({ me }: { me: Whoami }) {
         </div>
       </section>
     </>
+  );
+}
+
+const EMPTY_FORM: NewUserForm = { username: '', password: '', email: '' };
+
+/** "New local account": a collapsible form; the daemon checks everything again. */
+function NewLocalUser({ onSubmit, onCreated }: { onSubmit: () => void; onCreated: (user: User) => void }) {
+  const [open, setOpen] = useState(false);
+  const [form, setForm] = useState<NewUserForm>(EMPTY_FORM);
+  const [role, setRole] = useState<KnownRole>('member');
+  // Field messages appear after the first submit, then follow the typing.
+  const [checked, setChecked] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [created, setCreated] = useState<User | null>(null);
+  const [busy, setBusy] = useState(false);
+  const id = useId();
+  const usernameRef = useRef<HTMLInputElement>(null);
+  const passwordRef = useRef<HTMLInputElement>(null);
+  const emailRef = useRef<HTMLInputElement>(null);
+
+  const cleaned: NewUserForm = { username: form.username.trim(), password: form.password, email: form.email.trim() };
+  const fieldErrors = checked ? validateNewUserForm(cleaned) : {};
+
+  function reset() {
+    setForm(EMPTY_FORM);
+    setRole('member');
+    setChecked(false);
+    setError(null);
+  }
+
+  function edit(field: keyof NewUserForm, value: string) {
+    setForm((f) => ({ ...f, [field]: value }));
+    setError(null);
+    setCreated(null);
+  }
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setChecked(true);
+    setCreated(null);
+    const invalid = validateNewUserForm(cleaned);
+    if (hasFormErrors(invalid)) {
+      const first = invalid.username ? usernameRef : invalid.password ? passwordRef : emailRef;
+      first.current?.focus();
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    onSubmit();
+    try {
+      const user = await createLocalUser({ ...cleaned, role });
+      reset();
+      setCreated(user);
+      onCreated(user);
+      usernameRef.current?.focus();
+    } catch (err) {
+      setError(formErrorMessage(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const describedBy = (field: keyof NewUserForm, hint: boolean) =>
+    fieldErrors[field] ? `${id}-${field}-error` : hint ? `${id}-${field}-hint` : undefined;
+
+  return (
+    <section className="card" aria-labelledby={`${id}-title`}>
+      <div className="card-head">
+        <div className="card-head-text">
+          <h2 className="card-title" id={`${id}-title`}>
+            Local accounts
+          </h2>
+          <span className="muted card-head-note">Sign in with a user name and password instead of single sign-on</span>
+        </div>
+        <button
+          type="button"
+          className={`btn btn-small ${open ? '' : 'btn-primary'}`}
+          data-testid="new-user-toggle"
+          aria-expanded={open}
+          aria-controls={`${id}-form`}
+          onClick={() => {
+            if (open) reset();
+            setCreated(null);
+            setOpen(!open);
+          }}
+        >
+          {open ? 'Close' : 'New local account'}
+        </button>
+      </div>
+      {open && (
+        <form
+          id={`${id}-form`}
+          className="form new-user-form"
+          data-testid="new-user-form"
+          onSubmit={(e) => void submit(e)}
+          noValidate
+        >
+          <div className="new-user-fields">
+            <label className="field">
+              <span className="field-label">User name</span>
+              <input
+                ref={usernameRef}
+                className="input"
+                data-testid="new-user-username"
+                name="username"
+                autoComplete="off"
+                autoCapitalize="none"
+                spellCheck={false}
+                placeholder="e.g. dana"
+                maxLength={200}
+                autoFocus
+                aria-invalid={fieldErrors.username ? true : undefined}
+                aria-describedby={describedBy('username', true)}
+                value={form.username}
+                onChange={(e) => edit('username', e.target.value)}
+              />
+              <FieldNote id={id} field="username" error={fieldErrors.username}>
+                a–z, 0–9, “.”, “_” and “-”.
+              </FieldNote>
+            </label>
+            <label className="field">
+              <span className="field-label">Password</span>
+              <input
+                ref={passwordRef}
+                className="input"
+                data-testid="new-user-password"
+                name="new-password"
+                type="password"
+                autoComplete="new-password"
+                aria-invalid={fieldErrors.password ? true : undefined}
+                aria-describedby={describedBy('password', true)}
+                value={form.password}
+                onChange={(e) => edit('password', e.target.value)}
+              />
+              <FieldNote id={id} field="password" error={fieldErrors.password}>
+                At least {MIN_PASSWORD_LENGTH} characters.
+              </FieldNote>
+            </label>
+            <label className="field">
+              <span className="field-label">
+                Email <span className="muted">(optional)</span>
+              </span>
+              <input
+                ref={emailRef}
+                className="input"
+                data-testid="new-user-email"
+                name="email"
+                type="email"
+                autoComplete="off"
+                aria-invalid={fieldErrors.email ? true : undefined}
+                aria-describedby={describedBy('email', false)}
+                value={form.email}
+                onChange={(e) => edit('email', e.target.value)}
+              />
+              <FieldNote id={id} field="email" error={fieldErrors.email} />
+            </label>
+            <label className="field">
+              <span className="field-label">Role</span>
+              <select
+                className="select select-block"
+                data-testid="new-user-role"
+                name="role"
+                value={role}
+                onChange={(e) => {
+                  setRole(e.target.value as KnownRole);
+                  setError(null);
+                }}
+              >
+                {ROLES.map((r) => (
+                  <option key={r} value={r}>
+                    {roleLabel(r)}
+                  </option>
+                ))}
+              </select>
+            </label>
+          </div>
+          <div className="form-actions form-actions-split">
+            <button type="submit" className="btn btn-primary" data-testid="new-user-submit" disabled={busy}>
+              {busy ? 'Creating…' : 'Create account'}
+            </button>
+            {error && (
+              <p className="form-error" role="alert" data-testid="new-user-error">
+                {error}
+              </p>
+            )}
+            {created && (
+              <p className="form-ok" role="status" data-testid="new-user-created">
+                <span className="mono">{created.username}</span> was created and can sign in as{' '}
+                {roleLabel(created.role).toLowerCase()}.
+              </p>
+            )}
+          </div>
+        </form>
+      )}
+    </section>
+  );
+}
+
+/** The message under a field: its problem when there is one, else the hint (if any). */
+function FieldNote({
+  id,
+  field,
+  error,
+  children,
+}: {
+  id: string;
+  field: keyof NewUserForm;
+  error: string | undefined;
+  children?: ReactNode;
+}) {
+  if (error) {
+    return (
+      <span className="field-error" id={`${id}-${field}-error`} data-testid={`new-user-${field}-error`}>
+        {error}
+      </span>
+    );
+  }
+  if (!children) return null;
+  return (
+    <span className="field-hint" id={`${id}-${field}-hint`}>
+      {children}
+    </span>
   );
 }

@@ -5,6 +5,7 @@ import {
   UnreachableError,
   auditExportHref,
   auditQueryString,
+  createLocalUser,
   createToken,
   fetchAuditPublicKey,
   fetchAuthMethods,
@@ -573,6 +574,82 @@ describe('users, tokens and mapping', () => {
     expect(parseMappingPreview(base).claims.groups).toBeNull();
     expect(parseMappingPreview({ ...base, claims: { issuer: 'i', subject: 's', groups: [] } }).claims.groups).toEqual([]);
     expect(() => parseMappingPreview({ ...base, allowed: 'no' })).toThrow('field "allowed" must be a boolean');
+  });
+});
+
+describe('createLocalUser', () => {
+  afterEach(() => setCsrfToken(null));
+
+  const DANA = {
+    ...USER,
+    id: 'u-7',
+    username: 'dana',
+    email: null,
+    role: 'auditor',
+    role_source: 'manual',
+  };
+
+  it('posts the account with the CSRF header and parses the 201 UserView', async () => {
+    await signIn();
+    const calls = stubFetch(() => json(201, DANA));
+    const user = await createLocalUser({ username: 'dana', password: 'twelve chars!', email: '', role: 'auditor' });
+    expect(user).toEqual(DANA);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.url).toBe('/api/v1/users');
+    expect(calls[0]?.init?.method).toBe('POST');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(header(calls[0]?.init, 'content-type')).toBe('application/json');
+    // An empty email is left out (the daemon would keep "" as the address).
+    expect(bodyOf(calls[0]?.init)).toEqual({ username: 'dana', password: 'twelve chars!', role: 'auditor' });
+  });
+
+  it('sends the email when there is one and leaves out an unset role', async () => {
+    await signIn();
+    const calls = stubFetch(() => json(201, { ...DANA, email: 'dana@example.com', role: 'member' }));
+    const user = await createLocalUser({ username: 'dana', password: 'twelve chars!', email: 'dana@example.com' });
+    expect(user.email).toBe('dana@example.com');
+    expect(bodyOf(calls[0]?.init)).toEqual({ username: 'dana', password: 'twelve chars!', email: 'dana@example.com' });
+  });
+
+  it('names the bad field of an answer outside the contract', async () => {
+    await signIn();
+    stubFetch(() => json(201, { ...DANA, disabled: 'no' }));
+    const err = await createLocalUser({ username: 'dana', password: 'twelve chars!' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedResponseError);
+    expect(err).toMatchObject({ status: 201, method: 'POST', endpoint: '/api/v1/users' });
+    expect((err as Error).message).toBe('field "disabled" must be a boolean, got the string "no"');
+  });
+
+  it('refuses a 201 that is not JSON', async () => {
+    await signIn();
+    stubFetch(() => new Response('created', { status: 201 }));
+    await expect(createLocalUser({ username: 'dana', password: 'twelve chars!' })).rejects.toThrow(
+      'HTTP 201 with a body that is not JSON: created',
+    );
+  });
+
+  it.each([
+    [409, 'conflict', 'the user name dana is taken'],
+    [422, 'invalid', 'password: must be at least 12 characters'],
+    [422, 'invalid', 'username: "Dana" must be 1 to 63 lowercase letters, digits, \'-\', \'_\' or \'.\', starting with a letter or digit'],
+    [403, 'forbidden', 'local accounts are turned off (auth.local_accounts = false)'],
+  ])('turns a %i %s into an ApiError with the daemon\'s message', async (status, code, message) => {
+    await signIn();
+    stubFetch(() => json(status, { error: { code, message, request_id: 'r-5' } }));
+    const err = await createLocalUser({ username: 'dana', password: 'twelve chars!' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status, code, message, method: 'POST', endpoint: '/api/v1/users', requestId: 'r-5' });
+  });
+
+  it('signals a 401 (the session ended) like the other changes', async () => {
+    await signIn();
+    const seen: ApiError[] = [];
+    const unsubscribe = onUnauthenticated((e) => seen.push(e));
+    stubFetch(() => json(401, { error: { code: 'unauthenticated', message: 'your session ended; sign in again' } }));
+    await expect(createLocalUser({ username: 'dana', password: 'twelve chars!' })).rejects.toMatchObject({ status: 401 });
+    unsubscribe();
+    expect(seen).toHaveLength(1);
+    expect(getCsrfToken()).toBeNull();
   });
 });
 

@@ -85,6 +85,17 @@ export interface SetupRequest {
   email?: string;
 }
 
+/** `POST /api/v1/users`: a local account (admins). */
+export interface NewLocalUserRequest {
+  username: string;
+  /** At least 12 characters. */
+  password: string;
+  /** Left out when empty. */
+  email?: string;
+  /** The daemon's default is member. */
+  role?: KnownRole;
+}
+
 export interface Token {
   id: string;
   name: string;
@@ -476,6 +487,18 @@ export function updateUser(
   return call(`${USERS_PATH}/${encodeURIComponent(id)}`, options, { method: 'PATCH', body: patch }, [200], (body, fail) =>
     parseUser(body, fail),
   );
+}
+
+/**
+ * `POST /api/v1/users`: makes a local account (admins). The daemon refuses a
+ * bad user name or a short password (422 `invalid`), a taken name (409
+ * `conflict`), and everything when local accounts are turned off (403).
+ */
+export function createLocalUser(req: NewLocalUserRequest, options: RequestOptions = {}): Promise<User> {
+  const body: NewLocalUserRequest = { username: req.username, password: req.password };
+  if (req.email) body.email = req.email;
+  if (req.role) body.role = req.role;
+  return call(USERS_PATH, options, { method: 'POST', body }, [200, 201], (value, fail) => parseUser(value, fail));
 }
 
 // ---------------------------------------------------------------------------

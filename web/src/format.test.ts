@@ -9,6 +9,7 @@ import {
   formatDateTime,
   formatGroupList,
   formatRelative,
+  hasFormErrors,
   isPast,
   kindLabel,
   parseGroupList,
@@ -20,6 +21,8 @@ import {
   statusLabel,
   summarizeReadiness,
   userStatus,
+  USERNAME_PATTERN,
+  validateNewUserForm,
   validateSetupForm,
 } from './format';
 
@@ -192,6 +195,67 @@ describe('validateSetupForm', () => {
     [{ email: 'not-an-email' }, /email/],
   ])('rejects %j', (change, message) => {
     expect(validateSetupForm({ ...ok, ...change })).toMatch(message);
+  });
+});
+
+describe('validateNewUserForm', () => {
+  const ok = { username: 'dana', password: 'twelve chars', email: '' };
+
+  it('accepts a good form', () => {
+    expect(validateNewUserForm(ok)).toEqual({});
+    expect(hasFormErrors(validateNewUserForm(ok))).toBe(false);
+    for (const username of ['a', '0', 'a.b_c-1', '9lives', 'x'.repeat(63), 'dana-', 'd..'] as const) {
+      expect(validateNewUserForm({ ...ok, username })).toEqual({});
+    }
+    expect(validateNewUserForm({ ...ok, email: 'dana@example.com' })).toEqual({});
+  });
+
+  it.each([
+    ['', 'Enter a user name.'],
+    ['Dana', 'Only lowercase letters, digits, “.”, “_” and “-”: not “D”.'],
+    ['dana smith', 'Only lowercase letters, digits, “.”, “_” and “-”: not spaces.'],
+    ['dana@x', 'Only lowercase letters, digits, “.”, “_” and “-”: not “@”.'],
+    ['dänä', 'Only lowercase letters, digits, “.”, “_” and “-”: not “ä”.'],
+    ['A/B+C*D', 'Only lowercase letters, digits, “.”, “_” and “-”: not “A”, “/”, “B”, …'],
+    ['-dana', 'Start with a lowercase letter or digit.'],
+    ['.dana', 'Start with a lowercase letter or digit.'],
+    ['_dana', 'Start with a lowercase letter or digit.'],
+    ['x'.repeat(64), 'At most 63 characters (this one has 64).'],
+  ])('user name %j: %s', (username, message) => {
+    expect(validateNewUserForm({ ...ok, username })).toEqual({ username: message });
+  });
+
+  it('agrees with the user name pattern of the setup form', () => {
+    for (const username of ['dana', 'Dana', '-x', 'x'.repeat(63), 'x'.repeat(64), 'a b', 'é', '', '1.2_3-4']) {
+      expect(validateNewUserForm({ ...ok, username }).username === undefined).toBe(USERNAME_PATTERN.test(username));
+    }
+  });
+
+  it.each([
+    ['', 'Enter a password of at least 12 characters.'],
+    ['eleven char', 'At least 12 characters (11 so far).'],
+    // berthd counts characters (code points): 11 emoji are 22 UTF-16 units but still too short.
+    ['😀'.repeat(11), 'At least 12 characters (11 so far).'],
+  ])('password %j: %s', (password, message) => {
+    expect(validateNewUserForm({ ...ok, password })).toEqual({ password: message });
+  });
+
+  it('accepts a password of exactly 12 characters, spaces and all', () => {
+    expect(validateNewUserForm({ ...ok, password: '            ' })).toEqual({});
+    expect(validateNewUserForm({ ...ok, password: '😀'.repeat(12) })).toEqual({});
+  });
+
+  it('checks an email only when there is one', () => {
+    expect(validateNewUserForm({ ...ok, email: 'dana' })).toEqual({ email: 'That does not look like an email address.' });
+    expect(validateNewUserForm({ ...ok, email: 'dana @example.com' })).toEqual({
+      email: 'That does not look like an email address.',
+    });
+  });
+
+  it('reports every bad field at once', () => {
+    const errors = validateNewUserForm({ username: '', password: 'short', email: 'nope' });
+    expect(Object.keys(errors).sort()).toEqual(['email', 'password', 'username']);
+    expect(hasFormErrors(errors)).toBe(true);
   });
 });
 

@@ -144,6 +144,63 @@ export function validateSetupForm(form: { username: string; password: string; em
 }
 
 // ---------------------------------------------------------------------------
+// New local account (Users page)
+
+export interface NewUserForm {
+  username: string;
+  password: string;
+  email: string;
+}
+
+/** One message per field that the daemon would refuse; empty when the form may be sent. */
+export type NewUserFormErrors = Partial<Record<keyof NewUserForm, string>>;
+
+/** Mirrors berthd: user names are ASCII only. */
+const USERNAME_CHAR = /^[a-z0-9._-]$/;
+const USERNAME_FIRST_CHAR = /^[a-z0-9]$/;
+const MAX_USERNAME_LENGTH = 63;
+
+/**
+ * Checks the "New local account" form before it is sent, field by field, with
+ * the daemon's own rules (it checks again): a user name of 1 to 63 of
+ * `a-z 0-9 . _ -` starting with a letter or digit, a password of at least 12
+ * characters (counted as berthd does: code points, not UTF-16 units). The
+ * email is optional and only needs to look like one.
+ */
+export function validateNewUserForm(form: NewUserForm): NewUserFormErrors {
+  const errors: NewUserFormErrors = {};
+  const username = usernameProblem(form.username);
+  if (username) errors.username = username;
+  const length = [...form.password].length;
+  if (length === 0) errors.password = `Enter a password of at least ${MIN_PASSWORD_LENGTH} characters.`;
+  else if (length < MIN_PASSWORD_LENGTH) {
+    errors.password = `At least ${MIN_PASSWORD_LENGTH} characters (${length} so far).`;
+  }
+  if (form.email !== '' && !/^[^\s@]+@[^\s@]+$/.test(form.email)) {
+    errors.email = 'That does not look like an email address.';
+  }
+  return errors;
+}
+
+export function hasFormErrors(errors: object): boolean {
+  return Object.keys(errors).length > 0;
+}
+
+function usernameProblem(name: string): string | null {
+  if (name === '') return 'Enter a user name.';
+  const chars = [...name];
+  const bad = [...new Set(chars.filter((c) => !USERNAME_CHAR.test(c)))];
+  if (bad.length > 0) {
+    const shown = bad.slice(0, 3).map((c) => (c === ' ' ? 'spaces' : `“${c}”`));
+    const more = bad.length > 3 ? ', …' : '.';
+    return `Only lowercase letters, digits, “.”, “_” and “-”: not ${shown.join(', ')}${more}`;
+  }
+  if (!USERNAME_FIRST_CHAR.test(chars[0] ?? '')) return 'Start with a lowercase letter or digit.';
+  if (chars.length > MAX_USERNAME_LENGTH) return `At most ${MAX_USERNAME_LENGTH} characters (this one has ${chars.length}).`;
+  return null;
+}
+
+// ---------------------------------------------------------------------------
 // Users and roles
 
 const ROLE_LABELS: Record<string, string> = { admin: 'Admin', auditor: 'Auditor', member: 'Member' };

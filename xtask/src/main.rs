@@ -25,7 +25,8 @@ tasks:
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let task = args.next().unwrap_or_else(|| "help".to_owned());
-    let rest: Vec<String> = args.collect();
+    // `cargo xtask serve -- --listen ...` passes a `--` through: drop it.
+    let rest: Vec<String> = args.skip_while(|a| a == "--").collect();
     let root = project_root();
     std::env::set_current_dir(&root)?;
     match task.as_str() {
