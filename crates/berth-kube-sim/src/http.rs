@@ -200,7 +200,7 @@ async fn route(
                 Method::GET => {
                     let object = shared.cluster.get(&rt, ns, &name)?;
                     Ok(Json(if sub == Sub::Scale {
-                        crate::store::scale_view(&rt, &object)
+                        crate::store::scale_view(&object)
                     } else {
                         object
                     })

@@ -37,7 +37,7 @@ pub fn apply(kind: PatchType, target: &Value, patch: &Value) -> Result<Value, St
                 .map_err(|e| format!("invalid JSON patch: {e}"))?;
             json_patch::patch(&mut out, &ops).map_err(|e| format!("JSON patch failed: {e}"))?;
         }
-        PatchType::Strategic => strategic(&mut out, patch, None),
+        PatchType::Strategic => strategic(&mut out, patch),
         PatchType::Apply => return Err("apply patches are handled by server-side apply".to_owned()),
     }
     Ok(out)
@@ -46,7 +46,7 @@ pub fn apply(kind: PatchType, target: &Value, patch: &Value) -> Result<Value, St
 /// Strategic merge: like a merge patch, except that lists with a merge key
 /// (containers, env, volumes, volumeMounts, ports, ...) merge item by item,
 /// and an item `{"$patch": "delete", <key>}` removes the matching item.
-fn strategic(target: &mut Value, patch: &Value, field: Option<&str>) {
+fn strategic(target: &mut Value, patch: &Value) {
     let Value::Object(patch_map) = patch else {
         *target = patch.clone();
         return;
@@ -62,7 +62,6 @@ fn strategic(target: &mut Value, patch: &Value, field: Option<&str>) {
     if !target.is_object() {
         *target = Value::Object(serde_json::Map::new());
     }
-    let _ = field;
     let Some(target_map) = target.as_object_mut() else {
         return;
     };
@@ -88,7 +87,7 @@ fn strategic(target: &mut Value, patch: &Value, field: Option<&str>) {
                             if item.get("$patch").and_then(Value::as_str) == Some("delete") {
                                 existing.retain(|e| !same(e));
                             } else if let Some(found) = existing.iter_mut().find(|e| same(e)) {
-                                strategic(found, item, Some(key));
+                                strategic(found, item);
                             } else {
                                 existing.push(item.clone());
                             }
@@ -101,7 +100,7 @@ fn strategic(target: &mut Value, patch: &Value, field: Option<&str>) {
             }
             Value::Object(_) => {
                 let slot = target_map.entry(key.clone()).or_insert(Value::Null);
-                strategic(slot, value, Some(key));
+                strategic(slot, value);
             }
             scalar => {
                 target_map.insert(key.clone(), scalar.clone());

@@ -547,7 +547,9 @@ impl Cluster {
             ),
             None => None,
         };
-        let mut matching = state
+        // Every match after the continue point, in key order; one more than
+        // the limit tells whether another page follows.
+        let matching: Vec<(&(String, String), &Value)> = state
             .objects
             .get(&rt.key())
             .into_iter()
@@ -556,40 +558,17 @@ impl Cluster {
             .filter(|(k, _)| start.as_ref().is_none_or(|s| *k > s))
             .filter(|(_, object)| {
                 labels.matches(object["metadata"]["labels"].as_object()) && fields.matches(object)
-            });
-        let mut items = Vec::new();
-        let mut last = None;
-        for (k, object) in matching.by_ref() {
-            if limit.is_some_and(|l| items.len() >= l) {
-                break;
-            }
-            items.push(object.clone());
-            last = Some(k.clone());
-        }
-        let remaining = matching.count();
-        let has_more = limit.is_some_and(|l| items.len() >= l) && remaining > 0;
-        // `by_ref` consumed the first item past the limit when breaking; count it.
-        let (continue_token, remaining) = if limit.is_some() && items.len() == limit.unwrap_or(0) {
-            let rest = state
-                .objects
-                .get(&rt.key())
-                .into_iter()
-                .flatten()
-                .filter(|((object_ns, _), _)| !rt.namespaced || ns.is_none_or(|ns| ns == object_ns))
-                .filter(|(k, _)| last.as_ref().is_some_and(|l| *k > l))
-                .filter(|(_, object)| {
-                    labels.matches(object["metadata"]["labels"].as_object())
-                        && fields.matches(object)
-                })
-                .count();
-            if rest > 0 {
-                (last.map(|l| encode_continue(&l)), Some(rest))
-            } else {
-                (None, None)
-            }
-        } else {
-            let _ = has_more;
-            (None, None)
+            })
+            .collect();
+        let take = limit.unwrap_or(matching.len()).min(matching.len());
+        let items: Vec<Value> = matching[..take]
+            .iter()
+            .map(|(_, object)| (*object).clone())
+            .collect();
+        let rest = matching.len() - take;
+        let (continue_token, remaining) = match (rest, take.checked_sub(1).map(|i| matching[i].0)) {
+            (0, _) | (_, None) => (None, None),
+            (rest, Some(last)) => (Some(encode_continue(last)), Some(rest)),
         };
         Ok(ListResult {
             items,
@@ -599,14 +578,7 @@ impl Cluster {
         })
     }
 
-    fn writer<'a>(
-        rt: &'a ResourceType,
-        ctx: &'a WriteCtx,
-        sub: Sub,
-        time: &'a str,
-        api_version: &'a str,
-    ) -> Writer<'a> {
-        let _ = rt;
+    fn writer<'a>(ctx: &'a WriteCtx, sub: Sub, time: &'a str, api_version: &'a str) -> Writer<'a> {
         Writer {
             manager: &ctx.manager,
             api_version,
@@ -680,7 +652,7 @@ impl Cluster {
             None,
             &submitted,
             fields::Scope::for_main(rt.status),
-            &Self::writer(rt, ctx, Sub::Main, &time, &api_version),
+            &Self::writer(ctx, Sub::Main, &time, &api_version),
         );
         let object = finish_create(rt, &ns, &name, body, &time);
         let mut object = object;
@@ -706,7 +678,7 @@ impl Cluster {
             .ok_or_else(|| ApiError::not_found(rt, name))?;
         let new = self.replace_locked(&mut state, rt, &ns, name, &old, body, ctx, sub)?;
         Ok(if sub == Sub::Scale {
-            scale_view(rt, &new)
+            scale_view(&new)
         } else {
             new
         })
@@ -822,7 +794,7 @@ impl Cluster {
             Some(old),
             &new,
             scope,
-            &Self::writer(rt, ctx, sub, &time, &api_version),
+            &Self::writer(ctx, sub, &time, &api_version),
         );
         fields::write_managers(&mut new, &managers);
         Ok(state.write(rt, ns, name, Some(old), new))
@@ -850,7 +822,7 @@ impl Cluster {
             .cloned()
             .ok_or_else(|| ApiError::not_found(rt, name))?;
         let base = if sub == Sub::Scale {
-            scale_view(rt, &old)
+            scale_view(&old)
         } else {
             old.clone()
         };
@@ -858,7 +830,7 @@ impl Cluster {
         let new = self.replace_locked(&mut state, rt, &ns_name, name, &old, patched, ctx, sub)?;
         Ok((
             if sub == Sub::Scale {
-                scale_view(rt, &new)
+                scale_view(&new)
             } else {
                 new
             },
@@ -943,7 +915,7 @@ impl Cluster {
         }
         let time = now();
         let api_version = rt.api_version();
-        let writer = Self::writer(rt, ctx, sub, &time, &api_version);
+        let writer = Self::writer(ctx, sub, &time, &api_version);
         let mut managers = old.as_ref().map(fields::read_managers).unwrap_or_default();
         let live = old.clone().unwrap_or_else(|| json!({}));
         let merged = fields::apply(
@@ -1221,7 +1193,7 @@ fn finish_create(rt: &ResourceType, ns: &str, name: &str, mut object: Value, tim
 }
 
 /// The `autoscaling/v1` Scale view of a scalable object.
-pub fn scale_view(rt: &ResourceType, object: &Value) -> Value {
+pub fn scale_view(object: &Value) -> Value {
     let meta = &object["metadata"];
     let selector = object["spec"]["selector"]["matchLabels"]
         .as_object()
@@ -1233,7 +1205,6 @@ pub fn scale_view(rt: &ResourceType, object: &Value) -> Value {
                 .join(",")
         })
         .unwrap_or_default();
-    let _ = rt;
     json!({
         "apiVersion": "autoscaling/v1",
         "kind": "Scale",
