@@ -129,6 +129,7 @@ pub struct Audit {
     signer: SigningKey,
     durability: Arc<Durability>,
     clock: fn() -> u64,
+    last_time: AtomicU64,
 }
 
 impl std::fmt::Debug for Audit {
@@ -190,11 +191,19 @@ impl Audit {
             signer,
             durability,
             clock: now_ns,
+            last_time: AtomicU64::new(0),
         }))
     }
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Event times never go backwards, even when the wall clock does: queries
+    /// find time ranges by binary search over the sequence.
+    fn next_time(&self) -> u64 {
+        let now = (self.clock)();
+        self.last_time.fetch_max(now, Ordering::SeqCst).max(now)
     }
 
     /// The public half of the checkpoint signing key, hex.
@@ -224,7 +233,7 @@ impl Audit {
         // One writer extends the chain at a time; the transaction itself
         // then never conflicts on the head.
         let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
-        let time = (self.clock)();
+        let time = self.next_time();
         let result = self
             .store
             .transact(&all, |tx| {
@@ -246,8 +255,41 @@ impl Audit {
 
     /// Appends an event that accompanies no change (a refusal, a sign-in).
     pub fn record(&self, event: NewEvent) -> Result<AuditEvent, Error> {
-        self.commit(&[], |_| Ok(((), event.clone())))
-            .map(|(_, e)| e)
+        // No other table changes: one atomic batch on the audit tree is
+        // enough, and much cheaper than a transaction.
+        let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        let event = event::seal(head.seq + 1, self.next_time(), &head.hash, event);
+        let mut batch = self.store.batch(EVENTS);
+        batch
+            .put(EVENTS, &seq_key(event.seq), &event)
+            .map_err(store_err)?;
+        for term in query::terms(&event) {
+            batch
+                .put(INDEX, &index_key(&term, event.seq), &())
+                .map_err(store_err)?;
+        }
+        batch
+            .put(ACTIONS, &format!("{ACTION_PREFIX}{}", event.action), &())
+            .map_err(store_err)?;
+        batch
+            .put(
+                META,
+                HEAD,
+                &ChainPoint {
+                    seq: event.seq,
+                    hash: event.hash.clone(),
+                },
+            )
+            .map_err(store_err)?;
+        self.store.apply(batch).map_err(store_err)?;
+        *head = ChainPoint {
+            seq: event.seq,
+            hash: event.hash.clone(),
+        };
+        self.durability
+            .committed
+            .fetch_max(event.seq, Ordering::SeqCst);
+        Ok(event)
     }
 
     /// Waits until every event up to `seq` is on disk. Concurrent callers
@@ -300,47 +342,46 @@ impl Audit {
     /// the anchor records the last removed event's hash. Returns how many
     /// went.
     pub fn prune(&self, before_ns: u64) -> Result<u64, Error> {
-        let _head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        // Appends only ever go past the head, so pruning the old end needs
+        // no lock. Each event goes in its own transaction together with the
+        // anchor that names it: at every moment the first remaining event
+        // links to the anchor, and an interrupted prune leaves a log that
+        // verifies.
         let Some(cut) = query::first_seq_at_or_after(&self.store, before_ns).map_err(store_err)?
         else {
-            return Ok(0);
+            // Every event is older than the cut: keep the newest, so the
+            // head stays on disk.
+            return self.prune_below(self.head().seq);
         };
+        self.prune_below(cut)
+    }
+
+    fn prune_below(&self, cut: u64) -> Result<u64, Error> {
         let Some(first) = query::first_seq(&self.store).map_err(store_err)? else {
             return Ok(0);
         };
-        if cut <= first {
-            return Ok(0);
-        }
-        let last_removed = self
-            .store
-            .get(EVENTS, &seq_key(cut - 1))
-            .map_err(store_err)?
-            .ok_or_else(|| Error::internal("audit log: an event below the cut is missing"))?;
-        let anchor = ChainPoint {
-            seq: last_removed.seq,
-            hash: last_removed.hash.clone(),
-        };
-        self.store
-            .transact(&[TREE], |tx| tx.put(META, ANCHOR, &anchor))
-            .map_err(store_err)?;
         let mut removed = 0;
         for seq in first..cut {
-            if let Some(event) = self.store.get(EVENTS, &seq_key(seq)).map_err(store_err)? {
-                self.store
-                    .transact(&[TREE], |tx| {
-                        for term in query::terms(&event) {
-                            tx.delete(INDEX, &index_key(&term, seq))?;
-                        }
-                        tx.delete(EVENTS, &seq_key(seq))?;
-                        Ok(())
-                    })
-                    .map_err(store_err)?;
-                removed += 1;
-            }
+            let Some(event) = self.store.get(EVENTS, &seq_key(seq)).map_err(store_err)? else {
+                continue;
+            };
+            let anchor = ChainPoint {
+                seq: event.seq,
+                hash: event.hash.clone(),
+            };
+            self.store
+                .transact(&[TREE], |tx| {
+                    for term in query::terms(&event) {
+                        tx.delete(INDEX, &index_key(&term, seq))?;
+                    }
+                    tx.delete(EVENTS, &seq_key(seq))?;
+                    tx.delete(CHECKPOINTS, &checkpoint_key(seq))?;
+                    tx.put(META, ANCHOR, &anchor)?;
+                    Ok(())
+                })
+                .map_err(store_err)?;
+            removed += 1;
         }
-        self.store
-            .delete_between(CHECKPOINTS, CHECKPOINT_PREFIX, &checkpoint_key(cut))
-            .map_err(store_err)?;
         Ok(removed)
     }
 }

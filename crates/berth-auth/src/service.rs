@@ -133,6 +133,10 @@ pub struct TokenRequest {
     pub scopes: Vec<Scope>,
 }
 
+/// A device sign-in in progress: when it started, and where the background
+/// task leaves its outcome.
+type DeviceLogin = (std::time::Instant, Arc<Mutex<DevicePoll>>);
+
 /// The identity service.
 pub struct Auth {
     store: Arc<Store>,
@@ -145,7 +149,7 @@ pub struct Auth {
     per_source: DefaultKeyedRateLimiter<IpAddr>,
     pending: Mutex<HashMap<String, PendingLogin>>,
     cli_codes: Mutex<HashMap<String, CliCode>>,
-    devices: Mutex<HashMap<String, Arc<Mutex<DevicePoll>>>>,
+    devices: Mutex<HashMap<String, DeviceLogin>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -357,6 +361,22 @@ impl Auth {
         }
     }
 
+    /// Records a read worth auditing (an export of the audit log), durably,
+    /// attributed to the caller as every other event is.
+    pub async fn record_read(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: EventResource,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let event = NewEvent::new(actor_of(actor), action, target, Outcome::Success)
+            .origin(actor.origin.clone())
+            .reason(reason);
+        let sealed = self.audit.record(event)?;
+        self.audit.durable(sealed.seq).await
+    }
+
     /// Records a failed attempt, then returns its error.
     async fn failed(
         &self,
@@ -375,6 +395,13 @@ impl Auth {
     }
 
     fn rate_limit(&self, account: &str, source: Option<IpAddr>) -> Result<(), Error> {
+        // Forget keys whose limits have recovered, so the maps stay small.
+        if self.per_account.len() > 10_000 {
+            self.per_account.retain_recent();
+        }
+        if self.per_source.len() > 10_000 {
+            self.per_source.retain_recent();
+        }
         let account_ok = self.per_account.check_key(&account.to_owned()).is_ok();
         let source_ok = source.is_none_or(|ip| self.per_source.check_key(&ip).is_ok());
         if account_ok && source_ok {

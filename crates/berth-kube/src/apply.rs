@@ -67,13 +67,13 @@ pub async fn apply_changes(client: &kube::Client, changes: &[Change]) -> Result<
 }
 
 /// The kinds a space is made of, with where they live.
-const SPACE_KINDS: &[(&str, &str, bool)] = &[
-    ("v1", "ResourceQuota", true),
-    ("v1", "LimitRange", true),
-    ("networking.k8s.io/v1", "NetworkPolicy", true),
-    ("v1", "ServiceAccount", true),
-    ("rbac.authorization.k8s.io/v1", "Role", true),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding", true),
+const SPACE_KINDS: &[(&str, &str)] = &[
+    ("v1", "ResourceQuota"),
+    ("v1", "LimitRange"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
 ];
 
 /// What the cluster holds of a space: its namespace and every object in it
@@ -100,7 +100,7 @@ pub async fn observe_space(client: &kube::Client, space: &str) -> Result<Vec<Val
     }
     let selector =
         kube::api::ListParams::default().labels(&format!("{}={space}", crate::plan::SPACE_LABEL));
-    for (api_version, kind, _) in SPACE_KINDS {
+    for (api_version, kind) in SPACE_KINDS {
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let resource = ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk(group, version, kind),

@@ -11,4 +11,6 @@ pub mod apply;
 pub mod plan;
 
 pub use apply::{FIELD_MANAGER, apply_changes, observe_space};
-pub use plan::{Change, ClusterPolicy, PodSecurity, QuotaProfile, SpaceSpec, changes, space};
+pub use plan::{
+    Change, ClusterPolicy, ForeignNamespace, PodSecurity, QuotaProfile, SpaceSpec, changes, space,
+};

@@ -140,15 +140,27 @@ pub fn space(spec: &SpaceSpec, cluster: &ClusterPolicy) -> Vec<Value> {
         ns,
     );
     // What a Helm chart installs into one namespace; not the space's quota,
-    // limits or isolation policy, which are Berth's.
+    // limits or isolation policy, which are Berth's. The verbs are listed, not
+    // "*": no `escalate` or `bind`, so a chart can only grant what the
+    // installer itself holds.
+    let verbs = json!([
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection"
+    ]);
     role["rules"] = json!([
-        {"apiGroups": [""], "resources": ["pods", "pods/log", "services", "endpoints", "configmaps", "secrets", "serviceaccounts", "persistentvolumeclaims", "events"], "verbs": ["*"]},
-        {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"], "verbs": ["*"]},
-        {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["*"]},
-        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["*"]},
-        {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["*"]},
-        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["*"]},
-        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["*"]},
+        {"apiGroups": [""], "resources": ["pods", "pods/log", "services", "endpoints", "configmaps", "secrets", "serviceaccounts", "persistentvolumeclaims", "events"], "verbs": verbs},
+        {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"], "verbs": verbs},
+        {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": verbs},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": verbs},
+        {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": verbs},
+        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": verbs},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": verbs},
     ]);
     objects.push(role);
     let mut binding = object(
@@ -184,11 +196,23 @@ pub fn contains(observed: &Value, desired: &Value) -> bool {
     }
 }
 
+/// A namespace of the space's name exists and Berth did not make it: it is
+/// never taken over (an admin adopts it explicitly).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("namespace {0} exists and was not made by Berth; an admin must adopt it explicitly")]
+pub struct ForeignNamespace(pub String);
+
 /// The changes that bring `observed` (the objects the cluster holds, as
 /// returned by its API) to `desired`: none when nothing differs, so a
 /// converged space costs no writes.
-pub fn changes(desired: &[Value], observed: &[Value]) -> Vec<Change> {
-    desired
+pub fn changes(desired: &[Value], observed: &[Value]) -> Result<Vec<Change>, ForeignNamespace> {
+    for have in observed.iter().filter(|o| o["kind"] == "Namespace") {
+        let name = have["metadata"]["name"].as_str().unwrap_or("");
+        if have["metadata"]["labels"][SPACE_LABEL].as_str() != Some(name) {
+            return Err(ForeignNamespace(name.to_owned()));
+        }
+    }
+    Ok(desired
         .iter()
         .filter(|want| {
             let found = observed.iter().find(|have| {
@@ -200,7 +224,7 @@ pub fn changes(desired: &[Value], observed: &[Value]) -> Vec<Change> {
         })
         .cloned()
         .map(Change::Apply)
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -292,12 +316,12 @@ mod tests {
                 o
             })
             .collect();
-        assert!(changes(&desired, &observed).is_empty());
+        assert!(changes(&desired, &observed).expect("ours").is_empty());
 
         let mut drifted = observed.clone();
         drifted[1]["spec"]["hard"]["pods"] = json!("999");
         drifted.remove(4);
-        let needed = changes(&desired, &drifted);
+        let needed = changes(&desired, &drifted).expect("ours");
         let names: Vec<String> = needed
             .iter()
             .map(|Change::Apply(o)| {

@@ -19,7 +19,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// An authenticated caller.
 pub struct Caller(pub Actor);
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -158,6 +158,21 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<App> for ApiQuery<T
                     .trim_start_matches("Failed to deserialize query string: "),
             )
             .into()),
+        }
+    }
+}
+
+/// A JSON body; a malformed one answers 422 naming the problem, in the same
+/// error body as every other refusal.
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<App> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, app: &App) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, app).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(Error::invalid("body", rejection.body_text()).into()),
         }
     }
 }

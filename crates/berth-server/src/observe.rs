@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::propagation::Extractor;
@@ -44,7 +44,18 @@ pub(crate) async fn observe(State(app): State<App>, mut req: Request, next: Next
                 "/{console}".to_owned()
             }
         });
-    let method = req.method().as_str().to_owned();
+    // Only the standard methods become metric labels: anything a caller
+    // invents would create series without bound.
+    let method = match *req.method() {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::OPTIONS => req.method().as_str().to_owned(),
+        _ => "_OTHER".to_owned(),
+    };
 
     let span = tracing::info_span!(
         "request",

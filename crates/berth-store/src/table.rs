@@ -364,13 +364,17 @@ impl Store {
                 std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
                 builder.create(&dir).map_err(io)?;
                 let key: [u8; 32] = rand::random();
+                // Written to a temporary file and renamed, so a crash never
+                // leaves a short key file behind.
+                let staging = dir.join(format!(".{name}.tmp"));
                 let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
+                options.write(true).create(true).truncate(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(&path).map_err(io)?;
+                let mut file = options.open(&staging).map_err(io)?;
                 std::io::Write::write_all(&mut file, &key).map_err(io)?;
                 file.sync_all().map_err(io)?;
+                std::fs::rename(&staging, &path).map_err(io)?;
                 Ok(key)
             }
             Err(err) => Err(io(err)),

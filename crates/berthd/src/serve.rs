@@ -100,8 +100,10 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     }));
 
     let url = public_url;
-    // The setup secret goes to stdout only, never into the log: logs are
-    // shipped and kept, and a secret must not be.
+    // The setup link is printed as a plain line, never as a log event: log
+    // pipelines index and keep events. In a pod the line still lands in the
+    // container's output, which is why the link works once, for a bounded
+    // time, and stops working as soon as a newer one is printed.
     match auth.issue_setup_secret() {
         Ok(Some((secret, expires))) => {
             tracing::warn!(%expires, "no user exists yet: the first-admin setup link is printed on stdout");

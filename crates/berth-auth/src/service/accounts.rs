@@ -67,9 +67,29 @@ impl Auth {
     ) -> Result<(UserRecord, String), Error> {
         let username = Username::try_from(username.to_owned())?;
         passwords::check_strength(password)?;
-        let hash = passwords::hash(password.to_owned()).await?;
         let now = self.now();
         let presented = self.hasher.hash(secret);
+        // Check the secret before the costly password hash, so anyone can
+        // not make the daemon hash passwords at will.
+        let current = self
+            .store
+            .get(records::SETUP, "current")
+            .map_err(store_err)?;
+        if !current.is_some_and(|setup| setup.token_hash == presented && setup.expires_at >= now) {
+            let err = Error::unauthenticated(
+                "the setup link is not valid (it expired, was used, or a newer one was printed)",
+            );
+            return Err(self
+                .failed(
+                    err,
+                    anonymous(username.as_str()),
+                    "auth.setup",
+                    resource("setup", None, None),
+                    origin,
+                )
+                .await);
+        }
+        let hash = passwords::hash(password.to_owned()).await?;
         let user = UserRecord {
             id: format!("u-{}", uuid::Uuid::new_v4().simple()),
             username: username.clone(),
@@ -114,6 +134,9 @@ impl Auth {
                 if setup.token_hash != presented || setup.expires_at < now {
                     return Err(invalid());
                 }
+                if tx.get(records::USERNAMES, username.as_str())?.is_some() {
+                    return Err(tx_err(Error::conflict(format!("the user name {username} is taken"))));
+                }
                 tx.delete(records::SETUP, "current")?;
                 tx.put(records::USERS, &user.id, &user)?;
                 tx.put(records::USERNAMES, username.as_str(), &user.id)?;
@@ -145,6 +168,22 @@ impl Auth {
         source: Option<IpAddr>,
         origin: &Origin,
     ) -> Result<UserRecord, Error> {
+        // What was typed as a user name is recorded only when it is one:
+        // people do type passwords into that field.
+        let Ok(username) = Username::try_from(username.to_owned()) else {
+            let err = Error::unauthenticated("wrong user name or password");
+            let target = resource("user", None, None);
+            return Err(self
+                .failed(
+                    err,
+                    anonymous("(not a user name)"),
+                    "auth.login",
+                    target,
+                    origin,
+                )
+                .await);
+        };
+        let username = username.as_str();
         let target = resource("user", None, Some(username));
         if !self.config.local_accounts {
             let err =

@@ -18,6 +18,9 @@ use crate::policy::{Action, Actor};
 use crate::records::{self, MappingRules, SsoIdentity, UserRecord};
 use crate::secrets;
 
+/// Device sign-ins nobody collects are forgotten after this.
+const DEVICE_TTL: std::time::Duration = std::time::Duration::from_secs(1800);
+
 /// How a browser sign-in ends.
 pub enum SsoDone {
     /// A console session; redirect to `return_to` with it.
@@ -42,7 +45,13 @@ impl Auth {
     }
 
     /// Starts a browser sign-in; returns the provider URL to send it to.
-    pub async fn sso_begin(&self, redirect: &str, purpose: LoginPurpose) -> Result<String, Error> {
+    /// Returns the provider URL and the sign-in's `state`, which the caller
+    /// binds to the browser (a cookie) so another browser cannot finish it.
+    pub async fn sso_begin(
+        &self,
+        redirect: &str,
+        purpose: LoginPurpose,
+    ) -> Result<(String, String), Error> {
         let authorization = self.sso()?.authorize(redirect).await?;
         let mut pending = lock(&self.pending);
         pending.retain(|_, p| p.started.elapsed() < PENDING_TTL);
@@ -55,7 +64,7 @@ impl Auth {
                 started: std::time::Instant::now(),
             },
         );
-        Ok(authorization.url)
+        Ok((authorization.url, authorization.state))
     }
 
     /// Finishes a browser sign-in. The state is single-use: a replayed
@@ -212,7 +221,15 @@ impl Auth {
         .await;
         let login_id = secrets::random_secret();
         let state = Arc::new(Mutex::new(DevicePoll::Pending));
-        lock(&self.devices).insert(self.hasher.hash(&login_id), state.clone());
+        {
+            let mut devices = lock(&self.devices);
+            // A device sign-in nobody collects is forgotten after a while.
+            devices.retain(|_, (started, _)| started.elapsed() < DEVICE_TTL);
+            devices.insert(
+                self.hasher.hash(&login_id),
+                (std::time::Instant::now(), state.clone()),
+            );
+        }
         let started = DeviceStarted {
             login_id,
             user_code: details.user_code().secret().clone(),
@@ -270,7 +287,7 @@ impl Auth {
     pub fn device_poll(&self, login_id: &str) -> Result<DevicePoll, Error> {
         let key = self.hasher.hash(login_id);
         let mut devices = lock(&self.devices);
-        let state = devices
+        let (_, state) = devices
             .get(&key)
             .ok_or_else(|| Error::not_found("device sign-in", "with this id"))?;
         let current = lock(state).clone();

@@ -80,8 +80,14 @@ impl Auth {
         match self.check_token(secret, origin) {
             Ok(actor) => Ok(actor),
             Err(err) => {
-                let shown = secret.get(..secret.len().min(16)).unwrap_or("");
-                let target = resource("token", None, Some(&format!("{shown}…")));
+                // Name the token by its public prefix only, and only when it
+                // is one of Berth's: a pasted foreign secret is not recorded.
+                let shown = [secrets::PAT_PREFIX, secrets::CLI_PREFIX]
+                    .iter()
+                    .find(|p| secret.starts_with(**p))
+                    .and_then(|p| secret.get(..p.len() + 6))
+                    .map(|p| format!("{p}…"));
+                let target = resource("token", None, shown.as_deref());
                 Err(self
                     .failed(err, anonymous(""), "auth.token", target, origin)
                     .await)

@@ -51,7 +51,7 @@ async fn a_space_converges_costs_nothing_once_converged_and_drift_is_repaired() 
     let (spec, policy) = spec(&name);
     let desired = space(&spec, &policy);
 
-    let first = changes(&desired, &observe_space(&cluster.client, &name).await?);
+    let first = changes(&desired, &observe_space(&cluster.client, &name).await?)?;
     assert_eq!(
         first.len(),
         desired.len(),
@@ -62,7 +62,7 @@ async fn a_space_converges_costs_nothing_once_converged_and_drift_is_repaired() 
     let observed = observe_space(&cluster.client, &name).await?;
     assert_eq!(observed.len(), desired.len(), "{observed:#?}");
     assert!(
-        changes(&desired, &observed).is_empty(),
+        changes(&desired, &observed)?.is_empty(),
         "converged: no writes"
     );
 
@@ -94,7 +94,7 @@ async fn a_space_converges_costs_nothing_once_converged_and_drift_is_repaired() 
         .delete("berth-installer", &DeleteParams::default())
         .await?;
 
-    let drift = changes(&desired, &observe_space(&cluster.client, &name).await?);
+    let drift = changes(&desired, &observe_space(&cluster.client, &name).await?)?;
     let kinds: Vec<&str> = drift
         .iter()
         .map(|berth_kube::Change::Apply(o)| o["kind"].as_str().unwrap_or(""))
@@ -102,7 +102,7 @@ async fn a_space_converges_costs_nothing_once_converged_and_drift_is_repaired() 
     assert_eq!(kinds, ["ResourceQuota", "ServiceAccount"]);
     apply_changes(&cluster.client, &drift).await?;
     let repaired = observe_space(&cluster.client, &name).await?;
-    assert!(changes(&desired, &repaired).is_empty());
+    assert!(changes(&desired, &repaired)?.is_empty());
     let quota = repaired
         .iter()
         .find(|o| o["kind"] == "ResourceQuota")

@@ -5,7 +5,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use berth_audit::{AuditEvent, EventResource, NewEvent, Outcome, Page, Verification};
+use berth_audit::{AuditEvent, EventResource, Page, Verification};
 use berth_auth::Action;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -59,24 +59,14 @@ async fn export(
     auth.allow(&actor, Action::ReadAudit, "audit.export", audit_resource())
         .await?;
     let audit = app.audit().clone();
-    let recorded = audit.record(
-        NewEvent::new(
-            berth_audit::EventActor {
-                kind: berth_audit::ActorKind::User,
-                id: Some(actor.user.id.clone()),
-                name: actor.user.username.to_string(),
-            },
-            "audit.export",
-            audit_resource(),
-            Outcome::Success,
-        )
-        .origin(actor.origin.clone())
-        .reason(format!(
-            "export with filters {}",
-            serde_json::to_string(&query).unwrap_or_default()
-        )),
-    )?;
-    audit.durable(recorded.seq).await?;
+    let filters = serde_json::to_string(&query).unwrap_or_default();
+    auth.record_read(
+        &actor,
+        "audit.export",
+        audit_resource(),
+        &format!("export with filters {filters}"),
+    )
+    .await?;
     let stream = async_stream(audit, query);
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
@@ -100,9 +90,14 @@ fn async_stream(
                     let query = query.clone();
                     move || audit.query(&query)
                 })
-                .await
-                .ok()?
-                .ok()?;
+                .await;
+                // A failed read ends the body with an error, so the download
+                // is visibly incomplete instead of looking finished.
+                let page = match page {
+                    Ok(Ok(page)) => page,
+                    Ok(Err(err)) => return Some((Err(std::io::Error::other(err.message)), None)),
+                    Err(err) => return Some((Err(std::io::Error::other(err.to_string())), None)),
+                };
                 if page.events.is_empty() {
                     return None;
                 }
@@ -111,9 +106,12 @@ fn async_stream(
             }
             let mut chunk = Vec::new();
             for event in pending.drain(..) {
-                if let Ok(line) = serde_json::to_vec(&event) {
-                    chunk.extend_from_slice(&line);
-                    chunk.push(b'\n');
+                match serde_json::to_vec(&event) {
+                    Ok(line) => {
+                        chunk.extend_from_slice(&line);
+                        chunk.push(b'\n');
+                    }
+                    Err(err) => return Some((Err(std::io::Error::other(err)), None)),
                 }
             }
             let more = query.before != Some(0);

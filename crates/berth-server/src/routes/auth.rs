@@ -17,7 +17,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{ApiQuery, Caller, Meta, Source, clear_session_cookie, session_cookie};
+use crate::extract::{
+    ApiJson, ApiQuery, Caller, Meta, Source, clear_session_cookie, session_cookie,
+};
 use crate::{ApiError, App};
 
 pub(crate) fn router() -> OpenApiRouter<App> {
@@ -108,7 +110,7 @@ async fn whoami_for(
 async fn setup(
     State(app): State<App>,
     Meta(origin): Meta,
-    Json(req): Json<SetupRequest>,
+    ApiJson(req): ApiJson<SetupRequest>,
 ) -> Result<Response, ApiError> {
     let auth = app.auth();
     let (user, secret) = auth
@@ -143,7 +145,7 @@ async fn login(
     State(app): State<App>,
     Source(source): Source,
     Meta(origin): Meta,
-    Json(req): Json<PasswordLogin>,
+    ApiJson(req): ApiJson<PasswordLogin>,
 ) -> Result<Response, ApiError> {
     let auth = app.auth();
     let (user, secret) = auth
@@ -188,10 +190,43 @@ pub struct LoginQuery {
 
 /// Only paths on this site: never an open redirect.
 fn safe_return(path: Option<String>) -> String {
+    // Browsers drop tabs and newlines when they parse a URL, so "/\t/evil"
+    // would become "//evil": refuse control characters and spaces outright.
     match path {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            p
+        }
         _ => "/".to_owned(),
     }
+}
+
+/// The cookie that ties a sign-in through the identity provider to the
+/// browser that started it, so a callback link sent to someone else cannot
+/// sign them in to the sender's account.
+const SSO_STATE_COOKIE: &str = "berth_sso_state";
+
+fn sso_redirect(app: &App, url: &str, state: &str) -> Response {
+    let secure = if app.public_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SSO_STATE_COOKIE}={state}; Path=/auth/; HttpOnly; SameSite=Lax; Max-Age=600{secure}"
+    );
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (header::LOCATION, url.to_owned()),
+        ],
+    )
+        .into_response()
 }
 
 /// Starts a console single sign-on: redirects to the identity provider.
@@ -200,12 +235,12 @@ fn safe_return(path: Option<String>) -> String {
 async fn oidc_login(
     State(app): State<App>,
     ApiQuery(query): ApiQuery<LoginQuery>,
-) -> Result<Redirect, ApiError> {
+) -> Result<Response, ApiError> {
     let purpose = LoginPurpose::Console {
         return_to: safe_return(query.return_to),
     };
-    let url = app.auth().sso_begin(&callback_url(&app), purpose).await?;
-    Ok(Redirect::to(&url))
+    let (url, state) = app.auth().sso_begin(&callback_url(&app), purpose).await?;
+    Ok(sso_redirect(&app, &url, &state))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -224,6 +259,7 @@ pub struct CallbackQuery {
 async fn oidc_callback(
     State(app): State<App>,
     Meta(origin): Meta,
+    headers: axum::http::HeaderMap,
     ApiQuery(query): ApiQuery<CallbackQuery>,
 ) -> Result<Response, ApiError> {
     if let Some(error) = query.error {
@@ -238,6 +274,12 @@ async fn oidc_callback(
     let (Some(code), Some(state)) = (query.code, query.state) else {
         return Err(Error::invalid("code", "the callback needs code and state").into());
     };
+    if crate::extract::cookie(&headers, SSO_STATE_COOKIE) != Some(state.as_str()) {
+        return Err(Error::unauthenticated(
+            "this sign-in was started in another browser (or its cookie expired); start it again here",
+        )
+        .into());
+    }
     match app
         .auth()
         .sso_finish(&callback_url(&app), &state, &code, &origin)
@@ -291,7 +333,7 @@ pub struct CliWebQuery {
 async fn cli_web_login(
     State(app): State<App>,
     ApiQuery(query): ApiQuery<CliWebQuery>,
-) -> Result<Redirect, ApiError> {
+) -> Result<Response, ApiError> {
     if query.port == 0 || query.state.is_empty() || query.code_challenge.len() < 43 {
         return Err(Error::invalid(
             "code_challenge",
@@ -304,8 +346,8 @@ async fn cli_web_login(
         state: query.state,
         code_challenge: query.code_challenge,
     };
-    let url = app.auth().sso_begin(&callback_url(&app), purpose).await?;
-    Ok(Redirect::to(&url))
+    let (url, state) = app.auth().sso_begin(&callback_url(&app), purpose).await?;
+    Ok(sso_redirect(&app, &url, &state))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -321,7 +363,7 @@ pub struct CliExchange {
 async fn cli_exchange(
     State(app): State<App>,
     Meta(origin): Meta,
-    Json(req): Json<CliExchange>,
+    ApiJson(req): ApiJson<CliExchange>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     Ok((
         StatusCode::CREATED,
@@ -341,7 +383,7 @@ async fn cli_password(
     State(app): State<App>,
     Source(source): Source,
     Meta(origin): Meta,
-    Json(req): Json<PasswordLogin>,
+    ApiJson(req): ApiJson<PasswordLogin>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     let token = app
         .auth()
@@ -374,7 +416,7 @@ pub struct DevicePollRequest {
     responses((status = 200, body = DevicePoll), (status = 404, description = "Unknown or already collected")))]
 async fn device_poll(
     State(app): State<App>,
-    Json(req): Json<DevicePollRequest>,
+    ApiJson(req): ApiJson<DevicePollRequest>,
 ) -> Result<Json<DevicePoll>, ApiError> {
     Ok(Json(app.auth().device_poll(&req.login_id)?))
 }
@@ -395,7 +437,7 @@ async fn get_mapping(
 async fn put_mapping(
     State(app): State<App>,
     Caller(actor): Caller,
-    Json(rules): Json<MappingRules>,
+    ApiJson(rules): ApiJson<MappingRules>,
 ) -> Result<Json<MappingRules>, ApiError> {
     Ok(Json(app.auth().set_mapping(&actor, rules).await?))
 }
@@ -418,7 +460,7 @@ pub struct PreviewRequest {
 async fn preview_mapping(
     State(app): State<App>,
     Caller(actor): Caller,
-    Json(req): Json<PreviewRequest>,
+    ApiJson(req): ApiJson<PreviewRequest>,
 ) -> Result<Json<MappingPreview>, ApiError> {
     Ok(Json(
         app.auth()

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::{ApiError, App};
 
 pub(crate) fn router() -> OpenApiRouter<App> {
@@ -37,7 +37,7 @@ async fn list_users(
 async fn create_user(
     State(app): State<App>,
     Caller(actor): Caller,
-    Json(req): Json<NewLocalUser>,
+    ApiJson(req): ApiJson<NewLocalUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     Ok((
         StatusCode::CREATED,
@@ -63,7 +63,7 @@ async fn update_user(
     State(app): State<App>,
     Caller(actor): Caller,
     Path(id): Path<String>,
-    Json(update): Json<UserUpdate>,
+    ApiJson(update): ApiJson<UserUpdate>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(app.auth().update_user(&actor, &id, update).await?))
 }
@@ -92,7 +92,7 @@ async fn list_tokens(
 async fn create_token(
     State(app): State<App>,
     Caller(actor): Caller,
-    Json(req): Json<TokenRequest>,
+    ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     Ok((
         StatusCode::CREATED,
