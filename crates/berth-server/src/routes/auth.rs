@@ -468,3 +468,25 @@ async fn preview_mapping(
             .await?,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        for (asked, got) in [
+            (Some("/tokens"), "/tokens"),
+            (Some("/users?x=1"), "/users?x=1"),
+            (Some("//evil.example"), "/"),
+            (Some("/\\evil.example"), "/"),
+            (Some("/\t/evil.example"), "/"),
+            (Some("/\n/evil.example"), "/"),
+            (Some("https://evil.example"), "/"),
+            (Some("/ /x"), "/"),
+            (None, "/"),
+        ] {
+            assert_eq!(safe_return(asked.map(str::to_owned)), got, "{asked:?}");
+        }
+    }
+}

@@ -103,3 +103,25 @@ async fn every_documented_route_is_served() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_malformed_body_is_a_json_422_naming_the_problem() {
+    let server = server().await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .header("content-type", "application/json")
+        .body("{\"username\": 42")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 422);
+    let body: serde_json::Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["error"]["code"], "invalid");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("body:"),
+        "{body}"
+    );
+}

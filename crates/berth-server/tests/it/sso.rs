@@ -473,3 +473,38 @@ async fn crafted_id_tokens_are_refused_for_the_right_reason_and_the_dry_run_maps
     );
     let _ = client();
 }
+
+#[tokio::test]
+async fn a_sign_in_finishes_only_in_the_browser_that_started_it() {
+    let sso = start().await;
+    let victim = no_redirects();
+    let attacker = no_redirects();
+    let start = attacker
+        .get(format!("{}/auth/oidc/login", sso.server.url))
+        .send()
+        .await
+        .expect("login");
+    let callback = sso
+        .provider
+        .authorize(&location(&start), "carol")
+        .await
+        .expect("provider sign-in");
+    // The attacker sends the victim the callback link.
+    let refused = victim.get(&callback).send().await.expect("callback");
+    assert_eq!(refused.status(), 401);
+    let (status, _) = call(
+        &victim,
+        "GET",
+        &format!("{}/api/v1/whoami", sso.server.url),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 401,
+        "the victim is not signed in to the attacker's account"
+    );
+    // The browser that started it still can.
+    let finished = attacker.get(&callback).send().await.expect("callback");
+    assert_eq!(finished.status(), 303);
+}
