@@ -55,6 +55,9 @@ pub(crate) const ANCHOR: &str = "m/anchor";
 /// The tables an audited transaction must name besides its own.
 pub const TABLES: &[&str] = &[TREE];
 
+/// How long a request waits for its event to reach disk before it fails.
+const DURABLE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The hash of the empty chain, before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -300,11 +303,15 @@ impl Audit {
             return Ok(());
         }
         self.durability.wake.notify_one();
-        flushed
-            .wait_for(|f| *f >= seq)
-            .await
-            .map(drop)
-            .map_err(|_| Error::internal("the audit flusher stopped"))
+        // A disk that keeps refusing writes must not hang every request:
+        // after a bound, the request fails and says why.
+        match tokio::time::timeout(DURABLE_DEADLINE, flushed.wait_for(|f| *f >= seq)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Error::internal("the audit flusher stopped")),
+            Err(_) => Err(Error::unavailable(
+                "the audit log cannot be written to disk right now; the change was not confirmed",
+            )),
+        }
     }
 
     /// Signs the current head, if it moved since the last checkpoint.

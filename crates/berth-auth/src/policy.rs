@@ -131,6 +131,7 @@ mod tests {
                 last_login_at: None,
                 groups: vec![],
                 groups_claim_missing: false,
+                credentials_after: None,
                 password_hash: None,
                 sso: None,
             },

@@ -53,6 +53,11 @@ pub struct UserRecord {
     pub groups: Vec<String>,
     #[serde(default)]
     pub groups_claim_missing: bool,
+    /// Sessions and tokens made at or before this time stop working: set
+    /// when the user is disabled, so a credential made while the disable was
+    /// in flight does not come back on re-enable.
+    #[serde(default)]
+    pub credentials_after: Option<Timestamp>,
     /// Argon2id PHC string, for local accounts.
     pub password_hash: Option<String>,
     pub sso: Option<SsoIdentity>,

@@ -102,6 +102,7 @@ impl Auth {
             last_login_at: Some(now),
             groups: Vec::new(),
             groups_claim_missing: false,
+            credentials_after: None,
             password_hash: Some(hash),
             sso: None,
         };
@@ -324,7 +325,7 @@ impl Auth {
         }
     }
 
-    /// A session for a signed-in user, for tests and the setup flow.
+    /// Authenticates a console session cookie.
     pub fn authenticate_session(&self, secret: &str, origin: &Origin) -> Result<Actor, Error> {
         let expired = || Error::unauthenticated("your session ended; sign in again");
         let key = self.hasher.hash(secret);
@@ -345,6 +346,12 @@ impl Auth {
         let user = self.user(&session.user_id).map_err(|_| expired())?;
         if user.disabled {
             return Err(Error::unauthenticated("this account is disabled"));
+        }
+        if user
+            .credentials_after
+            .is_some_and(|cut| session.created_at <= cut)
+        {
+            return Err(expired());
         }
         if now.since(session.last_seen_at) > TOUCH_INTERVAL {
             let touched = SessionRecord {

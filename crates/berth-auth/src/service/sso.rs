@@ -362,6 +362,7 @@ impl Auth {
                                 last_login_at: None,
                                 groups: Vec::new(),
                                 groups_claim_missing: false,
+                                credentials_after: None,
                                 password_hash: None,
                                 sso: Some(SsoIdentity {
                                     issuer: claims.issuer.clone(),
@@ -420,7 +421,17 @@ impl Auth {
                     Ok((user, event))
                 },
             )
-            .await?;
+            .await;
+        let user = match user {
+            Ok(user) => user,
+            Err(err) => {
+                let who = anonymous(claims.username.as_deref().unwrap_or(&claims.subject));
+                return Err(self
+                    .failed(err, who, "auth.login", resource("user", None, None), origin)
+                    .await);
+            }
+        };
+
         if user.groups_claim_missing {
             tracing::warn!(
                 user = %user.username,

@@ -118,6 +118,12 @@ impl Auth {
         if user.disabled {
             return Err(Error::unauthenticated("this account is disabled"));
         }
+        if user
+            .credentials_after
+            .is_some_and(|cut| token.created_at <= cut)
+        {
+            return Err(invalid());
+        }
         if token
             .last_used_at
             .is_none_or(|t| now.since(t) > TOUCH_INTERVAL)

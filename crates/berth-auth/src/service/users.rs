@@ -95,6 +95,7 @@ impl Auth {
             last_login_at: None,
             groups: Vec::new(),
             groups_claim_missing: false,
+            credentials_after: None,
             password_hash: Some(hash),
             sso: None,
         };
@@ -143,6 +144,7 @@ impl Auth {
                 "you cannot disable yourself or change your own role; ask another admin",
             ));
         }
+        let now = self.now();
         let sessions = self.store.scan(records::SESSIONS, "").map_err(store_err)?;
         let tokens = self.store.scan(records::TOKENS, "").map_err(store_err)?;
         let tables = [
@@ -172,6 +174,8 @@ impl Auth {
                     event = event.change("disabled", json!(user.disabled), json!(disabled));
                     user.disabled = disabled;
                     if disabled {
+                        // Also covers credentials made while this runs.
+                        user.credentials_after = Some(now);
                         let mut revoked = 0;
                         for (key, session) in &sessions {
                             if session.user_id == user.id {
