@@ -1,11 +1,11 @@
 //! The hash chain and what verification reports when it is damaged.
 
-use berth_audit::{NewEvent, Outcome, VerifyProblem};
+use berth_audit::{Audit, AuditEvent, NewEvent, Outcome, VerifyProblem};
 use berth_store::Table;
 
 use crate::{EVENTS, event, open, user};
 
-fn fill(audit: &berth_audit::Audit, n: usize) {
+fn fill(audit: &Audit, n: usize) {
     for i in 0..n {
         audit
             .record(event(
@@ -18,6 +18,28 @@ fn fill(audit: &berth_audit::Audit, n: usize) {
             ))
             .expect("record");
     }
+}
+
+/// The stored event `seq`, read around the log.
+fn stored(audit: &Audit, seq: u64) -> AuditEvent {
+    audit
+        .store()
+        .get(EVENTS, &crate::key(seq))
+        .expect("get")
+        .unwrap_or_else(|| panic!("event {seq} is stored"))
+}
+
+/// Writes `event` in place of event `seq`, around the log, as an attacker
+/// with the data directory could.
+fn overwrite(audit: &Audit, seq: u64, event: &AuditEvent) {
+    audit
+        .store()
+        .tamper_raw(
+            EVENTS,
+            &crate::key(seq),
+            Some(&serde_json::to_vec(event).expect("json")),
+        )
+        .expect("tamper");
 }
 
 #[tokio::test]
@@ -56,19 +78,9 @@ async fn a_clean_log_verifies_and_links_each_event_to_the_last() {
 async fn a_changed_event_is_found() {
     let (_dir, audit) = open();
     fill(&audit, 10);
-    let store = audit.store();
-    let mut victim = store
-        .get(EVENTS, &crate::key(5))
-        .expect("get")
-        .expect("event 5");
+    let mut victim = stored(&audit, 5);
     victim.actor = user("mallory");
-    store
-        .tamper_raw(
-            EVENTS,
-            &crate::key(5),
-            Some(&serde_json::to_vec(&victim).expect("json")),
-        )
-        .expect("tamper");
+    overwrite(&audit, 5, &victim);
     let result = audit.verify();
     assert_eq!(
         (result.ok, result.first_broken_seq, result.problem),
@@ -80,20 +92,10 @@ async fn a_changed_event_is_found() {
 async fn a_rehashed_change_breaks_the_next_link() {
     let (_dir, audit) = open();
     fill(&audit, 10);
-    let store = audit.store();
-    let mut victim = store
-        .get(EVENTS, &crate::key(5))
-        .expect("get")
-        .expect("event 5");
+    let mut victim = stored(&audit, 5);
     victim.reason = Some("rewritten".to_owned());
     victim.hash = berth_audit::hash_of(&victim);
-    store
-        .tamper_raw(
-            EVENTS,
-            &crate::key(5),
-            Some(&serde_json::to_vec(&victim).expect("json")),
-        )
-        .expect("tamper");
+    overwrite(&audit, 5, &victim);
     let result = audit.verify();
     assert_eq!(
         (result.first_broken_seq, result.problem),
@@ -117,23 +119,9 @@ async fn a_deleted_or_moved_event_is_found() {
 
     let (_dir, audit) = open();
     fill(&audit, 10);
-    let store = audit.store();
-    let three = store.get(EVENTS, &crate::key(3)).expect("get").expect("3");
-    let four = store.get(EVENTS, &crate::key(4)).expect("get").expect("4");
-    store
-        .tamper_raw(
-            EVENTS,
-            &crate::key(3),
-            Some(&serde_json::to_vec(&four).expect("json")),
-        )
-        .expect("swap");
-    store
-        .tamper_raw(
-            EVENTS,
-            &crate::key(4),
-            Some(&serde_json::to_vec(&three).expect("json")),
-        )
-        .expect("swap");
+    let (three, four) = (stored(&audit, 3), stored(&audit, 4));
+    overwrite(&audit, 3, &four);
+    overwrite(&audit, 4, &three);
     let result = audit.verify();
     assert_eq!(result.first_broken_seq, Some(3), "{result:?}");
 }
@@ -150,7 +138,7 @@ async fn a_cut_tail_is_found_by_the_signed_checkpoint() {
         let key = key.as_str();
         store.tamper_raw(EVENTS, key, None).expect("delete");
     }
-    let seven = store.get(EVENTS, &crate::key(7)).expect("get").expect("7");
+    let seven = stored(&audit, 7);
     let meta: Table<serde_json::Value> = Table::new("audit");
     store
         .tamper_raw(

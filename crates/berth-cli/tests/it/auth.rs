@@ -2,8 +2,8 @@
 //! against a real server, and the device-code sign-in against a real
 //! identity provider.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 use std::time::Duration;
 
 use berth_testkit::{OidcProvider, TestServer};
@@ -20,8 +20,8 @@ async fn server_with_admin() -> TestServer {
 
 impl Cli {
     fn login_with_password(&self, url: &str) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args([
+        let out = self.run_with_stdin(
+            &[
                 "login",
                 url,
                 "--name",
@@ -29,21 +29,9 @@ impl Cli {
                 "--username",
                 "admin",
                 "--password-stdin",
-            ])
-            .env("XDG_CONFIG_HOME", self.home())
-            .env("HOME", self.home())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("berth runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{PASSWORD}\n").as_bytes())
-            .expect("write password");
-        let out = child.wait_with_output().expect("berth exits");
+            ],
+            &format!("{PASSWORD}\n"),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         assert!(stderr.contains("as admin (admin)"), "{stderr}");
@@ -87,9 +75,8 @@ async fn login_tokens_users_and_logout() {
     assert_eq!(ci["scopes"], serde_json::json!(["read"]));
 
     // The new token works on its own, as CI would use it.
-    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["whoami", "-o", "json"])
-        .env("XDG_CONFIG_HOME", cli.home())
+    let out = cli
+        .command(&["whoami", "-o", "json"])
         .env("BERTH_URL", &server.url)
         .env("BERTH_TOKEN", secret.trim())
         .output()
@@ -101,20 +88,10 @@ async fn login_tokens_users_and_logout() {
     );
 
     cli.ok(&["token", "revoke", ci["id"].as_str().expect("id")]);
-    let mut create = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["user", "create", "dana", "--role", "auditor"])
-        .env("XDG_CONFIG_HOME", cli.home())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("berth runs");
-    create
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"another long password\n")
-        .expect("write");
-    let made = create.wait_with_output().expect("exit");
+    let made = cli.run_with_stdin(
+        &["user", "create", "dana", "--role", "auditor"],
+        "another long password\n",
+    );
     assert!(
         made.status.success(),
         "{}",
@@ -140,26 +117,16 @@ async fn login_tokens_users_and_logout() {
 async fn a_wrong_password_is_one_clear_failure() {
     let server = server_with_admin().await;
     let cli = Cli::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args([
+    let out = cli.run_with_stdin(
+        &[
             "login",
             &server.url,
             "--username",
             "admin",
             "--password-stdin",
-        ])
-        .env("XDG_CONFIG_HOME", cli.home())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("berth runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"not the password\n")
-        .expect("write");
-    let out = child.wait_with_output().expect("exit");
+        ],
+        "not the password\n",
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("wrong user name or password"), "{stderr}");
@@ -176,10 +143,8 @@ async fn device_code_login_through_the_identity_provider() {
         .await
         .expect("server");
     let cli = Cli::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["login", &server.url, "--name", "sso"])
-        .env("XDG_CONFIG_HOME", cli.home())
-        .env("HOME", cli.home())
+    let mut child = cli
+        .command(&["login", &server.url, "--name", "sso"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

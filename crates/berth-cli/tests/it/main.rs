@@ -5,7 +5,8 @@ mod auth;
 mod contexts;
 mod version;
 
-use std::process::{Command, Output};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
 pub struct Cli {
     config_home: tempfile::TempDir,
@@ -19,16 +20,15 @@ impl Cli {
         }
     }
 
-    pub fn home(&self) -> &std::path::Path {
-        self.config_home.path()
-    }
-
     pub fn config_file(&self) -> std::path::PathBuf {
         self.config_home.path().join("berth/config.toml")
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
+    /// `berth ARGS` with this home and none of the caller's Berth or proxy
+    /// settings.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        command
             .args(args)
             .env("XDG_CONFIG_HOME", self.config_home.path())
             .env("HOME", self.config_home.path())
@@ -37,9 +37,31 @@ impl Cli {
             .env_remove("BERTH_TOKEN")
             .env_remove("HTTPS_PROXY")
             .env_remove("HTTP_PROXY")
-            .env_remove("ALL_PROXY")
-            .output()
-            .expect("berth runs")
+            .env_remove("ALL_PROXY");
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("berth runs")
+    }
+
+    /// Runs a command with `input` on its standard input, as a user types a
+    /// password.
+    pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("berth runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("berth exits")
     }
 
     /// Runs a command that must succeed and returns its stdout.

@@ -6,7 +6,7 @@
 use berth_testkit::{OidcProvider, TestServer};
 use serde_json::json;
 
-use crate::auth_local::{PASSWORD, call};
+use crate::auth_local::{PASSWORD, call, whoami};
 
 /// Routes that use POST to read and change nothing.
 const READS: &[(&str, &str, &str)] = &[
@@ -253,14 +253,7 @@ async fn denied_calls_and_failed_sign_ins_are_recorded() {
     )
     .await;
     assert_eq!(status, 401);
-    let (status, _) = call(
-        &http,
-        "GET",
-        &format!("{}/api/v1/whoami", server.url),
-        Some("berth_pat_0000"),
-        None,
-    )
-    .await;
+    let (status, _) = whoami(&http, &server.url, Some("berth_pat_0000")).await;
     assert_eq!(status, 401);
 
     let audit = server.app.audit();

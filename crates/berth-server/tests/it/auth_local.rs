@@ -41,6 +41,16 @@ pub async fn call(
     )
 }
 
+/// `GET /api/v1/whoami` on the server at `base`, as `http` (its cookies) or
+/// with `token`.
+pub async fn whoami(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    call(http, "GET", &format!("{base}/api/v1/whoami"), token, None).await
+}
+
 /// A member with a token, made by the admin.
 pub async fn member(server: &TestServer, admin: &str, name: &str) -> String {
     let http = reqwest::Client::new();
@@ -123,14 +133,7 @@ async fn the_setup_link_works_once_and_only_with_its_secret() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["user"]["role"], "admin");
     // The session cookie works.
-    let (status, me) = call(
-        &http,
-        "GET",
-        &format!("{}/api/v1/whoami", server.url),
-        None,
-        None,
-    )
-    .await;
+    let (status, me) = whoami(&http, &server.url, None).await;
     assert_eq!(
         (status.as_u16(), me["via"].as_str()),
         (200, Some("session"))
@@ -196,14 +199,7 @@ async fn cookie_sessions_need_the_csrf_token_to_change_anything() {
         .await
         .expect("request");
     assert_eq!(response.status(), 204);
-    let (status, _) = call(
-        &http,
-        "GET",
-        &format!("{}/api/v1/whoami", server.url),
-        None,
-        None,
-    )
-    .await;
+    let (status, _) = whoami(&http, &server.url, None).await;
     assert_eq!(status, 401);
 }
 
@@ -386,23 +382,9 @@ async fn disabling_a_user_revokes_their_sessions_and_tokens_at_once() {
         (status.as_u16(), updated["disabled"].as_bool()),
         (200, Some(true))
     );
-    let (status, _) = call(
-        &http,
-        "GET",
-        &format!("{}/api/v1/whoami", server.url),
-        Some(&alice),
-        None,
-    )
-    .await;
+    let (status, _) = whoami(&http, &server.url, Some(&alice)).await;
     assert_eq!(status, 401);
-    let (status, _) = call(
-        &session,
-        "GET",
-        &format!("{}/api/v1/whoami", server.url),
-        None,
-        None,
-    )
-    .await;
+    let (status, _) = whoami(&session, &server.url, None).await;
     assert_eq!(status, 401);
     let (status, _) = call(
         &http,
@@ -445,22 +427,18 @@ async fn sessions_end_after_idleness_and_tokens_after_expiry() {
     )
     .await;
     let short = made["secret"].as_str().expect("secret").to_owned();
-    let whoami = format!("{}/api/v1/whoami", server.url);
-    assert_eq!(call(&http, "GET", &whoami, None, None).await.0, 200);
+    assert_eq!(whoami(&http, &server.url, None).await.0, 200);
 
     clock.advance(Duration::from_secs(601));
     assert_eq!(
-        call(&http, "GET", &whoami, None, None).await.0,
+        whoami(&http, &server.url, None).await.0,
         401,
         "idle session ended"
     );
-    assert_eq!(
-        call(&plain, "GET", &whoami, Some(&short), None).await.0,
-        200
-    );
+    assert_eq!(whoami(&plain, &server.url, Some(&short)).await.0, 200);
     clock.advance(Duration::from_secs(86_400));
     assert_eq!(
-        call(&plain, "GET", &whoami, Some(&short), None).await.0,
+        whoami(&plain, &server.url, Some(&short)).await.0,
         401,
         "expired token refused"
     );

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use berth_testkit::{OidcProvider, TestServer};
 use serde_json::{Value, json};
 
-use crate::auth_local::{call, client};
+use crate::auth_local::{call, client, whoami};
 
 struct Sso {
     provider: OidcProvider,
@@ -71,14 +71,7 @@ async fn console_sign_in(sso: &Sso, login: &str) -> (reqwest::Client, String) {
 async fn console_sign_in_maps_groups_and_a_replayed_state_is_refused() {
     let sso = start().await;
     let (browser, callback) = console_sign_in(&sso, "alice").await;
-    let (status, me) = call(
-        &browser,
-        "GET",
-        &format!("{}/api/v1/whoami", sso.server.url),
-        None,
-        None,
-    )
-    .await;
+    let (status, me) = whoami(&browser, &sso.server.url, None).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["user"]["username"], "alice");
     assert_eq!(me["user"]["role"], "admin", "berth-admins maps to admin");
@@ -90,14 +83,7 @@ async fn console_sign_in_maps_groups_and_a_replayed_state_is_refused() {
 
     // Carol's name is normalized; her groups make her a member.
     let (carol, _) = console_sign_in(&sso, "carol").await;
-    let (_, me) = call(
-        &carol,
-        "GET",
-        &format!("{}/api/v1/whoami", sso.server.url),
-        None,
-        None,
-    )
-    .await;
+    let (_, me) = whoami(&carol, &sso.server.url, None).await;
     assert_eq!(
         (me["user"]["username"].as_str(), me["user"]["role"].as_str()),
         (Some("carol-smith"), Some("member"))
@@ -155,14 +141,7 @@ async fn sign_in_keeps_working_after_the_provider_rotates_its_keys() {
     let kid = sso.provider.rotate_keys().await.expect("rotate");
     assert!(!kid.is_empty());
     let (browser, _) = console_sign_in(&sso, "alice").await;
-    let (status, _) = call(
-        &browser,
-        "GET",
-        &format!("{}/api/v1/whoami", sso.server.url),
-        None,
-        None,
-    )
-    .await;
+    let (status, _) = whoami(&browser, &sso.server.url, None).await;
     assert_eq!(status, 200);
 }
 
@@ -228,14 +207,7 @@ async fn the_device_grant_gives_the_cli_a_berth_token() {
         token.starts_with("berth_cli_"),
         "a Berth token, not the provider's"
     );
-    let (status, me) = call(
-        &http,
-        "GET",
-        &format!("{}/api/v1/whoami", sso.server.url),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (status, me) = whoami(&http, &sso.server.url, Some(&token)).await;
     assert_eq!(
         (status.as_u16(), me["user"]["username"].as_str()),
         (200, Some("alice"))
@@ -370,14 +342,7 @@ fn now() -> u64 {
 async fn crafted_id_tokens_are_refused_for_the_right_reason_and_the_dry_run_maps_good_ones() {
     let sso = start().await;
     let (admin_browser, _) = console_sign_in(&sso, "alice").await;
-    let (_, me) = call(
-        &admin_browser,
-        "GET",
-        &format!("{}/api/v1/whoami", sso.server.url),
-        None,
-        None,
-    )
-    .await;
+    let (_, me) = whoami(&admin_browser, &sso.server.url, None).await;
     let csrf = me["csrf_token"].as_str().expect("csrf").to_owned();
     let issuer = sso.provider.issuer.clone();
     let good = json!({
@@ -492,14 +457,7 @@ async fn a_sign_in_finishes_only_in_the_browser_that_started_it() {
     // The attacker sends the victim the callback link.
     let refused = victim.get(&callback).send().await.expect("callback");
     assert_eq!(refused.status(), 401);
-    let (status, _) = call(
-        &victim,
-        "GET",
-        &format!("{}/api/v1/whoami", sso.server.url),
-        None,
-        None,
-    )
-    .await;
+    let (status, _) = whoami(&victim, &sso.server.url, None).await;
     assert_eq!(
         status, 401,
         "the victim is not signed in to the attacker's account"
