@@ -423,67 +423,44 @@ function FilterBar({
             onChange={(e) => set('until', e.target.value)}
           />
         </label>
-        <label className="field">
-          <span className="field-label">Actor</span>
-          <input
-            className="input"
-            data-testid="audit-filter-actor"
-            placeholder="user or token name"
-            value={form.actor}
-            onChange={(e) => set('actor', e.target.value)}
-          />
-        </label>
-        <label className="field">
-          <span className="field-label">Action</span>
-          <input
-            className="input mono"
-            data-testid="audit-filter-action"
-            placeholder="prefix, e.g. token."
-            list="audit-actions"
-            value={form.action}
-            onChange={(e) => set('action', e.target.value)}
-          />
-          <datalist id="audit-actions">
-            {actions.map((a) => (
-              <option key={a} value={a} />
-            ))}
-          </datalist>
-        </label>
-        <label className="field">
-          <span className="field-label">Resource kind</span>
-          <input
-            className="input mono"
-            data-testid="audit-filter-resource-kind"
-            placeholder="e.g. user, token"
-            list="audit-kinds"
-            value={form.resource_kind}
-            onChange={(e) => set('resource_kind', e.target.value)}
-          />
-          <datalist id="audit-kinds">
-            {kinds.map((k) => (
-              <option key={k} value={k} />
-            ))}
-          </datalist>
-        </label>
-        <label className="field">
-          <span className="field-label">Resource</span>
-          <input
-            className="input"
-            data-testid="audit-filter-resource"
-            placeholder="name or id"
-            value={form.resource}
-            onChange={(e) => set('resource', e.target.value)}
-          />
-        </label>
-        <label className="field">
-          <span className="field-label">Space</span>
-          <input
-            className="input"
-            data-testid="audit-filter-space"
-            value={form.space}
-            onChange={(e) => set('space', e.target.value)}
-          />
-        </label>
+        <TextFilter
+          label="Actor"
+          field="actor"
+          placeholder="user or token name"
+          value={form.actor}
+          onChange={(v) => set('actor', v)}
+        />
+        <TextFilter
+          label="Action"
+          field="action"
+          mono
+          placeholder="prefix, e.g. token."
+          suggestions={actions}
+          value={form.action}
+          onChange={(v) => set('action', v)}
+        />
+        <TextFilter
+          label="Resource kind"
+          field="resource_kind"
+          mono
+          placeholder="e.g. user, token"
+          suggestions={kinds}
+          value={form.resource_kind}
+          onChange={(v) => set('resource_kind', v)}
+        />
+        <TextFilter
+          label="Resource"
+          field="resource"
+          placeholder="name or id"
+          value={form.resource}
+          onChange={(v) => set('resource', v)}
+        />
+        <TextFilter
+          label="Space"
+          field="space"
+          value={form.space}
+          onChange={(v) => set('space', v)}
+        />
         <label className="field">
           <span className="field-label">Outcome</span>
           <select
@@ -520,6 +497,48 @@ function FilterBar({
 
 // ---------------------------------------------------------------------------
 // Rows
+
+/** A free-text filter field, with suggestions from the events on screen. */
+function TextFilter({
+  label,
+  field,
+  value,
+  onChange,
+  placeholder,
+  mono = false,
+  suggestions,
+}: {
+  label: string;
+  field: 'actor' | 'action' | 'resource_kind' | 'resource' | 'space';
+  value: string;
+  onChange: (value: string) => void;
+  placeholder?: string;
+  mono?: boolean;
+  suggestions?: string[];
+}) {
+  const id = field.replace('_', '-');
+  const listId = suggestions ? `audit-${id}-suggestions` : undefined;
+  return (
+    <label className="field">
+      <span className="field-label">{label}</span>
+      <input
+        className={mono ? 'input mono' : 'input'}
+        data-testid={`audit-filter-${id}`}
+        placeholder={placeholder}
+        list={listId}
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+      />
+      {suggestions && (
+        <datalist id={listId}>
+          {suggestions.map((s) => (
+            <option key={s} value={s} />
+          ))}
+        </datalist>
+      )}
+    </label>
+  );
+}
 
 function EventRows({
   event,

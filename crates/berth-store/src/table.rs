@@ -209,14 +209,7 @@ impl Store {
         start: &str,
         end: &str,
     ) -> Result<Option<String>, StoreError> {
-        match self
-            .tree(table.name)?
-            .range(start.as_bytes()..=end.as_bytes())
-            .next_back()
-        {
-            Some(entry) => Ok(Some(String::from_utf8_lossy(&entry?.0).into_owned())),
-            None => Ok(None),
-        }
+        self.key_between(table, start, end, Edge::Last)
     }
 
     /// The smallest key in `[start, end]`.
@@ -226,11 +219,24 @@ impl Store {
         start: &str,
         end: &str,
     ) -> Result<Option<String>, StoreError> {
-        match self
+        self.key_between(table, start, end, Edge::First)
+    }
+
+    fn key_between<V>(
+        &self,
+        table: Table<V>,
+        start: &str,
+        end: &str,
+        edge: Edge,
+    ) -> Result<Option<String>, StoreError> {
+        let mut range = self
             .tree(table.name)?
-            .range(start.as_bytes()..=end.as_bytes())
-            .next()
-        {
+            .range(start.as_bytes()..=end.as_bytes());
+        let entry = match edge {
+            Edge::First => range.next(),
+            Edge::Last => range.next_back(),
+        };
+        match entry {
             Some(entry) => Ok(Some(String::from_utf8_lossy(&entry?.0).into_owned())),
             None => Ok(None),
         }
@@ -380,6 +386,13 @@ impl Store {
             Err(err) => Err(io(err)),
         }
     }
+}
+
+/// Which end of a key range to read.
+#[derive(Clone, Copy)]
+enum Edge {
+    First,
+    Last,
 }
 
 #[cfg(test)]
