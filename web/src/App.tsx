@@ -10,6 +10,7 @@ import { Setup } from './Setup';
 import { SsoSettings } from './SsoSettings';
 import { Tokens } from './Tokens';
 import { Users } from './Users';
+import { Banner } from './Banner';
 
 type Session =
   | { status: 'loading' }
@@ -85,9 +86,7 @@ export function App() {
         <AuthLayout>
           <section className="card auth-card">
             <h1 className="auth-title">Berth is not answering</h1>
-            <div className="banner banner-error" role="alert" data-testid="error">
-              <p>{session.message}</p>
-            </div>
+            <Banner tone="error" testId="error">{session.message}</Banner>
             <button
               type="button"
               className="btn btn-primary"
@@ -203,9 +202,7 @@ function Shell({ me, route, onSignedOut }: { me: Whoami; route: Route; onSignedO
         </nav>
         <main className="content">
           {signOutError && (
-            <div className="banner banner-error" role="alert">
-              <p>Signing out failed: {signOutError}</p>
-            </div>
+            <Banner tone="error">Signing out failed: {signOutError}</Banner>
           )}
           {!allowed ? <NotAllowed route={route} /> : <Page route={route} me={me} />}
         </main>

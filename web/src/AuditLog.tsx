@@ -34,6 +34,7 @@ import {
 import { describeError, formErrorMessage, formatClock } from './format';
 import { navigate, useLocation } from './router';
 import { ROUTE_PATHS } from './routes';
+import { Banner } from './Banner';
 
 /** Events per page (the daemon takes 1..1000). */
 const PAGE_SIZE = 100;
@@ -211,15 +212,12 @@ export function AuditLog() {
       <FilterBar filters={filters} filtersKey={filtersKey} ignored={parsed.ignored} events={events} onApply={apply} />
 
       {loadError && (
-        <div className="banner banner-error" role="alert" data-testid="error">
-          <p>{loadError}</p>
-        </div>
+        <Banner tone="error" testId="error">{loadError}</Banner>
       )}
       {liveError && (
-        <div className="banner banner-warn" role="alert" data-testid="audit-live-error">
-          <p>Live tail: {liveError}</p>
-          <p className="banner-hint">Retrying every {LIVE_INTERVAL_MS / 1000} s.</p>
-        </div>
+        <Banner tone="warn" testId="audit-live-error" hint={<>Retrying every {LIVE_INTERVAL_MS / 1000} s.</>}>
+          Live tail: {liveError}
+        </Banner>
       )}
 
       <section className="card card-flush" aria-labelledby="audit-events-title">
@@ -769,9 +767,7 @@ function VerifyPanel() {
       )}
       {verify.state === 'running' && <p className="muted">Checking the whole log…</p>}
       {verify.state === 'error' && (
-        <div className="banner banner-error" role="alert" data-testid="audit-verify-error">
-          <p>Could not verify: {verify.message}</p>
-        </div>
+        <Banner tone="error" testId="audit-verify-error">Could not verify: {verify.message}</Banner>
       )}
       {verify.state === 'done' && <VerifyResult result={verify.result} at={verify.at} />}
 

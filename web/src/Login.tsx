@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { fetchAuthMethods, login, ssoLoginHref, type AuthMethods } from './api';
 import { describeError, formErrorMessage } from './format';
+import { Banner } from './Banner';
 
 export function Login({ next, onSignedIn }: { next: string; onSignedIn: () => Promise<void> }) {
   const [methods, setMethods] = useState<AuthMethods | null>(null);
@@ -46,22 +47,23 @@ export function Login({ next, onSignedIn }: { next: string; onSignedIn: () => Pr
       <p className="muted">to the Berth admin console</p>
 
       {methodsError && (
-        <div className="banner banner-error" role="alert" data-testid="error">
-          <p>{methodsError}</p>
-        </div>
+        <Banner tone="error" testId="error">{methodsError}</Banner>
       )}
       {methods === null && methodsError === null && <p className="muted">Loading…</p>}
 
       {methods?.setup_required && (
-        <div className="banner banner-info" data-testid="setup-required">
-          <p>
-            <strong>No admin yet:</strong> open the setup link berthd printed at start.
-          </p>
-          <p className="banner-hint">
-            It looks like <span className="mono">http://…/setup#token=…</span> and is valid for an hour; restart
-            berthd for a new one.
-          </p>
-        </div>
+        <Banner
+          tone="info"
+          testId="setup-required"
+          hint={
+            <>
+              It looks like <span className="mono">http://…/setup#token=…</span> and is valid for an hour; restart
+              berthd for a new one.
+            </>
+          }
+        >
+          <strong>No admin yet:</strong> open the setup link berthd printed at start.
+        </Banner>
       )}
 
       {methods?.sso && (
@@ -127,9 +129,7 @@ export function Login({ next, onSignedIn }: { next: string; onSignedIn: () => Pr
       )}
 
       {methods && !methods.local && !methods.sso && (
-        <div className="banner banner-error" role="alert">
-          <p>No way to sign in is enabled: turn on local accounts or [auth.oidc] in berthd.toml.</p>
-        </div>
+        <Banner tone="error">No way to sign in is enabled: turn on local accounts or [auth.oidc] in berthd.toml.</Banner>
       )}
     </section>
   );

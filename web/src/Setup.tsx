@@ -3,6 +3,7 @@ import { fetchAuthMethods, setupFirstAdmin, type AuthMethods } from './api';
 import { MIN_PASSWORD_LENGTH, describeError, formErrorMessage, parseSetupToken, validateSetupForm } from './format';
 import { Link } from './router';
 import { ROUTE_PATHS } from './routes';
+import { Banner } from './Banner';
 
 /**
  * The first-admin form, opened from the link berthd prints while no user
@@ -79,18 +80,21 @@ export function Setup({ onSignedIn }: { onSignedIn: () => Promise<void> }) {
       <p className="muted">This account manages users, tokens and single sign-on.</p>
 
       {methodsError && (
-        <div className="banner banner-error" role="alert" data-testid="error">
-          <p>{methodsError}</p>
-        </div>
+        <Banner tone="error" testId="error">{methodsError}</Banner>
       )}
 
       {!token ? (
-        <div className="banner banner-error" role="alert" data-testid="setup-error">
-          <p>This page needs the setup link berthd printed at start.</p>
-          <p className="banner-hint">
-            Open the whole link, including the part after <span className="mono">#token=</span>.
-          </p>
-        </div>
+        <Banner
+          tone="error"
+          testId="setup-error"
+          hint={
+            <>
+              Open the whole link, including the part after <span className="mono">#token=</span>.
+            </>
+          }
+        >
+          This page needs the setup link berthd printed at start.
+        </Banner>
       ) : (
         <form className="form" onSubmit={(e) => void submit(e)} noValidate>
           <label className="field">

@@ -16,6 +16,7 @@ import {
   roleLabel,
   sameGroupLists,
 } from './format';
+import { Banner } from './Banner';
 
 const EXAMPLE_CLAIMS = `{
   "issuer": "https://idp.example.com",
@@ -101,9 +102,7 @@ export function SsoSettings() {
       {loaded.state === 'loading' && <p className="muted">Loading…</p>}
 
       {loaded.state === 'error' && (
-        <div className="banner banner-error" role="alert" data-testid="error">
-          <p>{loaded.message}</p>
-        </div>
+        <Banner tone="error" testId="error">{loaded.message}</Banner>
       )}
 
       {loaded.state === 'not-configured' && (

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { SCOPES, createToken, listTokens, revokeToken, type Scope, type Token, type TokenCreated, type Whoami } from './api';
 import { describeError, formErrorMessage, formatDateTime, formatRelative, isPast, kindLabel } from './format';
+import { Banner } from './Banner';
 
 const DEFAULT_EXPIRY_DAYS = 90;
 
@@ -71,14 +72,10 @@ export function Tokens({ me }: { me: Whoami }) {
       {created && <NewSecret created={created} onDone={() => setCreated(null)} />}
 
       {loadError && (
-        <div className="banner banner-error" role="alert" data-testid="error">
-          <p>{loadError}</p>
-        </div>
+        <Banner tone="error" testId="error">{loadError}</Banner>
       )}
       {actionError && (
-        <div className="banner banner-error" role="alert" data-testid="tokens-error">
-          <p>{actionError}</p>
-        </div>
+        <Banner tone="error" testId="tokens-error">{actionError}</Banner>
       )}
 
       <section className="card card-flush" aria-labelledby="tokens-title">

@@ -15,6 +15,7 @@ import {
   validateNewUserForm,
   type NewUserForm,
 } from './format';
+import { Banner } from './Banner';
 
 export function Users({ me }: { me: Whoami }) {
   const [users, setUsers] = useState<User[] | null>(null);
@@ -76,19 +77,13 @@ export function Users({ me }: { me: Whoami }) {
       />
 
       {loadError && (
-        <div className="banner banner-error" role="alert" data-testid="error">
-          <p>{loadError}</p>
-        </div>
+        <Banner tone="error" testId="error">{loadError}</Banner>
       )}
       {actionError && (
-        <div className="banner banner-error" role="alert" data-testid="users-error">
-          <p>{actionError}</p>
-        </div>
+        <Banner tone="error" testId="users-error">{actionError}</Banner>
       )}
       {notice && (
-        <div className="banner banner-ok" role="status" data-testid="users-notice">
-          <p>{notice}</p>
-        </div>
+        <Banner tone="ok" testId="users-notice">{notice}</Banner>
       )}
 
       <section className="card card-flush" aria-label="Users">
