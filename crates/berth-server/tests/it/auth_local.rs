@@ -41,6 +41,19 @@ pub async fn call(
     )
 }
 
+/// Signs `username` in with the test password, keeping the session cookie
+/// in `http`.
+pub async fn sign_in(http: &reqwest::Client, base: &str, username: &str) -> (StatusCode, Value) {
+    call(
+        http,
+        "POST",
+        &format!("{base}/api/v1/auth/login"),
+        None,
+        Some(json!({"username": username, "password": PASSWORD})),
+    )
+    .await
+}
+
 /// `GET /api/v1/whoami` on the server at `base`, as `http` (its cookies) or
 /// with `token`.
 pub async fn whoami(
@@ -159,14 +172,7 @@ async fn cookie_sessions_need_the_csrf_token_to_change_anything() {
     let server = TestServer::start().await.expect("server");
     server.admin_token().await.expect("admin");
     let http = client();
-    let (status, me) = call(
-        &http,
-        "POST",
-        &format!("{}/api/v1/auth/login", server.url),
-        None,
-        Some(json!({"username": "admin", "password": PASSWORD})),
-    )
-    .await;
+    let (status, me) = sign_in(&http, &server.url, "admin").await;
     assert_eq!(status, 200, "{me}");
     let csrf = me["csrf_token"].as_str().expect("csrf").to_owned();
     let tokens = format!("{}/api/v1/tokens", server.url);
@@ -334,14 +340,7 @@ async fn disabling_a_user_revokes_their_sessions_and_tokens_at_once() {
     let alice = member(&server, &admin, "alice").await;
     let http = reqwest::Client::new();
     let session = client();
-    let (status, _) = call(
-        &session,
-        "POST",
-        &format!("{}/api/v1/auth/login", server.url),
-        None,
-        Some(json!({"username": "alice", "password": PASSWORD})),
-    )
-    .await;
+    let (status, _) = sign_in(&session, &server.url, "alice").await;
     assert_eq!(status, 200);
     let (_, users) = call(
         &http,
@@ -410,14 +409,7 @@ async fn sessions_end_after_idleness_and_tokens_after_expiry() {
     let admin = server.admin_token().await.expect("admin");
     let http = client();
     let plain = reqwest::Client::new();
-    call(
-        &http,
-        "POST",
-        &format!("{}/api/v1/auth/login", server.url),
-        None,
-        Some(json!({"username": "admin", "password": PASSWORD})),
-    )
-    .await;
+    sign_in(&http, &server.url, "admin").await;
     let (_, made) = call(
         &plain,
         "POST",

@@ -224,14 +224,13 @@ async fn the_device_grant_gives_the_cli_a_berth_token() {
     assert_eq!(status, 404);
 }
 
-#[tokio::test]
-async fn the_cli_loopback_flow_needs_the_right_verifier() {
-    let sso = start().await;
-    let verifier = "a-verifier-with-enough-entropy-0123456789-abcdefghij";
-    let challenge = openidconnect::PkceCodeChallenge::from_code_verifier_sha256(
-        &openidconnect::PkceCodeVerifier::new(verifier.to_owned()),
-    );
-    let browser = no_redirects();
+/// Alice signs in through the CLI's loopback flow in `browser`; returns where
+/// Berth sends the browser back to the CLI.
+async fn cli_loopback_sign_in(
+    sso: &Sso,
+    browser: &reqwest::Client,
+    challenge: &openidconnect::PkceCodeChallenge,
+) -> String {
     let start = browser
         .get(format!(
             "{}/auth/cli/login?port=54321&state=cli-state&code_challenge={}",
@@ -247,19 +246,34 @@ async fn the_cli_loopback_flow_needs_the_right_verifier() {
         .authorize(&location(&start), "alice")
         .await
         .expect("provider sign-in");
-    let back = browser.get(&callback).send().await.expect("callback");
-    let to_cli = location(&back);
+    location(&browser.get(&callback).send().await.expect("callback"))
+}
+
+/// The `code` parameter of a redirect to the CLI.
+fn code_in(to_cli: &str) -> String {
+    to_cli
+        .split("code=")
+        .nth(1)
+        .and_then(|r| r.split('&').next())
+        .expect("code")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_cli_loopback_flow_needs_the_right_verifier() {
+    let sso = start().await;
+    let verifier = "a-verifier-with-enough-entropy-0123456789-abcdefghij";
+    let challenge = openidconnect::PkceCodeChallenge::from_code_verifier_sha256(
+        &openidconnect::PkceCodeVerifier::new(verifier.to_owned()),
+    );
+    let browser = no_redirects();
+    let to_cli = cli_loopback_sign_in(&sso, &browser, &challenge).await;
     assert!(
         to_cli.starts_with("http://127.0.0.1:54321/callback?code="),
         "{to_cli}"
     );
     assert!(to_cli.ends_with("&state=cli-state"), "{to_cli}");
-    let code = to_cli
-        .split("code=")
-        .nth(1)
-        .and_then(|r| r.split('&').next())
-        .expect("code")
-        .to_owned();
+    let code = code_in(&to_cli);
     let http = reqwest::Client::new();
     let exchange = format!("{}/api/v1/auth/cli/exchange", sso.server.url);
     let (status, _) = call(
@@ -293,27 +307,8 @@ async fn the_cli_loopback_flow_needs_the_right_verifier() {
     assert_eq!(status, 401);
 
     // A fresh sign-in with the right verifier gets a token.
-    let start = browser
-        .get(format!(
-            "{}/auth/cli/login?port=54321&state=cli-state&code_challenge={}",
-            sso.server.url,
-            challenge.as_str()
-        ))
-        .send()
-        .await
-        .expect("start");
-    let callback = sso
-        .provider
-        .authorize(&location(&start), "alice")
-        .await
-        .expect("provider sign-in");
-    let to_cli = location(&browser.get(&callback).send().await.expect("callback"));
-    let code = to_cli
-        .split("code=")
-        .nth(1)
-        .and_then(|r| r.split('&').next())
-        .expect("code")
-        .to_owned();
+    let to_cli = cli_loopback_sign_in(&sso, &browser, &challenge).await;
+    let code = code_in(&to_cli);
     let (status, made) = call(
         &http,
         "POST",
