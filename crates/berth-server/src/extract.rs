@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method, header};
 use berth_audit::Origin;
 use berth_auth::Actor;
 use berth_core::Error;
+use subtle::ConstantTimeEq;
 
 use crate::{ApiError, App};
 
@@ -99,7 +100,7 @@ impl FromRequestParts<App> for Caller {
                 .get(CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if sent.is_empty() || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+            if sent.is_empty() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
                 return Err(Error::forbidden(
                     "missing or wrong x-csrf-token header for a cookie-authenticated change",
                 )
@@ -108,10 +109,6 @@ impl FromRequestParts<App> for Caller {
         }
         Ok(Caller(actor))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The caller's address, for rate limits.

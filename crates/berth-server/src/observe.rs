@@ -72,8 +72,11 @@ pub(crate) async fn observe(State(app): State<App>, mut req: Request, next: Next
     // Without an OpenTelemetry layer installed there is nothing to join.
     let _ = span.set_parent(parent);
 
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        req.headers_mut().insert(REQUEST_ID_HEADER, value);
+    // Accepted ids are printable ASCII and generated ones are UUIDs, so this
+    // always succeeds; built once for the request and the response.
+    let header = HeaderValue::from_str(&request_id).ok();
+    if let Some(value) = &header {
+        req.headers_mut().insert(REQUEST_ID_HEADER, value.clone());
     }
     let mut response = REQUEST_ID
         .scope(request_id.clone(), next.run(req).instrument(span.clone()))
@@ -85,7 +88,7 @@ pub(crate) async fn observe(State(app): State<App>, mut req: Request, next: Next
     } else {
         span.in_scope(|| tracing::debug!(status = status.as_u16(), "request served"));
     }
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Some(value) = header {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     app.metrics()
