@@ -103,20 +103,6 @@ fn store_err(err: StoreError) -> Error {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// Group commit: writers wait for one flush that covers them all, instead
 /// of one fsync each.
 struct Durability {
@@ -211,7 +197,7 @@ impl Audit {
 
     /// The public half of the checkpoint signing key, hex.
     pub fn public_key(&self) -> String {
-        hex(self.signer.verifying_key().as_bytes())
+        hex::encode(self.signer.verifying_key().as_bytes())
     }
 
     pub fn head(&self) -> ChainPoint {
@@ -337,7 +323,7 @@ impl Audit {
             seq: head.seq,
             hash: head.hash,
             time_unix_nano: time,
-            signature: hex(&signature.to_bytes()),
+            signature: hex::encode(signature.to_bytes()),
         };
         self.store
             .transact(&[TREE], |tx| tx.put(CHECKPOINTS, &key, &checkpoint))

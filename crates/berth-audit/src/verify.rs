@@ -6,7 +6,7 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 use crate::{
     ANCHOR, AuditEvent, CHECKPOINT_PREFIX, CHECKPOINTS, ChainPoint, EVENTS, GENESIS, HEAD, META,
-    seq_key, unhex,
+    seq_key,
 };
 pub use berth_core::audit::{Verification, VerifyProblem};
 
@@ -101,7 +101,8 @@ pub fn verify_store(store: &Store, public_key: &str) -> Verification {
         );
         return fail(v, head.seq, VerifyProblem::Missing, detail);
     }
-    let key = match unhex(public_key)
+    let key = match hex::decode(public_key)
+        .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .and_then(|b| VerifyingKey::from_bytes(&b).ok())
     {
@@ -120,7 +121,8 @@ pub fn verify_store(store: &Store, public_key: &str) -> Verification {
         Err(err) => return fail(v, 0, VerifyProblem::Unreadable, err.to_string()),
     };
     for (_, checkpoint) in checkpoints {
-        let signature = unhex(&checkpoint.signature)
+        let signature = hex::decode(&checkpoint.signature)
+            .ok()
             .and_then(|b| <[u8; 64]>::try_from(b).ok())
             .map(|b| Signature::from_bytes(&b));
         let message =
