@@ -16,7 +16,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("berth-auth", &["berth-core", "berth-store", "berth-audit"]),
     (
         "berth-server",
-        &["berth-core", "berth-store", "berth-audit", "berth-auth"],
+        &[
+            "berth-core",
+            "berth-store",
+            "berth-audit",
+            "berth-auth",
+            "berth-spaces",
+        ],
     ),
     (
         "berthd",
@@ -26,10 +32,22 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-audit",
             "berth-auth",
             "berth-server",
+            "berth-spaces",
+            "berth-kube",
             "berth-kube-sim",
         ],
     ),
     ("berth-kube", &["berth-core"]),
+    (
+        "berth-spaces",
+        &[
+            "berth-core",
+            "berth-store",
+            "berth-audit",
+            "berth-auth",
+            "berth-kube",
+        ],
+    ),
     ("berth-cli", &["berth-core"]),
     ("berth-kube-sim", &[]),
     (
@@ -40,6 +58,9 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-audit",
             "berth-auth",
             "berth-server",
+            "berth-spaces",
+            "berth-kube",
+            "berth-kube-sim",
         ],
     ),
     (

@@ -19,6 +19,6 @@ pub use policy::{Action, Actor, Via};
 pub use records::MappingRules;
 pub use service::sso::SsoDone;
 pub use service::{
-    Auth, DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, NewLocalUser, TokenRequest,
-    UserUpdate, normalize_username,
+    Auth, DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, NewLocalUser, SignInHook,
+    TokenRequest, UserUpdate, actor_of, normalize_username,
 };

@@ -3,6 +3,7 @@
 
 use berth_core::Error;
 use berth_core::identity::{Role, Scope};
+use berth_core::space::SpaceRole;
 
 use crate::records::UserRecord;
 
@@ -54,6 +55,30 @@ pub enum Action<'a> {
     ReadSsoMapping,
     WriteSsoMapping,
     ReadAudit,
+    /// See the spaces you are in (admins: every space).
+    ListSpaces,
+    /// Make a space for yourself.
+    CreateSpace,
+    /// Make a space for someone else, choose its quota profile, or adopt a
+    /// namespace Berth did not make.
+    AdministerSpaces,
+    /// See every space, not only your own.
+    ListAllSpaces,
+    /// See a space; `role` is the caller's role in it.
+    ReadSpace {
+        name: &'a str,
+        role: Option<SpaceRole>,
+    },
+    /// Use a space: change its labels and persistence, sleep and wake it.
+    UseSpace {
+        name: &'a str,
+        role: Option<SpaceRole>,
+    },
+    /// Share, unshare, transfer or delete a space.
+    OwnSpace {
+        name: &'a str,
+        role: Option<SpaceRole>,
+    },
 }
 
 impl Action<'_> {
@@ -64,6 +89,10 @@ impl Action<'_> {
                 | Action::UpdateUsers
                 | Action::ManageAllTokens
                 | Action::WriteSsoMapping
+                | Action::CreateSpace
+                | Action::AdministerSpaces
+                | Action::UseSpace { .. }
+                | Action::OwnSpace { .. }
         )
     }
 }
@@ -102,10 +131,26 @@ pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), Error> {
         | Action::ReadSsoMapping
         | Action::WriteSsoMapping => role == Role::Admin,
         Action::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
+        Action::ListSpaces | Action::CreateSpace => true,
+        Action::AdministerSpaces | Action::ListAllSpaces => role == Role::Admin,
+        Action::ReadSpace { name, role: member }
+        | Action::UseSpace { name, role: member }
+        | Action::OwnSpace { name, role: member } => {
+            if member.is_none() && role != Role::Admin {
+                // A space you are not in is not yours to know about.
+                return Err(Error::not_found("space", name));
+            }
+            role == Role::Admin
+                || !matches!(action, Action::OwnSpace { .. })
+                || member == Some(SpaceRole::Owner)
+        }
     };
     match (allowed, action) {
         (true, _) => Ok(()),
         (false, Action::ReadAudit) => Err(Error::forbidden("this needs the admin or auditor role")),
+        (false, Action::OwnSpace { .. }) => Err(Error::forbidden(
+            "only the space's owner or an admin may do this",
+        )),
         (false, _) => Err(Error::forbidden("this needs the admin role")),
     }
 }
@@ -175,6 +220,70 @@ mod tests {
             (Role::Auditor, &rw, Action::ReadAudit, None),
             (Role::Member, &rw, Action::ReadAudit, Some(Forbidden)),
             (Role::Auditor, &rw, Action::WriteSsoMapping, Some(Forbidden)),
+            (Role::Member, &rw, Action::CreateSpace, None),
+            (
+                Role::Member,
+                &[Scope::Read],
+                Action::CreateSpace,
+                Some(Forbidden),
+            ),
+            (Role::Member, &rw, Action::AdministerSpaces, Some(Forbidden)),
+            (Role::Member, &rw, Action::ListAllSpaces, Some(Forbidden)),
+            (Role::Admin, &rw, Action::ListAllSpaces, None),
+            (
+                Role::Member,
+                &rw,
+                Action::ReadSpace {
+                    name: "s",
+                    role: None,
+                },
+                Some(NotFound),
+            ),
+            (
+                Role::Auditor,
+                &rw,
+                Action::UseSpace {
+                    name: "s",
+                    role: None,
+                },
+                Some(NotFound),
+            ),
+            (
+                Role::Member,
+                &rw,
+                Action::UseSpace {
+                    name: "s",
+                    role: Some(SpaceRole::Member),
+                },
+                None,
+            ),
+            (
+                Role::Member,
+                &rw,
+                Action::OwnSpace {
+                    name: "s",
+                    role: Some(SpaceRole::Member),
+                },
+                Some(Forbidden),
+            ),
+            (
+                Role::Member,
+                &rw,
+                Action::OwnSpace {
+                    name: "s",
+                    role: Some(SpaceRole::Owner),
+                },
+                None,
+            ),
+            (
+                Role::Admin,
+                &rw,
+                Action::OwnSpace {
+                    name: "s",
+                    role: None,
+                },
+                None,
+            ),
         ];
         for (role, scopes, action, expected) in cases {
             let got = authorize(&actor(role, scopes), action)

@@ -133,6 +133,16 @@ pub struct TokenRequest {
     pub scopes: Vec<Scope>,
 }
 
+/// Told about every successful sign-in, after it is recorded; the spaces
+/// service makes a user's personal space this way. A hook that fails logs
+/// it: the sign-in itself has happened.
+pub trait SignInHook: Send + Sync {
+    fn signed_in<'a>(
+        &'a self,
+        user: &'a UserView,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+}
+
 /// A device sign-in in progress: when it started, and where the background
 /// task leaves its outcome.
 type DeviceLogin = (std::time::Instant, Arc<Mutex<DevicePoll>>);
@@ -150,6 +160,7 @@ pub struct Auth {
     pending: Mutex<HashMap<String, PendingLogin>>,
     cli_codes: Mutex<HashMap<String, CliCode>>,
     devices: Mutex<HashMap<String, DeviceLogin>>,
+    sign_in_hook: std::sync::OnceLock<Arc<dyn SignInHook>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -188,7 +199,7 @@ pub fn normalize_username(raw: &str) -> Option<Username> {
 }
 
 /// The audit actor for a signed-in caller.
-pub(crate) fn actor_of(actor: &Actor) -> EventActor {
+pub fn actor_of(actor: &Actor) -> EventActor {
     EventActor {
         kind: match actor.via {
             crate::policy::Via::Session { .. } => ActorKind::User,
@@ -267,9 +278,21 @@ impl Auth {
             pending: Mutex::new(HashMap::new()),
             cli_codes: Mutex::new(HashMap::new()),
             devices: Mutex::new(HashMap::new()),
+            sign_in_hook: std::sync::OnceLock::new(),
         };
         auth.seed_mapping()?;
         Ok(auth)
+    }
+
+    /// Sets the hook told about sign-ins; only the first call counts.
+    pub fn set_sign_in_hook(&self, hook: Arc<dyn SignInHook>) {
+        let _ = self.sign_in_hook.set(hook);
+    }
+
+    async fn signed_in(&self, user: &UserRecord) {
+        if let Some(hook) = self.sign_in_hook.get() {
+            hook.signed_in(&user.view()).await;
+        }
     }
 
     pub fn config(&self) -> &AuthConfig {

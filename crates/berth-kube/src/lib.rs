@@ -8,9 +8,12 @@
 //! the cluster holds, and only [`apply`] writes, with one field manager.
 
 pub mod apply;
+pub mod cluster;
 pub mod plan;
 
-pub use apply::{FIELD_MANAGER, apply_changes, observe_space};
+pub use apply::{ApplyError, FIELD_MANAGER, apply_changes};
+pub use cluster::{Cluster, ConnectError, WorkloadReport};
 pub use plan::{
-    Change, ClusterPolicy, ForeignNamespace, PodSecurity, QuotaProfile, SpaceSpec, changes, space,
+    Change, ClusterPolicy, ForeignNamespace, OWNER_LABEL, PodSecurity, QuotaProfile, SPACE_LABEL,
+    SpaceSpec, changes, contains, space,
 };

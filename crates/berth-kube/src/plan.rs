@@ -60,6 +60,9 @@ pub struct SpaceSpec {
     pub quota: QuotaProfile,
     /// Isolate the space's network from other spaces (on by default).
     pub isolated: bool,
+    /// The space's own labels, put on its namespace beside Berth's.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 fn labels(space: &str) -> Value {
@@ -90,6 +93,9 @@ pub fn space(spec: &SpaceSpec, cluster: &ClusterPolicy) -> Vec<Value> {
     let level = cluster.pod_security.as_str();
     let mut namespace = object("v1", "Namespace", ns, None, ns);
     let labels = &mut namespace["metadata"]["labels"];
+    for (key, value) in &spec.labels {
+        labels[key] = json!(value);
+    }
     labels[OWNER_LABEL] = json!(spec.owner);
     for mode in ["enforce", "warn", "audit"] {
         labels[format!("pod-security.kubernetes.io/{mode}")] = json!(level);
@@ -247,6 +253,7 @@ mod tests {
                     default_limit: [("cpu".to_owned(), "1".to_owned())].into(),
                 },
                 isolated: true,
+                labels: BTreeMap::new(),
             },
             ClusterPolicy {
                 ingress_namespaces: vec!["ingress-nginx".to_owned()],

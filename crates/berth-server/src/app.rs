@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use berth_auth::Auth;
 use berth_core::{BuildInfo, ComponentStatus, ReadinessReport};
+use berth_spaces::Spaces;
 use berth_store::Store;
 
 use crate::metrics::HttpMetrics;
@@ -19,6 +20,7 @@ struct Inner {
     build: BuildInfo,
     store: Arc<Store>,
     auth: Arc<Auth>,
+    spaces: Arc<Spaces>,
     public_url: String,
     secure_cookies: bool,
     readiness: Readiness,
@@ -30,6 +32,7 @@ struct Inner {
 pub struct AppParts {
     pub store: Arc<Store>,
     pub auth: Arc<Auth>,
+    pub spaces: Arc<Spaces>,
     /// The URL users reach the daemon at; redirect URIs are built from it.
     pub public_url: String,
     pub metrics: HttpMetrics,
@@ -53,6 +56,7 @@ impl App {
                 build: BuildInfo::current(),
                 store: parts.store,
                 auth: parts.auth,
+                spaces: parts.spaces,
                 public_url,
                 secure_cookies,
                 readiness,
@@ -64,6 +68,10 @@ impl App {
 
     pub fn auth(&self) -> &Arc<Auth> {
         &self.inner.auth
+    }
+
+    pub fn spaces(&self) -> &Arc<Spaces> {
+        &self.inner.spaces
     }
 
     pub fn audit(&self) -> &Arc<berth_audit::Audit> {

@@ -72,4 +72,5 @@ fn api_router() -> OpenApiRouter<App> {
         .merge(routes::auth::router())
         .merge(routes::users::router())
         .merge(routes::audit::router())
+        .merge(routes::spaces::router())
 }

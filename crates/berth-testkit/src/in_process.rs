@@ -11,6 +11,11 @@ use berth_store::{Holder, Store};
 /// A served [`App`] on a fresh store; the server stops when this drops.
 pub struct TestServer {
     pub app: App,
+    /// The Kubernetes API simulator the spaces reconciler works against.
+    pub sim: berth_kube_sim::Simulator,
+    /// The spaces reconciler; stopped when this drops.
+    pub reconciler: Arc<berth_spaces::Reconciler>,
+    reconciler_task: tokio::task::JoinHandle<()>,
     pub addr: SocketAddr,
     pub url: String,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -58,6 +63,15 @@ impl TestServer {
         config: berth_auth::config::AuthConfig,
         clock: Arc<dyn berth_core::Clock>,
     ) -> anyhow::Result<TestServer> {
+        TestServer::start_all(config, berth_spaces::SpacesConfig::default(), clock).await
+    }
+
+    /// With spaces settings of the test's own too.
+    pub async fn start_all(
+        config: berth_auth::config::AuthConfig,
+        spaces: berth_spaces::SpacesConfig,
+        clock: Arc<dyn berth_core::Clock>,
+    ) -> anyhow::Result<TestServer> {
         let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
         let store = Arc::new(Store::open(
             &temp.path().join("data"),
@@ -67,12 +81,18 @@ impl TestServer {
         let addr = listener.local_addr()?;
         let audit =
             berth_audit::Audit::open(store.clone()).map_err(|e| anyhow::anyhow!("audit: {e}"))?;
-        let auth = berth_auth::Auth::new(store.clone(), audit, config, clock)
+        let auth = berth_auth::Auth::new(store.clone(), audit, config, clock.clone())
             .map_err(|e| anyhow::anyhow!("auth: {e} {:?}", e.internal))?;
+        let auth = Arc::new(auth);
+        let sim = berth_kube_sim::Simulator::start(berth_kube_sim::SimOptions::default()).await?;
+        let cluster = berth_kube::Cluster::new(sim.client()?);
+        let started = berth_spaces::start(auth.clone(), spaces, clock, cluster)
+            .map_err(|e| anyhow::anyhow!("spaces: {e}"))?;
         let meter = opentelemetry::global::meter("berth-test");
         let app = App::new(AppParts {
             store,
-            auth: Arc::new(auth),
+            auth,
+            spaces: started.spaces.clone(),
             public_url: format!("http://{addr}"),
             metrics: HttpMetrics::new(&meter),
             prometheus: prometheus::Registry::new(),
@@ -84,10 +104,19 @@ impl TestServer {
         }));
         Ok(TestServer {
             app,
+            sim,
+            reconciler: started.reconciler,
+            reconciler_task: started.task,
             addr,
             url: format!("http://{addr}"),
             _stop: stop,
             _temp: temp,
         })
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.reconciler_task.abort();
     }
 }

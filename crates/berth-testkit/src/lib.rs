@@ -7,6 +7,8 @@
 mod in_process;
 mod oidc;
 
+/// Polls until a condition holds; tests wait this way instead of sleeping.
+pub use berth_kube_sim::testing::eventually;
 pub use in_process::TestServer;
 pub use oidc::{
     CLIENT_SECRET as OIDC_CLIENT_SECRET, OidcProvider, fixture_dir as oidc_fixture_dir,

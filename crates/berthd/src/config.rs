@@ -33,6 +33,45 @@ pub struct Config {
     pub auth: berth_auth::config::AuthConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+    #[serde(default)]
+    pub spaces: berth_spaces::SpacesConfig,
+}
+
+/// Where the Kubernetes API is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KubeMode {
+    /// Berth's own Kubernetes API simulator, saved under the data directory:
+    /// for a try-out on one machine.
+    Embedded,
+    /// The cluster the daemon runs in, through its pod's service account.
+    InCluster,
+    /// The cluster a kubeconfig file names.
+    Kubeconfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesConfig {
+    pub mode: KubeMode,
+    /// With `mode = "kubeconfig"`: the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With `mode = "kubeconfig"`: a context other than the current one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            mode: KubeMode::Embedded,
+            kubeconfig: None,
+            context: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +179,8 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             auth: berth_auth::config::AuthConfig::default(),
             audit: AuditConfig::default(),
+            kubernetes: KubernetesConfig::default(),
+            spaces: berth_spaces::SpacesConfig::default(),
         }
     }
 }
@@ -268,6 +309,18 @@ impl Config {
         self.auth
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        self.spaces
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: spaces: {e}"))?;
+        match (self.kubernetes.mode, &self.kubernetes.kubeconfig) {
+            (KubeMode::Kubeconfig, None) => bail!(
+                "invalid configuration: kubernetes.mode is \"kubeconfig\" but kubernetes.kubeconfig names no file"
+            ),
+            (KubeMode::Embedded | KubeMode::InCluster, Some(_)) => bail!(
+                "invalid configuration: kubernetes.kubeconfig is set but kubernetes.mode is not \"kubeconfig\""
+            ),
+            _ => {}
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             bail!(
                 "invalid configuration: log.filter {:?} is not a valid filter (example: \"info,berth_server=debug\")",

@@ -66,15 +66,37 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         )
     })?;
     let auth = Arc::new(auth);
+    let (cluster, embedded) = connect(&config).await?;
+    let spaces = berth_spaces::start(
+        auth.clone(),
+        config.spaces.clone(),
+        Arc::new(berth_core::SystemClock),
+        cluster.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot start spaces: {}", e.message))?;
     let app = App::new(AppParts {
         store: store.clone(),
         auth: auth.clone(),
+        spaces: spaces.spaces.clone(),
         public_url: public_url.clone(),
         metrics: HttpMetrics::new(&telemetry.meter),
         prometheus: telemetry.registry.clone(),
     });
-    let cluster = embedded_cluster(&config.data_dir).await?;
-    app.readiness().set("kubernetes", ComponentStatus::Ready);
+    app.readiness().set(
+        "kubernetes",
+        ComponentStatus::NotReady {
+            reason: "the watches on spaces' objects have not listed them yet".to_owned(),
+        },
+    );
+    let synced = tokio::spawn({
+        let app = app.clone();
+        async move {
+            while !cluster.synced() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            app.readiness().set("kubernetes", ComponentStatus::Ready);
+        }
+    });
     let router = berth_server::router(app.clone());
     let checkpoints = tokio::spawn(audit_upkeep(audit.clone(), config.audit.clone()));
     let forwarder = match &config.audit.otlp_endpoint {
@@ -100,6 +122,13 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     }));
 
     let url = public_url;
+    // The spaces' watches list their objects within milliseconds of a
+    // healthy API; wait for that (bounded) so "ready" means ready. A cluster
+    // that does not answer leaves `kubernetes` not ready in /readyz.
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    while !synced.is_finished() && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     // The setup link is printed as a plain line, never as a log event: log
     // pipelines index and keep events. In a pod the line still lands in the
     // container's output, which is why the link works once, for a bounded
@@ -152,13 +181,17 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     };
 
     checkpoints.abort();
+    synced.abort();
+    spaces.task.abort();
     if let Some(forwarder) = forwarder {
         forwarder.abort();
     }
     if let Err(err) = audit.checkpoint() {
         tracing::error!(error = %err.internal.unwrap_or(err.message), "cannot sign the final audit checkpoint");
     }
-    if let Err(err) = cluster.persist_now() {
+    if let Some(embedded) = &embedded
+        && let Err(err) = embedded.persist_now()
+    {
         tracing::error!(
             error = format!("{err:#}"),
             "cannot save the embedded cluster"
@@ -214,6 +247,32 @@ async fn audit_upkeep(audit: Arc<berth_audit::Audit>, config: crate::config::Aud
             tracing::error!("the audit upkeep task panicked");
         }
     }
+}
+
+/// The Kubernetes API the configuration names; with the embedded one, its
+/// simulator too (kept running, and saved at shutdown).
+async fn connect(
+    config: &Config,
+) -> anyhow::Result<(berth_kube::Cluster, Option<berth_kube_sim::Simulator>)> {
+    use crate::config::KubeMode;
+    let k = &config.kubernetes;
+    Ok(match k.mode {
+        KubeMode::Embedded => {
+            let sim = embedded_cluster(&config.data_dir).await?;
+            (berth_kube::Cluster::new(sim.client()?), Some(sim))
+        }
+        KubeMode::InCluster => (berth_kube::Cluster::in_cluster().await?, None),
+        KubeMode::Kubeconfig => {
+            let path = k
+                .kubeconfig
+                .as_deref()
+                .context("kubernetes.kubeconfig is not set")?;
+            (
+                berth_kube::Cluster::from_kubeconfig(path, k.context.as_deref()).await?,
+                None,
+            )
+        }
+    })
 }
 
 /// With no cluster configured, Berth runs its Kubernetes API simulator on a

@@ -157,6 +157,7 @@ impl Auth {
                 .await);
         }
         tracing::info!(user = %user.username, "first admin created with the setup link");
+        self.signed_in(&user).await;
         Ok((user, session_secret))
     }
 
@@ -288,6 +289,7 @@ impl Auth {
         })
         .await?;
         tracing::info!(user = %user.username, method, "signed in");
+        self.signed_in(user).await;
         Ok(credential)
     }
 

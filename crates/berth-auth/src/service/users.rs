@@ -50,6 +50,46 @@ impl Auth {
         Ok(users)
     }
 
+    /// Finds a user by id, user name or email address (case-insensitive),
+    /// for sharing and transfers. Says nothing of who else exists.
+    pub fn find_user(&self, who: &str) -> Result<UserView, Error> {
+        let who = who.trim();
+        if let Some(user) = self.store.get(records::USERS, who).map_err(store_err)? {
+            return Ok(user.view());
+        }
+        let lower = who.to_lowercase();
+        if let Some(id) = self
+            .store
+            .get(records::USERNAMES, &lower)
+            .map_err(store_err)?
+            && let Some(user) = self.store.get(records::USERS, &id).map_err(store_err)?
+        {
+            return Ok(user.view());
+        }
+        self.store
+            .scan(records::USERS, "")
+            .map_err(store_err)?
+            .into_iter()
+            .map(|(_, u)| u)
+            .find(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|email| email.eq_ignore_ascii_case(who))
+            })
+            .map(|u| u.view())
+            .ok_or_else(|| Error::not_found("user", who))
+    }
+
+    /// A user's record by id, without an authorization check: for other
+    /// services that show who owns what.
+    pub fn user_view(&self, id: &str) -> Option<UserView> {
+        self.store
+            .get(records::USERS, id)
+            .ok()
+            .flatten()
+            .map(|u| u.view())
+    }
+
     pub async fn get_user(&self, actor: &Actor, id: &str) -> Result<UserView, Error> {
         self.allow(
             actor,

@@ -2,5 +2,6 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod spaces;
 pub(crate) mod system;
 pub(crate) mod users;

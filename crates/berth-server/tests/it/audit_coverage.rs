@@ -180,6 +180,38 @@ async fn every_changing_route_records_an_audit_event() {
     assert_eq!(status, 200);
     expect_event("PATCH", "/api/v1/users/{id}", before, audit.head().seq);
 
+    // Spaces: each change, called as the admin.
+    for (method, path, body, status) in [
+        (
+            "POST",
+            "/api/v1/spaces",
+            Some(json!({"name": "audited"})),
+            201,
+        ),
+        (
+            "PATCH",
+            "/api/v1/spaces/{name}",
+            Some(json!({"persistent": true})),
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/spaces/{name}/members",
+            Some(json!({"user": "dana"})),
+            200,
+        ),
+        ("DELETE", "/api/v1/spaces/{name}/members/{user}", None, 200),
+        ("POST", "/api/v1/spaces/{name}/sleep", None, 200),
+        ("POST", "/api/v1/spaces/{name}/wake", None, 200),
+        ("DELETE", "/api/v1/spaces/{name}", None, 202),
+    ] {
+        let before = audit.head().seq;
+        let concrete = path.replace("{name}", "audited").replace("{user}", "dana");
+        let (got, answer) = call(&http, method, &url(&concrete), Some(&admin), body).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        expect_event(method, path, before, audit.head().seq);
+    }
+
     let before = audit.head().seq;
     let response = browser
         .post(url("/api/v1/auth/logout"))

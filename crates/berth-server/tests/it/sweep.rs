@@ -21,6 +21,9 @@ enum Access {
     User,
     /// Admins (and, for the audit log, auditors); members get 403.
     Admin,
+    /// A space's members; anyone else gets 404 (the sweep calls it on a
+    /// space of the admin's that the member is not in).
+    SpaceMembers,
 }
 
 use Access::*;
@@ -56,6 +59,20 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/audit/export", Admin),
     ("GET", "/api/v1/audit/verify", Admin),
     ("GET", "/api/v1/audit/public-key", Admin),
+    ("GET", "/api/v1/spaces", User),
+    ("POST", "/api/v1/spaces", User),
+    ("GET", "/api/v1/spaces/{name}", SpaceMembers),
+    ("PATCH", "/api/v1/spaces/{name}", SpaceMembers),
+    ("GET", "/api/v1/spaces/{name}/objects", SpaceMembers),
+    ("POST", "/api/v1/spaces/{name}/members", SpaceMembers),
+    (
+        "DELETE",
+        "/api/v1/spaces/{name}/members/{user}",
+        SpaceMembers,
+    ),
+    ("POST", "/api/v1/spaces/{name}/sleep", SpaceMembers),
+    ("POST", "/api/v1/spaces/{name}/wake", SpaceMembers),
+    ("DELETE", "/api/v1/spaces/{name}", SpaceMembers),
     // Last: signing out with a token revokes it.
     ("POST", "/api/v1/auth/logout", User),
 ];
@@ -72,6 +89,9 @@ fn body_for(method: &str, path: &str) -> serde_json::Value {
             "issuer": "https://idp.example", "subject": "s", "username": "u", "email": null,
             "email_verified": null, "name": null, "groups": ["g"]}}),
         ("POST", "/api/v1/tokens") => json!({"name": "sweep"}),
+        ("POST", "/api/v1/spaces") => json!({"name": "sweep-new"}),
+        ("PATCH", "/api/v1/spaces/{name}") => json!({"labels": {"team": "sweep"}}),
+        ("POST", "/api/v1/spaces/{name}/members") => json!({"user": "member"}),
         _ => json!({}),
     }
 }
@@ -113,6 +133,15 @@ async fn every_route_answers_each_kind_of_caller_as_expected() {
     let expired = made["secret"].as_str().expect("secret").to_owned();
     clock.advance(Duration::from_secs(2 * 86_400));
     let member_token = member(&server, &admin, "member").await;
+    let (status, body) = call(
+        &http,
+        "POST",
+        &format!("{}/api/v1/spaces", server.url),
+        Some(&admin),
+        Some(json!({"name": "admins-only"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
 
     let documented: Vec<(String, String)> = berth_server::openapi()
         .paths
@@ -145,7 +174,13 @@ async fn every_route_answers_each_kind_of_caller_as_expected() {
             documented.iter().any(|(m, p)| m == method && p == path),
             "{method} {path} is in the sweep but not in the OpenAPI document"
         );
-        let url = format!("{}{}", server.url, path.replace("{id}", "nonexistent"));
+        let url = format!(
+            "{}{}",
+            server.url,
+            path.replace("{id}", "nonexistent")
+                .replace("{name}", "admins-only")
+                .replace("{user}", "admin")
+        );
         let body = (*method != "GET" && *method != "DELETE").then(|| body_for(method, path));
         let anonymous = call(&http, method, &url, None, body.clone())
             .await
@@ -165,7 +200,7 @@ async fn every_route_answers_each_kind_of_caller_as_expected() {
             .as_u16();
         match access {
             Public => assert_ne!(anonymous, 401, "{method} {path} is public"),
-            User | Admin => {
+            User | Admin | SpaceMembers => {
                 assert_eq!(anonymous, 401, "{method} {path} unauthenticated");
                 assert_eq!(with_revoked, 401, "{method} {path} with a revoked token");
                 assert_eq!(with_expired, 401, "{method} {path} with an expired token");
@@ -176,6 +211,10 @@ async fn every_route_answers_each_kind_of_caller_as_expected() {
             User => assert!(
                 ![401, 403].contains(&as_member),
                 "{method} {path} as a member answered {as_member}"
+            ),
+            SpaceMembers => assert_eq!(
+                as_member, 404,
+                "{method} {path} on another's space, as a member"
             ),
             Public => {}
         }

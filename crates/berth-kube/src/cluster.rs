@@ -1,0 +1,556 @@
+//! The cluster as the reconciler sees it: watches on every object Berth
+//! owns (labelled `berth.dev/space`), cached by space, so that checking a
+//! converged space costs no API request; and the few writes a space needs.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use futures::StreamExt;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, watcher as watch};
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::apply::ApplyError;
+use crate::plan::{Change, SPACE_LABEL};
+
+/// Workloads annotated with this set to `never` are left running when their
+/// space sleeps.
+pub const SLEEP_ANNOTATION: &str = "berth.dev/sleep";
+/// The replica count a workload had before its space slept.
+pub const REPLICAS_ANNOTATION: &str = "berth.dev/replicas-before-sleep";
+/// Marks a CronJob that Berth suspended when its space slept.
+pub const SUSPENDED_ANNOTATION: &str = "berth.dev/suspended-by-sleep";
+
+/// The kinds a space is made of: apiVersion, kind, plural, namespaced.
+pub const SPACE_KINDS: &[(&str, &str, &str, bool)] = &[
+    ("v1", "Namespace", "namespaces", false),
+    ("v1", "ResourceQuota", "resourcequotas", true),
+    ("v1", "LimitRange", "limitranges", true),
+    (
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+    ),
+    ("v1", "ServiceAccount", "serviceaccounts", true),
+    ("rbac.authorization.k8s.io/v1", "Role", "roles", true),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+    ),
+];
+
+pub(crate) fn api_resource(api_version: &str, kind: &str, plural: &str) -> ApiResource {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// Objects of one space, by (kind, namespace, name).
+type SpaceObjects = BTreeMap<(String, String, String), Value>;
+
+#[derive(Default)]
+struct Cache {
+    spaces: HashMap<String, SpaceObjects>,
+}
+
+/// A Kubernetes API, with Berth's objects in it watched and cached.
+#[derive(Clone)]
+pub struct Cluster {
+    client: kube::Client,
+    cache: Arc<RwLock<Cache>>,
+    synced: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("synced_kinds", &self.synced.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// What sleeping or waking did to a space's workloads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkloadReport {
+    /// `deployment/api` and the like, scaled down or back up.
+    pub scaled: Vec<String>,
+    /// CronJobs suspended or resumed.
+    pub cronjobs: Vec<String>,
+    /// Workloads annotated `berth.dev/sleep: never`.
+    pub left_running: Vec<String>,
+}
+
+fn strip(mut value: Value) -> Value {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    value
+}
+
+fn space_of(value: &Value) -> Option<String> {
+    value["metadata"]["labels"][SPACE_LABEL]
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn key_of(value: &Value) -> (String, String, String) {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    (
+        text(&value["kind"]),
+        text(&value["metadata"]["namespace"]),
+        text(&value["metadata"]["name"]),
+    )
+}
+
+fn lock_err<T>(p: std::sync::PoisonError<T>) -> T {
+    p.into_inner()
+}
+
+/// Berth could not reach a Kubernetes API.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(String);
+
+impl Cluster {
+    /// The cluster the daemon runs in, through its pod's service account.
+    pub async fn in_cluster() -> Result<Cluster, ConnectError> {
+        let config = kube::Config::incluster().map_err(|e| {
+            ConnectError(format!(
+                "kubernetes.mode is in_cluster but this is not a pod with a service account: {}",
+                berth_core::error::chain(&e)
+            ))
+        })?;
+        Self::from_config(config)
+    }
+
+    /// The cluster a kubeconfig file names, with its current context or
+    /// `context`.
+    pub async fn from_kubeconfig(
+        path: &std::path::Path,
+        context: Option<&str>,
+    ) -> Result<Cluster, ConnectError> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+            ConnectError(format!(
+                "cannot read the kubeconfig {}: {}",
+                path.display(),
+                berth_core::error::chain(&e)
+            ))
+        })?;
+        let options = kube::config::KubeConfigOptions {
+            context: context.map(str::to_owned),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| {
+                ConnectError(format!(
+                    "the kubeconfig {} is not usable: {}",
+                    path.display(),
+                    berth_core::error::chain(&e)
+                ))
+            })?;
+        Self::from_config(config)
+    }
+
+    fn from_config(config: kube::Config) -> Result<Cluster, ConnectError> {
+        let client = kube::Client::try_from(config).map_err(|e| {
+            ConnectError(format!(
+                "cannot make a Kubernetes client: {}",
+                berth_core::error::chain(&e)
+            ))
+        })?;
+        Ok(Cluster::new(client))
+    }
+
+    pub fn new(client: kube::Client) -> Cluster {
+        Cluster {
+            client,
+            cache: Arc::default(),
+            synced: Arc::default(),
+        }
+    }
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// Starts a watch per kind; every change to an object of a space sends
+    /// the space's name on `changed`. The tasks end when `changed` closes.
+    pub fn start_watches(
+        &self,
+        changed: UnboundedSender<String>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        SPACE_KINDS
+            .iter()
+            .map(|(api_version, kind, plural, _)| {
+                let resource = api_resource(api_version, kind, plural);
+                // Namespaced kinds are watched across all namespaces: one
+                // watch per kind, not per space.
+                let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+                let cluster = self.clone();
+                let changed = changed.clone();
+                tokio::spawn(async move {
+                    cluster.follow(api, resource, changed).await;
+                })
+            })
+            .collect()
+    }
+
+    async fn follow(
+        &self,
+        api: Api<DynamicObject>,
+        resource: ApiResource,
+        changed: UnboundedSender<String>,
+    ) {
+        let config = watcher::Config::default().labels(SPACE_LABEL);
+        let mut events = watch(api, config).default_backoff().boxed();
+        let mut buffer: Vec<Value> = Vec::new();
+        let mut synced_once = false;
+        while let Some(event) = events.next().await {
+            let as_value = |object: DynamicObject| {
+                let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
+                value["apiVersion"] = json!(resource.api_version);
+                value["kind"] = json!(resource.kind);
+                strip(value)
+            };
+            let touched: Vec<String> = match event {
+                Ok(Event::Apply(object)) => {
+                    let value = as_value(object);
+                    let Some(space) = space_of(&value) else {
+                        continue;
+                    };
+                    let mut cache = self.cache.write().unwrap_or_else(lock_err);
+                    // An object whose label moved to another space leaves its old one.
+                    let key = key_of(&value);
+                    let mut moved = Vec::new();
+                    for (name, objects) in cache.spaces.iter_mut() {
+                        if name != &space && objects.remove(&key).is_some() {
+                            moved.push(name.clone());
+                        }
+                    }
+                    cache
+                        .spaces
+                        .entry(space.clone())
+                        .or_default()
+                        .insert(key, value);
+                    moved.push(space);
+                    moved
+                }
+                Ok(Event::Delete(object)) => {
+                    let value = as_value(object);
+                    let Some(space) = space_of(&value) else {
+                        continue;
+                    };
+                    let mut cache = self.cache.write().unwrap_or_else(lock_err);
+                    if let Some(objects) = cache.spaces.get_mut(&space) {
+                        objects.remove(&key_of(&value));
+                    }
+                    vec![space]
+                }
+                Ok(Event::Init) => {
+                    buffer.clear();
+                    continue;
+                }
+                Ok(Event::InitApply(object)) => {
+                    buffer.push(as_value(object));
+                    continue;
+                }
+                Ok(Event::InitDone) => {
+                    // A full relist: replace this kind's objects everywhere.
+                    let mut cache = self.cache.write().unwrap_or_else(lock_err);
+                    let mut touched = HashSet::new();
+                    for (space, objects) in cache.spaces.iter_mut() {
+                        let before = objects.len();
+                        objects.retain(|(kind, _, _), _| kind != &resource.kind);
+                        if objects.len() != before {
+                            touched.insert(space.clone());
+                        }
+                    }
+                    for value in buffer.drain(..) {
+                        if let Some(space) = space_of(&value) {
+                            touched.insert(space.clone());
+                            cache
+                                .spaces
+                                .entry(space)
+                                .or_default()
+                                .insert(key_of(&value), value);
+                        }
+                    }
+                    cache.spaces.retain(|_, objects| !objects.is_empty());
+                    if !synced_once {
+                        synced_once = true;
+                        self.synced.fetch_add(1, Ordering::SeqCst);
+                    }
+                    touched.into_iter().collect()
+                }
+                Err(err) => {
+                    tracing::warn!(kind = %resource.kind, error = %berth_core::error::chain(&err), "watch failed; retrying with backoff");
+                    continue;
+                }
+            };
+            for space in touched {
+                if changed.send(space).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether every watch has listed its objects once.
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst) == SPACE_KINDS.len()
+    }
+
+    /// The objects of `space` the watches have seen: its namespace and the
+    /// labelled objects in it.
+    pub fn observed(&self, space: &str) -> Vec<Value> {
+        self.cache
+            .read()
+            .unwrap_or_else(lock_err)
+            .spaces
+            .get(space)
+            .map(|objects| objects.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many spaces have objects in the cache.
+    pub fn cached_spaces(&self) -> usize {
+        self.cache.read().unwrap_or_else(lock_err).spaces.len()
+    }
+
+    fn namespaces(&self) -> Api<DynamicObject> {
+        Api::all_with(
+            self.client.clone(),
+            &api_resource("v1", "Namespace", "namespaces"),
+        )
+    }
+
+    /// The namespace `name` as the API holds it now (not the cache), or
+    /// none.
+    pub async fn namespace(&self, name: &str) -> Result<Option<Value>, ApplyError> {
+        let found = self
+            .namespaces()
+            .get_opt(name)
+            .await
+            .map_err(|source| ApplyError::Kube {
+                kind: "Namespace".to_owned(),
+                name: name.to_owned(),
+                source,
+            })?;
+        Ok(found.map(|ns| {
+            let mut value = serde_json::to_value(ns).unwrap_or(Value::Null);
+            value["apiVersion"] = json!("v1");
+            value["kind"] = json!("Namespace");
+            strip(value)
+        }))
+    }
+
+    /// Server-side applies each change as Berth's field manager.
+    pub async fn apply(&self, changes: &[Change]) -> Result<usize, ApplyError> {
+        crate::apply::apply_changes(&self.client, changes).await
+    }
+
+    /// Deletes the namespace `name` (and so everything in it).
+    pub async fn delete_namespace(&self, name: &str) -> Result<(), ApplyError> {
+        match self
+            .namespaces()
+            .delete(name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(source) => Err(ApplyError::Kube {
+                kind: "Namespace".to_owned(),
+                name: name.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    fn workloads(
+        &self,
+        namespace: &str,
+        kind: &str,
+        api_version: &str,
+        plural: &str,
+    ) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            namespace,
+            &api_resource(api_version, kind, plural),
+        )
+    }
+
+    async fn list(
+        &self,
+        api: &Api<DynamicObject>,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Vec<DynamicObject>, ApplyError> {
+        Ok(api
+            .list(&ListParams::default())
+            .await
+            .map_err(|source| ApplyError::Kube {
+                kind: kind.to_owned(),
+                name: namespace.to_owned(),
+                source,
+            })?
+            .items)
+    }
+
+    async fn patch(
+        &self,
+        api: &Api<DynamicObject>,
+        kind: &str,
+        name: &str,
+        patch: Value,
+    ) -> Result<(), ApplyError> {
+        api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map(|_| ())
+            .map_err(|source| ApplyError::Kube {
+                kind: kind.to_owned(),
+                name: name.to_owned(),
+                source,
+            })
+    }
+
+    /// Puts a space's workloads to sleep: Deployments and StatefulSets
+    /// scaled to zero with their replica counts remembered in an
+    /// annotation, CronJobs suspended. Workloads annotated
+    /// `berth.dev/sleep: never` and those already at zero are left alone,
+    /// so running it twice changes nothing.
+    pub async fn sleep(&self, namespace: &str) -> Result<WorkloadReport, ApplyError> {
+        let mut report = WorkloadReport::default();
+        for (kind, plural) in [
+            ("Deployment", "deployments"),
+            ("StatefulSet", "statefulsets"),
+        ] {
+            let api = self.workloads(namespace, kind, "apps/v1", plural);
+            for object in self.list(&api, kind, namespace).await? {
+                let name = object.metadata.name.clone().unwrap_or_default();
+                let label = format!("{}/{name}", kind.to_ascii_lowercase());
+                let annotations = object.metadata.annotations.clone().unwrap_or_default();
+                if annotations.get(SLEEP_ANNOTATION).map(String::as_str) == Some("never") {
+                    report.left_running.push(label);
+                    continue;
+                }
+                let replicas = object.data["spec"]["replicas"].as_u64().unwrap_or(1);
+                if replicas == 0 || annotations.contains_key(REPLICAS_ANNOTATION) {
+                    continue;
+                }
+                self.patch(
+                    &api,
+                    kind,
+                    &name,
+                    json!({
+                        "metadata": {"annotations": {REPLICAS_ANNOTATION: replicas.to_string()}},
+                        "spec": {"replicas": 0},
+                    }),
+                )
+                .await?;
+                report.scaled.push(label);
+            }
+        }
+        let api = self.workloads(namespace, "CronJob", "batch/v1", "cronjobs");
+        for object in self.list(&api, "CronJob", namespace).await? {
+            let name = object.metadata.name.clone().unwrap_or_default();
+            let annotations = object.metadata.annotations.clone().unwrap_or_default();
+            if annotations.get(SLEEP_ANNOTATION).map(String::as_str) == Some("never") {
+                report.left_running.push(format!("cronjob/{name}"));
+                continue;
+            }
+            if object.data["spec"]["suspend"].as_bool() == Some(true) {
+                continue;
+            }
+            self.patch(
+                &api,
+                "CronJob",
+                &name,
+                json!({
+                    "metadata": {"annotations": {SUSPENDED_ANNOTATION: "true"}},
+                    "spec": {"suspend": true},
+                }),
+            )
+            .await?;
+            report.cronjobs.push(format!("cronjob/{name}"));
+        }
+        Ok(report)
+    }
+
+    /// Wakes what [`Cluster::sleep`] put to sleep, exactly: the remembered
+    /// replica counts come back and the annotations go; CronJobs that were
+    /// suspended before the space slept stay suspended.
+    pub async fn wake(&self, namespace: &str) -> Result<WorkloadReport, ApplyError> {
+        let mut report = WorkloadReport::default();
+        for (kind, plural) in [
+            ("Deployment", "deployments"),
+            ("StatefulSet", "statefulsets"),
+        ] {
+            let api = self.workloads(namespace, kind, "apps/v1", plural);
+            for object in self.list(&api, kind, namespace).await? {
+                let name = object.metadata.name.clone().unwrap_or_default();
+                let annotations = object.metadata.annotations.clone().unwrap_or_default();
+                let Some(before) = annotations.get(REPLICAS_ANNOTATION) else {
+                    continue;
+                };
+                // A count that does not parse was not written by Berth;
+                // one replica is the safe way back.
+                let replicas: u64 = before.parse().unwrap_or(1);
+                self.patch(
+                    &api,
+                    kind,
+                    &name,
+                    json!({
+                        "metadata": {"annotations": {REPLICAS_ANNOTATION: null}},
+                        "spec": {"replicas": replicas},
+                    }),
+                )
+                .await?;
+                report
+                    .scaled
+                    .push(format!("{}/{name}", kind.to_ascii_lowercase()));
+            }
+        }
+        let api = self.workloads(namespace, "CronJob", "batch/v1", "cronjobs");
+        for object in self.list(&api, "CronJob", namespace).await? {
+            let name = object.metadata.name.clone().unwrap_or_default();
+            let annotations = object.metadata.annotations.clone().unwrap_or_default();
+            if !annotations.contains_key(SUSPENDED_ANNOTATION) {
+                continue;
+            }
+            self.patch(
+                &api,
+                "CronJob",
+                &name,
+                json!({
+                    "metadata": {"annotations": {SUSPENDED_ANNOTATION: null}},
+                    "spec": {"suspend": false},
+                }),
+            )
+            .await?;
+            report.cronjobs.push(format!("cronjob/{name}"));
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_of_the_same_name_in_two_spaces_are_both_kept() {
+        let a =
+            json!({"kind": "ResourceQuota", "metadata": {"name": "berth-quota", "namespace": "a"}});
+        let b =
+            json!({"kind": "ResourceQuota", "metadata": {"name": "berth-quota", "namespace": "b"}});
+        assert_ne!(key_of(&a), key_of(&b));
+    }
+}
