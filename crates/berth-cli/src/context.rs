@@ -28,6 +28,9 @@ pub struct Context {
     /// The API token `berth login` stored; the file is readable by its owner only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The space commands use when none is named (`berth space use`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
 }
 
 fn config_path() -> Result<PathBuf, Failure> {
@@ -103,8 +106,14 @@ impl Contexts {
                 format!("remove it first with `berth context remove {name}`, or pick another name"),
             ));
         }
-        self.contexts
-            .insert(name.to_owned(), Context { url, token: None });
+        self.contexts.insert(
+            name.to_owned(),
+            Context {
+                url,
+                token: None,
+                space: None,
+            },
+        );
         Ok(())
     }
 
@@ -143,8 +152,14 @@ impl Contexts {
                 existing.token = None;
             }
             None => {
-                self.contexts
-                    .insert(name.to_owned(), Context { url, token: None });
+                self.contexts.insert(
+                    name.to_owned(),
+                    Context {
+                        url,
+                        token: None,
+                        space: None,
+                    },
+                );
             }
         }
         self.current = Some(name.to_owned());

@@ -40,6 +40,9 @@ enum Command {
     Logout,
     /// Who you are signed in as.
     Whoami,
+    /// Spaces: your isolated namespaces in the cluster.
+    #[command(subcommand)]
+    Space(commands::spaces::SpaceCommand),
     /// Personal access tokens.
     #[command(subcommand)]
     Token(commands::tokens::TokenCommand),
@@ -111,6 +114,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Logout => commands::auth::logout(cli.context.as_deref()).await,
         Command::Whoami => {
             commands::auth::whoami(&commands::client(cli.context.as_deref())?, cli.output).await
+        }
+        Command::Space(command) => {
+            commands::spaces::run(
+                &commands::client(cli.context.as_deref())?,
+                command,
+                cli.output,
+                cli.context.as_deref(),
+            )
+            .await
         }
         Command::Token(command) => {
             commands::tokens::run(

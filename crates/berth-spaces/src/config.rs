@@ -168,11 +168,21 @@ mod tests {
             default_quota_profile: "large".to_owned(),
             ..SpacesConfig::default()
         };
-        assert!(missing.validate().expect_err("missing profile").contains("\"large\""));
+        assert!(
+            missing
+                .validate()
+                .expect_err("missing profile")
+                .contains("\"large\"")
+        );
         let backwards = SpacesConfig {
             idle_delete: Some(Duration::from_secs(60)),
             ..SpacesConfig::default()
         };
-        assert!(backwards.validate().expect_err("backwards").contains("idle_delete"));
+        assert!(
+            backwards
+                .validate()
+                .expect_err("backwards")
+                .contains("idle_delete")
+        );
     }
 }

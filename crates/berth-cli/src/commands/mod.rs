@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod spaces;
 pub mod tokens;
 pub mod users;
 

@@ -10,16 +10,16 @@ use berth_testkit::{OidcProvider, TestServer};
 
 use crate::Cli;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-async fn server_with_admin() -> TestServer {
+pub(crate) async fn server_with_admin() -> TestServer {
     let server = TestServer::start().await.expect("server");
     server.admin_token().await.expect("admin");
     server
 }
 
 impl Cli {
-    fn login_with_password(&self, url: &str) {
+    pub(crate) fn login_with_password(&self, url: &str) {
         let out = self.run_with_stdin(
             &[
                 "login",

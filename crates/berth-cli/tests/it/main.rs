@@ -3,6 +3,7 @@
 
 mod auth;
 mod contexts;
+mod spaces;
 mod version;
 
 use std::io::Write;
