@@ -23,7 +23,9 @@ export default defineConfig({
   server: { proxy },
   preview: { proxy },
   test: {
+    // Unit tests run in node; the page tests (*.test.tsx) ask for a DOM with
+    // a `// @vitest-environment jsdom` comment at their top.
     environment: 'node',
-    include: ['src/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
   },
 });

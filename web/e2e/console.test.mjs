@@ -1,6 +1,6 @@
 // Browser test of the console against a fresh berthd (no user yet): first-admin
-// setup, Overview, Users (with a new local account), Tokens, sign-out, local
-// sign-in, and the audit log of all that.
+// setup, Overview, Users (with a new local account), Tokens, Spaces, sign-out,
+// local sign-in, and the audit log of all that.
 //
 //   BERTH_URL=http://127.0.0.1:8080 \
 //   BERTH_SETUP_URL='http://127.0.0.1:8080/setup#token=<64 hex>' \
@@ -29,6 +29,7 @@ if (!/#token=[^&]+/.test(BERTH_SETUP_URL)) {
 const ADMIN = 'admin';
 const PASSWORD = 'e2e-admin-password-7f3k';
 const TOKEN_NAME = 'e2e';
+const SPACE = 'e2e-space';
 const NEW_USER = 'dana';
 const NEW_USER_ROLE = 'auditor';
 const NEW_USER_PASSWORD = 'e2e-dana-password-9q2w';
@@ -158,6 +159,32 @@ test('first admin: setup, overview, users (a new local account), tokens, sign-ou
       assert.equal(await page.getByTestId('tokens-error').count(), 0, 'no error after revoking');
     });
 
+    await step('spaces: create one, see it reconciled, sleep and wake it', async () => {
+      await page.getByTestId('nav-spaces').click({ timeout: WAIT_MS });
+      await waitForPath(page, '/spaces');
+      // The admin's personal space was made at the first sign-in.
+      await page.getByTestId(`space-row-${ADMIN}`).waitFor({ state: 'visible', timeout: WAIT_MS });
+      await page.getByTestId('space-new-name').fill(SPACE, { timeout: WAIT_MS });
+      await page.getByTestId('space-new-submit').click({ timeout: WAIT_MS });
+      await page.getByTestId(`space-row-${SPACE}`).waitFor({ state: 'visible', timeout: WAIT_MS });
+      await page.getByTestId(`space-phase-${SPACE}`).filter({ hasText: 'Active' }).waitFor({ state: 'visible', timeout: WAIT_MS });
+      await page.getByTestId(`space-link-${SPACE}`).click({ timeout: WAIT_MS });
+      await waitForPath(page, `/spaces/${SPACE}`);
+      await page.locator('[data-testid="condition-Ready"][data-status="true"]').waitFor({ state: 'visible', timeout: WAIT_MS });
+      // The objects view refreshes by itself until the cluster holds them.
+      await page
+        .locator('[data-testid="object-ResourceQuota-berth-quota"][data-in-sync="true"]')
+        .waitFor({ state: 'visible', timeout: WAIT_MS });
+      assert.equal(await textOf(page, 'object-ResourceQuota-berth-quota-in-sync'), 'Yes');
+      await page.getByTestId('space-sleep').click({ timeout: WAIT_MS });
+      await page.getByTestId('space-wake').waitFor({ state: 'visible', timeout: WAIT_MS });
+      assert.match(await textOf(page, 'space-wakefulness'), new RegExp(`put to sleep by ${ADMIN}`));
+      await page.getByTestId('space-wake').click({ timeout: WAIT_MS });
+      await page.getByTestId('space-sleep').waitFor({ state: 'visible', timeout: WAIT_MS });
+      assert.match(await textOf(page, 'space-wakefulness'), new RegExp(`woken by ${ADMIN}`));
+      assert.equal(await page.getByTestId('error').count(), 0, 'no error banner on the space page');
+    });
+
     await step('sign out', async () => {
       await page.getByTestId('logout').click({ timeout: WAIT_MS });
       await waitForPath(page, '/login');
@@ -184,8 +211,8 @@ test('first admin: setup, overview, users (a new local account), tokens, sign-ou
     await step('audit log', async () => {
       await page.getByTestId('nav-audit').click({ timeout: WAIT_MS });
       await waitForPath(page, '/audit');
-      // The earlier steps: the first admin, the token made and revoked.
-      for (const action of ['auth.setup', 'token.create', 'token.revoke']) {
+      // The earlier steps: the first admin, the token made and revoked, the space.
+      for (const action of ['auth.setup', 'token.create', 'token.revoke', 'space.create', 'space.sleep', 'space.wake']) {
         const row = auditRows(page, `[data-action="${action}"]`).first();
         await row.waitFor({ state: 'visible', timeout: WAIT_MS }).catch(async (err) => {
           throw new Error(`no ${action} row; the page shows: ${(await auditActions(page)).join(', ') || '(no rows)'}`, {

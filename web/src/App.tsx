@@ -5,8 +5,21 @@ import { describeError, roleLabel } from './format';
 import { Login } from './Login';
 import { Overview } from './Overview';
 import { Link, navigate, useLocation } from './router';
-import { ROUTE_PATHS, canOpen, loginPath, nextFromSearch, routeOf, routeRoles, type Route } from './routes';
+import {
+  ROUTE_PATHS,
+  canOpen,
+  loginPath,
+  navRouteOf,
+  nextFromSearch,
+  routeOf,
+  routeRoles,
+  spaceNameOf,
+  type FixedRoute,
+  type Route,
+} from './routes';
 import { Setup } from './Setup';
+import { Space } from './Space';
+import { Spaces } from './Spaces';
 import { SsoSettings } from './SsoSettings';
 import { Tokens } from './Tokens';
 import { Users } from './Users';
@@ -18,8 +31,9 @@ type Session =
   | { status: 'signed-in'; me: Whoami }
   | { status: 'error'; message: string };
 
-const NAV: { route: Route; label: string }[] = [
+const NAV: { route: FixedRoute; label: string }[] = [
   { route: 'overview', label: 'Overview' },
+  { route: 'spaces', label: 'Spaces' },
   { route: 'tokens', label: 'Tokens' },
   { route: 'users', label: 'Users' },
   { route: 'audit', label: 'Audit log' },
@@ -111,6 +125,7 @@ export function App() {
         <Shell
           me={session.me}
           route={route}
+          pathname={pathname}
           onSignedOut={() => {
             setSession({ status: 'signed-out' });
             navigate(ROUTE_PATHS.login);
@@ -134,7 +149,17 @@ function AuthLayout({ children }: { children: ReactNode }) {
   );
 }
 
-function Shell({ me, route, onSignedOut }: { me: Whoami; route: Route; onSignedOut: () => void }) {
+function Shell({
+  me,
+  route,
+  pathname,
+  onSignedOut,
+}: {
+  me: Whoami;
+  route: Route;
+  pathname: string;
+  onSignedOut: () => void;
+}) {
   const role = me.user.role;
   const [signOutError, setSignOutError] = useState<string | null>(null);
   const [signingOut, setSigningOut] = useState(false);
@@ -154,6 +179,7 @@ function Shell({ me, route, onSignedOut }: { me: Whoami; route: Route; onSignedO
   }
 
   const allowed = canOpen(route, role);
+  const current = navRouteOf(route);
 
   return (
     <div className="app">
@@ -192,8 +218,8 @@ function Shell({ me, route, onSignedOut }: { me: Whoami; route: Route; onSignedO
             <Link
               key={item.route}
               to={ROUTE_PATHS[item.route]}
-              className={`sidenav-link${item.route === route ? ' active' : ''}`}
-              aria-current={item.route === route ? 'page' : undefined}
+              className={`sidenav-link${item.route === current ? ' active' : ''}`}
+              aria-current={item.route === route ? 'page' : item.route === current ? 'true' : undefined}
               data-testid={`nav-${item.route}`}
             >
               {item.label}
@@ -204,15 +230,22 @@ function Shell({ me, route, onSignedOut }: { me: Whoami; route: Route; onSignedO
           {signOutError && (
             <Banner tone="error">Signing out failed: {signOutError}</Banner>
           )}
-          {!allowed ? <NotAllowed route={route} /> : <Page route={route} me={me} />}
+          {!allowed ? <NotAllowed route={route} /> : <Page route={route} pathname={pathname} me={me} />}
         </main>
       </div>
     </div>
   );
 }
 
-function Page({ route, me }: { route: Route; me: Whoami }) {
+function Page({ route, pathname, me }: { route: Route; pathname: string; me: Whoami }) {
   switch (route) {
+    case 'spaces':
+      return <Spaces me={me} />;
+    case 'space': {
+      const name = spaceNameOf(pathname) ?? '';
+      // A new page per space: nothing of one space's state carries over to the next.
+      return <Space key={name} me={me} name={name} />;
+    }
     case 'users':
       return <Users me={me} />;
     case 'tokens':

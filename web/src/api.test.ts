@@ -6,6 +6,16 @@ import {
   auditExportHref,
   auditQueryString,
   createLocalUser,
+  createSpace,
+  deleteSpace,
+  fetchSpace,
+  listSpaceObjects,
+  listSpaces,
+  shareSpace,
+  sleepSpace,
+  unshareSpace,
+  updateSpace,
+  wakeSpace,
   createToken,
   fetchAuditPublicKey,
   fetchAuthMethods,
@@ -850,5 +860,150 @@ describe('audit log', () => {
     await verifyAuditLog().catch(() => {});
     unsubscribe();
     expect(seen.map((e) => e.endpoint)).toEqual(['/api/v1/audit/events', '/api/v1/audit/verify']);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Spaces
+
+const SPACE = {
+  name: 'alpha',
+  owner: { user_id: 'u-1', username: 'admin', role: 'owner' },
+  members: [
+    { user_id: 'u-1', username: 'admin', role: 'owner' },
+    { user_id: 'u-2', username: '', role: 'member' },
+  ],
+  persistent: false,
+  personal: true,
+  labels: { team: 'web' },
+  quota_profile: 'default',
+  generation: 2,
+  created_at: '2026-11-27T10:00:00Z',
+  last_activity: '2026-11-27T10:02:00Z',
+  last_activity_reason: 'api call by admin',
+  wakefulness: { asleep: false, reason: 'dev session of admin since 10:02', by: 'admin', since: '2026-11-27T10:02:00Z' },
+  sleeps_at: '2026-11-27T12:02:00Z',
+  deleted_at: null,
+  status: {
+    phase: 'Active',
+    observed_generation: 2,
+    conditions: [
+      { type: 'Ready', status: true, reason: 'Converged', message: 'in place', last_transition: '2026-11-27T10:01:00Z' },
+    ],
+    quota: { profile: 'default', hard: { pods: '50' }, used: { pods: '3' } },
+  },
+  your_role: 'owner',
+};
+
+describe('spaces', () => {
+  afterEach(() => setCsrfToken(null));
+
+  it('listSpaces parses the list', async () => {
+    const calls = stubFetch(() => json(200, [SPACE, { ...SPACE, name: 'beta', your_role: null }]));
+    const spaces = await listSpaces();
+    expect(calls[0]?.url).toBe('/api/v1/spaces');
+    expect(calls[0]?.init?.method).toBe('GET');
+    expect(spaces).toEqual([SPACE, { ...SPACE, name: 'beta', your_role: null }]);
+  });
+
+  it('takes missing labels and quota maps as empty, and keeps an object of any shape', async () => {
+    const { labels: _labels, ...noLabels } = SPACE;
+    stubFetch(() => json(200, { ...noLabels, status: { ...SPACE.status, quota: { profile: '' } } }));
+    const space = await fetchSpace('alpha');
+    expect(space.labels).toEqual({});
+    expect(space.status.quota).toEqual({ profile: '', hard: {}, used: {} });
+
+    stubFetch(() => json(200, [{ api_version: 'v1', kind: 'ConfigMap', name: 'x', in_sync: false }]));
+    await expect(listSpaceObjects('alpha')).resolves.toEqual([
+      { api_version: 'v1', kind: 'ConfigMap', name: 'x', in_sync: false, object: null },
+    ]);
+  });
+
+  it.each([
+    [{ ...SPACE, members: null }, 'field "[0].members" must be an array, got null'],
+    [{ ...SPACE, owner: { user_id: 'u-1', username: 'admin' } }, 'field "[0].owner.role" must be a non-empty string, got nothing'],
+    [{ ...SPACE, labels: { team: 1 } }, 'field "[0].labels" must be an object of strings, got an object'],
+    [{ ...SPACE, wakefulness: { ...SPACE.wakefulness, asleep: 'no' } }, 'field "[0].wakefulness.asleep" must be a boolean'],
+    [{ ...SPACE, sleeps_at: 5 }, 'field "[0].sleeps_at" must be a string or null, got number 5'],
+    [{ ...SPACE, status: { ...SPACE.status, phase: '' } }, 'field "[0].status.phase" must be a non-empty string'],
+    [
+      { ...SPACE, status: { ...SPACE.status, conditions: [{ type: 'Ready', status: 'True' }] } },
+      'field "[0].status.conditions[0].status" must be a boolean, got the string "True"',
+    ],
+    [{ ...SPACE, status: { ...SPACE.status, quota: { profile: 'x', hard: { pods: 50 } } } }, 'field "[0].status.quota.hard" must be an object of strings'],
+    [{ ...SPACE, generation: -1 }, 'field "[0].generation" must be a whole number, at least 0, got number -1'],
+  ])('listSpaces names a bad field (%#)', async (space, message) => {
+    stubFetch(() => json(200, [space]));
+    const err = await listSpaces().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedResponseError);
+    expect((err as Error).message).toContain(message);
+  });
+
+  it('createSpace posts the request with the CSRF header and takes the 201', async () => {
+    await signIn();
+    const calls = stubFetch(() => json(201, SPACE));
+    await expect(createSpace({ name: 'alpha', persistent: true })).resolves.toEqual(SPACE);
+    expect(calls[0]?.url).toBe('/api/v1/spaces');
+    expect(calls[0]?.init?.method).toBe('POST');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(bodyOf(calls[0]?.init)).toEqual({ name: 'alpha', persistent: true });
+  });
+
+  it.each([
+    [422, 'invalid', 'name: "Alpha" must be 1 to 63 lowercase letters, digits or \'-\''],
+    [403, 'forbidden', 'you own 3 spaces, the most allowed; delete one first'],
+    [409, 'conflict', 'the space alpha exists'],
+  ])('createSpace turns a %i into an ApiError with the daemon\'s message', async (status, code, message) => {
+    stubFetch(() => json(status, { error: { code, message, request_id: 'r-3' } }));
+    const err = await createSpace({ name: 'Alpha' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status, code, message, method: 'POST', endpoint: '/api/v1/spaces', requestId: 'r-3' });
+  });
+
+  it('each change goes to its own method and escaped path, with the CSRF header', async () => {
+    await signIn();
+    const calls = stubFetch((_url, init) => json(init?.method === 'DELETE' && !_url.includes('/members/') ? 202 : 200, SPACE));
+    await fetchSpace('a b');
+    await updateSpace('alpha', { persistent: true, labels: { team: 'api' } });
+    await deleteSpace('alpha');
+    await shareSpace('alpha', 'dana@example.com');
+    await unshareSpace('alpha', 'u/2');
+    await sleepSpace('alpha');
+    await wakeSpace('alpha');
+    expect(calls.map((c) => `${c.init?.method} ${c.url}`)).toEqual([
+      'GET /api/v1/spaces/a%20b',
+      'PATCH /api/v1/spaces/alpha',
+      'DELETE /api/v1/spaces/alpha',
+      'POST /api/v1/spaces/alpha/members',
+      'DELETE /api/v1/spaces/alpha/members/u%2F2',
+      'POST /api/v1/spaces/alpha/sleep',
+      'POST /api/v1/spaces/alpha/wake',
+    ]);
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBeUndefined();
+    for (const call of calls.slice(1)) expect(header(call.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(bodyOf(calls[1]?.init)).toEqual({ persistent: true, labels: { team: 'api' } });
+    expect(bodyOf(calls[3]?.init)).toEqual({ user: 'dana@example.com' });
+    expect(calls[5]?.init?.body).toBeUndefined();
+  });
+
+  it('deleteSpace takes the 202 and its Terminating space', async () => {
+    stubFetch(() => json(202, { ...SPACE, status: { ...SPACE.status, phase: 'Terminating' } }));
+    await expect(deleteSpace('alpha')).resolves.toMatchObject({ status: { phase: 'Terminating' } });
+  });
+
+  it('fetchSpace reports a space one may not see as a 404 ApiError', async () => {
+    stubFetch(() => json(404, { error: { code: 'not_found', message: 'space alpha not found' } }));
+    await expect(fetchSpace('alpha')).rejects.toMatchObject({
+      name: 'ApiError',
+      status: 404,
+      endpoint: '/api/v1/spaces/alpha',
+    });
+  });
+
+  it('listSpaceObjects wants an array and names a bad field', async () => {
+    stubFetch(() => json(200, [{ api_version: 'v1', kind: 'ConfigMap', name: 'x', in_sync: 'yes', object: {} }]));
+    await expect(listSpaceObjects('alpha')).rejects.toThrow('field "[0].in_sync" must be a boolean, got the string "yes"');
+    stubFetch(() => json(200, { objects: [] }));
+    await expect(listSpaceObjects('alpha')).rejects.toThrow('expected a JSON array, got an object');
   });
 });

@@ -267,6 +267,120 @@ export interface AuditVerification {
   public_key: string | null;
 }
 
+// ---------------------------------------------------------------------------
+// Spaces
+
+/** Where a space is in its life. Kept open so a newer daemon does not break the console. */
+export const SPACE_PHASES = ['Pending', 'Active', 'Sleeping', 'Waking', 'Terminating', 'Failed'] as const;
+export type SpacePhase = (typeof SPACE_PHASES)[number] | (string & {});
+
+/** `owner` (may also share, transfer and delete) or `member`; kept open. */
+export type SpaceRole = 'owner' | 'member' | (string & {});
+
+export interface SpaceMember {
+  user_id: string;
+  /** Empty when the user is gone. */
+  username: string;
+  role: SpaceRole;
+}
+
+/** Why a space is awake or asleep, and who or what made it so. */
+export interface Wakefulness {
+  asleep: boolean;
+  /** "dev session of alice since 10:02", "idle since 07:02", "put to sleep by bob at 10:02". */
+  reason: string;
+  /** A user name, or `berth` for the idle clock. */
+  by: string;
+  since: string;
+}
+
+/** One observation, in the Kubernetes style: `type` holds when `status` is true. */
+export interface SpaceCondition {
+  type: string;
+  status: boolean;
+  /** A CamelCase word. */
+  reason: string;
+  /** A sentence. */
+  message: string;
+  last_transition: string;
+}
+
+/** What the quota allows (`hard`) and what is in use (`used`), by resource. */
+export interface QuotaUsage {
+  profile: string;
+  hard: Record<string, string>;
+  used: Record<string, string>;
+}
+
+export interface SpaceStatus {
+  phase: SpacePhase;
+  /** The generation the reconciler last converged. */
+  observed_generation: number;
+  conditions: SpaceCondition[];
+  quota: QuotaUsage;
+}
+
+export interface SpaceView {
+  name: string;
+  owner: SpaceMember;
+  /** Everyone in the space, the owner included. */
+  members: SpaceMember[];
+  /** Persistent spaces never sleep and are never deleted for idleness. */
+  persistent: boolean;
+  /** The user's own space, made at their first sign-in. */
+  personal: boolean;
+  labels: Record<string, string>;
+  quota_profile: string;
+  generation: number;
+  created_at: string;
+  last_activity: string;
+  /** What last counted as activity ("api call by alice"). */
+  last_activity_reason: string;
+  wakefulness: Wakefulness;
+  /** When the idle clock will put it to sleep, if it will. */
+  sleeps_at: string | null;
+  /** When the idle clock will delete it, if it will. */
+  deleted_at: string | null;
+  status: SpaceStatus;
+  /** The caller's own role here; `null` for an admin who is not a member. */
+  your_role: SpaceRole | null;
+}
+
+/** One object Berth keeps in a space, as the cluster holds it. */
+export interface SpaceObject {
+  api_version: string;
+  kind: string;
+  name: string;
+  /** Whether the cluster holds what Berth wants of it. */
+  in_sync: boolean;
+  /** The object as the cluster holds it; `null` when it is missing. */
+  object: unknown;
+}
+
+/** `POST /api/v1/spaces`. */
+export interface NewSpaceRequest {
+  /** A DNS label: it becomes the namespace's name. */
+  name: string;
+  persistent?: boolean;
+  labels?: Record<string, string>;
+  /** Admins only. */
+  quota_profile?: string;
+  /** Admins only: make it for this user. */
+  owner?: string;
+  /** Admins only: take over an existing namespace Berth did not make. */
+  adopt?: boolean;
+}
+
+/** `PATCH /api/v1/spaces/{name}`: fields left out stay as they are. */
+export interface SpaceUpdate {
+  persistent?: boolean;
+  labels?: Record<string, string>;
+  /** Admins only. */
+  quota_profile?: string;
+  /** Transfer ownership (the owner and admins). */
+  owner?: string;
+}
+
 export interface RequestOptions {
   /** Cancels the request (e.g. when the page unmounts). */
   signal?: AbortSignal;
@@ -293,6 +407,7 @@ export const AUDIT_EVENTS_PATH = '/api/v1/audit/events';
 export const AUDIT_VERIFY_PATH = '/api/v1/audit/verify';
 export const AUDIT_EXPORT_PATH = '/api/v1/audit/export';
 export const AUDIT_PUBLIC_KEY_PATH = '/api/v1/audit/public-key';
+export const SPACES_PATH = '/api/v1/spaces';
 export const CSRF_HEADER = 'x-csrf-token';
 
 /** The daemon answered with its error envelope `{"error":{code,message,request_id}}`. */
@@ -597,6 +712,80 @@ export function auditExportHref(filters: AuditFilters): string {
 }
 
 // ---------------------------------------------------------------------------
+// Public API: spaces (every signed-in user; members see their spaces, admins all)
+
+/** `/api/v1/spaces/{name}`, the name escaped. */
+export function spaceApiPath(name: string): string {
+  return `${SPACES_PATH}/${encodeURIComponent(name)}`;
+}
+
+/** `GET /api/v1/spaces`. */
+export function listSpaces(options: RequestOptions = {}): Promise<SpaceView[]> {
+  return call(SPACES_PATH, options, {}, [200], (body, fail) => parseArray(body, fail, parseSpaceView));
+}
+
+/**
+ * `POST /api/v1/spaces`. The daemon refuses a bad name, label or quota
+ * profile (422), a taken name (409), and a user over the per-user limit or
+ * a member using an admins-only field (403).
+ */
+export function createSpace(req: NewSpaceRequest, options: RequestOptions = {}): Promise<SpaceView> {
+  return call(SPACES_PATH, options, { method: 'POST', body: req }, [200, 201], (body, fail) => parseSpaceView(body, fail));
+}
+
+/** `GET /api/v1/spaces/{name}`: 404 when there is no such space you may see. */
+export function fetchSpace(name: string, options: RequestOptions = {}): Promise<SpaceView> {
+  return call(spaceApiPath(name), options, {}, [200], (body, fail) => parseSpaceView(body, fail));
+}
+
+/** `PATCH /api/v1/spaces/{name}`. */
+export function updateSpace(name: string, patch: SpaceUpdate, options: RequestOptions = {}): Promise<SpaceView> {
+  return call(spaceApiPath(name), options, { method: 'PATCH', body: patch }, [200], (body, fail) =>
+    parseSpaceView(body, fail),
+  );
+}
+
+/** `DELETE /api/v1/spaces/{name}`: 202, the space `Terminating`; the record goes once the namespace is gone. */
+export function deleteSpace(name: string, options: RequestOptions = {}): Promise<SpaceView> {
+  return call(spaceApiPath(name), options, { method: 'DELETE' }, [200, 202], (body, fail) => parseSpaceView(body, fail));
+}
+
+/** `GET /api/v1/spaces/{name}/objects`: what Berth keeps in the space, as the cluster holds it. */
+export function listSpaceObjects(name: string, options: RequestOptions = {}): Promise<SpaceObject[]> {
+  return call(`${spaceApiPath(name)}/objects`, options, {}, [200], (body, fail) =>
+    parseArray(body, fail, parseSpaceObject),
+  );
+}
+
+/** `POST /api/v1/spaces/{name}/members`: shares the space with a user (name, email or id), as a member. */
+export function shareSpace(name: string, user: string, options: RequestOptions = {}): Promise<SpaceView> {
+  return call(`${spaceApiPath(name)}/members`, options, { method: 'POST', body: { user } }, [200, 201], (body, fail) =>
+    parseSpaceView(body, fail),
+  );
+}
+
+/** `DELETE /api/v1/spaces/{name}/members/{user}`: `user` is a name, email or id. */
+export function unshareSpace(name: string, user: string, options: RequestOptions = {}): Promise<SpaceView> {
+  return call(
+    `${spaceApiPath(name)}/members/${encodeURIComponent(user)}`,
+    options,
+    { method: 'DELETE' },
+    [200],
+    (body, fail) => parseSpaceView(body, fail),
+  );
+}
+
+/** `POST /api/v1/spaces/{name}/sleep`: its workloads scale to zero. */
+export function sleepSpace(name: string, options: RequestOptions = {}): Promise<SpaceView> {
+  return call(`${spaceApiPath(name)}/sleep`, options, { method: 'POST' }, [200], (body, fail) => parseSpaceView(body, fail));
+}
+
+/** `POST /api/v1/spaces/{name}/wake`: its workloads come back as they were. */
+export function wakeSpace(name: string, options: RequestOptions = {}): Promise<SpaceView> {
+  return call(`${spaceApiPath(name)}/wake`, options, { method: 'POST' }, [200], (body, fail) => parseSpaceView(body, fail));
+}
+
+// ---------------------------------------------------------------------------
 // Shape validation (exported for tests)
 
 type Fail = (why: string) => MalformedResponseError;
@@ -803,6 +992,80 @@ export function parseAuditVerification(body: unknown, fail: Fail = failFor(AUDIT
   };
 }
 
+export function parseSpaceMember(body: unknown, fail: Fail, where: string): SpaceMember {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    user_id: reqString(o, 'user_id', fail, where, true),
+    username: reqString(o, 'username', fail, where, true),
+    role: reqString(o, 'role', fail, where),
+  };
+}
+
+export function parseSpaceView(body: unknown, fail: Fail = failFor(SPACES_PATH), where = ''): SpaceView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  if (!Array.isArray(o.members)) throw fail(`field "${where}members" must be an array, got ${describeValue(o.members)}`);
+  const wake = object(o.wakefulness, `${where}wakefulness`, fail);
+  const status = object(o.status, `${where}status`, fail);
+  const quota = object(status.quota, `${where}status.quota`, fail);
+  if (!Array.isArray(status.conditions)) {
+    throw fail(`field "${where}status.conditions" must be an array, got ${describeValue(status.conditions)}`);
+  }
+  const conditions = status.conditions.map((c, i): SpaceCondition => {
+    const at = `${where}status.conditions[${i}].`;
+    const co = object(c, at.replace(/\.$/, ''), fail);
+    return {
+      type: reqString(co, 'type', fail, at),
+      status: reqBool(co, 'status', fail, at),
+      reason: reqString(co, 'reason', fail, at, true),
+      message: reqString(co, 'message', fail, at, true),
+      last_transition: reqString(co, 'last_transition', fail, at),
+    };
+  });
+  return {
+    name: reqString(o, 'name', fail, where),
+    owner: parseSpaceMember(o.owner, fail, `${where}owner.`),
+    members: o.members.map((m, i) => parseSpaceMember(m, fail, `${where}members[${i}].`)),
+    persistent: reqBool(o, 'persistent', fail, where),
+    personal: reqBool(o, 'personal', fail, where),
+    labels: stringMap(o, 'labels', fail, where),
+    quota_profile: reqString(o, 'quota_profile', fail, where, true),
+    generation: reqCount(o, 'generation', fail, where),
+    created_at: reqString(o, 'created_at', fail, where),
+    last_activity: reqString(o, 'last_activity', fail, where),
+    last_activity_reason: reqString(o, 'last_activity_reason', fail, where, true),
+    wakefulness: {
+      asleep: reqBool(wake, 'asleep', fail, `${where}wakefulness.`),
+      reason: reqString(wake, 'reason', fail, `${where}wakefulness.`, true),
+      by: reqString(wake, 'by', fail, `${where}wakefulness.`, true),
+      since: reqString(wake, 'since', fail, `${where}wakefulness.`),
+    },
+    sleeps_at: optString(o, 'sleeps_at', fail, where),
+    deleted_at: optString(o, 'deleted_at', fail, where),
+    status: {
+      phase: reqString(status, 'phase', fail, `${where}status.`),
+      observed_generation: reqCount(status, 'observed_generation', fail, `${where}status.`),
+      conditions,
+      quota: {
+        profile: reqString(quota, 'profile', fail, `${where}status.quota.`, true),
+        hard: stringMap(quota, 'hard', fail, `${where}status.quota.`),
+        used: stringMap(quota, 'used', fail, `${where}status.quota.`),
+      },
+    },
+    your_role: optString(o, 'your_role', fail, where),
+  };
+}
+
+export function parseSpaceObject(body: unknown, fail: Fail, where = ''): SpaceObject {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    api_version: reqString(o, 'api_version', fail, where),
+    kind: reqString(o, 'kind', fail, where),
+    name: reqString(o, 'name', fail, where),
+    in_sync: reqBool(o, 'in_sync', fail, where),
+    object: o.object ?? null,
+  };
+}
+
 function parseArray<T>(body: unknown, fail: Fail, item: (value: unknown, fail: Fail, where: string) => T): T[] {
   if (!Array.isArray(body)) throw fail(`expected a JSON array, got ${describeValue(body)}`);
   return body.map((value, i) => item(value, fail, `[${i}].`));
@@ -840,6 +1103,15 @@ function stringArray(o: Record<string, unknown>, key: string, fail: Fail, where 
     throw fail(`field "${where}${key}" must be an array of strings, got ${describeValue(v)}`);
   }
   return [...v];
+}
+
+/** A JSON object of strings (`{}` when absent). */
+function stringMap(o: Record<string, unknown>, key: string, fail: Fail, where = ''): Record<string, string> {
+  const v = o[key] ?? {};
+  if (!isObject(v) || !Object.values(v).every((s) => typeof s === 'string')) {
+    throw fail(`field "${where}${key}" must be an object of strings, got ${describeValue(o[key])}`);
+  }
+  return { ...(v as Record<string, string>) };
 }
 
 function reqCount(o: Record<string, unknown>, key: string, fail: Fail, where = ''): number {

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { canOpen, loginPath, nextFromSearch, routeOf, routeRoles, safeReturnPath } from './routes';
+import {
+  canOpen,
+  loginPath,
+  navRouteOf,
+  nextFromSearch,
+  routeOf,
+  routeRoles,
+  safeReturnPath,
+  spaceNameOf,
+  spacePath,
+} from './routes';
 
 describe('routeOf', () => {
   it.each([
@@ -12,6 +22,13 @@ describe('routeOf', () => {
     ['/settings/sso', 'sso'],
     ['/audit', 'audit'],
     ['/audit/', 'audit'],
+    ['/spaces', 'spaces'],
+    ['/spaces/', 'spaces'],
+    ['/spaces/alpha', 'space'],
+    ['/spaces/alpha/', 'space'],
+    ['/spaces/team-1', 'space'],
+    ['/spaces/alpha/objects', 'overview'],
+    ['/spaces/%E0%A4%A', 'overview'],
     ['/settings', 'overview'],
     ['/nope', 'overview'],
     ['/USERS', 'overview'],
@@ -24,6 +41,7 @@ describe('safeReturnPath', () => {
   it.each([
     ['/users', '/users'],
     ['/tokens?all=1', '/tokens?all=1'],
+    ['/spaces/alpha', '/spaces/alpha'],
     ['/audit?action=token.&outcome=denied', '/audit?action=token.&outcome=denied'],
     ['/', '/'],
     ['//evil.example.com/x', null],
@@ -69,6 +87,9 @@ describe('canOpen', () => {
     ['audit', 'auditor', true],
     ['audit', 'admin', true],
     ['audit', 'owner', false],
+    ['spaces', 'member', true],
+    ['spaces', 'auditor', true],
+    ['space', 'member', true],
   ] as const)('%s for %s: %s', (route, role, allowed) => {
     expect(canOpen(route, role)).toBe(allowed);
   });
@@ -77,5 +98,24 @@ describe('canOpen', () => {
     expect(routeRoles('audit')).toEqual(['admin', 'auditor']);
     expect(routeRoles('users')).toEqual(['admin']);
     expect(routeRoles('tokens')).toBeNull();
+  });
+});
+
+describe('space paths', () => {
+  it('spacePath and spaceNameOf go both ways, escaping the name', () => {
+    expect(spacePath('alpha')).toBe('/spaces/alpha');
+    expect(spaceNameOf('/spaces/alpha')).toBe('alpha');
+    expect(spacePath('a b/c')).toBe('/spaces/a%20b%2Fc');
+    expect(spaceNameOf(spacePath('a b/c'))).toBe('a b/c');
+  });
+
+  it.each([['/spaces'], ['/spaces/'], ['/spaces/a/b'], ['/users/alpha'], ['/spaces/%E0%A4%A']])('%j is no space page', (path) => {
+    expect(spaceNameOf(path)).toBeNull();
+  });
+
+  it('puts a space page under Spaces in the navigation', () => {
+    expect(navRouteOf('space')).toBe('spaces');
+    expect(navRouteOf('spaces')).toBe('spaces');
+    expect(navRouteOf('users')).toBe('users');
   });
 });

@@ -1,11 +1,15 @@
 // The console's pages and their paths. Pure: no React, no window, so it is unit-tested directly.
 
-export type Route = 'overview' | 'login' | 'setup' | 'users' | 'tokens' | 'audit' | 'sso';
+export type Route = 'overview' | 'login' | 'setup' | 'spaces' | 'space' | 'users' | 'tokens' | 'audit' | 'sso';
 
-export const ROUTE_PATHS: Record<Route, string> = {
+/** The pages with one fixed path. `space` is `/spaces/<name>`: see `spacePath`. */
+export type FixedRoute = Exclude<Route, 'space'>;
+
+export const ROUTE_PATHS: Record<FixedRoute, string> = {
   overview: '/',
   login: '/login',
   setup: '/setup',
+  spaces: '/spaces',
   users: '/users',
   tokens: '/tokens',
   audit: '/audit',
@@ -15,10 +19,32 @@ export const ROUTE_PATHS: Record<Route, string> = {
 /** The page for a path; unknown paths show the Overview. A trailing slash is ignored. */
 export function routeOf(pathname: string): Route {
   const path = pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname;
-  for (const [route, routePath] of Object.entries(ROUTE_PATHS) as [Route, string][]) {
+  for (const [route, routePath] of Object.entries(ROUTE_PATHS) as [FixedRoute, string][]) {
     if (routePath === path) return route;
   }
+  if (spaceNameOf(path) !== null) return 'space';
   return 'overview';
+}
+
+/** The console path of one space: `/spaces/<name>`, the name escaped. */
+export function spacePath(name: string): string {
+  return `${ROUTE_PATHS.spaces}/${encodeURIComponent(name)}`;
+}
+
+/** The space name in `/spaces/<name>` (a trailing slash ignored), or `null` for any other path. */
+export function spaceNameOf(pathname: string): string | null {
+  const match = /^\/spaces\/([^/]+)\/*$/.exec(pathname);
+  if (!match?.[1]) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** The navigation entry a page belongs to: a space's page is under Spaces. */
+export function navRouteOf(route: Route): FixedRoute {
+  return route === 'space' ? 'spaces' : route;
 }
 
 /** Pages only admins see in the navigation (the daemon enforces it too). */

@@ -164,14 +164,35 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
                 bail!("helm template rendered no {kind}");
             }
         }
+        // berthd runs in the cluster it manages, whatever the values say, and
+        // the spaces settings always reach it.
+        for line in [
+            "[kubernetes]",
+            "mode = \"in_cluster\"",
+            "[spaces]",
+            "[spaces.quota_profiles.\"default\"]",
+        ] {
+            if !rendered.contains(line) {
+                bail!("helm template rendered a berthd.toml without {line}");
+            }
+        }
     }
-    // The schema must refuse what would break the daemon.
+    // The schema, or a check in the templates, must refuse what would break
+    // the daemon.
     for bad in [
         "replicas=2",
         "log.format=xml",
         "audit.retention=30m",
         "auth.localAccounts=false",
         "audit.otlp.headers.existingSecret=x",
+        "spaces.podSecurity=lax",
+        "spaces.workers=0",
+        "spaces.maxPerUser=0",
+        "spaces.idleSleep=0s",
+        // Not a key of spaces.quotaProfiles.
+        "spaces.defaultQuotaProfile=large",
+        // Not longer than spaces.idleSleep (3h).
+        "spaces.idleDelete=3h",
     ] {
         let out = Command::new(helm)
             .args(["template", "berth"])
@@ -202,7 +223,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let only: Vec<String> = if args.iter().any(|a| a == "--only") {
         vec![String::new()]
     } else {
-        ["startup", "api", "audit", "kube_sim"]
+        ["startup", "api", "audit", "kube_sim", "spaces"]
             .map(str::to_owned)
             .to_vec()
     };

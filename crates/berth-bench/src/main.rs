@@ -6,6 +6,7 @@
 mod api;
 mod audit;
 mod kube_sim;
+mod spaces;
 mod startup;
 
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     namespaces: usize,
     /// Run only the benchmarks whose name contains this.
+    /// Space counts for the spaces benchmark, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000])]
+    spaces: Vec<usize>,
     #[arg(long)]
     only: Option<String>,
 }
@@ -54,6 +58,11 @@ fn main() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new()?;
         let result = runtime.block_on(audit::run(args.audit_events, args.seconds))?;
         write(&args, "audit", &result)?;
+    }
+    if selected("spaces") {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(spaces::run(&args.berthd, &args.spaces))?;
+        write(&args, "spaces", &result)?;
     }
     if selected("kube_sim") {
         let runtime = tokio::runtime::Runtime::new()?;

@@ -35,6 +35,10 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    shared.requests.count(
+        &method,
+        params.get("watch").is_some_and(|w| w == "true" || w == "1"),
+    );
     if let Err(err) = shared.faults.apply(method.as_str(), uri.path()).await {
         return err.into_response();
     }

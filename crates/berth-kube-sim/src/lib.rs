@@ -105,6 +105,46 @@ pub(crate) struct Shared {
     pub cluster: Arc<Cluster>,
     pub options: SimOptions,
     pub faults: Faults,
+    pub requests: RequestCounter,
+}
+
+/// How many requests of each sort the simulator has answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestCounts {
+    /// GETs that are not watches: reads and lists.
+    pub reads: u64,
+    /// Watches opened.
+    pub watches: u64,
+    /// POST, PUT, PATCH and DELETE.
+    pub writes: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RequestCounter {
+    reads: std::sync::atomic::AtomicU64,
+    watches: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl RequestCounter {
+    pub(crate) fn count(&self, method: &axum::http::Method, watch: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counter = match *method {
+            axum::http::Method::GET if watch => &self.watches,
+            axum::http::Method::GET | axum::http::Method::HEAD => &self.reads,
+            _ => &self.writes,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    fn snapshot(&self) -> RequestCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        RequestCounts {
+            reads: self.reads.load(Relaxed),
+            watches: self.watches.load(Relaxed),
+            writes: self.writes.load(Relaxed),
+        }
+    }
 }
 
 /// A running simulator on `127.0.0.1`. Dropping it stops the server.
@@ -143,6 +183,7 @@ impl Simulator {
             cluster,
             options,
             faults: Faults::default(),
+            requests: RequestCounter::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -159,6 +200,11 @@ impl Simulator {
             addr,
             tasks,
         })
+    }
+
+    /// The requests answered so far, by sort: what a client cost the API.
+    pub fn requests(&self) -> RequestCounts {
+        self.shared.requests.snapshot()
     }
 
     /// Faults to inject into the requests that follow.

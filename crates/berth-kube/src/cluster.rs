@@ -51,12 +51,48 @@ pub(crate) fn api_resource(api_version: &str, kind: &str, plural: &str) -> ApiRe
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
 
-/// Objects of one space, by (kind, namespace, name).
-type SpaceObjects = BTreeMap<(String, String, String), Value>;
+/// Objects of one space, by (kind, namespace, name), as compact JSON: a
+/// parsed `Value` costs several times the memory, and at 10,000 spaces the
+/// cache is most of the daemon's. A reconcile parses the few it reads.
+type SpaceObjects = BTreeMap<(String, String, String), Box<str>>;
 
 #[derive(Default)]
 struct Cache {
     spaces: HashMap<String, SpaceObjects>,
+    /// Which space each object is cached under, so a relabelled object is
+    /// found without looking through every space.
+    space_of: HashMap<(String, String, String), String>,
+}
+
+impl Cache {
+    fn insert(
+        &mut self,
+        space: String,
+        key: (String, String, String),
+        value: Value,
+    ) -> Option<String> {
+        let before = self.space_of.insert(key.clone(), space.clone());
+        let moved = before.filter(|old| old != &space);
+        if let Some(old) = &moved
+            && let Some(objects) = self.spaces.get_mut(old)
+        {
+            objects.remove(&key);
+        }
+        let compact = value.to_string().into_boxed_str();
+        self.spaces.entry(space).or_default().insert(key, compact);
+        moved
+    }
+
+    fn remove(&mut self, key: &(String, String, String)) -> Option<String> {
+        let space = self.space_of.remove(key)?;
+        if let Some(objects) = self.spaces.get_mut(&space) {
+            objects.remove(key);
+            if objects.is_empty() {
+                self.spaces.remove(&space);
+            }
+        }
+        Some(space)
+    }
 }
 
 /// A Kubernetes API, with Berth's objects in it watched and cached.
@@ -222,36 +258,22 @@ impl Cluster {
             let touched: Vec<String> = match event {
                 Ok(Event::Apply(object)) => {
                     let value = as_value(object);
-                    let Some(space) = space_of(&value) else {
-                        continue;
-                    };
-                    let mut cache = self.cache.write().unwrap_or_else(lock_err);
-                    // An object whose label moved to another space leaves its old one.
                     let key = key_of(&value);
-                    let mut moved = Vec::new();
-                    for (name, objects) in cache.spaces.iter_mut() {
-                        if name != &space && objects.remove(&key).is_some() {
-                            moved.push(name.clone());
+                    let mut cache = self.cache.write().unwrap_or_else(lock_err);
+                    match space_of(&value) {
+                        Some(space) => {
+                            // An object whose label moved leaves its old space.
+                            let moved = cache.insert(space.clone(), key, value);
+                            moved.into_iter().chain([space]).collect()
                         }
+                        // Its label was removed: it is no longer Berth's.
+                        None => cache.remove(&key).into_iter().collect(),
                     }
-                    cache
-                        .spaces
-                        .entry(space.clone())
-                        .or_default()
-                        .insert(key, value);
-                    moved.push(space);
-                    moved
                 }
                 Ok(Event::Delete(object)) => {
                     let value = as_value(object);
-                    let Some(space) = space_of(&value) else {
-                        continue;
-                    };
                     let mut cache = self.cache.write().unwrap_or_else(lock_err);
-                    if let Some(objects) = cache.spaces.get_mut(&space) {
-                        objects.remove(&key_of(&value));
-                    }
-                    vec![space]
+                    cache.remove(&key_of(&value)).into_iter().collect()
                 }
                 Ok(Event::Init) => {
                     buffer.clear();
@@ -264,25 +286,23 @@ impl Cluster {
                 Ok(Event::InitDone) => {
                     // A full relist: replace this kind's objects everywhere.
                     let mut cache = self.cache.write().unwrap_or_else(lock_err);
+                    let stale: Vec<_> = cache
+                        .space_of
+                        .keys()
+                        .filter(|(kind, _, _)| kind == &resource.kind)
+                        .cloned()
+                        .collect();
                     let mut touched = HashSet::new();
-                    for (space, objects) in cache.spaces.iter_mut() {
-                        let before = objects.len();
-                        objects.retain(|(kind, _, _), _| kind != &resource.kind);
-                        if objects.len() != before {
-                            touched.insert(space.clone());
-                        }
+                    for key in stale {
+                        touched.extend(cache.remove(&key));
                     }
                     for value in buffer.drain(..) {
                         if let Some(space) = space_of(&value) {
                             touched.insert(space.clone());
-                            cache
-                                .spaces
-                                .entry(space)
-                                .or_default()
-                                .insert(key_of(&value), value);
+                            let key = key_of(&value);
+                            cache.insert(space, key, value);
                         }
                     }
-                    cache.spaces.retain(|_, objects| !objects.is_empty());
                     if !synced_once {
                         synced_once = true;
                         self.synced.fetch_add(1, Ordering::SeqCst);
@@ -315,7 +335,12 @@ impl Cluster {
             .unwrap_or_else(lock_err)
             .spaces
             .get(space)
-            .map(|objects| objects.values().cloned().collect())
+            .map(|objects| {
+                objects
+                    .values()
+                    .filter_map(|text| serde_json::from_str(text).ok())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -120,8 +120,14 @@ impl SpacesConfig {
         if self.workers == 0 {
             return Err("workers must be at least 1".to_owned());
         }
-        if self.idle_sleep.is_zero() {
-            return Err("idle_sleep must be longer than zero".to_owned());
+        for (key, value) in [
+            ("idle_sleep", self.idle_sleep),
+            ("idle_check_interval", self.idle_check_interval),
+            ("resync_interval", self.resync_interval),
+        ] {
+            if value < Duration::from_secs(1) {
+                return Err(format!("{key} must be at least 1s"));
+            }
         }
         if let Some(delete) = self.idle_delete
             && delete <= self.idle_sleep

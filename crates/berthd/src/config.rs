@@ -461,6 +461,51 @@ checkpoint_interval = "1m"
 # otlp_endpoint = "http://otel-collector:4318"
 # A file of `Name: value` lines sent as headers (for example an API key).
 # otlp_headers_file = "/etc/berth/secrets/otlp-headers"
+
+[kubernetes]
+# Where the Kubernetes API is: "embedded" (Berth's own simulator, saved under
+# data_dir, for a try-out on one machine), "in_cluster" (the pod's service
+# account; what the Helm chart sets) or "kubeconfig".
+mode = "embedded"
+# With mode = "kubeconfig": the file, and a context other than its current one.
+# kubeconfig = "/home/me/.kube/config"
+# context = "staging"
+
+[spaces]
+# Make each user a personal space, named after them, at their first sign-in.
+personal_spaces = true
+# The most spaces one user may own (admins are not limited).
+max_per_user = 5
+# A space with no activity (changes through the API, dev sessions, relay
+# traffic, catalog actions) for this long sleeps: its Deployments and
+# StatefulSets scale to zero and its CronJobs are suspended. Persistent
+# spaces never sleep.
+idle_sleep = "3h"
+# A space idle for this long is deleted (persistent spaces never are).
+# Unset: never.
+# idle_delete = "14days"
+idle_check_interval = "30s"
+# Every space is checked at least this often, from the watch cache: no
+# Kubernetes API request unless something drifted.
+resync_interval = "10m"
+# Spaces reconciled at once.
+workers = 8
+# The quota profile a space gets unless an admin picks another.
+default_quota_profile = "default"
+# The Pod Security admission level enforced in every space:
+# "privileged", "baseline" or "restricted".
+pod_security = "baseline"
+# A NetworkPolicy in each space admits traffic only from the same space and
+# from the ingress controllers' namespaces.
+network_isolation = true
+ingress_namespaces = ["ingress-nginx"]
+
+# A quota profile: the ResourceQuota's `hard` limits and the LimitRange's
+# container defaults. Add more as [spaces.quota_profiles.NAME].
+[spaces.quota_profiles.default]
+hard = { "requests.cpu" = "4", "requests.memory" = "8Gi", "limits.cpu" = "8", "limits.memory" = "16Gi", "pods" = "50", "persistentvolumeclaims" = "10" }
+default_request = { cpu = "100m", memory = "128Mi" }
+default_limit = { cpu = "1", memory = "1Gi" }
 "#;
 
 // figment's Jail fixes its closures' error type, which clippy finds large.

@@ -74,6 +74,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         cluster.clone(),
     )
     .map_err(|e| anyhow::anyhow!("cannot start spaces: {}", e.message))?;
+    spaces_metrics(&telemetry.meter, spaces.reconciler.clone());
     let app = App::new(AppParts {
         store: store.clone(),
         auth: auth.clone(),
@@ -202,6 +203,46 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     served
         .context("HTTP server task failed")?
         .context("HTTP server failed")
+}
+
+/// The reconciler's counters as OpenTelemetry instruments (and so on
+/// `/metrics` and over OTLP).
+fn spaces_metrics(
+    meter: &opentelemetry::metrics::Meter,
+    reconciler: Arc<berth_spaces::Reconciler>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    type Read = fn(&berth_spaces::reconciler::Counters) -> u64;
+    let counters: [(&'static str, &'static str, Read); 3] = [
+        (
+            "berth.spaces.reconciles",
+            "Reconcile passes over spaces",
+            |c| c.passes.load(Relaxed),
+        ),
+        (
+            "berth.spaces.kubernetes_writes",
+            "Objects the reconciler applied to the Kubernetes API",
+            |c| c.writes.load(Relaxed),
+        ),
+        (
+            "berth.spaces.reconcile_errors",
+            "Reconcile passes that failed and were retried",
+            |c| c.errors.load(Relaxed),
+        ),
+    ];
+    for (name, description, read) in counters {
+        let reconciler = reconciler.clone();
+        meter
+            .u64_observable_counter(name)
+            .with_description(description)
+            .with_callback(move |counter| counter.observe(read(reconciler.counters()), &[]))
+            .build();
+    }
+    meter
+        .u64_observable_gauge("berth.spaces.cached")
+        .with_description("Spaces with objects in the reconciler's watch cache")
+        .with_callback(move |gauge| gauge.observe(reconciler.cluster().cached_spaces() as u64, &[]))
+        .build();
 }
 
 /// Installs SIGTERM and SIGINT handlers; the future resolves with the name of

@@ -63,6 +63,17 @@ async fn serves_probes_metrics_version_and_openapi() {
             .any(|(name, _, value)| name == "process_resident_memory_bytes" && *value > 0.0),
         "no process memory gauge in:\n{text}"
     );
+    for name in [
+        "berth_spaces_reconciles_total",
+        "berth_spaces_kubernetes_writes_total",
+        "berth_spaces_reconcile_errors_total",
+        "berth_spaces_cached",
+    ] {
+        assert!(
+            samples.iter().any(|(n, _, _)| n == name),
+            "no {name} in:\n{text}"
+        );
+    }
 }
 
 /// Structural checks of an OpenAPI 3.1 document: the system routes are

@@ -122,6 +122,39 @@ which always yields a valid TOML basic string.
 {{- end }}
 
 {{/*
+A TOML inline table of strings from a map: { "requests.cpu" = "4", "pods" = "50" }.
+Keys are quoted with toJson (they may contain dots, which TOML would otherwise read
+as nesting); values go through toJson too. A whole number (YAML reads `pods: 50` as
+a float) is rendered without a fractional part, so it stays a valid quantity.
+*/}}
+{{- define "berth.tomlStringTable" -}}
+{{- $m := . -}}
+{ {{- range $i, $k := keys $m | sortAlpha }}{{ if $i }},{{ end }} {{ $k | toJson }} = {{ include "berth.tomlQuantity" (get $m $k) }}{{ end }} }
+{{- end }}
+{{- define "berth.tomlQuantity" -}}
+{{- if and (kindIs "float64" .) (eq (. | int64 | float64) .) }}{{ . | int64 | toString | toJson }}
+{{- else }}{{ . | toString | toJson }}
+{{- end }}
+{{- end }}
+
+{{/*
+Seconds in a duration string matching
+^[1-9][0-9]*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)$
+(the schema enforces that form), with humantime's units.
+*/}}
+{{- define "berth.humantimeSeconds" -}}
+{{- $n := regexFind "^[0-9]+" . | int64 }}
+{{- $unit := regexFind "[a-z]+$" . }}
+{{- if has $unit (list "s" "sec" "secs" "second" "seconds") }}{{ $n }}
+{{- else if has $unit (list "m" "min" "mins" "minute" "minutes") }}{{ mul $n 60 }}
+{{- else if has $unit (list "h" "hr" "hrs" "hour" "hours") }}{{ mul $n 3600 }}
+{{- else if has $unit (list "d" "day" "days") }}{{ mul $n 86400 }}
+{{- else if has $unit (list "w" "wk" "wks" "week" "weeks") }}{{ mul $n 604800 }}
+{{- else }}{{ fail (printf "berth: %q is not a duration like 30s, 10m, 3h or 14days" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
 Directory the OIDC client Secret is mounted at, the file berthd reads, and the
 redirect URI to register at the provider (berthd trims trailing slashes from
 server.public_url too).
@@ -171,6 +204,19 @@ Checks that need more than the JSON schema.
 {{- end }}
 {{- if not $oidc.clientId }}
 {{- fail "berth: auth.oidc.enabled=true needs auth.oidc.clientId, the client ID registered at the provider" }}
+{{- end }}
+{{- end }}
+{{- with .Values.spaces }}
+{{- $profiles := .quotaProfiles | default dict }}
+{{- if not (hasKey $profiles .defaultQuotaProfile) }}
+{{- fail (printf "berth: spaces.defaultQuotaProfile %q is not a key of spaces.quotaProfiles (%s): every new space gets the default profile, so it must be defined. Set spaces.defaultQuotaProfile to one of those profiles, or add a profile named %q under spaces.quotaProfiles" .defaultQuotaProfile (keys $profiles | sortAlpha | join ", ") .defaultQuotaProfile) }}
+{{- end }}
+{{- with .idleDelete }}
+{{- $sleep := include "berth.humantimeSeconds" $.Values.spaces.idleSleep | int64 }}
+{{- $delete := include "berth.humantimeSeconds" . | int64 }}
+{{- if le $delete $sleep }}
+{{- fail (printf "berth: spaces.idleDelete (%s) must be longer than spaces.idleSleep (%s): an idle space is put to sleep first and deleted later (berthd refuses to start otherwise). Raise idleDelete, or set it to \"\" to never delete idle spaces" . $.Values.spaces.idleSleep) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- with .Values.audit.otlp }}

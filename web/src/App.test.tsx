@@ -1,0 +1,57 @@
+// @vitest-environment jsdom
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createElement } from 'react';
+import { setCsrfToken, type Whoami } from './api';
+import { App } from './App';
+import { ALICE, ROOT, byTestId, json, mount, queryTestId, spaceView, stubFetch, text, waitFor, type Mounted } from './testing';
+
+let page: Mounted | null = null;
+
+/** Opens the console at `path`, signed in as `me`. */
+async function open(me: Whoami, path: string) {
+  window.history.replaceState(null, '', path);
+  const calls = stubFetch((call) => {
+    if (call.url === '/api/v1/whoami') return json(200, me);
+    if (call.url === '/api/v1/spaces') return json(200, [spaceView()]);
+    if (call.url === '/api/v1/spaces/alpha') return json(200, spaceView());
+    if (call.url === '/api/v1/spaces/alpha/objects') return json(200, []);
+    if (call.url === '/api/v1/version') return json(200, { version: '0.1.0', api: 'v1' });
+    if (call.url === '/readyz') return json(200, { ready: true, components: {} });
+    return json(404, { error: { code: 'not_found', message: 'no such route' } });
+  });
+  page = await mount(createElement(App));
+  return { calls, root: page.container };
+}
+
+afterEach(async () => {
+  await page?.unmount();
+  page = null;
+  vi.unstubAllGlobals();
+  setCsrfToken(null);
+  window.history.replaceState(null, '', '/');
+});
+
+describe('Spaces in the console', () => {
+  it('every signed-in user has Spaces in the navigation', async () => {
+    const { root } = await open(ALICE, '/');
+    const link = await waitFor(() => byTestId(root, 'nav-spaces'));
+    expect(link.getAttribute('href')).toBe('/spaces');
+    expect(text(root, 'nav-spaces')).toBe('Spaces');
+    // ...while the admins' pages stay hidden from members.
+    expect(queryTestId(root, 'nav-users')).toBeNull();
+  });
+
+  it('/spaces shows the list, marked in the navigation', async () => {
+    const { root } = await open(ROOT, '/spaces');
+    await waitFor(() => byTestId(root, 'space-row-alpha'));
+    expect(byTestId(root, 'nav-spaces').getAttribute('aria-current')).toBe('page');
+  });
+
+  it('/spaces/<name> shows that space, under Spaces in the navigation', async () => {
+    const { calls, root } = await open(ALICE, '/spaces/alpha');
+    await waitFor(() => expect(text(root, 'space-title')).toBe('alpha'));
+    await waitFor(() => byTestId(root, 'space-owner'));
+    expect(calls.map((c) => c.url)).toContain('/api/v1/spaces/alpha');
+    expect(byTestId(root, 'nav-spaces').className).toContain('active');
+  });
+});

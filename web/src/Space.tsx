@@ -1,0 +1,727 @@
+import { Fragment, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import {
+  ApiError,
+  deleteSpace,
+  fetchSpace,
+  listSpaceObjects,
+  shareSpace,
+  sleepSpace,
+  unshareSpace,
+  wakeSpace,
+  type SpaceMember,
+  type SpaceObject,
+  type SpaceView,
+  type Whoami,
+} from './api';
+import { Banner } from './Banner';
+import { describeError, formErrorMessage, formatClock, formatDateTime, formatRelative } from './format';
+import { Link, navigate } from './router';
+import { ROUTE_PATHS } from './routes';
+import { DeleteSpaceConfirm, PhaseBadge } from './SpaceParts';
+import {
+  SPACES_POLL_MS,
+  canManageSpace,
+  canRemoveMember,
+  deletedAtLabel,
+  formatObjectJson,
+  isAdmin,
+  isSelf,
+  isTerminating,
+  labelPairs,
+  memberName,
+  objectKey,
+  quotaRows,
+  sleepsLabel,
+  spaceRoleLabel,
+  wakefulnessSentence,
+} from './spaces';
+
+/** The page of one space: `/spaces/<name>`. */
+export function Space({ me, name }: { me: Whoami; name: string }) {
+  const [space, setSpace] = useState<SpaceView | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  /** The daemon no longer knows the space (404): deleted, or never yours to see. */
+  const [gone, setGone] = useState<{ deleted: boolean; message: string } | null>(null);
+  const [objects, setObjects] = useState<SpaceObject[] | null>(null);
+  const [objectsError, setObjectsError] = useState<string | null>(null);
+  const [checkedAt, setCheckedAt] = useState<Date | null>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [confirmingDelete, setConfirmingDelete] = useState(false);
+  const now = new Date();
+
+  // Only the latest answer counts (see Spaces.tsx); `wasTerminating` tells "deleted" from "not found".
+  const latest = useRef(0);
+  const wasTerminating = useRef(false);
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+
+  /** Reads the space and its objects; `false` once the space is gone (no point asking again). */
+  const load = useCallback(
+    async (signal?: AbortSignal): Promise<boolean> => {
+      const mine = ++latest.current;
+      const stale = () => signal?.aborted || !mounted.current || mine !== latest.current;
+      const [spaceResult, objectsResult] = await Promise.allSettled([
+        fetchSpace(name, { signal }),
+        listSpaceObjects(name, { signal }),
+      ]);
+      if (stale()) return true;
+      if (spaceResult.status === 'fulfilled') {
+        setSpace(spaceResult.value);
+        wasTerminating.current = isTerminating(spaceResult.value);
+        setLoadError(null);
+        setCheckedAt(new Date());
+      } else if (spaceResult.reason instanceof ApiError && spaceResult.reason.status === 404) {
+        setGone({ deleted: wasTerminating.current, message: formErrorMessage(spaceResult.reason) });
+        setLoadError(null);
+        return false;
+      } else {
+        setLoadError(describeError(spaceResult.reason));
+      }
+      if (objectsResult.status === 'fulfilled') {
+        setObjects(objectsResult.value);
+        setObjectsError(null);
+      } else {
+        setObjectsError(describeError(objectsResult.reason));
+      }
+      return true;
+    },
+    [name],
+  );
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    async function tick() {
+      const again = document.hidden ? true : await load(controller.signal);
+      if (controller.signal.aborted || !again) return;
+      timer = setTimeout(() => void tick(), SPACES_POLL_MS);
+    }
+    void tick();
+    return () => {
+      controller.abort();
+      clearTimeout(timer);
+    };
+  }, [load]);
+
+  /** Runs a change; shows the daemon's answer at once, then reads everything again. */
+  async function change(key: string, call: () => Promise<SpaceView>, done: string, failed: string): Promise<boolean> {
+    setBusy(key);
+    setActionError(null);
+    setNotice(null);
+    let ok = false;
+    try {
+      const updated = await call();
+      if (!mounted.current) return true;
+      latest.current += 1;
+      setSpace(updated);
+      wasTerminating.current = isTerminating(updated);
+      setNotice(done);
+      ok = true;
+    } catch (err) {
+      if (!mounted.current) return false;
+      setActionError(`${failed}: ${formErrorMessage(err)}`);
+    } finally {
+      if (mounted.current) setBusy(null);
+    }
+    void load();
+    return ok;
+  }
+
+  async function removeMember(member: SpaceMember) {
+    const self = isSelf(member, me);
+    const who = memberName(member);
+    const ok = await change(
+      `member:${member.user_id}`,
+      () => unshareSpace(name, member.user_id),
+      self ? `You left “${name}”.` : `${who} is no longer a member.`,
+      self ? `Leaving “${name}” failed` : `Removing ${who} failed`,
+    );
+    // A member who left can no longer see the space.
+    if (ok && self && !isAdmin(me)) navigate(ROUTE_PATHS.spaces);
+  }
+
+  const header = (
+    <div className="page-header">
+      <h1 className="crumbs">
+        <Link to={ROUTE_PATHS.spaces}>Spaces</Link>
+        <span aria-hidden="true" className="muted">
+          /
+        </span>
+        <span className="mono" data-testid="space-title">
+          {name}
+        </span>
+        {space && !gone && <PhaseBadge phase={space.status.phase} testId="space-phase" />}
+      </h1>
+      <p className="muted">
+        {checkedAt && !gone ? `Checked ${formatClock(checkedAt)} · refreshes every ${SPACES_POLL_MS / 1000} s` : ''}
+      </p>
+    </div>
+  );
+
+  if (gone) {
+    return (
+      <>
+        {header}
+        {gone.deleted ? (
+          <Banner tone="ok" testId="space-gone" hint={<Link to={ROUTE_PATHS.spaces}>Back to the spaces</Link>}>
+            “{name}” is deleted: its namespace and everything in it are gone.
+          </Banner>
+        ) : (
+          <Banner tone="error" testId="space-gone" hint={<Link to={ROUTE_PATHS.spaces}>Back to the spaces</Link>}>
+            {gone.message}
+          </Banner>
+        )}
+      </>
+    );
+  }
+
+  const terminating = space !== null && isTerminating(space);
+  const manage = space !== null && canManageSpace(space, me);
+
+  return (
+    <>
+      {header}
+
+      {loadError && (
+        <Banner tone="error" testId="error" hint={<>Retrying every {SPACES_POLL_MS / 1000} s.</>}>
+          {loadError}
+        </Banner>
+      )}
+      {actionError && (
+        <Banner tone="error" testId="space-error">
+          {actionError}
+        </Banner>
+      )}
+      {notice && (
+        <Banner tone="ok" testId="space-notice">
+          {notice}
+        </Banner>
+      )}
+
+      {space === null ? (
+        <section className="card">
+          <p className="muted">{loadError ? 'Space unknown.' : 'Loading…'}</p>
+        </section>
+      ) : (
+        <>
+          <section className="card" aria-labelledby="space-summary-title">
+            <div className="card-head">
+              <h2 className="card-title" id="space-summary-title">
+                Space
+              </h2>
+              <div className="card-head-actions">
+                {space.wakefulness.asleep ? (
+                  <button
+                    type="button"
+                    className="btn btn-small"
+                    data-testid="space-wake"
+                    disabled={busy !== null || terminating}
+                    onClick={() =>
+                      void change('wake', () => wakeSpace(name), `“${name}” is waking up.`, `Waking “${name}” failed`)
+                    }
+                  >
+                    Wake
+                  </button>
+                ) : (
+                  <button
+                    type="button"
+                    className="btn btn-small"
+                    data-testid="space-sleep"
+                    disabled={busy !== null || terminating}
+                    title="Scale its workloads to zero now"
+                    onClick={() =>
+                      void change(
+                        'sleep',
+                        () => sleepSpace(name),
+                        `“${name}” is going to sleep.`,
+                        `Putting “${name}” to sleep failed`,
+                      )
+                    }
+                  >
+                    Sleep
+                  </button>
+                )}
+                {manage && (
+                  <button
+                    type="button"
+                    className="btn btn-small btn-danger-outline"
+                    data-testid="space-delete"
+                    disabled={busy !== null || terminating || confirmingDelete}
+                    title={terminating ? 'Already being deleted' : undefined}
+                    onClick={() => setConfirmingDelete(true)}
+                  >
+                    Delete
+                  </button>
+                )}
+              </div>
+            </div>
+
+            {confirmingDelete && !terminating && (
+              <DeleteSpaceConfirm
+                name={name}
+                busy={busy === 'delete'}
+                onCancel={() => setConfirmingDelete(false)}
+                onConfirm={() =>
+                  void change(
+                    'delete',
+                    () => deleteSpace(name),
+                    `“${name}” is being deleted; this page says so once its namespace is gone.`,
+                    `Deleting “${name}” failed`,
+                  ).then((ok) => {
+                    if (ok && mounted.current) setConfirmingDelete(false);
+                  })
+                }
+              />
+            )}
+
+            <dl className="facts">
+              <dt>Phase</dt>
+              <dd>
+                <PhaseBadge phase={space.status.phase} />
+                {space.status.observed_generation < space.generation && !terminating && (
+                  <span className="muted"> · catching up with the latest change</span>
+                )}
+              </dd>
+              <dt>Owner</dt>
+              <dd data-testid="space-owner">
+                <span className="mono">{memberName(space.owner)}</span>
+                {isSelf(space.owner, me) && (
+                  <>
+                    {' '}
+                    <span className="tag">you</span>
+                  </>
+                )}
+              </dd>
+              <dt>Your role</dt>
+              <dd data-testid="space-your-role">
+                {space.your_role ? spaceRoleLabel(space.your_role) : 'Not a member (you see it as an admin)'}
+              </dd>
+              <dt>Persistent</dt>
+              <dd data-testid="space-persistent">
+                {space.persistent ? 'Yes: never sleeps or is deleted for idleness' : 'No'}
+              </dd>
+              <dt>Personal</dt>
+              <dd data-testid="space-personal">
+                {space.personal ? 'Yes: made at the owner’s first sign-in' : 'No'}
+              </dd>
+              <dt>Labels</dt>
+              <dd data-testid="space-labels">
+                {labelPairs(space.labels).length > 0 ? (
+                  <div className="chips">
+                    {labelPairs(space.labels).map((pair) => (
+                      <span key={pair} className="chip">
+                        {pair}
+                      </span>
+                    ))}
+                  </div>
+                ) : (
+                  <span className="muted">None</span>
+                )}
+              </dd>
+              <dt>Created</dt>
+              <dd>{formatDateTime(space.created_at)}</dd>
+              <dt>Awake or asleep</dt>
+              <dd data-testid="space-wakefulness">
+                {wakefulnessSentence(space.wakefulness)}{' '}
+                <span className="muted" title={formatDateTime(space.wakefulness.since, '')}>
+                  (since {formatRelative(space.wakefulness.since, now)})
+                </span>
+              </dd>
+              <dt>Last activity</dt>
+              <dd data-testid="space-last-activity">
+                {space.last_activity_reason || <span className="muted">Unknown</span>}{' '}
+                <span className="muted" title={formatDateTime(space.last_activity, '')}>
+                  · {formatRelative(space.last_activity, now)}
+                </span>
+              </dd>
+              <dt>Sleeps</dt>
+              <dd data-testid="space-sleeps-at" title={formatDateTime(space.sleeps_at, '') || undefined}>
+                {sleepsLabel(space, now)}
+                {space.sleeps_at && <span className="muted"> · {formatDateTime(space.sleeps_at)}</span>}
+              </dd>
+              <dt>Deleted when idle</dt>
+              <dd data-testid="space-deleted-at" title={formatDateTime(space.deleted_at, '') || undefined}>
+                {deletedAtLabel(space, now)}
+                {space.deleted_at && !terminating && <span className="muted"> · {formatDateTime(space.deleted_at)}</span>}
+              </dd>
+            </dl>
+          </section>
+
+          <Conditions space={space} now={now} />
+          <Quota space={space} />
+          <Members
+            space={space}
+            me={me}
+            busy={busy}
+            onShare={(user) =>
+              change('share', () => shareSpace(name, user), `Shared “${name}” with ${user}.`, `Sharing with ${user} failed`)
+            }
+            onRemove={(member) => void removeMember(member)}
+            canShare={manage && !terminating}
+          />
+        </>
+      )}
+
+      {space !== null && <Objects objects={objects} error={objectsError} />}
+    </>
+  );
+}
+
+function Conditions({ space, now }: { space: SpaceView; now: Date }) {
+  const conditions = space.status.conditions;
+  return (
+    <section className="card card-flush" aria-labelledby="space-conditions-title">
+      <div className="card-head">
+        <h2 className="card-title" id="space-conditions-title">
+          Conditions
+        </h2>
+      </div>
+      <div className="table-scroll">
+        <table className="table table-data" data-testid="space-conditions">
+          <thead>
+            <tr>
+              <th scope="col">Type</th>
+              <th scope="col">Status</th>
+              <th scope="col">Reason</th>
+              <th scope="col">Message</th>
+              <th scope="col">Last transition</th>
+            </tr>
+          </thead>
+          <tbody>
+            {conditions.map((c) => (
+              <tr key={c.type} data-testid={`condition-${c.type}`} data-status={String(c.status)}>
+                <td className="mono">{c.type}</td>
+                <td>{c.status ? 'True' : 'False'}</td>
+                <td className="mono">{c.reason || <span className="muted">—</span>}</td>
+                <td className="col-wrap">{c.message || <span className="muted">—</span>}</td>
+                <td title={formatDateTime(c.last_transition, '')}>{formatRelative(c.last_transition, now)}</td>
+              </tr>
+            ))}
+            {conditions.length === 0 && (
+              <tr>
+                <td colSpan={5} className="muted empty">
+                  No conditions reported yet.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+function Quota({ space }: { space: SpaceView }) {
+  const rows = quotaRows(space.status.quota);
+  const profile = space.status.quota.profile || space.quota_profile;
+  return (
+    <section className="card card-flush" aria-labelledby="space-quota-title">
+      <div className="card-head">
+        <div className="card-head-text">
+          <h2 className="card-title" id="space-quota-title">
+            Quota
+          </h2>
+          {profile && <span className="muted card-head-note">profile {profile}</span>}
+        </div>
+      </div>
+      <div className="table-scroll">
+        <table className="table table-data" data-testid="space-quota">
+          <thead>
+            <tr>
+              <th scope="col">Resource</th>
+              <th scope="col">Used</th>
+              <th scope="col">Hard limit</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((row) => (
+              <tr key={row.resource} data-testid={`quota-${row.resource}`}>
+                <td className="mono">{row.resource}</td>
+                <td className="mono">{row.used}</td>
+                <td className="mono">{row.hard}</td>
+              </tr>
+            ))}
+            {rows.length === 0 && (
+              <tr>
+                <td colSpan={3} className="muted empty">
+                  No quota reported yet.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+function Members({
+  space,
+  me,
+  busy,
+  canShare,
+  onShare,
+  onRemove,
+}: {
+  space: SpaceView;
+  me: Whoami;
+  busy: string | null;
+  canShare: boolean;
+  onShare: (user: string) => Promise<boolean>;
+  onRemove: (member: SpaceMember) => void;
+}) {
+  const [user, setUser] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState<string | null>(null);
+  const terminating = isTerminating(space);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const who = user.trim();
+    if (who === '') {
+      setError('Enter a user name or an email address.');
+      return;
+    }
+    setError(null);
+    if (await onShare(who)) setUser('');
+  }
+
+  return (
+    <section className="card card-flush" aria-labelledby="space-members-title">
+      <div className="card-head">
+        <div className="card-head-text">
+          <h2 className="card-title" id="space-members-title">
+            Members
+          </h2>
+          <span className="muted card-head-note">{space.members.length}</span>
+        </div>
+      </div>
+      <div className="table-scroll">
+        <table className="table table-data" data-testid="space-members">
+          <thead>
+            <tr>
+              <th scope="col">User</th>
+              <th scope="col">Role</th>
+              <th scope="col" className="col-actions">
+                <span className="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {space.members.map((member) => {
+              const key = member.username || member.user_id;
+              const self = isSelf(member, me);
+              const label = self ? 'Leave' : 'Remove';
+              return (
+                <tr key={member.user_id} data-testid={`member-${key}`}>
+                  <td>
+                    <div className="cell-main">
+                      <span className="mono">{memberName(member)}</span>
+                      {self && <span className="tag">you</span>}
+                    </div>
+                  </td>
+                  <td>{spaceRoleLabel(member.role)}</td>
+                  <td className="col-actions">
+                    {canRemoveMember(space, member, me) &&
+                      (confirming === member.user_id ? (
+                        <div className="confirm">
+                          <span>{self ? `Leave “${space.name}”?` : `Remove ${memberName(member)}?`}</span>
+                          <button
+                            type="button"
+                            className="btn btn-small btn-danger"
+                            data-testid={`member-remove-confirm-${key}`}
+                            disabled={busy !== null}
+                            onClick={() => {
+                              setConfirming(null);
+                              onRemove(member);
+                            }}
+                          >
+                            {label}
+                          </button>
+                          <button type="button" className="btn btn-small" onClick={() => setConfirming(null)}>
+                            Cancel
+                          </button>
+                        </div>
+                      ) : (
+                        <button
+                          type="button"
+                          className="btn btn-small btn-danger-outline"
+                          data-testid={`member-remove-${key}`}
+                          disabled={busy !== null || terminating}
+                          onClick={() => setConfirming(member.user_id)}
+                        >
+                          {label}
+                        </button>
+                      ))}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+      {canShare && (
+        <form className="form-row card-foot-form" onSubmit={(e) => void submit(e)} noValidate data-testid="space-share-form">
+          <label className="field field-grow">
+            <span className="field-label">Share with</span>
+            <input
+              className="input"
+              data-testid="space-share-user"
+              name="user"
+              autoComplete="off"
+              autoCapitalize="none"
+              spellCheck={false}
+              placeholder="user name or email"
+              value={user}
+              onChange={(e) => {
+                setUser(e.target.value);
+                setError(null);
+              }}
+            />
+          </label>
+          <button type="submit" className="btn btn-primary" data-testid="space-share-submit" disabled={busy !== null}>
+            {busy === 'share' ? 'Sharing…' : 'Share'}
+          </button>
+          {error && (
+            <p className="form-error" role="alert" data-testid="space-share-error">
+              {error}
+            </p>
+          )}
+        </form>
+      )}
+    </section>
+  );
+}
+
+function Objects({ objects, error }: { objects: SpaceObject[] | null; error: string | null }) {
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
+
+  function toggle(key: string) {
+    setExpanded((prev) => {
+      const next = new Set(prev);
+      if (next.has(key)) next.delete(key);
+      else next.add(key);
+      return next;
+    });
+  }
+
+  const outOfSync = objects?.filter((o) => !o.in_sync).length ?? 0;
+
+  return (
+    <section className="card card-flush" aria-labelledby="space-objects-title">
+      <div className="card-head">
+        <div className="card-head-text">
+          <h2 className="card-title" id="space-objects-title">
+            Objects Berth keeps here
+          </h2>
+          {objects && (
+            <span className="muted card-head-note" data-testid="space-objects-summary">
+              {objects.length === 0
+                ? ''
+                : outOfSync === 0
+                  ? 'all in sync'
+                  : `${outOfSync} of ${objects.length} not in sync`}
+            </span>
+          )}
+        </div>
+      </div>
+      {error && (
+        <div className="card-inset">
+          <Banner tone="error" testId="space-objects-error">
+            {error}
+          </Banner>
+        </div>
+      )}
+      <div className="table-scroll">
+        <table className="table table-data table-objects" data-testid="space-objects">
+          <thead>
+            <tr>
+              <th scope="col" className="col-expand">
+                <span className="visually-hidden">Details</span>
+              </th>
+              <th scope="col">Kind</th>
+              <th scope="col">Name</th>
+              <th scope="col">API version</th>
+              <th scope="col">In sync</th>
+            </tr>
+          </thead>
+          <tbody>
+            {objects?.map((o) => {
+              const key = objectKey(o);
+              const open = expanded.has(key);
+              const id = `object-${o.kind}-${o.name}`;
+              return (
+                <Fragment key={key}>
+                  <tr data-testid={id} data-in-sync={String(o.in_sync)} className={open ? 'row-open' : undefined}>
+                    <td className="col-expand">
+                      <button
+                        type="button"
+                        className="expander"
+                        aria-expanded={open}
+                        aria-controls={open ? `${id}-json` : undefined}
+                        aria-label={`${open ? 'Hide' : 'Show'} ${o.kind} ${o.name} as JSON`}
+                        data-testid={`${id}-expand`}
+                        onClick={() => toggle(key)}
+                      >
+                        <span aria-hidden="true">{open ? '▾' : '▸'}</span>
+                      </button>
+                    </td>
+                    <td>{o.kind}</td>
+                    <td className="mono">{o.name}</td>
+                    <td className="mono muted">{o.api_version}</td>
+                    <td>
+                      <span
+                        className={`badge badge-small badge-${o.in_sync ? 'ok' : 'warn'}`}
+                        data-testid={`${id}-in-sync`}
+                        title={o.in_sync ? 'The cluster holds what Berth wants' : 'The cluster differs from what Berth wants'}
+                      >
+                        {o.in_sync ? 'Yes' : 'No'}
+                      </span>
+                      {o.object === null && <span className="muted"> · missing</span>}
+                    </td>
+                  </tr>
+                  {open && (
+                    <tr className="detail-row" id={`${id}-json`}>
+                      <td colSpan={5}>
+                        {o.object === null ? (
+                          <p className="muted" data-testid={`${id}-json`}>
+                            The cluster does not hold this object (yet).
+                          </p>
+                        ) : (
+                          <pre className="json" data-testid={`${id}-json`}>
+                            {formatObjectJson(o.object)}
+                          </pre>
+                        )}
+                      </td>
+                    </tr>
+                  )}
+                </Fragment>
+              );
+            })}
+            {objects?.length === 0 && (
+              <tr>
+                <td colSpan={5} className="muted empty" data-testid="space-objects-empty">
+                  No objects yet.
+                </td>
+              </tr>
+            )}
+            {objects === null && (
+              <tr>
+                <td colSpan={5} className="muted empty">
+                  {error ? 'Objects unknown.' : 'Loading…'}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}

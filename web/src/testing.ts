@@ -1,0 +1,254 @@
+// Helpers of the page tests (`*.test.tsx`, run in jsdom): mount a page, stub
+// fetch (as src/api.test.ts does: the global is replaced, the calls recorded),
+// click and type, and fixtures of the API's answers. Not part of the build.
+
+import { act, type ReactElement } from 'react';
+import { createRoot } from 'react-dom/client';
+import { vi } from 'vitest';
+import type { SpaceView, User, Whoami } from './api';
+
+// Tells React that the tests wrap their updates in act().
+(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+
+/** Taken before any test fakes the timers: waiting for the page needs real time. */
+const realSetTimeout = globalThis.setTimeout;
+
+export interface FetchCall {
+  method: string;
+  url: string;
+  /** The parsed JSON body, if any. */
+  body: unknown;
+  headers: Record<string, string>;
+}
+
+export type Handler = (call: FetchCall) => Response | Promise<Response>;
+
+/** Replaces the global fetch; records the calls. */
+export function stubFetch(handler: Handler): FetchCall[] {
+  const calls: FetchCall[] = [];
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (input: string | URL | Request, init?: RequestInit) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const call: FetchCall = {
+        method: init?.method ?? 'GET',
+        url,
+        body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined,
+        headers: (init?.headers ?? {}) as Record<string, string>,
+      };
+      calls.push(call);
+      return handler(call);
+    }),
+  );
+  return calls;
+}
+
+export function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+}
+
+/** The daemon's error envelope. */
+export function apiError(status: number, code: string, message: string): Response {
+  return json(status, { error: { code, message, request_id: 'req-7' } });
+}
+
+/** `METHOD url` of each call, for compact assertions. */
+export function requests(calls: FetchCall[]): string[] {
+  return calls.map((c) => `${c.method} ${c.url}`);
+}
+
+export interface Mounted {
+  container: HTMLElement;
+  unmount: () => Promise<void>;
+}
+
+export async function mount(element: ReactElement): Promise<Mounted> {
+  const container = document.createElement('div');
+  document.body.appendChild(container);
+  const root = createRoot(container);
+  await act(async () => {
+    root.render(element);
+  });
+  return {
+    container,
+    unmount: async () => {
+      await act(async () => root.unmount());
+      container.remove();
+    },
+  };
+}
+
+/** Lets pending requests answer and React render. */
+export async function flush(): Promise<void> {
+  await act(async () => {
+    await new Promise((resolve) => realSetTimeout(resolve, 0));
+  });
+}
+
+/** Moves faked timers on (see vi.useFakeTimers), letting React render what they caused. */
+export async function advance(ms: number): Promise<void> {
+  await act(async () => {
+    await vi.advanceTimersByTimeAsync(ms);
+  });
+}
+
+/** Retries `check` until it stops throwing, letting the page work in between. */
+export async function waitFor<T>(check: () => T, rounds = 200): Promise<T> {
+  for (let i = 0; ; i += 1) {
+    try {
+      return check();
+    } catch (err) {
+      if (i >= rounds) throw err;
+    }
+    await flush();
+  }
+}
+
+export function queryTestId(root: ParentNode, id: string): HTMLElement | null {
+  return root.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+}
+
+export function byTestId(root: ParentNode, id: string): HTMLElement {
+  const el = queryTestId(root, id);
+  if (!el) throw new Error(`no element with data-testid="${id}"`);
+  return el;
+}
+
+/**
+ * The text of an element as a reader gets it: each element's text set apart
+ * by a space (table cells, tags, badges), whitespace collapsed, and what is
+ * hidden from readers (`aria-hidden`) left out.
+ */
+export function text(root: ParentNode, id: string): string {
+  return readable(byTestId(root, id)).replace(/\s+/g, ' ').trim();
+}
+
+function readable(node: Node): string {
+  if (node.nodeType === Node.TEXT_NODE) return node.textContent ?? '';
+  if (node instanceof Element && node.getAttribute('aria-hidden') === 'true') return '';
+  const inner = [...node.childNodes].map(readable).join('');
+  return node instanceof Element ? ` ${inner} ` : inner;
+}
+
+export async function click(el: HTMLElement): Promise<void> {
+  await act(async () => {
+    el.click();
+  });
+}
+
+/** Sets an input's value the way typing does, so React's onChange sees it. */
+export async function typeInto(el: HTMLElement, value: string): Promise<void> {
+  if (!(el instanceof HTMLInputElement)) throw new Error('not an <input>');
+  const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')?.set;
+  await act(async () => {
+    setter?.call(el, value);
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+}
+
+/** Submits a form as pressing Enter in it does (its submit button is not clicked). */
+export async function pressEnter(form: HTMLElement): Promise<void> {
+  if (!(form instanceof HTMLFormElement)) throw new Error('not a <form>');
+  await act(async () => {
+    form.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures
+
+export function user(overrides: Partial<User> = {}): User {
+  return {
+    id: 'u-1',
+    username: 'alice',
+    email: 'alice@example.com',
+    display_name: null,
+    role: 'member',
+    role_source: 'manual',
+    kind: 'local',
+    disabled: false,
+    created_at: '2026-11-01T09:00:00Z',
+    last_login_at: null,
+    groups: [],
+    groups_claim_missing: false,
+    ...overrides,
+  };
+}
+
+export function whoami(overrides: Partial<User> = {}): Whoami {
+  return { user: user(overrides), via: 'session', scopes: ['read', 'write'], csrf_token: 'csrf-123' };
+}
+
+/** alice (u-1), a member. */
+export const ALICE = whoami();
+/** bob (u-2), a member. */
+export const BOB = whoami({ id: 'u-2', username: 'bob', email: 'bob@example.com' });
+/** root (u-9), an admin who is in no space. */
+export const ROOT = whoami({ id: 'u-9', username: 'root', email: null, role: 'admin' });
+
+/** An ISO time `ms` from now. */
+export function fromNow(ms: number): string {
+  return new Date(Date.now() + ms).toISOString();
+}
+
+const HOUR = 3_600_000;
+
+/** The space `alpha`: owned by alice, shared with bob, awake, sleeping in about 2 h; seen by alice. */
+export function spaceView(overrides: Partial<SpaceView> = {}): SpaceView {
+  return {
+    name: 'alpha',
+    owner: { user_id: 'u-1', username: 'alice', role: 'owner' },
+    members: [
+      { user_id: 'u-1', username: 'alice', role: 'owner' },
+      { user_id: 'u-2', username: 'bob', role: 'member' },
+    ],
+    persistent: false,
+    personal: false,
+    labels: { team: 'web', env: 'dev' },
+    quota_profile: 'default',
+    generation: 3,
+    created_at: '2026-11-20T10:00:00Z',
+    last_activity: fromNow(-10 * 60_000),
+    last_activity_reason: 'api call by alice',
+    wakefulness: { asleep: false, reason: 'dev session of alice since 10:02', by: 'alice', since: fromNow(-HOUR) },
+    sleeps_at: fromNow(2.5 * HOUR),
+    deleted_at: fromNow(30.2 * 24 * HOUR),
+    status: {
+      phase: 'Active',
+      observed_generation: 3,
+      conditions: [
+        {
+          type: 'Ready',
+          status: true,
+          reason: 'Converged',
+          message: 'Everything Berth keeps in the space is in place.',
+          last_transition: fromNow(-2 * HOUR),
+        },
+        {
+          type: 'QuotaExceeded',
+          status: false,
+          reason: 'WithinQuota',
+          message: 'Usage is within the quota.',
+          last_transition: fromNow(-2 * HOUR),
+        },
+      ],
+      quota: {
+        profile: 'default',
+        hard: { pods: '50', 'requests.cpu': '4' },
+        used: { pods: '3', 'requests.cpu': '1' },
+      },
+    },
+    your_role: 'owner',
+    ...overrides,
+  };
+}
+
+/** The same space asleep (put to sleep by bob). */
+export function asleep(space: SpaceView): SpaceView {
+  return {
+    ...space,
+    wakefulness: { asleep: true, reason: 'put to sleep by bob at 10:40', by: 'bob', since: fromNow(-5 * 60_000) },
+    sleeps_at: null,
+    status: { ...space.status, phase: 'Sleeping' },
+  };
+}
