@@ -49,6 +49,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("berth-cli", &["berth-core"]),
+    ("berth-proto", &[]),
     ("berth-kube-sim", &[]),
     (
         "berth-testkit",

@@ -1,0 +1,682 @@
+//! Streams over one session: opening and accepting them, credit-based flow
+//! control per stream, and sequence numbers with acknowledgements so the
+//! session outlives its connection.
+//!
+//! Every OPEN, DATA, CREDIT, CLOSE and RESET a side sends gets the next
+//! sequence number and stays in its replay buffer until the peer
+//! acknowledges it. When the connection drops, [`Driver::run`] returns; the
+//! caller reconnects, learns from the handshake how far the peer got
+//! ([`Mux::last_received`] on the other side), and calls `run` again with
+//! that number: the driver resends what the peer missed, and the peer drops
+//! what it already had. Bounds: a stream's receiver holds at most the window
+//! it granted; a side holds at most `replay_limit` bytes of unacknowledged
+//! frames and stops sending until acknowledgements arrive.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+
+use crate::frame::{Frame, FrameError, MAX_DATA, StreamKind};
+
+/// The largest receive window a side accepts from the opener of a stream.
+pub const MAX_WINDOW: u32 = 16 << 20;
+
+/// A connection that carries whole frames: a WebSocket in Berth, a pair of
+/// channels in tests.
+pub trait Link: Send {
+    fn send(&mut self, frame: Vec<u8>) -> impl Future<Output = Result<(), LinkError>> + Send;
+    /// The next frame, or `None` when the connection closed.
+    fn recv(&mut self) -> impl Future<Output = Option<Result<Vec<u8>, LinkError>>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("connection failed: {0}")]
+pub struct LinkError(pub String);
+
+/// Why a session cannot go on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MuxError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("the peer broke the protocol: {0}")]
+    Protocol(String),
+    #[error("the session is closed")]
+    Closed,
+}
+
+/// What a stream's reader gets when something other than data arrives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    #[error("the peer reset the stream (code {code}): {reason}")]
+    Reset { code: u16, reason: String },
+    #[error("the session is closed")]
+    Closed,
+}
+
+/// Which side of the session this is: it picks the stream ids it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Opens odd stream ids: the CLI.
+    Client,
+    /// Opens even stream ids: the agent.
+    Agent,
+}
+
+#[derive(Debug, Clone)]
+pub struct MuxConfig {
+    pub side: Side,
+    /// The receive window this side grants each stream it opens.
+    pub window: u32,
+    /// Unacknowledged bytes this side keeps for replay before it stops
+    /// sending.
+    pub replay_limit: usize,
+    /// Acknowledge after this many frames, or after `ack_delay`.
+    pub ack_every: u64,
+    pub ack_delay: Duration,
+}
+
+impl MuxConfig {
+    pub fn new(side: Side) -> MuxConfig {
+        MuxConfig {
+            side,
+            window: 1 << 20,
+            replay_limit: 8 << 20,
+            ack_every: 32,
+            ack_delay: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Frames the streams hand the driver; it numbers them.
+enum Outgoing {
+    Open {
+        stream: u32,
+        kind: StreamKind,
+        window: u32,
+        meta: Value,
+    },
+    Data {
+        stream: u32,
+        data: Vec<u8>,
+    },
+    Credit {
+        stream: u32,
+        bytes: u32,
+    },
+    Close {
+        stream: u32,
+    },
+    Reset {
+        stream: u32,
+        code: u16,
+        reason: String,
+    },
+}
+
+impl Outgoing {
+    fn numbered(self, seq: u64) -> Frame {
+        match self {
+            Outgoing::Open {
+                stream,
+                kind,
+                window,
+                meta,
+            } => Frame::Open {
+                seq,
+                stream,
+                kind,
+                window,
+                meta,
+            },
+            Outgoing::Data { stream, data } => Frame::Data { seq, stream, data },
+            Outgoing::Credit { stream, bytes } => Frame::Credit { seq, stream, bytes },
+            Outgoing::Close { stream } => Frame::Close { seq, stream },
+            Outgoing::Reset {
+                stream,
+                code,
+                reason,
+            } => Frame::Reset {
+                seq,
+                stream,
+                code,
+                reason,
+            },
+        }
+    }
+}
+
+enum Inbound {
+    Data(Vec<u8>),
+    End,
+    Reset { code: u16, reason: String },
+}
+
+/// What the sending half of a stream may still send.
+struct Credit {
+    bytes: Mutex<u64>,
+    more: Notify,
+}
+
+struct StreamState {
+    inbound: mpsc::UnboundedSender<Inbound>,
+    credit: Arc<Credit>,
+    /// Bytes the peer may still send us before it needs more credit.
+    receivable: u64,
+}
+
+struct Shared {
+    config: MuxConfig,
+    streams: Mutex<HashMap<u32, StreamState>>,
+    next_id: Mutex<u32>,
+    out: mpsc::Sender<Outgoing>,
+    last_received: AtomicU64,
+    /// Set when the session is over; wakes senders waiting for credit.
+    is_closed: std::sync::atomic::AtomicBool,
+    closed: Notify,
+}
+
+impl Shared {
+    fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<u32, StreamState>> {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A session's streams. Cheap to clone.
+#[derive(Clone)]
+pub struct Mux {
+    shared: Arc<Shared>,
+}
+
+/// Streams the peer opens.
+pub struct Incoming {
+    rx: mpsc::Receiver<(Stream, StreamKind, Value)>,
+}
+
+impl Incoming {
+    /// The next stream the peer opened, with its kind and metadata.
+    pub async fn accept(&mut self) -> Option<(Stream, StreamKind, Value)> {
+        self.rx.recv().await
+    }
+}
+
+/// Moves frames between the streams and a link.
+pub struct Driver {
+    shared: Arc<Shared>,
+    out: mpsc::Receiver<Outgoing>,
+    incoming: mpsc::Sender<(Stream, StreamKind, Value)>,
+    next_seq: u64,
+    /// Sent and not yet acknowledged: (seq, encoded frame).
+    replay: VecDeque<(u64, Vec<u8>)>,
+    replay_bytes: usize,
+}
+
+impl Mux {
+    pub fn new(config: MuxConfig) -> (Mux, Incoming, Driver) {
+        let (out_tx, out_rx) = mpsc::channel(64);
+        let (in_tx, in_rx) = mpsc::channel(64);
+        let first = match config.side {
+            Side::Client => 1,
+            Side::Agent => 2,
+        };
+        let shared = Arc::new(Shared {
+            config,
+            streams: Mutex::default(),
+            next_id: Mutex::new(first),
+            out: out_tx,
+            last_received: AtomicU64::new(0),
+            is_closed: std::sync::atomic::AtomicBool::new(false),
+            closed: Notify::new(),
+        });
+        (
+            Mux {
+                shared: shared.clone(),
+            },
+            Incoming { rx: in_rx },
+            Driver {
+                shared,
+                out: out_rx,
+                incoming: in_tx,
+                next_seq: 1,
+                replay: VecDeque::new(),
+                replay_bytes: 0,
+            },
+        )
+    }
+
+    /// The sequence number of the last frame this side received in order:
+    /// what it tells the peer when it reconnects.
+    pub fn last_received(&self) -> u64 {
+        self.shared.last_received.load(Ordering::SeqCst)
+    }
+
+    /// Opens a stream of `kind`; `meta` travels in the OPEN frame (the
+    /// relay may read it).
+    pub async fn open(&self, kind: StreamKind, meta: Value) -> Result<Stream, MuxError> {
+        let id = {
+            let mut next = self
+                .shared
+                .next_id
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let id = *next;
+            *next = next
+                .checked_add(2)
+                .ok_or(MuxError::Protocol("stream ids ran out".to_owned()))?;
+            id
+        };
+        let window = self.shared.config.window;
+        let stream = register(&self.shared, id, window);
+        self.shared
+            .out
+            .send(Outgoing::Open {
+                stream: id,
+                kind,
+                window,
+                meta,
+            })
+            .await
+            .map_err(|_| MuxError::Closed)?;
+        Ok(stream)
+    }
+}
+
+fn register(shared: &Arc<Shared>, id: u32, window: u32) -> Stream {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let credit = Arc::new(Credit {
+        bytes: Mutex::new(u64::from(window)),
+        more: Notify::new(),
+    });
+    shared.streams().insert(
+        id,
+        StreamState {
+            inbound: tx,
+            credit: credit.clone(),
+            receivable: u64::from(window),
+        },
+    );
+    Stream {
+        id,
+        shared: shared.clone(),
+        inbound: rx,
+        credit,
+        window,
+        consumed: 0,
+        finished: false,
+    }
+}
+
+/// One logical stream: a byte channel each way.
+pub struct Stream {
+    id: u32,
+    shared: Arc<Shared>,
+    inbound: mpsc::UnboundedReceiver<Inbound>,
+    credit: Arc<Credit>,
+    window: u32,
+    /// Bytes read and not yet returned to the peer as credit.
+    consumed: u32,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream").field("id", &self.id).finish()
+    }
+}
+
+impl Stream {
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// A handle that sends on this stream, for a task that writes while
+    /// another reads.
+    pub fn writer(&self) -> StreamWriter {
+        StreamWriter {
+            id: self.id,
+            shared: self.shared.clone(),
+            credit: self.credit.clone(),
+        }
+    }
+
+    /// Sends `data`, waiting for credit as the peer reads.
+    pub async fn send(&self, data: &[u8]) -> Result<(), StreamError> {
+        self.writer().send(data).await
+    }
+
+    /// The next bytes from the peer; `None` once it closed its side.
+    pub async fn recv(&mut self) -> Option<Result<Vec<u8>, StreamError>> {
+        if self.finished {
+            return None;
+        }
+        match self.inbound.recv().await {
+            Some(Inbound::Data(data)) => {
+                self.consumed += data.len() as u32;
+                if self.consumed >= self.window / 4 {
+                    let bytes = std::mem::take(&mut self.consumed);
+                    let _ = self
+                        .shared
+                        .out
+                        .send(Outgoing::Credit {
+                            stream: self.id,
+                            bytes,
+                        })
+                        .await;
+                }
+                Some(Ok(data))
+            }
+            Some(Inbound::End) => {
+                self.finished = true;
+                None
+            }
+            Some(Inbound::Reset { code, reason }) => {
+                self.finished = true;
+                Some(Err(StreamError::Reset { code, reason }))
+            }
+            None => {
+                self.finished = true;
+                Some(Err(StreamError::Closed))
+            }
+        }
+    }
+
+    /// Ends this side: the peer reads to the end, then `None`.
+    pub async fn close(&self) -> Result<(), StreamError> {
+        self.writer().close().await
+    }
+
+    /// Abandons the stream both ways.
+    pub async fn reset(&self, code: u16, reason: &str) {
+        self.writer().reset(code, reason).await
+    }
+}
+
+/// The sending half of a [`Stream`]; cheap to clone.
+#[derive(Clone)]
+pub struct StreamWriter {
+    id: u32,
+    shared: Arc<Shared>,
+    credit: Arc<Credit>,
+}
+
+impl StreamWriter {
+    /// Sends `data`, waiting for credit as the peer reads.
+    pub async fn send(&self, mut data: &[u8]) -> Result<(), StreamError> {
+        while !data.is_empty() {
+            let n = loop {
+                let notified = self.credit.more.notified();
+                let closed = self.shared.closed.notified();
+                if self.shared.is_closed.load(Ordering::SeqCst) {
+                    return Err(StreamError::Closed);
+                }
+                {
+                    let mut credit = self.credit.bytes.lock().unwrap_or_else(|p| p.into_inner());
+                    if *credit > 0 {
+                        let n = data.len().min(MAX_DATA).min(*credit as usize);
+                        *credit -= n as u64;
+                        break n;
+                    }
+                }
+                tokio::select! {
+                    _ = notified => {}
+                    _ = closed => return Err(StreamError::Closed),
+                }
+            };
+            let (chunk, rest) = data.split_at(n);
+            self.shared
+                .out
+                .send(Outgoing::Data {
+                    stream: self.id,
+                    data: chunk.to_vec(),
+                })
+                .await
+                .map_err(|_| StreamError::Closed)?;
+            data = rest;
+        }
+        Ok(())
+    }
+
+    /// Ends this side: the peer reads to the end, then `None`.
+    pub async fn close(&self) -> Result<(), StreamError> {
+        self.shared
+            .out
+            .send(Outgoing::Close { stream: self.id })
+            .await
+            .map_err(|_| StreamError::Closed)
+    }
+
+    /// Abandons the stream both ways.
+    pub async fn reset(&self, code: u16, reason: &str) {
+        self.shared.streams().remove(&self.id);
+        let _ = self
+            .shared
+            .out
+            .send(Outgoing::Reset {
+                stream: self.id,
+                code,
+                reason: reason.to_owned(),
+            })
+            .await;
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if self.shared.streams().remove(&self.id).is_some() && !self.finished {
+            // Dropped mid-way: tell the peer rather than leave it waiting.
+            let _ = self.shared.out.try_send(Outgoing::Reset {
+                stream: self.id,
+                code: 0,
+                reason: "the stream was abandoned".to_owned(),
+            });
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.shared.is_closed.store(true, Ordering::SeqCst);
+        self.shared.closed.notify_waiters();
+        // Readers see the session end instead of waiting forever.
+        self.shared.streams().clear();
+    }
+}
+
+/// Why [`Driver::run`] returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The link closed or failed: reconnect, resume, and run again.
+    Disconnected(Option<LinkError>),
+    /// Every [`Mux`] handle and stream is gone: the session is over.
+    Finished,
+}
+
+fn protocol(message: impl Into<String>) -> MuxError {
+    MuxError::Protocol(message.into())
+}
+
+impl Driver {
+    /// Bytes of frames sent and not yet acknowledged.
+    pub fn unacknowledged_bytes(&self) -> usize {
+        self.replay_bytes
+    }
+
+    /// Runs the session over `link`. `peer_received` is the last sequence
+    /// number the peer has (0 on a fresh session): what it lacks is sent
+    /// again first. Returns when the link ends (the session can resume on
+    /// another) or the session is over; a peer that breaks the protocol
+    /// ends the session with an error.
+    pub async fn run<L: Link>(
+        &mut self,
+        link: &mut L,
+        peer_received: u64,
+    ) -> Result<Ended, MuxError> {
+        self.acknowledged(peer_received);
+        for (_, frame) in &self.replay {
+            if let Err(err) = link.send(frame.clone()).await {
+                return Ok(Ended::Disconnected(Some(err)));
+            }
+        }
+        let config = self.shared.config.clone();
+        let mut unacked_in: u64 = 0;
+        let mut ack_timer = tokio::time::interval(config.ack_delay);
+        loop {
+            let room = self.replay_bytes < config.replay_limit;
+            tokio::select! {
+                received = link.recv() => {
+                    let bytes = match received {
+                        None => return Ok(Ended::Disconnected(None)),
+                        Some(Err(err)) => return Ok(Ended::Disconnected(Some(err))),
+                        Some(Ok(bytes)) => bytes,
+                    };
+                    let frame = Frame::decode(&bytes)?;
+                    if let Some(seq) = frame.seq() {
+                        let last = self.shared.last_received.load(Ordering::SeqCst);
+                        if seq <= last {
+                            continue; // Sent again after a reconnect; we had it.
+                        }
+                        if seq != last + 1 {
+                            return Err(protocol(format!("frame {seq} arrived after {last}: frames were lost")));
+                        }
+                        self.shared.last_received.store(seq, Ordering::SeqCst);
+                        unacked_in += 1;
+                    }
+                    self.handle(frame).await?;
+                    if unacked_in >= config.ack_every
+                        && let Err(err) = self.ack(link, &mut unacked_in).await
+                    {
+                        return Ok(Ended::Disconnected(Some(err)));
+                    }
+                }
+                outgoing = self.out.recv(), if room => {
+                    let Some(outgoing) = outgoing else {
+                        return Ok(Ended::Finished);
+                    };
+                    if let Outgoing::Credit { stream, bytes } = &outgoing
+                        && let Some(state) = self.shared.streams().get_mut(stream)
+                    {
+                        // What the peer may send grows as this side hands out credit.
+                        state.receivable += u64::from(*bytes);
+                    }
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    let encoded = outgoing.numbered(seq).encode();
+                    self.replay_bytes += encoded.len();
+                    self.replay.push_back((seq, encoded.clone()));
+                    if let Err(err) = link.send(encoded).await {
+                        return Ok(Ended::Disconnected(Some(err)));
+                    }
+                }
+                _ = ack_timer.tick(), if unacked_in > 0 => {
+                    if let Err(err) = self.ack(link, &mut unacked_in).await {
+                        return Ok(Ended::Disconnected(Some(err)));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn ack<L: Link>(&self, link: &mut L, unacked_in: &mut u64) -> Result<(), LinkError> {
+        *unacked_in = 0;
+        let seq = self.shared.last_received.load(Ordering::SeqCst);
+        link.send(Frame::Ack { seq }.encode()).await
+    }
+
+    fn acknowledged(&mut self, seq: u64) {
+        while self.replay.front().is_some_and(|(s, _)| *s <= seq) {
+            if let Some((_, frame)) = self.replay.pop_front() {
+                self.replay_bytes -= frame.len();
+            }
+        }
+    }
+
+    async fn handle(&mut self, frame: Frame) -> Result<(), MuxError> {
+        match frame {
+            Frame::Hello(_) | Frame::Welcome(_) => {
+                return Err(protocol("a handshake frame in the middle of a session"));
+            }
+            Frame::Ack { seq } => {
+                if seq >= self.next_seq {
+                    return Err(protocol(format!(
+                        "acknowledged {seq}, which was never sent"
+                    )));
+                }
+                self.acknowledged(seq);
+            }
+            Frame::Open {
+                stream,
+                kind,
+                window,
+                meta,
+                ..
+            } => {
+                let theirs = match self.shared.config.side {
+                    Side::Client => stream % 2 == 0,
+                    Side::Agent => stream % 2 == 1,
+                };
+                if !theirs {
+                    return Err(protocol(format!(
+                        "the peer opened stream {stream}, an id of this side's"
+                    )));
+                }
+                if self.shared.streams().contains_key(&stream) {
+                    return Err(protocol(format!("stream {stream} opened twice")));
+                }
+                if window == 0 || window > MAX_WINDOW {
+                    return Err(protocol(format!(
+                        "stream {stream} asks for a window of {window} bytes (1 to {MAX_WINDOW})"
+                    )));
+                }
+                let accepted = register(&self.shared, stream, window);
+                if self.incoming.send((accepted, kind, meta)).await.is_err() {
+                    // Nobody accepts streams on this side any more.
+                    self.shared.streams().remove(&stream);
+                }
+            }
+            Frame::Data { stream, data, .. } => {
+                let mut streams = self.shared.streams();
+                // Data for a stream this side reset is dropped: the peer
+                // may have sent it before the RESET arrived.
+                if let Some(state) = streams.get_mut(&stream) {
+                    let len = data.len() as u64;
+                    if len > state.receivable {
+                        return Err(protocol(format!(
+                            "stream {stream} sent {len} bytes with only {} of credit",
+                            state.receivable
+                        )));
+                    }
+                    state.receivable -= len;
+                    let _ = state.inbound.send(Inbound::Data(data));
+                }
+            }
+            Frame::Credit { stream, bytes, .. } => {
+                if let Some(state) = self.shared.streams().get(&stream) {
+                    let mut credit = state.credit.bytes.lock().unwrap_or_else(|p| p.into_inner());
+                    *credit += u64::from(bytes);
+                    state.credit.more.notify_waiters();
+                }
+            }
+            Frame::Close { stream, .. } => {
+                if let Some(state) = self.shared.streams().get(&stream) {
+                    let _ = state.inbound.send(Inbound::End);
+                }
+            }
+            Frame::Reset {
+                stream,
+                code,
+                reason,
+                ..
+            } => {
+                if let Some(state) = self.shared.streams().remove(&stream) {
+                    let _ = state.inbound.send(Inbound::Reset { code, reason });
+                    state.credit.more.notify_waiters();
+                }
+            }
+        }
+        Ok(())
+    }
+}

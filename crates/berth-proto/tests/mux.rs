@@ -1,0 +1,320 @@
+//! Streams over in-memory links: data arrives whole and in order, a reader
+//! that stops reading stops the writer, a session survives its connection
+//! being cut many times, and a peer that breaks the protocol ends it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use berth_proto::mux::{Driver, Ended, Link, LinkError, Mux, MuxConfig, MuxError, Side};
+use berth_proto::{Frame, StreamKind};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// One end of an in-memory connection; it fails after `cut_after` frames
+/// (sent or received), dropping what was in flight.
+struct MemLink {
+    tx: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    cut_after: Option<u64>,
+    frames: u64,
+}
+
+fn pair(cut_after: Option<u64>) -> (MemLink, MemLink) {
+    let (a_tx, b_rx) = mpsc::unbounded_channel();
+    let (b_tx, a_rx) = mpsc::unbounded_channel();
+    (
+        MemLink {
+            tx: Some(a_tx),
+            rx: a_rx,
+            cut_after,
+            frames: 0,
+        },
+        MemLink {
+            tx: Some(b_tx),
+            rx: b_rx,
+            cut_after: None,
+            frames: 0,
+        },
+    )
+}
+
+impl MemLink {
+    fn tick(&mut self) -> Result<(), LinkError> {
+        self.frames += 1;
+        if self.cut_after.is_some_and(|n| self.frames > n) {
+            self.tx = None;
+            self.rx.close();
+            return Err(LinkError("cut".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+impl Link for MemLink {
+    async fn send(&mut self, frame: Vec<u8>) -> Result<(), LinkError> {
+        self.tick()?;
+        match &self.tx {
+            Some(tx) => tx.send(frame).map_err(|_| LinkError("closed".to_owned())),
+            None => Err(LinkError("closed".to_owned())),
+        }
+    }
+
+    async fn recv(&mut self) -> Option<Result<Vec<u8>, LinkError>> {
+        let frame = self.rx.recv().await?;
+        if let Err(err) = self.tick() {
+            return Some(Err(err));
+        }
+        Some(Ok(frame))
+    }
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// The agent side echoes every stream back and closes it when the client does.
+fn echo_agent(mut incoming: berth_proto::mux::Incoming) {
+    tokio::spawn(async move {
+        while let Some((mut stream, kind, meta)) = incoming.accept().await {
+            assert_eq!(kind, StreamKind::PortForward);
+            assert_eq!(meta["port"], 8080);
+            tokio::spawn(async move {
+                while let Some(Ok(data)) = stream.recv().await {
+                    stream.send(&data).await.expect("echo");
+                }
+                stream.close().await.expect("close");
+            });
+        }
+    });
+}
+
+/// Sends `data` on a new stream and reads the echo back.
+async fn round_trip(client: &Mux, data: &[u8]) -> Vec<u8> {
+    let mut stream = client
+        .open(StreamKind::PortForward, json!({"port": 8080}))
+        .await
+        .expect("open");
+    let writer = stream.writer();
+    let out = data.to_vec();
+    let writing = tokio::spawn(async move {
+        for chunk in out.chunks(50_000) {
+            writer.send(chunk).await.expect("send");
+        }
+        writer.close().await.expect("close");
+    });
+    let mut echoed = Vec::with_capacity(data.len());
+    while let Some(chunk) = stream.recv().await {
+        echoed.extend(chunk.expect("data"));
+    }
+    writing.await.expect("writer");
+    echoed
+}
+
+async fn drive(mut driver: Driver, link: MemLink) {
+    let mut link = link;
+    match driver.run(&mut link, 0).await {
+        Ok(Ended::Finished) | Ok(Ended::Disconnected(_)) => {}
+        Err(err) => panic!("session failed: {err}"),
+    }
+}
+
+#[tokio::test]
+async fn streams_carry_data_whole_and_in_order() {
+    let (client, _client_in, client_driver) = Mux::new(MuxConfig::new(Side::Client));
+    let (_agent, agent_in, agent_driver) = Mux::new(MuxConfig::new(Side::Agent));
+    let (a, b) = pair(None);
+    tokio::spawn(drive(client_driver, a));
+    tokio::spawn(drive(agent_driver, b));
+    echo_agent(agent_in);
+    let data = pattern(3 << 20);
+    let (one, two) = tokio::join!(
+        round_trip(&client, &data),
+        round_trip(&client, &data[..1000])
+    );
+    assert!(one == data, "3 MiB echoed back unchanged");
+    assert!(two == data[..1000], "a second stream at the same time");
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_reading_stops_the_writer() {
+    let config = MuxConfig {
+        window: 256 * 1024,
+        ..MuxConfig::new(Side::Client)
+    };
+    let (client, _client_in, client_driver) = Mux::new(config);
+    let (_agent, mut agent_in, agent_driver) = Mux::new(MuxConfig::new(Side::Agent));
+    let (a, b) = pair(None);
+    tokio::spawn(drive(client_driver, a));
+    tokio::spawn(drive(agent_driver, b));
+    let stream = client
+        .open(StreamKind::PortForward, json!({"port": 8080}))
+        .await
+        .expect("open");
+    // The agent accepts and then never reads.
+    let (_held, _, _) = agent_in.accept().await.expect("accepted");
+    let sent = Arc::new(AtomicU64::new(0));
+    let writer = stream.writer();
+    let counter = sent.clone();
+    let writing = tokio::spawn(async move {
+        let chunk = vec![7u8; 16 * 1024];
+        loop {
+            if writer.send(&chunk).await.is_err() {
+                return;
+            }
+            counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = sent.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = sent.load(Ordering::SeqCst);
+    assert_eq!(before, after, "the writer is stalled");
+    assert!(
+        after <= 256 * 1024,
+        "it sent no more than the window: {after}"
+    );
+    writing.abort();
+}
+
+/// Runs one side's driver on each link it is handed, reporting each end.
+fn side(mut driver: Driver) -> (mpsc::Sender<(MemLink, u64)>, mpsc::Receiver<()>) {
+    let (links_tx, mut links) = mpsc::channel::<(MemLink, u64)>(1);
+    let (ended_tx, ended) = mpsc::channel(1);
+    tokio::spawn(async move {
+        while let Some((mut link, peer_received)) = links.recv().await {
+            match driver.run(&mut link, peer_received).await {
+                Ok(Ended::Finished) => return,
+                Ok(Ended::Disconnected(_)) => {
+                    drop(link);
+                    if ended_tx.send(()).await.is_err() {
+                        return;
+                    }
+                }
+                Err(err) => panic!("session failed: {err}"),
+            }
+        }
+    });
+    (links_tx, ended)
+}
+
+#[tokio::test]
+async fn a_session_survives_its_connection_being_cut_many_times() {
+    let (client, _client_in, client_driver) = Mux::new(MuxConfig::new(Side::Client));
+    let (agent, agent_in, agent_driver) = Mux::new(MuxConfig::new(Side::Agent));
+    echo_agent(agent_in);
+    let (client_links, mut client_ended) = side(client_driver);
+    let (agent_links, mut agent_ended) = side(agent_driver);
+    let data = pattern(6 << 20);
+    let mut transfer = {
+        let client = client.clone();
+        let data = data.clone();
+        tokio::spawn(async move { round_trip(&client, &data).await })
+    };
+    let mut cuts = 0;
+    let mut seed: u64 = 42;
+    let echoed = loop {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let cut_after = 5 + (seed >> 33) % 60;
+        let (a, b) = pair(Some(cut_after));
+        // Each side resumes from what the other has received.
+        client_links
+            .send((a, agent.last_received()))
+            .await
+            .expect("client side");
+        agent_links
+            .send((b, client.last_received()))
+            .await
+            .expect("agent side");
+        tokio::select! {
+            echoed = &mut transfer => break echoed.expect("transfer"),
+            _ = client_ended.recv() => {
+                agent_ended.recv().await;
+                cuts += 1;
+            }
+            _ = agent_ended.recv() => {
+                client_ended.recv().await;
+                cuts += 1;
+            }
+        }
+    };
+    assert!(cuts >= 10, "the connection was cut {cuts} times");
+    assert!(
+        echoed == data,
+        "6 MiB through {cuts} cuts, nothing lost or repeated"
+    );
+}
+
+/// Feeds raw frames to an agent-side session and returns how it ended.
+async fn hostile(frames: Vec<Vec<u8>>) -> Result<Ended, MuxError> {
+    let (_agent, mut incoming, mut driver) = Mux::new(MuxConfig::new(Side::Agent));
+    tokio::spawn(async move { while incoming.accept().await.is_some() {} });
+    let (mut peer, mut link) = pair(None);
+    for frame in frames {
+        peer.send(frame).await.expect("queued");
+    }
+    drop(peer);
+    tokio::time::timeout(Duration::from_secs(5), driver.run(&mut link, 0))
+        .await
+        .expect("the session ends")
+}
+
+fn open(seq: u64, stream: u32, window: u32) -> Vec<u8> {
+    Frame::Open {
+        seq,
+        stream,
+        kind: StreamKind::Exec,
+        window,
+        meta: json!({}),
+    }
+    .encode()
+}
+
+#[tokio::test]
+async fn a_peer_that_breaks_the_protocol_ends_the_session_with_a_reason() {
+    let cases: Vec<(Vec<Vec<u8>>, &str)> = vec![
+        (vec![vec![0xee, 1, 2]], "unknown frame type"),
+        (
+            vec![
+                open(1, 1, 1024),
+                Frame::Data {
+                    seq: 2,
+                    stream: 1,
+                    data: vec![0; 2048],
+                }
+                .encode(),
+            ],
+            "credit",
+        ),
+        (vec![open(1, 1, 1024), open(3, 3, 1024)], "frames were lost"),
+        (vec![Frame::Ack { seq: 9 }.encode()], "never sent"),
+        (vec![open(1, 2, 1024)], "an id of this side's"),
+        (vec![open(1, 1, 1024), open(2, 1, 1024)], "opened twice"),
+        (vec![open(1, 1, u32::MAX)], "window"),
+        (vec![Frame::Hello(json!({})).encode()], "handshake"),
+    ];
+    for (frames, expected) in cases {
+        let ended = hostile(frames).await;
+        let message = match &ended {
+            Err(err) => err.to_string(),
+            Ok(other) => panic!("expected an error naming {expected:?}, got {other:?}"),
+        };
+        assert!(
+            message.contains(expected),
+            "{message} should say {expected:?}"
+        );
+    }
+    // Repeated frames (a resend after a reconnect) are dropped, not errors.
+    let ended = hostile(vec![open(1, 1, 1024), open(1, 1, 1024)]).await;
+    assert!(matches!(ended, Ok(Ended::Disconnected(None))), "{ended:?}");
+}
