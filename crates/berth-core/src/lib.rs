@@ -8,6 +8,7 @@ pub mod audit;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod session;
 pub mod space;
 pub mod time;
 pub mod version;

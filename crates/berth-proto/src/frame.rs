@@ -272,6 +272,82 @@ impl Frame {
     }
 }
 
+/// What the relay reads of a frame: everything but a DATA payload, which it
+/// forwards untouched.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Header {
+    /// HELLO, WELCOME, ACK, CREDIT, CLOSE: nothing the relay acts on.
+    Plain {
+        seq: Option<u64>,
+        stream: Option<u32>,
+    },
+    Data {
+        seq: u64,
+        stream: u32,
+        len: usize,
+    },
+    Open {
+        seq: u64,
+        stream: u32,
+        kind: StreamKind,
+        meta: Value,
+    },
+    Reset {
+        seq: u64,
+        stream: u32,
+    },
+    Close {
+        seq: u64,
+        stream: u32,
+    },
+}
+
+impl Header {
+    /// Reads a frame's header; a DATA payload is not copied. The rest of
+    /// the frame is checked as [`Frame::decode`] would.
+    pub fn peek(bytes: &[u8]) -> Result<Header, FrameError> {
+        if bytes.first() == Some(&0x11) {
+            if bytes.len() > MAX_FRAME {
+                return Err(FrameError::TooLarge(bytes.len()));
+            }
+            let mut r = Reader {
+                bytes: &bytes[1..],
+                what: "DATA",
+            };
+            let seq = r.u64()?;
+            let stream = r.u32()?;
+            if stream == 0 {
+                return Err(FrameError::StreamZero("DATA"));
+            }
+            return Ok(Header::Data {
+                seq,
+                stream,
+                len: r.bytes.len(),
+            });
+        }
+        Ok(match Frame::decode(bytes)? {
+            Frame::Open {
+                seq,
+                stream,
+                kind,
+                meta,
+                ..
+            } => Header::Open {
+                seq,
+                stream,
+                kind,
+                meta,
+            },
+            Frame::Reset { seq, stream, .. } => Header::Reset { seq, stream },
+            Frame::Close { seq, stream } => Header::Close { seq, stream },
+            other => Header::Plain {
+                seq: other.seq(),
+                stream: other.stream(),
+            },
+        })
+    }
+}
+
 fn name(ty: u8) -> Result<&'static str, FrameError> {
     Ok(match ty {
         0x01 => "HELLO",
@@ -384,6 +460,48 @@ mod tests {
                 "{frame:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_header_is_read_without_the_payload() {
+        let data = Frame::Data {
+            seq: 9,
+            stream: 5,
+            data: vec![1; 100],
+        }
+        .encode();
+        assert_eq!(
+            Header::peek(&data),
+            Ok(Header::Data {
+                seq: 9,
+                stream: 5,
+                len: 100
+            })
+        );
+        let open = Frame::Open {
+            seq: 1,
+            stream: 1,
+            kind: StreamKind::PortForward,
+            window: 8,
+            meta: json!({"port": 80}),
+        };
+        assert_eq!(
+            Header::peek(&open.encode()),
+            Ok(Header::Open {
+                seq: 1,
+                stream: 1,
+                kind: StreamKind::PortForward,
+                meta: json!({"port": 80})
+            })
+        );
+        assert_eq!(
+            Header::peek(&[0x11, 0, 0]),
+            Err(FrameError::Truncated {
+                what: "DATA",
+                needed: 8,
+                got: 2
+            })
+        );
     }
 
     #[test]

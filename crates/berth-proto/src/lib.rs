@@ -13,4 +13,4 @@
 pub mod frame;
 pub mod mux;
 
-pub use frame::{Frame, FrameError, StreamKind};
+pub use frame::{Frame, FrameError, Header, StreamKind};

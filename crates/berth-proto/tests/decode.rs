@@ -1,7 +1,7 @@
 //! The decoder against arbitrary bytes: it answers a frame or an error,
 //! never panics, and what it decodes encodes back to the same bytes.
 
-use berth_proto::Frame;
+use berth_proto::{Frame, Header};
 use proptest::prelude::*;
 
 proptest! {
@@ -9,6 +9,8 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        // The relay's header read agrees with the full decode.
+        prop_assert_eq!(Header::peek(&bytes).is_ok(), Frame::decode(&bytes).is_ok());
         if let Ok(frame) = Frame::decode(&bytes) {
             // JSON may be re-serialized differently; everything else is exact.
             if !matches!(frame, Frame::Hello(_) | Frame::Welcome(_) | Frame::Open { .. }) {

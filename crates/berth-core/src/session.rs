@@ -1,0 +1,56 @@
+//! Dev sessions as the API shows them: a CLI and an agent paired by the
+//! relay in `berthd`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::time::Timestamp;
+
+/// Where a dev session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// Waiting for one side (or both) to connect.
+    Waiting,
+    /// Both sides connected; traffic flows.
+    Connected,
+    /// A side dropped; waiting, within the grace period, for it to come back.
+    Resuming,
+    /// Over: terminated, idle too long, or a side did not come back in time.
+    Ended,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub space: String,
+    pub owner: String,
+    pub owner_id: String,
+    pub created_at: Timestamp,
+    pub state: SessionState,
+    pub client_connected: bool,
+    pub agent_connected: bool,
+    /// Streams open now.
+    pub streams: u64,
+    /// Bytes relayed from the CLI to the agent, and back.
+    pub bytes_to_agent: u64,
+    pub bytes_to_client: u64,
+    /// Why it ended, once it has.
+    pub ended_reason: Option<String>,
+    pub ended_at: Option<Timestamp>,
+}
+
+/// A new session, with the agent's token (shown this once).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SessionCreated {
+    pub session: SessionView,
+    /// `berth_agt_…`: what `berth agent` presents; it works for this
+    /// session only.
+    pub agent_token: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    pub space: String,
+}
