@@ -22,6 +22,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-audit",
             "berth-auth",
             "berth-spaces",
+            "berth-relay",
+            "berth-proto",
         ],
     ),
     (
@@ -33,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-auth",
             "berth-server",
             "berth-spaces",
+            "berth-relay",
             "berth-kube",
             "berth-kube-sim",
         ],
@@ -50,6 +53,17 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("berth-cli", &["berth-core"]),
     ("berth-proto", &[]),
+    (
+        "berth-relay",
+        &[
+            "berth-core",
+            "berth-store",
+            "berth-audit",
+            "berth-auth",
+            "berth-spaces",
+            "berth-proto",
+        ],
+    ),
     ("berth-kube-sim", &[]),
     (
         "berth-testkit",
@@ -60,6 +74,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-auth",
             "berth-server",
             "berth-spaces",
+            "berth-relay",
             "berth-kube",
             "berth-kube-sim",
         ],

@@ -74,6 +74,13 @@ pub enum Action<'a> {
         name: &'a str,
         role: Option<SpaceRole>,
     },
+    /// Attach to, read or end a dev session; `own` when the caller started it.
+    UseSession {
+        id: &'a str,
+        own: bool,
+    },
+    /// See every dev session.
+    ListAllSessions,
     /// Share, unshare, transfer or delete a space.
     OwnSpace {
         name: &'a str,
@@ -93,6 +100,7 @@ impl Action<'_> {
                 | Action::AdministerSpaces
                 | Action::UseSpace { .. }
                 | Action::OwnSpace { .. }
+                | Action::UseSession { .. }
         )
     }
 }
@@ -132,6 +140,13 @@ pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), Error> {
         | Action::WriteSsoMapping => role == Role::Admin,
         Action::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
         Action::ListSpaces | Action::CreateSpace => true,
+        Action::ListAllSessions => role == Role::Admin,
+        Action::UseSession { id, own } => {
+            if !own && role != Role::Admin {
+                return Err(Error::not_found("session", id));
+            }
+            true
+        }
         Action::AdministerSpaces | Action::ListAllSpaces => role == Role::Admin,
         Action::ReadSpace { name, role: member }
         | Action::UseSpace { name, role: member }

@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use berth_auth::Auth;
 use berth_core::{BuildInfo, ComponentStatus, ReadinessReport};
+use berth_relay::Relay;
 use berth_spaces::Spaces;
 use berth_store::Store;
 
@@ -21,6 +22,7 @@ struct Inner {
     store: Arc<Store>,
     auth: Arc<Auth>,
     spaces: Arc<Spaces>,
+    relay: Arc<Relay>,
     public_url: String,
     secure_cookies: bool,
     readiness: Readiness,
@@ -33,6 +35,7 @@ pub struct AppParts {
     pub store: Arc<Store>,
     pub auth: Arc<Auth>,
     pub spaces: Arc<Spaces>,
+    pub relay: Arc<Relay>,
     /// The URL users reach the daemon at; redirect URIs are built from it.
     pub public_url: String,
     pub metrics: HttpMetrics,
@@ -57,6 +60,7 @@ impl App {
                 store: parts.store,
                 auth: parts.auth,
                 spaces: parts.spaces,
+                relay: parts.relay,
                 public_url,
                 secure_cookies,
                 readiness,
@@ -72,6 +76,10 @@ impl App {
 
     pub fn spaces(&self) -> &Arc<Spaces> {
         &self.inner.spaces
+    }
+
+    pub fn relay(&self) -> &Arc<Relay> {
+        &self.inner.relay
     }
 
     pub fn audit(&self) -> &Arc<berth_audit::Audit> {

@@ -73,4 +73,5 @@ fn api_router() -> OpenApiRouter<App> {
         .merge(routes::users::router())
         .merge(routes::audit::router())
         .merge(routes::spaces::router())
+        .merge(routes::sessions::router())
 }

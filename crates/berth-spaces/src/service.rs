@@ -233,6 +233,23 @@ impl Spaces {
         record.ok_or_else(|| Error::not_found("space", name))
     }
 
+    /// Checks that `actor` may use space `name` (for another subsystem that
+    /// acts in it, such as a dev session), auditing a refusal as
+    /// `audit_action`.
+    pub async fn check_use(
+        &self,
+        actor: &Actor,
+        name: &str,
+        audit_action: &str,
+    ) -> Result<(), Error> {
+        self.authorized(actor, name, audit_action, |role| Action::UseSpace {
+            name,
+            role,
+        })
+        .await
+        .map(|_| ())
+    }
+
     fn member(&self, user_id: &str, role: SpaceRole) -> SpaceMember {
         SpaceMember {
             user_id: user_id.to_owned(),

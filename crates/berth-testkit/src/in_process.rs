@@ -72,6 +72,17 @@ impl TestServer {
         spaces: berth_spaces::SpacesConfig,
         clock: Arc<dyn berth_core::Clock>,
     ) -> anyhow::Result<TestServer> {
+        TestServer::start_with_relay(config, spaces, berth_relay::RelayConfig::default(), clock)
+            .await
+    }
+
+    /// With relay settings of the test's own too (short grace periods).
+    pub async fn start_with_relay(
+        config: berth_auth::config::AuthConfig,
+        spaces: berth_spaces::SpacesConfig,
+        relay_config: berth_relay::RelayConfig,
+        clock: Arc<dyn berth_core::Clock>,
+    ) -> anyhow::Result<TestServer> {
         let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
         let store = Arc::new(Store::open(
             &temp.path().join("data"),
@@ -86,13 +97,22 @@ impl TestServer {
         let auth = Arc::new(auth);
         let sim = berth_kube_sim::Simulator::start(berth_kube_sim::SimOptions::default()).await?;
         let cluster = berth_kube::Cluster::new(sim.client()?);
+        let clock_for_relay = clock.clone();
         let started = berth_spaces::start(auth.clone(), spaces, clock, cluster)
             .map_err(|e| anyhow::anyhow!("spaces: {e}"))?;
         let meter = opentelemetry::global::meter("berth-test");
+        let relay = berth_relay::Relay::new(
+            auth.clone(),
+            started.spaces.clone(),
+            relay_config,
+            clock_for_relay,
+        )
+        .map_err(|e| anyhow::anyhow!("relay: {e}"))?;
         let app = App::new(AppParts {
             store,
             auth,
             spaces: started.spaces.clone(),
+            relay,
             public_url: format!("http://{addr}"),
             metrics: HttpMetrics::new(&meter),
             prometheus: prometheus::Registry::new(),

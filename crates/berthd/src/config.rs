@@ -37,6 +37,8 @@ pub struct Config {
     pub kubernetes: KubernetesConfig,
     #[serde(default)]
     pub spaces: berth_spaces::SpacesConfig,
+    #[serde(default)]
+    pub relay: berth_relay::RelayConfig,
 }
 
 /// Where the Kubernetes API is.
@@ -181,6 +183,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             kubernetes: KubernetesConfig::default(),
             spaces: berth_spaces::SpacesConfig::default(),
+            relay: berth_relay::RelayConfig::default(),
         }
     }
 }
@@ -312,6 +315,9 @@ impl Config {
         self.spaces
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: spaces: {e}"))?;
+        self.relay
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: relay: {e}"))?;
         match (self.kubernetes.mode, &self.kubernetes.kubeconfig) {
             (KubeMode::Kubeconfig, None) => bail!(
                 "invalid configuration: kubernetes.mode is \"kubeconfig\" but kubernetes.kubeconfig names no file"
@@ -506,6 +512,18 @@ ingress_namespaces = ["ingress-nginx"]
 hard = { "requests.cpu" = "4", "requests.memory" = "8Gi", "limits.cpu" = "8", "limits.memory" = "16Gi", "pods" = "50", "persistentvolumeclaims" = "10" }
 default_request = { cpu = "100m", memory = "128Mi" }
 default_limit = { cpu = "1", memory = "1Gi" }
+
+[relay]
+# How long a dev session waits for a side that dropped (a laptop that slept,
+# a proxy that cut an idle socket) to come back and resume.
+grace = "2m"
+# A session with no traffic either way for this long ends.
+idle_timeout = "8h"
+# Each side is pinged this often; one that answers nothing for two
+# intervals is taken as gone.
+ping_interval = "15s"
+max_sessions_per_user = 10
+max_streams_per_session = 256
 "#;
 
 // figment's Jail fixes its closures' error type, which clippy finds large.

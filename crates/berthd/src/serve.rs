@@ -75,10 +75,18 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     )
     .map_err(|e| anyhow::anyhow!("cannot start spaces: {}", e.message))?;
     spaces_metrics(&telemetry.meter, spaces.reconciler.clone());
+    let relay = berth_relay::Relay::new(
+        auth.clone(),
+        spaces.spaces.clone(),
+        config.relay.clone(),
+        Arc::new(berth_core::SystemClock),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot start the relay: {}", e.message))?;
     let app = App::new(AppParts {
         store: store.clone(),
         auth: auth.clone(),
         spaces: spaces.spaces.clone(),
+        relay,
         public_url: public_url.clone(),
         metrics: HttpMetrics::new(&telemetry.meter),
         prometheus: telemetry.registry.clone(),

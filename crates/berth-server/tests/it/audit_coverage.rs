@@ -212,6 +212,31 @@ async fn every_changing_route_records_an_audit_event() {
         expect_event(method, path, before, audit.head().seq);
     }
 
+    // A dev session in the admin's personal space, then ended.
+    let before = audit.head().seq;
+    let (status, created) = call(
+        &http,
+        "POST",
+        &url("/api/v1/sessions"),
+        Some(&admin),
+        Some(json!({"space": "admin"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    expect_event("POST", "/api/v1/sessions", before, audit.head().seq);
+    let id = created["session"]["id"].as_str().expect("id");
+    let before = audit.head().seq;
+    let (status, _) = call(
+        &http,
+        "DELETE",
+        &url(&format!("/api/v1/sessions/{id}")),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    expect_event("DELETE", "/api/v1/sessions/{id}", before, audit.head().seq);
+
     let before = audit.head().seq;
     let response = browser
         .post(url("/api/v1/auth/logout"))

@@ -4,6 +4,7 @@ mod api;
 mod audit_coverage;
 mod auth_local;
 mod console;
+mod relay;
 mod spaces;
 mod sso;
 mod sweep;

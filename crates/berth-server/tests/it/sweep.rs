@@ -21,8 +21,8 @@ enum Access {
     User,
     /// Admins (and, for the audit log, auditors); members get 403.
     Admin,
-    /// A space's members; anyone else gets 404 (the sweep calls it on a
-    /// space of the admin's that the member is not in).
+    /// A space's members (or a session's owner); anyone else gets 404 (the
+    /// sweep calls it on a space of the admin's that the member is not in).
     SpaceMembers,
 }
 
@@ -73,6 +73,13 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/spaces/{name}/sleep", SpaceMembers),
     ("POST", "/api/v1/spaces/{name}/wake", SpaceMembers),
     ("DELETE", "/api/v1/spaces/{name}", SpaceMembers),
+    ("GET", "/api/v1/sessions", User),
+    ("POST", "/api/v1/sessions", User),
+    ("GET", "/api/v1/sessions/{id}", SpaceMembers),
+    ("DELETE", "/api/v1/sessions/{id}", SpaceMembers),
+    ("GET", "/api/v1/relay/client", User),
+    // Authenticated by a session's agent token, checked before the upgrade.
+    ("GET", "/api/v1/relay/agent", Public),
     // Last: signing out with a token revokes it.
     ("POST", "/api/v1/auth/logout", User),
 ];
@@ -90,6 +97,7 @@ fn body_for(method: &str, path: &str) -> serde_json::Value {
             "email_verified": null, "name": null, "groups": ["g"]}}),
         ("POST", "/api/v1/tokens") => json!({"name": "sweep"}),
         ("POST", "/api/v1/spaces") => json!({"name": "sweep-new"}),
+        ("POST", "/api/v1/sessions") => json!({"space": "admins-only"}),
         ("PATCH", "/api/v1/spaces/{name}") => json!({"labels": {"team": "sweep"}}),
         ("POST", "/api/v1/spaces/{name}/members") => json!({"user": "member"}),
         _ => json!({}),

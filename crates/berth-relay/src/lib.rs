@@ -1,0 +1,890 @@
+//! The relay: dev sessions that pair a `berth` CLI and a `berth agent`, both
+//! dialling out to `berthd` over WebSockets, and splice their frames.
+//!
+//! The relay reads only frame headers ([`berth_proto::Header`]): it audits
+//! stream opens, counts streams and bytes, and enforces limits; payloads
+//! pass untouched. Each direction is its own task, so a slow reader on one
+//! side holds back only the writer on the other (through TCP), never the
+//! relay or another session. When either side drops, the relay closes the
+//! other too; both reconnect within the grace period with their resume
+//! tokens, learn in the WELCOME how far the other got, and resend the rest
+//! from their replay buffers (see `docs/protocol.md`).
+//!
+//! Invariant: a session's two sides are its owner's CLI (with the owner's
+//! API token) and an agent holding that session's own agent token (stored
+//! hashed); nothing else attaches, and every stream open is audited.
+
+pub mod config;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_audit::{ActorKind, Audit, EventActor, EventResource, NewEvent, Outcome};
+use berth_auth::secrets::{Hasher, random_id, random_secret};
+use berth_auth::{Action, Actor, Auth, actor_of};
+use berth_core::session::{NewSession, SessionCreated, SessionState, SessionView};
+use berth_core::{Clock, Error, Timestamp};
+use berth_proto::{Frame, Header, StreamKind};
+use berth_spaces::Spaces;
+use berth_store::{Store, StoreError, Table};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use config::RelayConfig;
+
+/// Agent tokens start with this, so leaked ones can be found by scanners.
+pub const AGENT_PREFIX: &str = "berth_agt_";
+/// The protocol version this relay speaks.
+pub const VERSION: u64 = 1;
+
+const SESSIONS: Table<SessionRecord> = Table::new("relay.sessions");
+/// Agent token hash to session id.
+const AGENT_TOKENS: Table<String> = Table::new("relay.agent_tokens");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SessionRecord {
+    id: String,
+    space: String,
+    owner_id: String,
+    owner: String,
+    created_at: Timestamp,
+    ended_at: Option<Timestamp>,
+    ended_reason: Option<String>,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The sending half of a WebSocket, as the relay uses it.
+pub trait SocketTx: Send {
+    fn send(&mut self, frame: Vec<u8>) -> BoxFuture<'_, Result<(), String>>;
+    /// Closes the connection with a reason the peer is shown.
+    fn close(&mut self, reason: String) -> BoxFuture<'_, ()>;
+    /// Another handle to the same connection (to close it from elsewhere).
+    fn handle(&self) -> Box<dyn SocketTx>;
+}
+
+/// The receiving half: whole binary messages. A text message, a message
+/// over the size limit, or a peer that stops answering pings is an error.
+pub trait SocketRx: Send {
+    fn recv(&mut self) -> BoxFuture<'_, Option<Result<Vec<u8>, String>>>;
+}
+
+/// Who is attaching.
+pub enum Credentials {
+    /// The CLI, authenticated by the owner's API token.
+    Client(Box<Actor>),
+    /// `berth agent`, with the session's agent token.
+    Agent(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct Hello {
+    version: u64,
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default)]
+    resume: Option<Resume>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Resume {
+    token: String,
+    last_received: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    Client = 0,
+    Agent = 1,
+}
+
+impl Role {
+    fn other(self) -> Role {
+        match self {
+            Role::Client => Role::Agent,
+            Role::Agent => Role::Client,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Agent => "agent",
+        }
+    }
+}
+
+struct Waiting {
+    tx: Box<dyn SocketTx>,
+    rx: Box<dyn SocketRx>,
+    last_received: u64,
+    resume_token: String,
+}
+
+/// A running splice, and how to stop it with a reason both sides are told.
+struct Splice {
+    stop: tokio::sync::oneshot::Sender<String>,
+}
+
+#[derive(Default)]
+struct LiveState {
+    waiting: [Option<Waiting>; 2],
+    connected: bool,
+    /// The token each side must present to reconnect.
+    resume_tokens: [Option<String>; 2],
+    /// Bumped each time a splice starts; a splice that ends checks it is
+    /// still the current one before touching the state.
+    epoch: u64,
+    splice: Option<Splice>,
+    /// When the session was last without both sides (for the grace period).
+    apart_since: Option<Instant>,
+    open_streams: HashSet<u32>,
+    ended: Option<String>,
+}
+
+struct Live {
+    record: SessionRecord,
+    state: Mutex<LiveState>,
+    to_agent: AtomicU64,
+    to_client: AtomicU64,
+    last_traffic: Mutex<Instant>,
+    last_activity_note: Mutex<Option<Instant>>,
+}
+
+impl Live {
+    fn state(&self) -> std::sync::MutexGuard<'_, LiveState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The relay service.
+pub struct Relay {
+    store: Arc<Store>,
+    audit: Arc<Audit>,
+    auth: Arc<Auth>,
+    spaces: Arc<Spaces>,
+    config: RelayConfig,
+    clock: Arc<dyn Clock>,
+    hasher: Hasher,
+    live: Mutex<HashMap<String, Arc<Live>>>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay").finish_non_exhaustive()
+    }
+}
+
+fn store_err(err: StoreError) -> Error {
+    match err {
+        StoreError::Aborted(err) => err,
+        other => Error::internal(berth_core::error::chain(&other)),
+    }
+}
+
+fn target(id: &str, space: &str) -> EventResource {
+    EventResource {
+        kind: "session".to_owned(),
+        id: Some(id.to_owned()),
+        name: Some(id.to_owned()),
+        space: Some(space.to_owned()),
+    }
+}
+
+fn system() -> EventActor {
+    EventActor {
+        kind: ActorKind::System,
+        id: None,
+        name: "berth".to_owned(),
+    }
+}
+
+/// A short description of a stream for the audit log: the port-forward
+/// target or the exec command line.
+fn describe_open(kind: StreamKind, meta: &Value) -> String {
+    match kind {
+        StreamKind::PortForward => format!("port-forward to port {}", meta["port"]),
+        StreamKind::Exec => {
+            let words: Vec<String> = meta["command"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|w| w.as_str().unwrap_or("?").to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "exec{}: {}",
+                if meta["tty"] == true { " (tty)" } else { "" },
+                words.join(" ")
+            )
+        }
+        StreamKind::Control => "control".to_owned(),
+        StreamKind::Sync => format!("sync of {}", meta["path"]),
+    }
+}
+
+impl Relay {
+    pub fn new(
+        auth: Arc<Auth>,
+        spaces: Arc<Spaces>,
+        config: RelayConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Relay>, Error> {
+        config.validate().map_err(|e| Error::invalid("relay", e))?;
+        let store = auth.audit().store().clone();
+        let hasher = Hasher::new(store.secret_key("relay-hash").map_err(store_err)?);
+        Ok(Arc::new(Relay {
+            audit: auth.audit().clone(),
+            store,
+            auth,
+            spaces,
+            config,
+            clock,
+            hasher,
+            live: Mutex::default(),
+        }))
+    }
+
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    fn lives(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Live>>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn view(&self, record: &SessionRecord) -> SessionView {
+        let live = self.lives().get(&record.id).cloned();
+        let (state, client, agent, streams, to_agent, to_client) = match &live {
+            Some(live) => {
+                let s = live.state();
+                let state = if s.ended.is_some() {
+                    SessionState::Ended
+                } else if s.connected {
+                    SessionState::Connected
+                } else if s.resume_tokens.iter().all(Option::is_some) {
+                    SessionState::Resuming
+                } else {
+                    SessionState::Waiting
+                };
+                (
+                    state,
+                    s.connected || s.waiting[0].is_some(),
+                    s.connected || s.waiting[1].is_some(),
+                    s.open_streams.len() as u64,
+                    live.to_agent.load(Ordering::Relaxed),
+                    live.to_client.load(Ordering::Relaxed),
+                )
+            }
+            None => (SessionState::Ended, false, false, 0, 0, 0),
+        };
+        SessionView {
+            id: record.id.clone(),
+            space: record.space.clone(),
+            owner: record.owner.clone(),
+            owner_id: record.owner_id.clone(),
+            created_at: record.created_at,
+            state,
+            client_connected: client,
+            agent_connected: agent,
+            streams,
+            bytes_to_agent: to_agent,
+            bytes_to_client: to_client,
+            ended_reason: record.ended_reason.clone(),
+            ended_at: record.ended_at,
+        }
+    }
+
+    async fn record_event(&self, event: NewEvent) {
+        match self.audit.record(event) {
+            Ok(sealed) => {
+                if let Err(e) = self.audit.durable(sealed.seq).await {
+                    tracing::error!(error = %e.message, "an audit event may not be durable");
+                }
+            }
+            Err(e) => tracing::error!(error = %e.message, "cannot record an audit event"),
+        }
+    }
+
+    /// Starts a dev session in a space the caller may use; the agent token
+    /// is in the answer only.
+    pub async fn create(
+        self: &Arc<Self>,
+        actor: &Actor,
+        req: NewSession,
+    ) -> Result<SessionCreated, Error> {
+        self.spaces
+            .check_use(actor, &req.space, "session.create")
+            .await?;
+        let live_for_user = self
+            .lives()
+            .values()
+            .filter(|l| l.record.owner_id == actor.user.id && l.state().ended.is_none())
+            .count();
+        if live_for_user >= self.config.max_sessions_per_user {
+            return Err(Error::forbidden(format!(
+                "you have {live_for_user} live dev sessions, the most allowed; end one first"
+            )));
+        }
+        let record = SessionRecord {
+            id: format!("s-{}", random_id()),
+            space: req.space.clone(),
+            owner_id: actor.user.id.clone(),
+            owner: actor.user.username.to_string(),
+            created_at: self.clock.now(),
+            ended_at: None,
+            ended_reason: None,
+        };
+        let token = format!("{AGENT_PREFIX}{}", random_secret());
+        let hash = self.hasher.hash(&token);
+        let event = NewEvent::new(
+            actor_of(actor),
+            "session.create",
+            target(&record.id, &record.space),
+            Outcome::Success,
+        )
+        .origin(actor.origin.clone());
+        let (_, sealed) = self
+            .audit
+            .commit(&[SESSIONS.name, AGENT_TOKENS.name], |tx| {
+                tx.put(SESSIONS, &record.id, &record)?;
+                tx.put(AGENT_TOKENS, &hash, &record.id)?;
+                Ok(((), event.clone()))
+            })?;
+        self.audit.durable(sealed.seq).await?;
+        let live = Arc::new(Live {
+            record: record.clone(),
+            state: Mutex::new(LiveState {
+                apart_since: Some(Instant::now()),
+                ..LiveState::default()
+            }),
+            to_agent: AtomicU64::new(0),
+            to_client: AtomicU64::new(0),
+            last_traffic: Mutex::new(Instant::now()),
+            last_activity_note: Mutex::new(None),
+        });
+        self.lives().insert(record.id.clone(), live.clone());
+        tokio::spawn(self.clone().watch(live));
+        let _ = self
+            .spaces
+            .activity(
+                &record.space,
+                &format!("dev session of {} started", record.owner),
+                true,
+            )
+            .await;
+        Ok(SessionCreated {
+            session: self.view(&record),
+            agent_token: token,
+        })
+    }
+
+    fn load(&self, id: &str) -> Result<SessionRecord, Error> {
+        self.store
+            .get(SESSIONS, id)
+            .map_err(store_err)?
+            .ok_or_else(|| Error::not_found("session", id))
+    }
+
+    async fn authorized(
+        &self,
+        actor: &Actor,
+        id: &str,
+        audit_action: &str,
+    ) -> Result<SessionRecord, Error> {
+        let record = self.store.get(SESSIONS, id).map_err(store_err)?;
+        let own = record.as_ref().is_some_and(|r| r.owner_id == actor.user.id);
+        let space = record.as_ref().map(|r| r.space.clone()).unwrap_or_default();
+        self.auth
+            .allow(
+                actor,
+                Action::UseSession { id, own },
+                audit_action,
+                target(id, &space),
+            )
+            .await?;
+        record.ok_or_else(|| Error::not_found("session", id))
+    }
+
+    /// Your live sessions; every live session for admins.
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<SessionView>, Error> {
+        let all = berth_auth::policy::authorize(actor, Action::ListAllSessions).is_ok();
+        let mut views: Vec<SessionView> = self
+            .lives()
+            .values()
+            .filter(|l| all || l.record.owner_id == actor.user.id)
+            .map(|l| l.record.clone())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|r| self.view(r))
+            .collect();
+        views.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(views)
+    }
+
+    pub async fn get(&self, actor: &Actor, id: &str) -> Result<SessionView, Error> {
+        let record = self.authorized(actor, id, "session.get").await?;
+        Ok(self.view(&record))
+    }
+
+    /// Ends a session now: both sides are disconnected and cannot resume.
+    pub async fn terminate(&self, actor: &Actor, id: &str) -> Result<SessionView, Error> {
+        let record = self.authorized(actor, id, "session.terminate").await?;
+        let reason = format!("terminated by {}", actor.user.username);
+        let event = NewEvent::new(
+            actor_of(actor),
+            "session.terminate",
+            target(id, &record.space),
+            Outcome::Success,
+        )
+        .origin(actor.origin.clone());
+        self.end(id, &reason, Some(event)).await?;
+        Ok(self.view(&self.load(id)?))
+    }
+
+    /// Marks a session over, disconnects both sides, and forgets its agent
+    /// token's use (the token stops working).
+    async fn end(&self, id: &str, reason: &str, event: Option<NewEvent>) -> Result<(), Error> {
+        let live = self.lives().remove(id);
+        if let Some(live) = &live {
+            let waiting = {
+                let mut state = live.state();
+                if state.ended.is_some() {
+                    return Ok(());
+                }
+                state.ended = Some(reason.to_owned());
+                if let Some(splice) = state.splice.take() {
+                    let _ = splice.stop.send(format!("session ended: {reason}"));
+                }
+                std::mem::take(&mut state.waiting)
+            };
+            for mut w in waiting.into_iter().flatten() {
+                w.tx.close(format!("session ended: {reason}")).await;
+            }
+        }
+        let now = self.clock.now();
+        let space = live
+            .as_ref()
+            .map(|l| l.record.space.clone())
+            .unwrap_or_default();
+        let event = event.unwrap_or_else(|| {
+            NewEvent::new(
+                system(),
+                "session.end",
+                target(id, &space),
+                Outcome::Success,
+            )
+            .reason(reason)
+        });
+        let (_, sealed) = self.audit.commit(&[SESSIONS.name], |tx| {
+            if let Some(mut record) = tx.get(SESSIONS, id)?
+                && record.ended_at.is_none()
+            {
+                record.ended_at = Some(now);
+                record.ended_reason = Some(reason.to_owned());
+                tx.put(SESSIONS, id, &record)?;
+            }
+            Ok(((), event.clone()))
+        })?;
+        self.audit.durable(sealed.seq).await?;
+        tracing::info!(session = id, reason, "dev session ended");
+        Ok(())
+    }
+
+    /// Ends the session when a side stays away past the grace period or
+    /// nothing travels for the idle timeout.
+    async fn watch(self: Arc<Self>, live: Arc<Live>) {
+        let tick = (self.config.grace / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(tick).await;
+            let reason = {
+                let state = live.state();
+                if state.ended.is_some() {
+                    return;
+                }
+                let idle = live
+                    .last_traffic
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .elapsed();
+                // Grace applies once both sides have been there.
+                let resuming = state.resume_tokens.iter().all(Option::is_some);
+                if resuming
+                    && !state.connected
+                    && state
+                        .apart_since
+                        .is_some_and(|t| t.elapsed() > self.config.grace)
+                {
+                    Some(format!(
+                        "a side did not come back within {}s",
+                        self.config.grace.as_secs()
+                    ))
+                } else if idle > self.config.idle_timeout {
+                    Some(format!(
+                        "no traffic for {}s",
+                        self.config.idle_timeout.as_secs()
+                    ))
+                } else {
+                    None
+                }
+            };
+            if let Some(reason) = reason {
+                if let Err(e) = self.end(&live.record.id, &reason, None).await {
+                    tracing::error!(error = %e.message, "cannot end a dev session");
+                }
+                return;
+            }
+        }
+    }
+
+    /// Handles a new connection: reads its HELLO, checks who it is, and
+    /// pairs it with the session's other side. Refusals close the socket
+    /// with the reason.
+    pub async fn attach(
+        self: &Arc<Self>,
+        credentials: Credentials,
+        mut tx: Box<dyn SocketTx>,
+        mut rx: Box<dyn SocketRx>,
+    ) {
+        match self.admit(credentials, &mut rx).await {
+            Ok((live, role, hello)) => self.join(live, role, hello, tx, rx).await,
+            Err(reason) => {
+                tracing::info!(%reason, "a relay connection was refused");
+                tx.close(reason).await;
+            }
+        }
+    }
+
+    async fn admit(
+        &self,
+        credentials: Credentials,
+        rx: &mut Box<dyn SocketRx>,
+    ) -> Result<(Arc<Live>, Role, Hello), String> {
+        let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .map_err(|_| "no HELLO within 10s".to_owned())?
+            .ok_or_else(|| "closed before HELLO".to_owned())??;
+        let hello = match Frame::decode(&first) {
+            Ok(Frame::Hello(value)) => serde_json::from_value::<Hello>(value)
+                .map_err(|e| format!("a HELLO that does not parse: {e}"))?,
+            Ok(_) => return Err("the first frame must be HELLO".to_owned()),
+            Err(e) => return Err(e.to_string()),
+        };
+        if hello.version != VERSION {
+            return Err(format!(
+                "protocol version {} is not spoken here (this relay speaks {VERSION})",
+                hello.version
+            ));
+        }
+        let (id, role) = match credentials {
+            Credentials::Client(actor) => {
+                let id = hello
+                    .session
+                    .clone()
+                    .ok_or("a client HELLO must name its session")?;
+                let record = self
+                    .authorized(&actor, &id, "session.attach")
+                    .await
+                    .map_err(|e| e.message)?;
+                if record.owner_id != actor.user.id {
+                    return Err("only the session's owner attaches to it".to_owned());
+                }
+                (id, Role::Client)
+            }
+            Credentials::Agent(token) => {
+                let id = self
+                    .store
+                    .get(AGENT_TOKENS, &self.hasher.hash(&token))
+                    .map_err(|e| e.to_string())?
+                    .ok_or("this agent token is not valid")?;
+                if hello.session.as_ref().is_some_and(|s| s != &id) {
+                    self.record_event(
+                        NewEvent::new(
+                            EventActor {
+                                kind: ActorKind::Token,
+                                id: None,
+                                name: format!("agent of {id}"),
+                            },
+                            "session.attach",
+                            target(hello.session.as_deref().unwrap_or(""), ""),
+                            Outcome::Denied,
+                        )
+                        .reason("an agent token used for another session"),
+                    )
+                    .await;
+                    return Err("this agent token is for another session".to_owned());
+                }
+                (id, Role::Agent)
+            }
+        };
+        let live = self
+            .lives()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| "the session has ended".to_owned())?;
+        Ok((live, role, hello))
+    }
+
+    async fn join(
+        self: &Arc<Self>,
+        live: Arc<Live>,
+        role: Role,
+        hello: Hello,
+        tx: Box<dyn SocketTx>,
+        rx: Box<dyn SocketRx>,
+    ) {
+        let admitted = {
+            let mut state = live.state();
+            let expected = state.resume_tokens[role as usize].clone();
+            let checked = match (&state.ended, &expected, &hello.resume) {
+                (Some(ended), _, _) => Err(format!("session ended: {ended}")),
+                (None, None, None) => Ok(0),
+                (None, None, Some(_)) => {
+                    Err("nothing to resume: this side never attached".to_owned())
+                }
+                (None, Some(_), None) => Err(format!(
+                    "this session already has a {}; reconnect with its resume token",
+                    role.name()
+                )),
+                (None, Some(want), Some(resume)) if &resume.token == want => {
+                    Ok(resume.last_received)
+                }
+                (None, Some(_), Some(_)) => Err("the resume token is not valid".to_owned()),
+            };
+            match checked {
+                Err(reason) => Err((tx, reason)),
+                Ok(last_received) => {
+                    // A reconnect while the old connection still looks
+                    // alive: the old one is stale (a laptop that slept).
+                    // Stop the splice; the other side reconnects too.
+                    if state.connected {
+                        if let Some(splice) = state.splice.take() {
+                            let _ = splice
+                                .stop
+                                .send(format!("the {} reconnected; resume", role.name()));
+                        }
+                        state.connected = false;
+                        state.apart_since = Some(Instant::now());
+                    }
+                    let resume_token = random_secret();
+                    state.resume_tokens[role as usize] = Some(resume_token.clone());
+                    let replaced = state.waiting[role as usize].replace(Waiting {
+                        tx,
+                        rx,
+                        last_received,
+                        resume_token,
+                    });
+                    let pair = match state.waiting[role.other() as usize].take() {
+                        Some(other) => state.waiting[role as usize]
+                            .take()
+                            .map(|mine| (mine, other)),
+                        None => None,
+                    };
+                    Ok((replaced, pair))
+                }
+            }
+        };
+        let (replaced, pair) = match admitted {
+            Ok(found) => found,
+            Err((mut tx, reason)) => {
+                tracing::info!(%reason, "a relay connection was refused");
+                tx.close(reason).await;
+                return;
+            }
+        };
+        if let Some(mut old) = replaced {
+            old.tx
+                .close("replaced by a newer connection".to_owned())
+                .await;
+        }
+        if let Some((mine, other)) = pair {
+            let (client, agent) = match role {
+                Role::Client => (mine, other),
+                Role::Agent => (other, mine),
+            };
+            self.splice(live, client, agent).await;
+        }
+    }
+
+    async fn splice(self: &Arc<Self>, live: Arc<Live>, mut client: Waiting, mut agent: Waiting) {
+        let welcome = |w: &Waiting, peer: u64| {
+            Frame::Welcome(json!({
+                "version": VERSION,
+                "session": live.record.id,
+                "resume_token": w.resume_token,
+                "peer_last_received": peer,
+            }))
+            .encode()
+        };
+        let to_client = welcome(&client, agent.last_received);
+        let to_agent = welcome(&agent, client.last_received);
+        if client.tx.send(to_client).await.is_err() || agent.tx.send(to_agent).await.is_err() {
+            // One side went before it heard back; both reconnect.
+            client
+                .tx
+                .close("the other side went away; reconnect".to_owned())
+                .await;
+            agent
+                .tx
+                .close("the other side went away; reconnect".to_owned())
+                .await;
+            return;
+        }
+        let epoch = {
+            let mut state = live.state();
+            state.connected = true;
+            state.apart_since = None;
+            state.epoch += 1;
+            state.epoch
+        };
+        tracing::info!(session = %live.record.id, "dev session connected");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<String>();
+        live.state().splice = Some(Splice { stop: stop_tx });
+        let this = self.clone();
+        tokio::spawn(async move {
+            let Waiting {
+                tx: client_tx,
+                rx: client_rx,
+                ..
+            } = client;
+            let Waiting {
+                tx: agent_tx,
+                rx: agent_rx,
+                ..
+            } = agent;
+            let mut closers = [client_tx.handle(), agent_tx.handle()];
+            let up = this
+                .clone()
+                .pump(live.clone(), Role::Client, client_rx, agent_tx);
+            let down = this
+                .clone()
+                .pump(live.clone(), Role::Agent, agent_rx, client_tx);
+            // When one direction ends (or the session is stopped), the other
+            // is dropped with it, and both sides are told why.
+            let reason = tokio::select! {
+                reason = up => reason,
+                reason = down => reason,
+                reason = stop_rx => reason.unwrap_or_else(|_| "the relay stopped the session".to_owned()),
+            };
+            for closer in &mut closers {
+                closer.close(reason.clone()).await;
+            }
+            let mut state = live.state();
+            if state.epoch == epoch {
+                state.connected = false;
+                state.splice = None;
+                state.apart_since = Some(Instant::now());
+            }
+            tracing::info!(session = %live.record.id, %reason, "dev session disconnected");
+        });
+    }
+
+    /// Moves frames from one side to the other, reading only headers;
+    /// returns why it stopped.
+    async fn pump(
+        self: Arc<Self>,
+        live: Arc<Live>,
+        from: Role,
+        mut rx: Box<dyn SocketRx>,
+        mut tx: Box<dyn SocketTx>,
+    ) -> String {
+        let counter = match from {
+            Role::Client => &live.to_agent,
+            Role::Agent => &live.to_client,
+        };
+        loop {
+            let frame = match rx.recv().await {
+                None => {
+                    return format!("the {} disconnected; resume to continue", from.name());
+                }
+                Some(Err(e)) => {
+                    return format!(
+                        "the {} connection failed ({e}); resume to continue",
+                        from.name()
+                    );
+                }
+                Some(Ok(frame)) => frame,
+            };
+            match Header::peek(&frame) {
+                Err(e) => {
+                    let reason = format!("the {} sent a bad frame: {e}", from.name());
+                    let _ = self.end(&live.record.id, &reason, None).await;
+                    return reason;
+                }
+                Ok(Header::Open {
+                    stream, kind, meta, ..
+                }) => {
+                    let over = {
+                        let mut state = live.state();
+                        state.open_streams.insert(stream);
+                        state.open_streams.len() > self.config.max_streams_per_session
+                    };
+                    if over {
+                        let reason = format!(
+                            "more than {} streams open at once",
+                            self.config.max_streams_per_session
+                        );
+                        let _ = self.end(&live.record.id, &reason, None).await;
+                        return reason;
+                    }
+                    let actor = EventActor {
+                        kind: ActorKind::User,
+                        id: Some(live.record.owner_id.clone()),
+                        name: live.record.owner.clone(),
+                    };
+                    let event = NewEvent::new(
+                        actor,
+                        "session.stream",
+                        target(&live.record.id, &live.record.space),
+                        Outcome::Success,
+                    )
+                    .reason(format!(
+                        "{} opened {}",
+                        from.name(),
+                        describe_open(kind, &meta)
+                    ));
+                    self.record_event(event).await;
+                }
+                Ok(Header::Reset { stream, .. }) => {
+                    live.state().open_streams.remove(&stream);
+                }
+                Ok(_) => {}
+            }
+            counter.fetch_add(frame.len() as u64, Ordering::Relaxed);
+            *live.last_traffic.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            self.note_activity(&live).await;
+            if let Err(e) = tx.send(frame).await {
+                return format!(
+                    "the {} connection failed ({e}); resume to continue",
+                    from.other().name()
+                );
+            }
+        }
+    }
+
+    /// Relay traffic keeps the space awake; noted at most once a minute.
+    async fn note_activity(&self, live: &Live) {
+        let due = {
+            let mut last = live
+                .last_activity_note
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() > Duration::from_secs(60));
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            let what = format!("dev session of {}", live.record.owner);
+            if let Err(e) = self.spaces.activity(&live.record.space, &what, false).await {
+                tracing::warn!(error = %e.message, "cannot note a space's activity");
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Dev sessions, and the relay's WebSocket endpoints.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use berth_core::session::{NewSession, SessionCreated, SessionView};
+use berth_relay::{BoxFuture, Credentials, SocketRx, SocketTx};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::Mutex;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::extract::{ApiJson, Caller, bearer};
+use crate::{ApiError, App};
+
+pub(crate) fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sessions, create_session))
+        .routes(routes!(get_session, terminate_session))
+        .routes(routes!(relay_client))
+        .routes(routes!(relay_agent))
+}
+
+/// Your live dev sessions; every live session for admins.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions",
+    responses((status = 200, body = Vec<SessionView>)))]
+async fn list_sessions(
+    State(app): State<App>,
+    Caller(actor): Caller,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    Ok(Json(app.relay().list(&actor).await?))
+}
+
+/// Starts a dev session in a space you may use. The agent token in the
+/// answer is shown this once.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = NewSession,
+    responses((status = 201, body = SessionCreated), (status = 403, description = "Over the limit of live sessions"),
+        (status = 404, description = "No such space you may see")))]
+async fn create_session(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    ApiJson(req): ApiJson<NewSession>,
+) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(app.relay().create(&actor, req).await?),
+    ))
+}
+
+/// One dev session: its sides, streams and bytes.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = SessionView), (status = 404, description = "No such session you may see")))]
+async fn get_session(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    Ok(Json(app.relay().get(&actor, &id).await?))
+}
+
+/// Ends a dev session now (its owner, or an admin): both sides are
+/// disconnected and cannot resume.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = SessionView), (status = 404, description = "No such session you may see")))]
+async fn terminate_session(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    Ok(Json(app.relay().terminate(&actor, &id).await?))
+}
+
+/// The CLI's side of the relay: a WebSocket, authenticated by the session
+/// owner's API token; the first frame is HELLO naming the session.
+#[utoipa::path(get, path = "/api/v1/relay/client", tag = "sessions",
+    responses((status = 101, description = "Switching to the Berth protocol over a WebSocket (docs/protocol.md)"),
+        (status = 401, description = "No valid API token")))]
+async fn relay_client(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    serve(app, upgrade, Credentials::Client(Box::new(actor)))
+}
+
+/// The agent's side of the relay: a WebSocket, authenticated by the
+/// session's agent token (`Authorization: Bearer berth_agt_…`).
+#[utoipa::path(get, path = "/api/v1/relay/agent", tag = "sessions",
+    responses((status = 101, description = "Switching to the Berth protocol over a WebSocket (docs/protocol.md)"),
+        (status = 401, description = "No agent token")))]
+async fn relay_agent(
+    State(app): State<App>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let token = bearer(&headers)
+        .filter(|t| t.starts_with(berth_relay::AGENT_PREFIX))
+        .ok_or_else(|| {
+            berth_core::Error::unauthenticated("an agent token (berth_agt_…) is required")
+        })?
+        .to_owned();
+    Ok(serve(app, upgrade, Credentials::Agent(token)))
+}
+
+fn serve(app: App, upgrade: WebSocketUpgrade, credentials: Credentials) -> Response {
+    let ping = app.relay().config().ping_interval;
+    upgrade
+        .max_message_size(berth_proto::frame::MAX_FRAME)
+        .max_frame_size(berth_proto::frame::MAX_FRAME)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            let sink = std::sync::Arc::new(Mutex::new(sink));
+            let tx = WsTx { sink: sink.clone() };
+            let rx = WsRx {
+                stream,
+                sink,
+                ping,
+                last_seen: Instant::now(),
+            };
+            app.relay()
+                .attach(credentials, Box::new(tx), Box::new(rx))
+                .await;
+        })
+}
+
+type Sink = std::sync::Arc<Mutex<SplitSink<WebSocket, Message>>>;
+
+struct WsTx {
+    sink: Sink,
+}
+
+impl SocketTx for WsTx {
+    fn handle(&self) -> Box<dyn SocketTx> {
+        Box::new(WsTx {
+            sink: self.sink.clone(),
+        })
+    }
+
+    fn send(&mut self, frame: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.sink
+                .lock()
+                .await
+                .send(Message::Binary(frame.into()))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn close(&mut self, reason: String) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // A close reason is at most 123 bytes.
+            let mut reason = reason;
+            while reason.len() > 123 {
+                reason.pop();
+            }
+            let frame = axum::extract::ws::CloseFrame {
+                code: axum::extract::ws::close_code::POLICY,
+                reason: reason.into(),
+            };
+            let mut sink = self.sink.lock().await;
+            let _ = sink.send(Message::Close(Some(frame))).await;
+            let _ = sink.close().await;
+        })
+    }
+}
+
+struct WsRx {
+    stream: SplitStream<WebSocket>,
+    sink: Sink,
+    ping: Duration,
+    last_seen: Instant,
+}
+
+impl SocketRx for WsRx {
+    fn recv(&mut self) -> BoxFuture<'_, Option<Result<Vec<u8>, String>>> {
+        Box::pin(async move {
+            loop {
+                let message = tokio::select! {
+                    message = self.stream.next() => message,
+                    _ = tokio::time::sleep(self.ping) => {
+                        if self.last_seen.elapsed() > self.ping * 2 {
+                            return Some(Err("no answer to pings".to_owned()));
+                        }
+                        let _ = self.sink.lock().await.send(Message::Ping(Vec::new().into())).await;
+                        continue;
+                    }
+                };
+                self.last_seen = Instant::now();
+                match message? {
+                    Ok(Message::Binary(bytes)) => return Some(Ok(bytes.to_vec())),
+                    Ok(Message::Text(_)) => {
+                        return Some(Err("text messages are not part of the protocol".to_owned()));
+                    }
+                    Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => continue,
+                    Ok(Message::Close(_)) => return None,
+                    Err(e) => return Some(Err(e.to_string())),
+                }
+            }
+        })
+    }
+}

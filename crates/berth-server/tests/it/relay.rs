@@ -1,0 +1,447 @@
+//! The relay over real WebSockets: a CLI and an agent, each a
+//! `berth-proto` session, paired through the daemon; data through it,
+//! resume after cut connections, and every kind of wrong caller refused.
+
+use std::time::Duration;
+
+use berth_proto::Frame;
+use berth_proto::StreamKind;
+use berth_proto::mux::{Driver, Ended, Incoming, Link, LinkError, Mux, MuxConfig, Side};
+use berth_testkit::TestServer;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::auth_local::{call, member};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A relay connection as a protocol link; it fails after `cut_after`
+/// frames (sent or received), as a dropped Wi-Fi would.
+struct WsLink {
+    ws: Ws,
+    cut_after: Option<u64>,
+    frames: u64,
+}
+
+impl WsLink {
+    fn tick(&mut self) -> Result<(), LinkError> {
+        self.frames += 1;
+        if self.cut_after.is_some_and(|n| self.frames > n) {
+            return Err(LinkError("cut by the test".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+impl Link for WsLink {
+    async fn send(&mut self, frame: Vec<u8>) -> Result<(), LinkError> {
+        self.tick()?;
+        self.ws
+            .send(Message::Binary(frame.into()))
+            .await
+            .map_err(|e| LinkError(e.to_string()))
+    }
+
+    async fn recv(&mut self) -> Option<Result<Vec<u8>, LinkError>> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Binary(bytes)) => {
+                    if let Err(e) = self.tick() {
+                        return Some(Err(e));
+                    }
+                    return Some(Ok(bytes.to_vec()));
+                }
+                Ok(Message::Close(_)) => return None,
+                Ok(_) => continue,
+                Err(e) => return Some(Err(LinkError(e.to_string()))),
+            }
+        }
+    }
+}
+
+/// Connects to the relay and does the handshake: the WELCOME, or the
+/// reason the relay closed the connection.
+async fn connect(base: &str, role: &str, token: &str, hello: Value) -> Result<(Ws, Value), String> {
+    let url = format!("{}/api/v1/relay/{role}", base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| format!("upgrade refused: {e}"))?;
+    ws.send(Message::Binary(Frame::Hello(hello).encode().into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    match ws.next().await {
+        Some(Ok(Message::Binary(bytes))) => match Frame::decode(&bytes) {
+            Ok(Frame::Welcome(welcome)) => Ok((ws, welcome)),
+            other => Err(format!("not a WELCOME: {other:?}")),
+        },
+        Some(Ok(Message::Close(Some(frame)))) => Err(frame.reason.to_string()),
+        other => Err(format!("closed without a reason: {other:?}")),
+    }
+}
+
+async fn new_session(server: &TestServer, token: &str, space: &str) -> (String, String) {
+    let http = reqwest::Client::new();
+    let (status, created) = call(
+        &http,
+        "POST",
+        &format!("{}/api/v1/sessions", server.url),
+        Some(token),
+        Some(json!({"space": space})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    (
+        created["session"]["id"].as_str().expect("id").to_owned(),
+        created["agent_token"].as_str().expect("token").to_owned(),
+    )
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn echo(mut incoming: Incoming) {
+    tokio::spawn(async move {
+        while let Some((mut stream, _, _)) = incoming.accept().await {
+            tokio::spawn(async move {
+                while let Some(Ok(data)) = stream.recv().await {
+                    if stream.send(&data).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = stream.close().await;
+            });
+        }
+    });
+}
+
+async fn round_trip(client: &Mux, data: &[u8]) -> Vec<u8> {
+    let mut stream = client
+        .open(StreamKind::PortForward, json!({"port": 8080}))
+        .await
+        .expect("open");
+    let writer = stream.writer();
+    let out = data.to_vec();
+    let writing = tokio::spawn(async move {
+        for chunk in out.chunks(40_000) {
+            writer.send(chunk).await.expect("send");
+        }
+        writer.close().await.expect("close");
+    });
+    let mut echoed = Vec::new();
+    while let Some(chunk) = stream.recv().await {
+        echoed.extend(chunk.expect("data"));
+    }
+    writing.await.expect("writer");
+    echoed
+}
+
+/// Who connects one side of a session, and whether the test cuts its
+/// connections.
+struct Attach {
+    base: String,
+    role: &'static str,
+    token: String,
+    session: String,
+    cut: bool,
+}
+
+/// One side of a session: keeps reconnecting (resuming) until the session
+/// ends, cutting each connection after a few frames when `cut` is set.
+fn keep_connected(
+    attach: Attach,
+    mux: Mux,
+    mut driver: Driver,
+    reconnects: mpsc::UnboundedSender<()>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Attach {
+            base,
+            role,
+            token,
+            session,
+            cut,
+        } = attach;
+        let mut resume: Option<String> = None;
+        let mut seed: u64 = if role == "client" { 7 } else { 11 };
+        loop {
+            let mut hello = json!({"version": 1, "session": session});
+            if let Some(token) = &resume {
+                hello["resume"] = json!({"token": token, "last_received": mux.last_received()});
+            }
+            let (ws, welcome) = match connect(&base, role, &token, hello).await {
+                Ok(found) => found,
+                Err(reason) if reason.contains("ended") => return,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            };
+            resume = welcome["resume_token"].as_str().map(str::to_owned);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let cut_after = cut.then(|| 20 + (seed >> 33) % 80);
+            let mut link = WsLink {
+                ws,
+                cut_after,
+                frames: 0,
+            };
+            let peer = welcome["peer_last_received"]
+                .as_u64()
+                .expect("peer_last_received");
+            match driver.run(&mut link, peer).await {
+                Ok(Ended::Finished) => return,
+                Ok(Ended::Disconnected(_)) => {
+                    let _ = link.ws.close(None).await;
+                    let _ = reconnects.send(());
+                }
+                Err(err) => panic!("{role}: the session broke: {err}"),
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_carries_streams_and_resumes_through_cut_connections() {
+    let relay = berth_relay::RelayConfig {
+        grace: Duration::from_secs(30),
+        ..berth_relay::RelayConfig::default()
+    };
+    let server = TestServer::start_with_relay(
+        Default::default(),
+        Default::default(),
+        relay,
+        std::sync::Arc::new(berth_core::SystemClock),
+    )
+    .await
+    .expect("server");
+    let admin = server.admin_token().await.expect("admin");
+    let bob = member(&server, &admin, "bob").await;
+    let (session, agent_token) = new_session(&server, &bob, "bob").await;
+
+    let (client, _client_in, client_driver) = Mux::new(MuxConfig::new(Side::Client));
+    let (agent, agent_in, agent_driver) = Mux::new(MuxConfig::new(Side::Agent));
+    echo(agent_in);
+    let (reconnected, mut reconnects) = mpsc::unbounded_channel();
+    let agent_task = keep_connected(
+        Attach {
+            base: server.url.clone(),
+            role: "agent",
+            token: agent_token,
+            session: session.clone(),
+            cut: false,
+        },
+        agent.clone(),
+        agent_driver,
+        reconnected.clone(),
+    );
+    let client_task = keep_connected(
+        Attach {
+            base: server.url.clone(),
+            role: "client",
+            token: bob.clone(),
+            session: session.clone(),
+            cut: true,
+        },
+        client.clone(),
+        client_driver,
+        reconnected,
+    );
+
+    let data = pattern(4 << 20);
+    let echoed = tokio::time::timeout(Duration::from_secs(120), round_trip(&client, &data))
+        .await
+        .expect("the transfer finishes");
+    let mut cuts = 0;
+    while reconnects.try_recv().is_ok() {
+        cuts += 1;
+    }
+    assert!(
+        echoed == data,
+        "4 MiB through the relay, nothing lost or repeated"
+    );
+    assert!(
+        cuts >= 4,
+        "the connections were cut and resumed {cuts} times"
+    );
+
+    // The session's view counts what went through, and the stream is audited.
+    let http = reqwest::Client::new();
+    let (status, view) = call(
+        &http,
+        "GET",
+        &format!("{}/api/v1/sessions/{session}", server.url),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    assert!(
+        view["bytes_to_agent"].as_u64().unwrap_or(0) >= 4 << 20,
+        "{view}"
+    );
+    let (_, page) = call(
+        &http,
+        "GET",
+        &format!(
+            "{}/api/v1/audit/events?action=session.&limit=50",
+            server.url
+        ),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let reasons: Vec<&str> = page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("port-forward to port 8080")),
+        "{reasons:?}"
+    );
+
+    // An admin ends it: both sides are told, and cannot resume.
+    let (status, view) = call(
+        &http,
+        "DELETE",
+        &format!("{}/api/v1/sessions/{session}", server.url),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["state"], "ended");
+    assert!(
+        view["ended_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("terminated by admin")),
+        "{view}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let _ = agent_task.await;
+        let _ = client_task.await;
+    })
+    .await
+    .expect("both sides stop once the session ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_callers_and_bad_input_are_refused_with_a_reason() {
+    let server = TestServer::start().await.expect("server");
+    let admin = server.admin_token().await.expect("admin");
+    let bob = member(&server, &admin, "bob").await;
+    let eve = member(&server, &admin, "eve").await;
+    let (session, agent_token) = new_session(&server, &bob, "bob").await;
+    let (other, _) = new_session(&server, &eve, "eve").await;
+    let hello = |s: &str| json!({"version": 1, "session": s});
+
+    let cases: Vec<(&str, String, Value, &str)> = vec![
+        (
+            "agent",
+            "berth_agt_0000".to_owned(),
+            hello(&session),
+            "not valid",
+        ),
+        (
+            "agent",
+            agent_token.clone(),
+            hello(&other),
+            "another session",
+        ),
+        ("client", eve.clone(), hello(&session), "not found"),
+        (
+            "client",
+            bob.clone(),
+            json!({"version": 2, "session": session}),
+            "version 2",
+        ),
+        (
+            "client",
+            bob.clone(),
+            json!({"version": 1}),
+            "must name its session",
+        ),
+        (
+            "client",
+            bob.clone(),
+            json!({"version": 1, "session": session, "resume": {"token": "x", "last_received": 0}}),
+            "nothing to resume",
+        ),
+    ];
+    for (role, token, hello, expected) in cases {
+        let refused = connect(&server.url, role, &token, hello.clone())
+            .await
+            .expect_err("refused");
+        assert!(
+            refused.contains(expected),
+            "{role} {hello}: {refused:?} should say {expected:?}"
+        );
+    }
+    // No token at all, or a user token on the agent side: no upgrade.
+    let refused = connect(&server.url, "agent", &bob, hello(&session))
+        .await
+        .expect_err("refused");
+    assert!(refused.contains("401"), "{refused}");
+
+    // A text message, or a frame that is not one, ends the connection.
+    let (mut ws, _) = {
+        let url = format!(
+            "{}/api/v1/relay/agent",
+            server.url.replace("http://", "ws://")
+        );
+        let mut request = url.into_client_request().expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {agent_token}").parse().expect("h"),
+        );
+        tokio_tungstenite::connect_async(request)
+            .await
+            .expect("upgrade")
+    };
+    ws.send(Message::Text("hello".into())).await.expect("send");
+    match ws.next().await {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert!(frame.reason.contains("text messages"), "{}", frame.reason)
+        }
+        other => panic!("expected a close with a reason, got {other:?}"),
+    }
+
+    // The first agent and the owner pair; a second client is refused.
+    let waiting_agent = tokio::spawn({
+        let (base, token, hello) = (server.url.clone(), agent_token.clone(), hello(&session));
+        async move { connect(&base, "agent", &token, hello).await }
+    });
+    let (_client, _) = connect(&server.url, "client", &bob, hello(&session))
+        .await
+        .expect("the owner attaches");
+    let (_agent, _) = waiting_agent
+        .await
+        .expect("task")
+        .expect("the agent is paired");
+    let again = connect(&server.url, "client", &bob, hello(&session))
+        .await
+        .expect_err("a second client");
+    assert!(again.contains("resume token"), "{again}");
+}
