@@ -55,6 +55,10 @@ impl Client {
         &self.base
     }
 
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     pub async fn version(&self) -> Result<BuildInfo, Failure> {
         self.get("/api/v1/version").await
     }

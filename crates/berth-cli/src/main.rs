@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod context;
 mod output;
+mod relay;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,26 @@ enum Command {
     /// Spaces: your isolated namespaces in the cluster.
     #[command(subcommand)]
     Space(commands::spaces::SpaceCommand),
+    /// Dev sessions: a CLI and an agent paired through the relay.
+    #[command(subcommand)]
+    Session(commands::sessions::SessionCommand),
+    /// Run a command in a dev session's container, with this terminal's
+    /// input and output; exits with the command's code.
+    Exec {
+        session: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Forward local ports to ports in a dev session's container
+    /// (LOCAL:REMOTE; LOCAL 0 picks a free port).
+    PortForward {
+        session: String,
+        #[arg(required = true)]
+        ports: Vec<String>,
+    },
+    /// The dev container's side of a session (runs inside the container, or
+    /// locally with --root).
+    Agent(commands::agent::AgentArgs),
     /// Personal access tokens.
     #[command(subcommand)]
     Token(commands::tokens::TokenCommand),
@@ -124,6 +145,33 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await
         }
+        Command::Session(command) => {
+            commands::sessions::run(
+                &commands::client(cli.context.as_deref())?,
+                command,
+                cli.output,
+                cli.context.as_deref(),
+            )
+            .await
+        }
+        Command::Exec { session, command } => {
+            let code = commands::sessions::exec(
+                &commands::client(cli.context.as_deref())?,
+                &session,
+                command,
+            )
+            .await?;
+            std::process::exit(code);
+        }
+        Command::PortForward { session, ports } => {
+            commands::sessions::port_forward(
+                &commands::client(cli.context.as_deref())?,
+                &session,
+                ports,
+            )
+            .await
+        }
+        Command::Agent(args) => commands::agent::run(args).await,
         Command::Token(command) => {
             commands::tokens::run(
                 &commands::client(cli.context.as_deref())?,

@@ -10,6 +10,7 @@
 //! error that names what is wrong, never a panic, and no side buffers more
 //! than the credit it granted plus its bounded replay buffer.
 
+pub mod exec;
 pub mod frame;
 pub mod mux;
 

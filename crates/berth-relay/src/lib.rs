@@ -16,7 +16,7 @@
 
 pub mod config;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,11 +118,11 @@ impl Role {
     }
 }
 
+/// A connection that said HELLO and waits for its other side.
 struct Waiting {
     tx: Box<dyn SocketTx>,
     rx: Box<dyn SocketRx>,
     last_received: u64,
-    resume_token: String,
 }
 
 /// A running splice, and how to stop it with a reason both sides are told.
@@ -130,19 +130,34 @@ struct Splice {
     stop: tokio::sync::oneshot::Sender<String>,
 }
 
+/// One CLI connection paired with one agent connection. A session has as
+/// many as the CLI commands using it at once (`berth exec` in one
+/// terminal, `berth port-forward` in another); each resumes on its own.
 #[derive(Default)]
-struct LiveState {
+struct Attachment {
+    /// A side that reconnected and waits for the other to.
     waiting: [Option<Waiting>; 2],
     connected: bool,
-    /// The token each side must present to reconnect.
-    resume_tokens: [Option<String>; 2],
     /// Bumped each time a splice starts; a splice that ends checks it is
     /// still the current one before touching the state.
     epoch: u64,
     splice: Option<Splice>,
-    /// When the session was last without both sides (for the grace period).
+    /// When the attachment was last without both sides (for the grace
+    /// period).
     apart_since: Option<Instant>,
-    open_streams: HashSet<u32>,
+}
+
+#[derive(Default)]
+struct LiveState {
+    /// Agent connections ready for the next CLI.
+    idle_agents: VecDeque<Waiting>,
+    /// CLI connections waiting for an agent.
+    waiting_clients: VecDeque<Waiting>,
+    attachments: HashMap<u64, Attachment>,
+    next_attachment: u64,
+    /// Resume token to the attachment and side it resumes.
+    tokens: HashMap<String, (u64, Role)>,
+    open_streams: HashSet<(u64, u32)>,
     ended: Option<String>,
 }
 
@@ -263,19 +278,20 @@ impl Relay {
         let (state, client, agent, streams, to_agent, to_client) = match &live {
             Some(live) => {
                 let s = live.state();
+                let connected = s.attachments.values().any(|a| a.connected);
                 let state = if s.ended.is_some() {
                     SessionState::Ended
-                } else if s.connected {
+                } else if connected {
                     SessionState::Connected
-                } else if s.resume_tokens.iter().all(Option::is_some) {
+                } else if !s.attachments.is_empty() {
                     SessionState::Resuming
                 } else {
                     SessionState::Waiting
                 };
                 (
                     state,
-                    s.connected || s.waiting[0].is_some(),
-                    s.connected || s.waiting[1].is_some(),
+                    connected || !s.waiting_clients.is_empty(),
+                    connected || !s.idle_agents.is_empty(),
                     s.open_streams.len() as u64,
                     live.to_agent.load(Ordering::Relaxed),
                     live.to_client.load(Ordering::Relaxed),
@@ -359,10 +375,7 @@ impl Relay {
         self.audit.durable(sealed.seq).await?;
         let live = Arc::new(Live {
             record: record.clone(),
-            state: Mutex::new(LiveState {
-                apart_since: Some(Instant::now()),
-                ..LiveState::default()
-            }),
+            state: Mutex::new(LiveState::default()),
             to_agent: AtomicU64::new(0),
             to_client: AtomicU64::new(0),
             last_traffic: Mutex::new(Instant::now()),
@@ -414,15 +427,14 @@ impl Relay {
     /// Your live sessions; every live session for admins.
     pub async fn list(&self, actor: &Actor) -> Result<Vec<SessionView>, Error> {
         let all = berth_auth::policy::authorize(actor, Action::ListAllSessions).is_ok();
-        let mut views: Vec<SessionView> = self
+        // Collected first: `view` takes the same lock.
+        let records: Vec<SessionRecord> = self
             .lives()
             .values()
             .filter(|l| all || l.record.owner_id == actor.user.id)
             .map(|l| l.record.clone())
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|r| self.view(r))
             .collect();
+        let mut views: Vec<SessionView> = records.iter().map(|r| self.view(r)).collect();
         views.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(views)
     }
@@ -452,18 +464,23 @@ impl Relay {
     async fn end(&self, id: &str, reason: &str, event: Option<NewEvent>) -> Result<(), Error> {
         let live = self.lives().remove(id);
         if let Some(live) = &live {
-            let waiting = {
+            let waiting: Vec<Waiting> = {
                 let mut state = live.state();
                 if state.ended.is_some() {
                     return Ok(());
                 }
                 state.ended = Some(reason.to_owned());
-                if let Some(splice) = state.splice.take() {
-                    let _ = splice.stop.send(format!("session ended: {reason}"));
+                let mut waiting: Vec<Waiting> = state.idle_agents.drain(..).collect();
+                waiting.extend(state.waiting_clients.drain(..));
+                for (_, attachment) in state.attachments.drain() {
+                    if let Some(splice) = attachment.splice {
+                        let _ = splice.stop.send(format!("session ended: {reason}"));
+                    }
+                    waiting.extend(attachment.waiting.into_iter().flatten());
                 }
-                std::mem::take(&mut state.waiting)
+                waiting
             };
-            for mut w in waiting.into_iter().flatten() {
+            for mut w in waiting {
                 w.tx.close(format!("session ended: {reason}")).await;
             }
         }
@@ -502,38 +519,47 @@ impl Relay {
         let tick = (self.config.grace / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
         loop {
             tokio::time::sleep(tick).await;
-            let reason = {
-                let state = live.state();
+            // Attachments whose side did not come back in time end; the
+            // session goes on.
+            let expired: Vec<Waiting> = {
+                let mut state = live.state();
                 if state.ended.is_some() {
                     return;
                 }
-                let idle = live
-                    .last_traffic
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .elapsed();
-                // Grace applies once both sides have been there.
-                let resuming = state.resume_tokens.iter().all(Option::is_some);
-                if resuming
-                    && !state.connected
-                    && state
-                        .apart_since
-                        .is_some_and(|t| t.elapsed() > self.config.grace)
-                {
-                    Some(format!(
-                        "a side did not come back within {}s",
-                        self.config.grace.as_secs()
-                    ))
-                } else if idle > self.config.idle_timeout {
-                    Some(format!(
-                        "no traffic for {}s",
-                        self.config.idle_timeout.as_secs()
-                    ))
-                } else {
-                    None
+                let gone: Vec<u64> = state
+                    .attachments
+                    .iter()
+                    .filter(|(_, a)| {
+                        !a.connected
+                            && a.apart_since
+                                .is_some_and(|t| t.elapsed() > self.config.grace)
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                let mut closing = Vec::new();
+                for id in gone {
+                    if let Some(attachment) = state.attachments.remove(&id) {
+                        closing.extend(attachment.waiting.into_iter().flatten());
+                    }
+                    state.tokens.retain(|_, (a, _)| *a != id);
+                    state.open_streams.retain(|(a, _)| *a != id);
                 }
+                closing
             };
-            if let Some(reason) = reason {
+            for mut w in expired {
+                w.tx.close(format!(
+                    "the other side did not come back within {}s",
+                    self.config.grace.as_secs()
+                ))
+                .await;
+            }
+            let idle = live
+                .last_traffic
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .elapsed();
+            if idle > self.config.idle_timeout {
+                let reason = format!("no traffic for {}s", self.config.idle_timeout.as_secs());
                 if let Err(e) = self.end(&live.record.id, &reason, None).await {
                     tracing::error!(error = %e.message, "cannot end a dev session");
                 }
@@ -638,113 +664,160 @@ impl Relay {
         tx: Box<dyn SocketTx>,
         rx: Box<dyn SocketRx>,
     ) {
-        let admitted = {
+        enum Next {
+            Refuse(Box<dyn SocketTx>, String),
+            Wait(Option<Waiting>),
+            Pair(u64, Waiting, Waiting, Option<Waiting>),
+        }
+        let next = {
             let mut state = live.state();
-            let expected = state.resume_tokens[role as usize].clone();
-            let checked = match (&state.ended, &expected, &hello.resume) {
-                (Some(ended), _, _) => Err(format!("session ended: {ended}")),
-                (None, None, None) => Ok(0),
-                (None, None, Some(_)) => {
-                    Err("nothing to resume: this side never attached".to_owned())
-                }
-                (None, Some(_), None) => Err(format!(
-                    "this session already has a {}; reconnect with its resume token",
-                    role.name()
-                )),
-                (None, Some(want), Some(resume)) if &resume.token == want => {
-                    Ok(resume.last_received)
-                }
-                (None, Some(_), Some(_)) => Err("the resume token is not valid".to_owned()),
+            let arrived = Waiting {
+                tx,
+                rx,
+                last_received: hello.resume.as_ref().map_or(0, |r| r.last_received),
             };
-            match checked {
-                Err(reason) => Err((tx, reason)),
-                Ok(last_received) => {
-                    // A reconnect while the old connection still looks
-                    // alive: the old one is stale (a laptop that slept).
-                    // Stop the splice; the other side reconnects too.
-                    if state.connected {
-                        if let Some(splice) = state.splice.take() {
-                            let _ = splice
-                                .stop
-                                .send(format!("the {} reconnected; resume", role.name()));
+            if let Some(ended) = &state.ended {
+                Next::Refuse(arrived.tx, format!("session ended: {ended}"))
+            } else if let Some(resume) = &hello.resume {
+                match state.tokens.get(&resume.token).copied() {
+                    Some((id, side)) if side == role => {
+                        state.tokens.remove(&resume.token);
+                        let attachment = state.attachments.entry(id).or_default();
+                        // A reconnect while the old connection still looks
+                        // alive: the old one is stale (a laptop that
+                        // slept). Stop the splice; the other side
+                        // reconnects too.
+                        if attachment.connected {
+                            if let Some(splice) = attachment.splice.take() {
+                                let _ = splice.stop.send(format!("the {} reconnected; resume", role.name()));
+                            }
+                            attachment.connected = false;
+                            attachment.apart_since = Some(Instant::now());
                         }
-                        state.connected = false;
-                        state.apart_since = Some(Instant::now());
+                        let replaced = attachment.waiting[role as usize].replace(arrived);
+                        match attachment.waiting[role.other() as usize].take() {
+                            Some(other) => {
+                                let mine = attachment.waiting[role as usize].take();
+                                match mine {
+                                    Some(mine) => Next::Pair(id, mine, other, replaced),
+                                    None => Next::Wait(replaced),
+                                }
+                            }
+                            None => Next::Wait(replaced),
+                        }
                     }
-                    let resume_token = random_secret();
-                    state.resume_tokens[role as usize] = Some(resume_token.clone());
-                    let replaced = state.waiting[role as usize].replace(Waiting {
-                        tx,
-                        rx,
-                        last_received,
-                        resume_token,
-                    });
-                    let pair = match state.waiting[role.other() as usize].take() {
-                        Some(other) => state.waiting[role as usize]
-                            .take()
-                            .map(|mine| (mine, other)),
-                        None => None,
-                    };
-                    Ok((replaced, pair))
+                    _ => Next::Refuse(arrived.tx, "the resume token is not valid (the attachment ended, or it is another side's)".to_owned()),
+                }
+            } else {
+                // A fresh connection: pair it with a fresh one of the other
+                // side, or wait for one.
+                let other = match role {
+                    Role::Client => state.idle_agents.pop_front(),
+                    Role::Agent => state.waiting_clients.pop_front(),
+                };
+                match other {
+                    Some(other) => {
+                        state.next_attachment += 1;
+                        let id = state.next_attachment;
+                        state.attachments.insert(id, Attachment::default());
+                        Next::Pair(id, arrived, other, None)
+                    }
+                    None => {
+                        match role {
+                            Role::Client => state.waiting_clients.push_back(arrived),
+                            Role::Agent => state.idle_agents.push_back(arrived),
+                        }
+                        Next::Wait(None)
+                    }
                 }
             }
         };
-        let (replaced, pair) = match admitted {
-            Ok(found) => found,
-            Err((mut tx, reason)) => {
+        match next {
+            Next::Refuse(mut tx, reason) => {
                 tracing::info!(%reason, "a relay connection was refused");
                 tx.close(reason).await;
-                return;
             }
-        };
-        if let Some(mut old) = replaced {
-            old.tx
-                .close("replaced by a newer connection".to_owned())
-                .await;
-        }
-        if let Some((mine, other)) = pair {
-            let (client, agent) = match role {
-                Role::Client => (mine, other),
-                Role::Agent => (other, mine),
-            };
-            self.splice(live, client, agent).await;
+            Next::Wait(replaced) => {
+                if let Some(mut old) = replaced {
+                    old.tx
+                        .close("replaced by a newer connection".to_owned())
+                        .await;
+                }
+            }
+            Next::Pair(id, mine, other, replaced) => {
+                if let Some(mut old) = replaced {
+                    old.tx
+                        .close("replaced by a newer connection".to_owned())
+                        .await;
+                }
+                let (client, agent) = match role {
+                    Role::Client => (mine, other),
+                    Role::Agent => (other, mine),
+                };
+                self.splice(live, id, client, agent).await;
+            }
         }
     }
 
-    async fn splice(self: &Arc<Self>, live: Arc<Live>, mut client: Waiting, mut agent: Waiting) {
-        let welcome = |w: &Waiting, peer: u64| {
+    async fn splice(
+        self: &Arc<Self>,
+        live: Arc<Live>,
+        attachment: u64,
+        mut client: Waiting,
+        mut agent: Waiting,
+    ) {
+        let (client_token, agent_token) = (random_secret(), random_secret());
+        {
+            let mut state = live.state();
+            state
+                .tokens
+                .insert(client_token.clone(), (attachment, Role::Client));
+            state
+                .tokens
+                .insert(agent_token.clone(), (attachment, Role::Agent));
+        }
+        let welcome = |token: &str, peer: u64| {
             Frame::Welcome(json!({
                 "version": VERSION,
                 "session": live.record.id,
-                "resume_token": w.resume_token,
+                "attachment": attachment,
+                "resume_token": token,
                 "peer_last_received": peer,
             }))
             .encode()
         };
-        let to_client = welcome(&client, agent.last_received);
-        let to_agent = welcome(&agent, client.last_received);
-        if client.tx.send(to_client).await.is_err() || agent.tx.send(to_agent).await.is_err() {
-            // One side went before it heard back; both reconnect.
+        let to_client = welcome(&client_token, agent.last_received);
+        let to_agent = welcome(&agent_token, client.last_received);
+        let sent = client.tx.send(to_client).await.is_ok() & agent.tx.send(to_agent).await.is_ok();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<String>();
+        let epoch = {
+            let mut state = live.state();
+            let Some(entry) = state.attachments.get_mut(&attachment) else {
+                return;
+            };
+            entry.epoch += 1;
+            if sent {
+                entry.connected = true;
+                entry.apart_since = None;
+                entry.splice = Some(Splice { stop: stop_tx });
+            } else {
+                entry.apart_since = Some(Instant::now());
+            }
+            entry.epoch
+        };
+        if !sent {
+            // One side went before it heard back; the other resumes.
             client
                 .tx
-                .close("the other side went away; reconnect".to_owned())
+                .close("the other side went away; resume".to_owned())
                 .await;
             agent
                 .tx
-                .close("the other side went away; reconnect".to_owned())
+                .close("the other side went away; resume".to_owned())
                 .await;
             return;
         }
-        let epoch = {
-            let mut state = live.state();
-            state.connected = true;
-            state.apart_since = None;
-            state.epoch += 1;
-            state.epoch
-        };
-        tracing::info!(session = %live.record.id, "dev session connected");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<String>();
-        live.state().splice = Some(Splice { stop: stop_tx });
+        tracing::info!(session = %live.record.id, attachment, "dev session attachment connected");
         let this = self.clone();
         tokio::spawn(async move {
             let Waiting {
@@ -760,10 +833,10 @@ impl Relay {
             let mut closers = [client_tx.handle(), agent_tx.handle()];
             let up = this
                 .clone()
-                .pump(live.clone(), Role::Client, client_rx, agent_tx);
-            let down = this
-                .clone()
-                .pump(live.clone(), Role::Agent, agent_rx, client_tx);
+                .pump(live.clone(), attachment, Role::Client, client_rx, agent_tx);
+            let down =
+                this.clone()
+                    .pump(live.clone(), attachment, Role::Agent, agent_rx, client_tx);
             // When one direction ends (or the session is stopped), the other
             // is dropped with it, and both sides are told why.
             let reason = tokio::select! {
@@ -775,12 +848,14 @@ impl Relay {
                 closer.close(reason.clone()).await;
             }
             let mut state = live.state();
-            if state.epoch == epoch {
-                state.connected = false;
-                state.splice = None;
-                state.apart_since = Some(Instant::now());
+            if let Some(entry) = state.attachments.get_mut(&attachment)
+                && entry.epoch == epoch
+            {
+                entry.connected = false;
+                entry.splice = None;
+                entry.apart_since = Some(Instant::now());
             }
-            tracing::info!(session = %live.record.id, %reason, "dev session disconnected");
+            tracing::info!(session = %live.record.id, attachment, %reason, "dev session attachment disconnected");
         });
     }
 
@@ -789,6 +864,7 @@ impl Relay {
     async fn pump(
         self: Arc<Self>,
         live: Arc<Live>,
+        attachment: u64,
         from: Role,
         mut rx: Box<dyn SocketRx>,
         mut tx: Box<dyn SocketTx>,
@@ -821,7 +897,7 @@ impl Relay {
                 }) => {
                     let over = {
                         let mut state = live.state();
-                        state.open_streams.insert(stream);
+                        state.open_streams.insert((attachment, stream));
                         state.open_streams.len() > self.config.max_streams_per_session
                     };
                     if over {
@@ -851,7 +927,7 @@ impl Relay {
                     self.record_event(event).await;
                 }
                 Ok(Header::Reset { stream, .. }) => {
-                    live.state().open_streams.remove(&stream);
+                    live.state().open_streams.remove(&(attachment, stream));
                 }
                 Ok(_) => {}
             }

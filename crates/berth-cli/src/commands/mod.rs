@@ -1,7 +1,9 @@
 //! The commands that talk to a signed-in server.
 
+pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod sessions;
 pub mod spaces;
 pub mod tokens;
 pub mod users;

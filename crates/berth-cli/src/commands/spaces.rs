@@ -59,7 +59,10 @@ pub enum SpaceCommand {
 }
 
 /// The space named, else `BERTH_SPACE`, else the context's current one.
-fn space_or_current(name: Option<String>, context: Option<&str>) -> Result<String, Failure> {
+pub(crate) fn space_or_current(
+    name: Option<String>,
+    context: Option<&str>,
+) -> Result<String, Failure> {
     if let Some(name) = name {
         return Ok(name);
     }

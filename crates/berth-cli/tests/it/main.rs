@@ -3,6 +3,7 @@
 
 mod auth;
 mod contexts;
+mod sessions;
 mod spaces;
 mod version;
 

@@ -387,7 +387,7 @@ async fn wrong_callers_and_bad_input_are_refused_with_a_reason() {
             "client",
             bob.clone(),
             json!({"version": 1, "session": session, "resume": {"token": "x", "last_received": 0}}),
-            "nothing to resume",
+            "not valid",
         ),
     ];
     for (role, token, hello, expected) in cases {
@@ -428,20 +428,40 @@ async fn wrong_callers_and_bad_input_are_refused_with_a_reason() {
         other => panic!("expected a close with a reason, got {other:?}"),
     }
 
-    // The first agent and the owner pair; a second client is refused.
+    // The first agent and the owner pair; a second CLI gets its own
+    // attachment once another agent connection is there.
     let waiting_agent = tokio::spawn({
         let (base, token, hello) = (server.url.clone(), agent_token.clone(), hello(&session));
         async move { connect(&base, "agent", &token, hello).await }
     });
-    let (_client, _) = connect(&server.url, "client", &bob, hello(&session))
+    let (_client, first) = connect(&server.url, "client", &bob, hello(&session))
         .await
         .expect("the owner attaches");
     let (_agent, _) = waiting_agent
         .await
         .expect("task")
         .expect("the agent is paired");
-    let again = connect(&server.url, "client", &bob, hello(&session))
+    let second_agent = tokio::spawn({
+        let (base, token, hello) = (server.url.clone(), agent_token.clone(), hello(&session));
+        async move { connect(&base, "agent", &token, hello).await }
+    });
+    let (_second, second) = connect(&server.url, "client", &bob, hello(&session))
         .await
-        .expect_err("a second client");
-    assert!(again.contains("resume token"), "{again}");
+        .expect("a second CLI");
+    second_agent
+        .await
+        .expect("task")
+        .expect("a second agent connection");
+    assert_ne!(first["attachment"], second["attachment"]);
+    // A resume token is one side's own: the agent cannot use the CLI's.
+    let token = first["resume_token"].as_str().expect("token");
+    let refused = connect(
+        &server.url,
+        "agent",
+        &agent_token,
+        json!({"version": 1, "resume": {"token": token, "last_received": 0}}),
+    )
+    .await
+    .expect_err("another side's token");
+    assert!(refused.contains("not valid"), "{refused}");
 }

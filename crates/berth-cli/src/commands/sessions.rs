@@ -1,0 +1,265 @@
+//! `berth session create|list|end`, `berth exec` and `berth port-forward`:
+//! dev sessions through the relay.
+
+use std::io::Write;
+
+use berth_core::session::{SessionCreated, SessionView};
+use berth_proto::StreamKind;
+use berth_proto::exec::{Decoder, ExecMessage};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::client::Client;
+use crate::output::{self, Failure, Format};
+use crate::relay;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SessionCommand {
+    /// Start a dev session in a space; prints the agent's token once.
+    Create {
+        /// The current space when left out.
+        space: Option<String>,
+    },
+    /// Your live dev sessions (admins: everyone's).
+    #[command(alias = "ls")]
+    List,
+    /// End a dev session: both sides are disconnected.
+    End { id: String },
+}
+
+pub async fn run(
+    client: &Client,
+    command: SessionCommand,
+    format: Format,
+    context: Option<&str>,
+) -> Result<(), Failure> {
+    match command {
+        SessionCommand::Create { space } => {
+            let space = crate::commands::spaces::space_or_current(space, context)?;
+            let created: SessionCreated = client
+                .post("/api/v1/sessions", &json!({"space": space}))
+                .await?;
+            match format {
+                Format::Table => {
+                    eprintln!(
+                        "Dev session {} in {}. Start the agent with BERTH_AGENT_URL={} and this token (shown once):",
+                        created.session.id,
+                        created.session.space,
+                        client.base()
+                    );
+                    output::write_stdout(format!("{}\n", created.agent_token).as_bytes())
+                }
+                _ => output::structured(format, &created),
+            }
+        }
+        SessionCommand::List => {
+            let sessions: Vec<SessionView> = client.get("/api/v1/sessions").await?;
+            match format {
+                Format::Table => output::table(
+                    &[
+                        "ID", "SPACE", "OWNER", "STATE", "CLIENT", "AGENT", "STREAMS", "SINCE",
+                    ],
+                    sessions
+                        .iter()
+                        .map(|s| {
+                            vec![
+                                s.id.clone(),
+                                s.space.clone(),
+                                s.owner.clone(),
+                                format!("{:?}", s.state).to_lowercase(),
+                                yes(s.client_connected),
+                                yes(s.agent_connected),
+                                s.streams.to_string(),
+                                s.created_at.to_string(),
+                            ]
+                        })
+                        .collect(),
+                ),
+                _ => output::structured(format, &sessions),
+            }
+        }
+        SessionCommand::End { id } => {
+            let view: SessionView = client.delete(&format!("/api/v1/sessions/{id}")).await?;
+            eprintln!("Session {} ended.", view.id);
+            Ok(())
+        }
+    }
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
+}
+
+fn token(client: &Client) -> Result<String, Failure> {
+    client
+        .token()
+        .map(str::to_owned)
+        .ok_or_else(|| Failure::new("you are not signed in", "run `berth login`"))
+}
+
+async fn attach(client: &Client, session: &str) -> Result<relay::Session, Failure> {
+    relay::start(
+        client.base().to_owned(),
+        token(client)?,
+        session.to_owned(),
+        |line| eprintln!("berth: {line}"),
+    )
+    .await
+}
+
+/// `berth exec SESSION -- COMMAND...`: runs a command in the dev container,
+/// with this terminal's stdin, stdout and stderr; exits with its code.
+pub async fn exec(client: &Client, session: &str, command: Vec<String>) -> Result<i32, Failure> {
+    let relay = attach(client, session).await?;
+    let mut stream = relay
+        .mux
+        .open(StreamKind::Exec, json!({"command": command, "tty": false}))
+        .await
+        .map_err(|e| Failure::new(format!("cannot start the command: {e}"), "try again"))?;
+    let writer = stream.writer();
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buffer = vec![0u8; 32 * 1024];
+        loop {
+            match stdin.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if writer
+                        .send(&ExecMessage::Stdin(buffer[..n].to_vec()).encode())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = writer.send(&ExecMessage::StdinEnd.encode()).await;
+    });
+    let mut decoder = Decoder::default();
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
+    while let Some(data) = stream.recv().await {
+        let data = data.map_err(|e| {
+            Failure::new(
+                format!("the command's stream ended: {e}"),
+                "check `berth session list`",
+            )
+        })?;
+        let messages = decoder.push(&data).map_err(|e| {
+            Failure::new(
+                format!("the agent sent a bad message: {e}"),
+                "update berth on both ends",
+            )
+        })?;
+        for message in messages {
+            match message {
+                ExecMessage::Stdout(bytes) => {
+                    let _ = stdout.write_all(&bytes);
+                    let _ = stdout.flush();
+                }
+                ExecMessage::Stderr(bytes) => {
+                    let _ = stderr.write_all(&bytes);
+                    let _ = stderr.flush();
+                }
+                ExecMessage::Exit(code) => return Ok(code),
+                ExecMessage::Failed(reason) => {
+                    return Err(Failure::new(
+                        format!("the command did not start: {reason}"),
+                        "check the command and the dev container",
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Err(Failure::new(
+        "the command's stream ended without an exit status",
+        "check the agent's log",
+    ))
+}
+
+/// `berth port-forward SESSION LOCAL:REMOTE...`: local TCP ports that reach
+/// ports in the dev container. LOCAL 0 picks a free port.
+pub async fn port_forward(
+    client: &Client,
+    session: &str,
+    pairs: Vec<String>,
+) -> Result<(), Failure> {
+    let mut forwards = Vec::new();
+    for pair in &pairs {
+        let (local, remote) = pair.split_once(':').unwrap_or((pair, pair));
+        let parse = |p: &str| {
+            p.parse::<u16>().map_err(|_| {
+                Failure::new(
+                    format!("{pair} is not LOCAL:REMOTE ports"),
+                    "write it as 8080:80, or 8080 for the same port",
+                )
+            })
+        };
+        forwards.push((parse(local)?, parse(remote)?));
+    }
+    let relay = attach(client, session).await?;
+    for (local, remote) in forwards {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", local))
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    format!("cannot listen on 127.0.0.1:{local}: {e}"),
+                    "pick another local port",
+                )
+            })?;
+        let bound = listener.local_addr().map(|a| a.port()).unwrap_or(local);
+        eprintln!("Forwarding 127.0.0.1:{bound} -> {remote}");
+        let mux = relay.mux.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let mux = mux.clone();
+                tokio::spawn(async move {
+                    match mux
+                        .open(StreamKind::PortForward, json!({"port": remote}))
+                        .await
+                    {
+                        Ok(stream) => pump(tcp, stream).await,
+                        Err(e) => eprintln!("berth: cannot forward to {remote}: {e}"),
+                    }
+                });
+            }
+        });
+    }
+    let reason = relay
+        .task
+        .await
+        .unwrap_or_else(|_| "the relay task failed".to_owned());
+    Err(Failure::new(
+        format!("the session is over: {reason}"),
+        "start a new one with `berth session create`",
+    ))
+}
+
+/// Copies between a TCP connection and a stream until both directions end.
+pub async fn pump(tcp: tokio::net::TcpStream, mut stream: berth_proto::mux::Stream) {
+    let (mut read, mut write) = tcp.into_split();
+    let writer = stream.writer();
+    let up = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if writer.send(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = writer.close().await;
+    });
+    while let Some(Ok(data)) = stream.recv().await {
+        if write.write_all(&data).await.is_err() {
+            break;
+        }
+    }
+    let _ = write.shutdown().await;
+    let _ = up.await;
+}

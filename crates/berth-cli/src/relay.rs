@@ -1,0 +1,322 @@
+//! The CLI's and the agent's side of the relay: a WebSocket to `berthd`
+//! (TLS with the web's root certificates for https), the handshake, and a
+//! session that reconnects and resumes when the connection drops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_proto::Frame;
+use berth_proto::mux::{Ended, Incoming, Link, LinkError, Mux, MuxConfig, Side};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::output::Failure;
+
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+pub type Ws = WebSocketStream<Box<dyn Io>>;
+
+/// Which side this process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Agent,
+}
+
+impl Role {
+    fn path(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Agent => "agent",
+        }
+    }
+}
+
+/// Why a connection attempt failed: the relay's reason, or the network's.
+#[derive(Debug)]
+pub enum Refused {
+    /// The relay closed the connection with this reason; trying again will
+    /// not help.
+    Relay(String),
+    /// The network or the server failed; try again.
+    Network(String),
+}
+
+struct WsLink {
+    ws: Ws,
+}
+
+impl Link for WsLink {
+    async fn send(&mut self, frame: Vec<u8>) -> Result<(), LinkError> {
+        self.ws
+            .send(Message::Binary(frame.into()))
+            .await
+            .map_err(|e| LinkError(e.to_string()))
+    }
+
+    async fn recv(&mut self) -> Option<Result<Vec<u8>, LinkError>> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Binary(bytes)) => return Some(Ok(bytes.to_vec())),
+                Ok(Message::Close(frame)) => {
+                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    return Some(Err(LinkError(reason)));
+                }
+                Ok(_) => continue,
+                Err(e) => return Some(Err(LinkError(e.to_string()))),
+            }
+        }
+    }
+}
+
+fn tls() -> Arc<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .unwrap_or_else(|_| {
+            // ring supports the default versions; this is unreachable in
+            // practice, and a config that refuses everything is safe.
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_protocol_versions(&[])
+            .expect("an empty version list is accepted")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+        });
+    Arc::new(config)
+}
+
+/// Opens the WebSocket and exchanges HELLO and WELCOME.
+async fn connect(
+    base: &str,
+    role: Role,
+    token: &str,
+    hello: Value,
+) -> Result<(Ws, Value), Refused> {
+    let url = reqwest::Url::parse(base)
+        .map_err(|e| Refused::Relay(format!("{base} is not a URL: {e}")))?;
+    let secure = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        other => {
+            return Err(Refused::Relay(format!(
+                "{base}: the scheme {other} is not http or https"
+            )));
+        }
+    };
+    let host = url
+        .host_str()
+        .ok_or_else(|| Refused::Relay(format!("{base} has no host")))?
+        .to_owned();
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if secure { 443 } else { 80 });
+    let ws_url = format!(
+        "{}://{}/api/v1/relay/{}",
+        if secure { "wss" } else { "ws" },
+        &base[base.find("://").map(|i| i + 3).unwrap_or(0)..].trim_end_matches('/'),
+        role.path()
+    );
+    let mut request = ws_url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Refused::Relay(e.to_string()))?;
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Refused::Relay("the token is not a valid header value".to_owned()))?,
+    );
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| Refused::Network(format!("no answer from {host}:{port} within 10s")))?
+    .map_err(|e| Refused::Network(format!("cannot reach {host}:{port}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn Io> = if secure {
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| Refused::Relay(format!("{host} is not a valid TLS name: {e}")))?;
+        let stream = tokio_rustls::TlsConnector::from(tls())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| Refused::Network(format!("TLS with {host} failed: {e}")))?;
+        Box::new(stream)
+    } else {
+        Box::new(tcp)
+    };
+    let (mut ws, _) = tokio_tungstenite::client_async(request, io)
+        .await
+        .map_err(|e| match e {
+            tokio_tungstenite::tungstenite::Error::Http(response) => Refused::Relay(format!(
+                "the relay refused the connection ({})",
+                response.status()
+            )),
+            other => Refused::Network(other.to_string()),
+        })?;
+    ws.send(Message::Binary(Frame::Hello(hello).encode().into()))
+        .await
+        .map_err(|e| Refused::Network(e.to_string()))?;
+    match ws.next().await {
+        Some(Ok(Message::Binary(bytes))) => match Frame::decode(&bytes) {
+            Ok(Frame::Welcome(welcome)) => Ok((ws, welcome)),
+            _ => Err(Refused::Relay(
+                "the relay answered something other than WELCOME".to_owned(),
+            )),
+        },
+        Some(Ok(Message::Close(Some(frame)))) => Err(Refused::Relay(frame.reason.to_string())),
+        Some(Err(e)) => Err(Refused::Network(e.to_string())),
+        _ => Err(Refused::Network(
+            "the connection closed during the handshake".to_owned(),
+        )),
+    }
+}
+
+/// A live session: its streams, and the task that keeps it connected. The
+/// task ends with the reason the session is over.
+pub struct Session {
+    pub mux: Mux,
+    pub incoming: Incoming,
+    pub task: tokio::task::JoinHandle<String>,
+}
+
+/// The first connection of an attachment: it waits until the other side
+/// is there (saying so after two seconds) and answers its WELCOME.
+pub async fn first(
+    base: &str,
+    role: Role,
+    token: &str,
+    session: Option<&str>,
+    say: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(Ws, Value), Refused> {
+    let session = session.map(str::to_owned);
+    let first = connect(base, role, token, hello(&session, None));
+    tokio::pin!(first);
+    tokio::select! {
+        connected = &mut first => connected,
+        _ = tokio::time::sleep(Duration::from_secs(2)) => {
+            say("waiting for the other side of the session to connect…");
+            first.await
+        }
+    }
+}
+
+/// Runs an attachment whose first connection is made: its streams, and a
+/// task that resumes it after drops until the relay says it is over.
+pub fn run(
+    base: String,
+    role: Role,
+    token: String,
+    session: Option<String>,
+    (ws, welcome): (Ws, Value),
+    say: impl Fn(&str) + Send + 'static,
+) -> Session {
+    let side = match role {
+        Role::Client => Side::Client,
+        Role::Agent => Side::Agent,
+    };
+    let (mux, incoming, mut driver) = Mux::new(MuxConfig::new(side));
+    let task_mux = mux.clone();
+    let task = tokio::spawn(async move {
+        let mut link = WsLink { ws };
+        let mut welcome = welcome;
+        loop {
+            let resume_token = welcome["resume_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let peer = welcome["peer_last_received"].as_u64().unwrap_or(0);
+            match driver.run(&mut link, peer).await {
+                Ok(Ended::Finished) => return "done".to_owned(),
+                Ok(Ended::Disconnected(reason)) => {
+                    let reason = reason.map(|r| r.0).unwrap_or_default();
+                    if reason.contains("session ended") {
+                        return reason;
+                    }
+                    say(&format!(
+                        "connection to the relay lost ({reason}); resuming…"
+                    ));
+                }
+                Err(err) => return format!("the session broke: {err}"),
+            }
+            let _ = link.ws.close(None).await;
+            let mut delay = Duration::from_millis(100);
+            loop {
+                tokio::time::sleep(delay).await;
+                let last = task_mux.last_received();
+                match connect(
+                    &base,
+                    role,
+                    &token,
+                    hello(&session, Some((&resume_token, last))),
+                )
+                .await
+                {
+                    Ok((ws, next)) => {
+                        link = WsLink { ws };
+                        welcome = next;
+                        say("connection to the relay is back");
+                        break;
+                    }
+                    Err(Refused::Relay(reason)) => return reason,
+                    Err(Refused::Network(_)) => delay = (delay * 2).min(Duration::from_secs(5)),
+                }
+            }
+        }
+    });
+    Session {
+        mux,
+        incoming,
+        task,
+    }
+}
+
+/// The CLI's side: connects (the first connection must work) and keeps the
+/// attachment going.
+pub async fn start(
+    base: String,
+    token: String,
+    session: String,
+    say: impl Fn(&str) + Send + Sync + 'static,
+) -> Result<Session, Failure> {
+    let connected = first(&base, Role::Client, &token, Some(&session), &say)
+        .await
+        .map_err(|e| match e {
+            Refused::Relay(reason) => Failure::new(
+                format!("the relay refused: {reason}"),
+                "check the session id and that it has not ended (`berth session list`)",
+            ),
+            Refused::Network(reason) => Failure::new(
+                format!("cannot reach the relay: {reason}"),
+                "check that berthd runs there and the URL is right",
+            ),
+        })?;
+    Ok(run(
+        base,
+        Role::Client,
+        token,
+        Some(session),
+        connected,
+        say,
+    ))
+}
+
+/// The HELLO this side sends: the session, and what to resume from.
+fn hello(session: &Option<String>, resume: Option<(&str, u64)>) -> Value {
+    let mut hello = json!({"version": 1, "session": session});
+    if let Some((token, last)) = resume {
+        hello["resume"] = json!({"token": token, "last_received": last});
+    }
+    hello
+}

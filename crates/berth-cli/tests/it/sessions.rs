@@ -1,0 +1,133 @@
+//! A dev session end to end with processes: `berth session create`, `berth
+//! agent --root DIR`, `berth exec` and `berth port-forward`, through the
+//! relay of a real server.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use crate::Cli;
+use crate::auth::server_with_admin;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_and_port_forward_through_the_relay() {
+    let server = server_with_admin().await;
+    let cli = Cli::new();
+    cli.login_with_password(&server.url);
+    let token = cli.ok(&["session", "create", "admin"]).trim().to_owned();
+    assert!(token.starts_with("berth_agt_"), "{token}");
+    let listed = cli.ok(&["session", "list", "-o", "json"]);
+    let sessions: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    let session = sessions[0]["id"].as_str().expect("id").to_owned();
+
+    let root = tempfile::tempdir().expect("root");
+    std::fs::write(
+        root.path().join("greeting.txt"),
+        "hello from the container\n",
+    )
+    .expect("file");
+    let agent = Killed(
+        cli.command(&["agent", "--root", &root.path().display().to_string()])
+            .env("BERTH_AGENT_URL", &server.url)
+            .env("BERTH_AGENT_TOKEN", &token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("agent"),
+    );
+
+    // A command runs in the root, with exit code and stdin passed through.
+    let out = cli.run(&["exec", &session, "--", "cat", "greeting.txt"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the container\n"
+    );
+    let out = cli.run_with_stdin(
+        &[
+            "exec",
+            &session,
+            "--",
+            "sh",
+            "-c",
+            "tr a-z A-Z; echo oops >&2; exit 3",
+        ],
+        "shout\n",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SHOUT\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));
+    let err = cli.fails(&["exec", &session, "--", "no-such-command-here"]);
+    assert!(err.contains("no-such-command-here"), "{err}");
+
+    // A port in the container, reached through a local port.
+    let service = std::net::TcpListener::bind("127.0.0.1:0").expect("service");
+    let port = service.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in service.incoming().flatten() {
+            let mut conn = conn;
+            let mut request = [0u8; 1024];
+            let n = conn.read(&mut request).unwrap_or(0);
+            let body = format!("you said {}", String::from_utf8_lossy(&request[..n]).trim());
+            let _ = write!(
+                conn,
+                "HTTP/1.0 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let mut forward = Killed(
+        cli.command(&["port-forward", &session, &format!("0:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("port-forward"),
+    );
+    let stderr = forward.0.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let line = lines.next().expect("a line").expect("utf-8");
+    let local: u16 = line
+        .strip_prefix("Forwarding 127.0.0.1:")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no forwarding line: {line}"));
+    for attempt in 0..3 {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).expect("local port");
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(conn, "ping {attempt}").expect("write");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).expect("read");
+        assert!(
+            answer.ends_with(&format!("you said ping {attempt}")),
+            "{answer}"
+        );
+    }
+    drop(forward);
+    drop(agent);
+
+    // The session shows what went through; ending it stops the agent.
+    let shown = cli.ok(&["session", "list"]);
+    assert!(shown.contains(&session), "{shown}");
+    cli.ok(&["session", "end", &session]);
+    let err = cli.fails(&["exec", &session, "--", "true"]);
+    assert!(err.contains("ended"), "{err}");
+}
