@@ -51,7 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-kube",
         ],
     ),
-    ("berth-cli", &["berth-core"]),
+    ("berth-cli", &["berth-core", "berth-proto"]),
     ("berth-proto", &[]),
     (
         "berth-relay",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_proto::Frame;
-use berth_proto::mux::{Ended, Incoming, Link, LinkError, Mux, MuxConfig, Side};
+use berth_proto::mux::{Ended, Incoming, Link, LinkError, LinkRx, LinkTx, Mux, MuxConfig, Side};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -51,17 +51,31 @@ struct WsLink {
     ws: Ws,
 }
 
+struct WsTx(futures::stream::SplitSink<Ws, Message>);
+struct WsRx(futures::stream::SplitStream<Ws>);
+
 impl Link for WsLink {
+    type Tx = WsTx;
+    type Rx = WsRx;
+    fn split(self) -> (WsTx, WsRx) {
+        let (sink, stream) = self.ws.split();
+        (WsTx(sink), WsRx(stream))
+    }
+}
+
+impl LinkTx for WsTx {
     async fn send(&mut self, frame: Vec<u8>) -> Result<(), LinkError> {
-        self.ws
+        self.0
             .send(Message::Binary(frame.into()))
             .await
             .map_err(|e| LinkError(e.to_string()))
     }
+}
 
+impl LinkRx for WsRx {
     async fn recv(&mut self) -> Option<Result<Vec<u8>, LinkError>> {
         loop {
-            match self.ws.next().await? {
+            match self.0.next().await? {
                 Ok(Message::Binary(bytes)) => return Some(Ok(bytes.to_vec())),
                 Ok(Message::Close(frame)) => {
                     let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
@@ -229,15 +243,18 @@ pub fn run(
     let (mux, incoming, mut driver) = Mux::new(MuxConfig::new(side));
     let task_mux = mux.clone();
     let task = tokio::spawn(async move {
-        let mut link = WsLink { ws };
+        let mut link = Some(WsLink { ws });
         let mut welcome = welcome;
         loop {
+            let Some(current) = link.take() else {
+                return "the relay task lost its connection".to_owned();
+            };
             let resume_token = welcome["resume_token"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
             let peer = welcome["peer_last_received"].as_u64().unwrap_or(0);
-            match driver.run(&mut link, peer).await {
+            match driver.run(current, peer).await {
                 Ok(Ended::Finished) => return "done".to_owned(),
                 Ok(Ended::Disconnected(reason)) => {
                     let reason = reason.map(|r| r.0).unwrap_or_default();
@@ -250,7 +267,6 @@ pub fn run(
                 }
                 Err(err) => return format!("the session broke: {err}"),
             }
-            let _ = link.ws.close(None).await;
             let mut delay = Duration::from_millis(100);
             loop {
                 tokio::time::sleep(delay).await;
@@ -264,7 +280,7 @@ pub fn run(
                 .await
                 {
                     Ok((ws, next)) => {
-                        link = WsLink { ws };
+                        link = Some(WsLink { ws });
                         welcome = next;
                         say("connection to the relay is back");
                         break;

@@ -26,10 +26,21 @@ use crate::frame::{Frame, FrameError, MAX_DATA, StreamKind};
 /// The largest receive window a side accepts from the opener of a stream.
 pub const MAX_WINDOW: u32 = 16 << 20;
 
-/// A connection that carries whole frames: a WebSocket in Berth, a pair of
-/// channels in tests.
+/// A connection that carries whole frames (a WebSocket in Berth, a pair of
+/// channels in tests), split into halves so that the driver reads while it
+/// writes: a side that stopped reading while blocked on a full socket could
+/// deadlock with a peer doing the same.
 pub trait Link: Send {
+    type Tx: LinkTx;
+    type Rx: LinkRx;
+    fn split(self) -> (Self::Tx, Self::Rx);
+}
+
+pub trait LinkTx: Send {
     fn send(&mut self, frame: Vec<u8>) -> impl Future<Output = Result<(), LinkError>> + Send;
+}
+
+pub trait LinkRx: Send {
     /// The next frame, or `None` when the connection closed.
     fn recv(&mut self) -> impl Future<Output = Option<Result<Vec<u8>, LinkError>>> + Send;
 }
@@ -510,24 +521,39 @@ impl Driver {
     /// again first. Returns when the link ends (the session can resume on
     /// another) or the session is over; a peer that breaks the protocol
     /// ends the session with an error.
-    pub async fn run<L: Link>(
-        &mut self,
-        link: &mut L,
-        peer_received: u64,
-    ) -> Result<Ended, MuxError> {
+    pub async fn run<L: Link>(&mut self, link: L, peer_received: u64) -> Result<Ended, MuxError> {
+        let (mut tx, mut rx) = link.split();
+        // Frames for the wire. Unbounded, yet bounded in practice: stream
+        // frames enter only while the replay buffer has room, and ACKs are
+        // a few bytes each.
+        let (wire, mut to_send) = mpsc::unbounded_channel::<Vec<u8>>();
+        let writer = async move {
+            while let Some(frame) = to_send.recv().await {
+                tx.send(frame).await?;
+            }
+            Ok::<(), LinkError>(())
+        };
+        tokio::pin!(writer);
         self.acknowledged(peer_received);
         for (_, frame) in &self.replay {
-            if let Err(err) = link.send(frame.clone()).await {
-                return Ok(Ended::Disconnected(Some(err)));
-            }
+            let _ = wire.send(frame.clone());
         }
         let config = self.shared.config.clone();
         let mut unacked_in: u64 = 0;
         let mut ack_timer = tokio::time::interval(config.ack_delay);
+        let shared = self.shared.clone();
+        let ack = |unacked_in: &mut u64| {
+            *unacked_in = 0;
+            let seq = shared.last_received.load(Ordering::SeqCst);
+            let _ = wire.send(Frame::Ack { seq }.encode());
+        };
         loop {
             let room = self.replay_bytes < config.replay_limit;
             tokio::select! {
-                received = link.recv() => {
+                written = &mut writer => {
+                    return Ok(Ended::Disconnected(written.err()));
+                }
+                received = rx.recv() => {
                     let bytes = match received {
                         None => return Ok(Ended::Disconnected(None)),
                         Some(Err(err)) => return Ok(Ended::Disconnected(Some(err))),
@@ -546,10 +572,8 @@ impl Driver {
                         unacked_in += 1;
                     }
                     self.handle(frame).await?;
-                    if unacked_in >= config.ack_every
-                        && let Err(err) = self.ack(link, &mut unacked_in).await
-                    {
-                        return Ok(Ended::Disconnected(Some(err)));
+                    if unacked_in >= config.ack_every {
+                        ack(&mut unacked_in);
                     }
                 }
                 outgoing = self.out.recv(), if room => {
@@ -567,23 +591,11 @@ impl Driver {
                     let encoded = outgoing.numbered(seq).encode();
                     self.replay_bytes += encoded.len();
                     self.replay.push_back((seq, encoded.clone()));
-                    if let Err(err) = link.send(encoded).await {
-                        return Ok(Ended::Disconnected(Some(err)));
-                    }
+                    let _ = wire.send(encoded);
                 }
-                _ = ack_timer.tick(), if unacked_in > 0 => {
-                    if let Err(err) = self.ack(link, &mut unacked_in).await {
-                        return Ok(Ended::Disconnected(Some(err)));
-                    }
-                }
+                _ = ack_timer.tick(), if unacked_in > 0 => ack(&mut unacked_in),
             }
         }
-    }
-
-    async fn ack<L: Link>(&self, link: &mut L, unacked_in: &mut u64) -> Result<(), LinkError> {
-        *unacked_in = 0;
-        let seq = self.shared.last_received.load(Ordering::SeqCst);
-        link.send(Frame::Ack { seq }.encode()).await
     }
 
     fn acknowledged(&mut self, seq: u64) {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use berth_proto::mux::{Driver, Ended, Link, LinkError, Mux, MuxConfig, MuxError, Side};
+use berth_proto::mux::{
+    Driver, Ended, Link, LinkError, LinkRx, LinkTx, Mux, MuxConfig, MuxError, Side,
+};
 use berth_proto::{Frame, StreamKind};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -14,55 +16,81 @@ use tokio::sync::mpsc;
 /// One end of an in-memory connection; it fails after `cut_after` frames
 /// (sent or received), dropping what was in flight.
 struct MemLink {
-    tx: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
     rx: mpsc::UnboundedReceiver<Vec<u8>>,
-    cut_after: Option<u64>,
-    frames: u64,
+    cut: Arc<Cut>,
 }
 
-fn pair(cut_after: Option<u64>) -> (MemLink, MemLink) {
-    let (a_tx, b_rx) = mpsc::unbounded_channel();
-    let (b_tx, a_rx) = mpsc::unbounded_channel();
-    (
-        MemLink {
-            tx: Some(a_tx),
-            rx: a_rx,
-            cut_after,
-            frames: 0,
-        },
-        MemLink {
-            tx: Some(b_tx),
-            rx: b_rx,
-            cut_after: None,
-            frames: 0,
-        },
-    )
+struct Cut {
+    after: Option<u64>,
+    frames: AtomicU64,
 }
 
-impl MemLink {
-    fn tick(&mut self) -> Result<(), LinkError> {
-        self.frames += 1;
-        if self.cut_after.is_some_and(|n| self.frames > n) {
-            self.tx = None;
-            self.rx.close();
+impl Cut {
+    fn tick(&self) -> Result<(), LinkError> {
+        let n = self.frames.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.after.is_some_and(|after| n > after) {
             return Err(LinkError("cut".to_owned()));
         }
         Ok(())
     }
 }
 
+fn pair(cut_after: Option<u64>) -> (MemLink, MemLink) {
+    let (a_tx, b_rx) = mpsc::unbounded_channel();
+    let (b_tx, a_rx) = mpsc::unbounded_channel();
+    let cut = |after| {
+        Arc::new(Cut {
+            after,
+            frames: AtomicU64::new(0),
+        })
+    };
+    (
+        MemLink {
+            tx: a_tx,
+            rx: a_rx,
+            cut: cut(cut_after),
+        },
+        MemLink {
+            tx: b_tx,
+            rx: b_rx,
+            cut: cut(None),
+        },
+    )
+}
+
+struct MemTx(Option<mpsc::UnboundedSender<Vec<u8>>>, Arc<Cut>);
+struct MemRx(mpsc::UnboundedReceiver<Vec<u8>>, Arc<Cut>);
+
 impl Link for MemLink {
+    type Tx = MemTx;
+    type Rx = MemRx;
+    fn split(self) -> (MemTx, MemRx) {
+        (
+            MemTx(Some(self.tx), self.cut.clone()),
+            MemRx(self.rx, self.cut),
+        )
+    }
+}
+
+impl LinkTx for MemTx {
     async fn send(&mut self, frame: Vec<u8>) -> Result<(), LinkError> {
-        self.tick()?;
-        match &self.tx {
+        if let Err(err) = self.1.tick() {
+            self.0 = None;
+            return Err(err);
+        }
+        match &self.0 {
             Some(tx) => tx.send(frame).map_err(|_| LinkError("closed".to_owned())),
             None => Err(LinkError("closed".to_owned())),
         }
     }
+}
 
+impl LinkRx for MemRx {
     async fn recv(&mut self) -> Option<Result<Vec<u8>, LinkError>> {
-        let frame = self.rx.recv().await?;
-        if let Err(err) = self.tick() {
+        let frame = self.0.recv().await?;
+        if let Err(err) = self.1.tick() {
+            self.0.close();
             return Some(Err(err));
         }
         Some(Ok(frame))
@@ -120,8 +148,7 @@ async fn round_trip(client: &Mux, data: &[u8]) -> Vec<u8> {
 }
 
 async fn drive(mut driver: Driver, link: MemLink) {
-    let mut link = link;
-    match driver.run(&mut link, 0).await {
+    match driver.run(link, 0).await {
         Ok(Ended::Finished) | Ok(Ended::Disconnected(_)) => {}
         Err(err) => panic!("session failed: {err}"),
     }
@@ -190,11 +217,10 @@ fn side(mut driver: Driver) -> (mpsc::Sender<(MemLink, u64)>, mpsc::Receiver<()>
     let (links_tx, mut links) = mpsc::channel::<(MemLink, u64)>(1);
     let (ended_tx, ended) = mpsc::channel(1);
     tokio::spawn(async move {
-        while let Some((mut link, peer_received)) = links.recv().await {
-            match driver.run(&mut link, peer_received).await {
+        while let Some((link, peer_received)) = links.recv().await {
+            match driver.run(link, peer_received).await {
                 Ok(Ended::Finished) => return,
                 Ok(Ended::Disconnected(_)) => {
-                    drop(link);
                     if ended_tx.send(()).await.is_err() {
                         return;
                     }
@@ -259,12 +285,13 @@ async fn a_session_survives_its_connection_being_cut_many_times() {
 async fn hostile(frames: Vec<Vec<u8>>) -> Result<Ended, MuxError> {
     let (_agent, mut incoming, mut driver) = Mux::new(MuxConfig::new(Side::Agent));
     tokio::spawn(async move { while incoming.accept().await.is_some() {} });
-    let (mut peer, mut link) = pair(None);
+    let (peer, link) = pair(None);
+    let (mut peer, _peer_rx) = peer.split();
     for frame in frames {
         peer.send(frame).await.expect("queued");
     }
     drop(peer);
-    tokio::time::timeout(Duration::from_secs(5), driver.run(&mut link, 0))
+    tokio::time::timeout(Duration::from_secs(5), driver.run(link, 0))
         .await
         .expect("the session ends")
 }

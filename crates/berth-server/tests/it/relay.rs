@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use berth_proto::Frame;
 use berth_proto::StreamKind;
-use berth_proto::mux::{Driver, Ended, Incoming, Link, LinkError, Mux, MuxConfig, Side};
+use berth_proto::mux::{
+    Driver, Ended, Incoming, Link, LinkError, LinkRx, LinkTx, Mux, MuxConfig, Side,
+};
 use berth_testkit::TestServer;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -24,33 +26,58 @@ type Ws =
 struct WsLink {
     ws: Ws,
     cut_after: Option<u64>,
-    frames: u64,
 }
 
-impl WsLink {
-    fn tick(&mut self) -> Result<(), LinkError> {
-        self.frames += 1;
-        if self.cut_after.is_some_and(|n| self.frames > n) {
+struct Cut {
+    after: Option<u64>,
+    frames: std::sync::atomic::AtomicU64,
+}
+
+impl Cut {
+    fn tick(&self) -> Result<(), LinkError> {
+        let n = self
+            .frames
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if self.after.is_some_and(|after| n > after) {
             return Err(LinkError("cut by the test".to_owned()));
         }
         Ok(())
     }
 }
 
+struct WsTx(futures::stream::SplitSink<Ws, Message>, std::sync::Arc<Cut>);
+struct WsRx(futures::stream::SplitStream<Ws>, std::sync::Arc<Cut>);
+
 impl Link for WsLink {
+    type Tx = WsTx;
+    type Rx = WsRx;
+    fn split(self) -> (WsTx, WsRx) {
+        let cut = std::sync::Arc::new(Cut {
+            after: self.cut_after,
+            frames: Default::default(),
+        });
+        let (sink, stream) = self.ws.split();
+        (WsTx(sink, cut.clone()), WsRx(stream, cut))
+    }
+}
+
+impl LinkTx for WsTx {
     async fn send(&mut self, frame: Vec<u8>) -> Result<(), LinkError> {
-        self.tick()?;
-        self.ws
+        self.1.tick()?;
+        self.0
             .send(Message::Binary(frame.into()))
             .await
             .map_err(|e| LinkError(e.to_string()))
     }
+}
 
+impl LinkRx for WsRx {
     async fn recv(&mut self) -> Option<Result<Vec<u8>, LinkError>> {
         loop {
-            match self.ws.next().await? {
+            match self.0.next().await? {
                 Ok(Message::Binary(bytes)) => {
-                    if let Err(e) = self.tick() {
+                    if let Err(e) = self.1.tick() {
                         return Some(Err(e));
                     }
                     return Some(Ok(bytes.to_vec()));
@@ -199,18 +226,13 @@ fn keep_connected(
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let cut_after = cut.then(|| 20 + (seed >> 33) % 80);
-            let mut link = WsLink {
-                ws,
-                cut_after,
-                frames: 0,
-            };
+            let link = WsLink { ws, cut_after };
             let peer = welcome["peer_last_received"]
                 .as_u64()
                 .expect("peer_last_received");
-            match driver.run(&mut link, peer).await {
+            match driver.run(link, peer).await {
                 Ok(Ended::Finished) => return,
                 Ok(Ended::Disconnected(_)) => {
-                    let _ = link.ws.close(None).await;
                     let _ = reconnects.send(());
                 }
                 Err(err) => panic!("{role}: the session broke: {err}"),
