@@ -3,7 +3,21 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createElement } from 'react';
 import { setCsrfToken, type Whoami } from './api';
 import { App } from './App';
-import { ALICE, ROOT, byTestId, json, mount, queryTestId, spaceView, stubFetch, text, waitFor, type Mounted } from './testing';
+import {
+  ALICE,
+  ROOT,
+  byTestId,
+  click,
+  json,
+  mount,
+  queryTestId,
+  sessionView,
+  spaceView,
+  stubFetch,
+  text,
+  waitFor,
+  type Mounted,
+} from './testing';
 
 let page: Mounted | null = null;
 
@@ -15,6 +29,7 @@ async function open(me: Whoami, path: string) {
     if (call.url === '/api/v1/spaces') return json(200, [spaceView()]);
     if (call.url === '/api/v1/spaces/alpha') return json(200, spaceView());
     if (call.url === '/api/v1/spaces/alpha/objects') return json(200, []);
+    if (call.url === '/api/v1/sessions') return json(200, [sessionView()]);
     if (call.url === '/api/v1/version') return json(200, { version: '0.1.0', api: 'v1' });
     if (call.url === '/readyz') return json(200, { ready: true, components: {} });
     return json(404, { error: { code: 'not_found', message: 'no such route' } });
@@ -53,5 +68,32 @@ describe('Spaces in the console', () => {
     await waitFor(() => byTestId(root, 'space-owner'));
     expect(calls.map((c) => c.url)).toContain('/api/v1/spaces/alpha');
     expect(byTestId(root, 'nav-spaces').className).toContain('active');
+  });
+});
+
+describe('Dev sessions in the console', () => {
+  it('every signed-in user has Sessions in the navigation, after Spaces', async () => {
+    const { root } = await open(ALICE, '/');
+    const link = await waitFor(() => byTestId(root, 'nav-sessions'));
+    expect(link.getAttribute('href')).toBe('/sessions');
+    expect(text(root, 'nav-sessions')).toBe('Sessions');
+    const nav = [...root.querySelectorAll('nav a')].map((a) => a.getAttribute('data-testid'));
+    expect(nav.indexOf('nav-sessions')).toBe(nav.indexOf('nav-spaces') + 1);
+  });
+
+  it('/sessions shows the list, marked in the navigation', async () => {
+    const { calls, root } = await open(ALICE, '/sessions');
+    await waitFor(() => byTestId(root, 'session-row-s-a1'));
+    expect(calls.map((c) => c.url)).toContain('/api/v1/sessions');
+    expect(byTestId(root, 'nav-sessions').getAttribute('aria-current')).toBe('page');
+    expect(byTestId(root, 'nav-spaces').className).not.toContain('active');
+  });
+
+  it('a session’s space links to the space’s page', async () => {
+    const { root } = await open(ROOT, '/sessions');
+    const link = await waitFor(() => byTestId(root, 'session-space-s-a1'));
+    await click(link);
+    await waitFor(() => expect(text(root, 'space-title')).toBe('alpha'));
+    expect(window.location.pathname).toBe('/spaces/alpha');
   });
 });

@@ -17,6 +17,7 @@ import {
   type FixedRoute,
   type Route,
 } from './routes';
+import { Sessions } from './Sessions';
 import { Setup } from './Setup';
 import { Space } from './Space';
 import { Spaces } from './Spaces';
@@ -34,6 +35,7 @@ type Session =
 const NAV: { route: FixedRoute; label: string }[] = [
   { route: 'overview', label: 'Overview' },
   { route: 'spaces', label: 'Spaces' },
+  { route: 'sessions', label: 'Sessions' },
   { route: 'tokens', label: 'Tokens' },
   { route: 'users', label: 'Users' },
   { route: 'audit', label: 'Audit log' },
@@ -246,6 +248,8 @@ function Page({ route, pathname, me }: { route: Route; pathname: string; me: Who
       // A new page per space: nothing of one space's state carries over to the next.
       return <Space key={name} me={me} name={name} />;
     }
+    case 'sessions':
+      return <Sessions me={me} />;
     case 'users':
       return <Users me={me} />;
     case 'tokens':

@@ -6,8 +6,12 @@ import {
   auditExportHref,
   auditQueryString,
   createLocalUser,
+  createSession,
   createSpace,
   deleteSpace,
+  endSession,
+  fetchSession,
+  listSessions,
   fetchSpace,
   listSpaceObjects,
   listSpaces,
@@ -1005,5 +1009,113 @@ describe('spaces', () => {
     await expect(listSpaceObjects('alpha')).rejects.toThrow('field "[0].in_sync" must be a boolean, got the string "yes"');
     stubFetch(() => json(200, { objects: [] }));
     await expect(listSpaceObjects('alpha')).rejects.toThrow('expected a JSON array, got an object');
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Dev sessions
+
+const DEV_SESSION = {
+  id: 's-4f2a',
+  space: 'alpha',
+  owner: 'admin',
+  owner_id: 'u-1',
+  created_at: '2026-11-27T10:00:00Z',
+  state: 'connected',
+  client_connected: true,
+  agent_connected: true,
+  streams: 2,
+  bytes_to_agent: 1536,
+  bytes_to_client: 3670016,
+  ended_reason: null,
+  ended_at: null,
+};
+
+describe('dev sessions', () => {
+  afterEach(() => setCsrfToken(null));
+
+  it('listSessions parses the list, with no CSRF header', async () => {
+    await signIn();
+    const ended = { ...DEV_SESSION, id: 's-0', state: 'ended', ended_reason: 'ended by admin', ended_at: '2026-11-27T10:05:00Z' };
+    const calls = stubFetch(() => json(200, [DEV_SESSION, ended]));
+    await expect(listSessions()).resolves.toEqual([DEV_SESSION, ended]);
+    expect(calls[0]?.url).toBe('/api/v1/sessions');
+    expect(calls[0]?.init?.method).toBe('GET');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBeUndefined();
+  });
+
+  it('takes missing ended_reason and ended_at as null, and keeps an unknown state', async () => {
+    const { ended_reason: _r, ended_at: _a, ...open } = DEV_SESSION;
+    stubFetch(() => json(200, { ...open, state: 'paused' }));
+    await expect(fetchSession('s-4f2a')).resolves.toEqual({ ...DEV_SESSION, state: 'paused' });
+  });
+
+  it.each([
+    [{ ...DEV_SESSION, id: '' }, 'field "[0].id" must be a non-empty string'],
+    [{ ...DEV_SESSION, state: null }, 'field "[0].state" must be a non-empty string, got null'],
+    [{ ...DEV_SESSION, agent_connected: 'yes' }, 'field "[0].agent_connected" must be a boolean, got the string "yes"'],
+    [{ ...DEV_SESSION, streams: -1 }, 'field "[0].streams" must be a whole number, at least 0, got number -1'],
+    [{ ...DEV_SESSION, bytes_to_client: '12' }, 'field "[0].bytes_to_client" must be a whole number'],
+    [{ ...DEV_SESSION, ended_at: 5 }, 'field "[0].ended_at" must be a string or null, got number 5'],
+  ])('listSessions names a bad field (%#)', async (view, message) => {
+    stubFetch(() => json(200, [view]));
+    const err = await listSessions().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedResponseError);
+    expect((err as Error).message).toContain(message);
+  });
+
+  it('createSession posts the space with the CSRF header and takes the 201 with the agent token', async () => {
+    await signIn();
+    const created = { session: { ...DEV_SESSION, state: 'waiting' }, agent_token: 'berth_agt_abc' };
+    const calls = stubFetch(() => json(201, created));
+    await expect(createSession({ space: 'alpha' })).resolves.toEqual(created);
+    expect(calls[0]?.url).toBe('/api/v1/sessions');
+    expect(calls[0]?.init?.method).toBe('POST');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(bodyOf(calls[0]?.init)).toEqual({ space: 'alpha' });
+  });
+
+  it('createSession names a missing token or a bad session', async () => {
+    stubFetch(() => json(201, { session: DEV_SESSION }));
+    await expect(createSession({ space: 'alpha' })).rejects.toThrow('field "agent_token" must be a non-empty string, got nothing');
+    stubFetch(() => json(201, { session: { ...DEV_SESSION, owner_id: 7 }, agent_token: 'berth_agt_abc' }));
+    await expect(createSession({ space: 'alpha' })).rejects.toThrow('field "session.owner_id" must be a non-empty string');
+  });
+
+  it.each([
+    [403, 'forbidden', 'you have 3 live dev sessions, the most allowed; end one first'],
+    [404, 'not_found', 'space gamma not found'],
+  ])("createSession turns a %i into an ApiError with the daemon's message", async (status, code, message) => {
+    stubFetch(() => json(status, { error: { code, message, request_id: 'r-9' } }));
+    const err = await createSession({ space: 'gamma' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status, code, message, method: 'POST', endpoint: '/api/v1/sessions', requestId: 'r-9' });
+  });
+
+  it('fetchSession and endSession go to the escaped session path; ending carries the CSRF header', async () => {
+    await signIn();
+    const ended = { ...DEV_SESSION, state: 'ended', ended_reason: 'ended by admin', ended_at: '2026-11-27T10:05:00Z' };
+    const calls = stubFetch((_url, init) => json(200, init?.method === 'DELETE' ? ended : DEV_SESSION));
+    await expect(fetchSession('s-4f2a')).resolves.toEqual(DEV_SESSION);
+    await expect(endSession('s/1 x')).resolves.toEqual(ended);
+    expect(calls.map((c) => `${c.init?.method} ${c.url}`)).toEqual([
+      'GET /api/v1/sessions/s-4f2a',
+      'DELETE /api/v1/sessions/s%2F1%20x',
+    ]);
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBeUndefined();
+    expect(header(calls[1]?.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(calls[1]?.init?.body).toBeUndefined();
+  });
+
+  it('endSession reports a session one may not end as a 404 ApiError and a 401 as signed out', async () => {
+    stubFetch(() => json(404, { error: { code: 'not_found', message: 'session s-1 not found' } }));
+    await expect(endSession('s-1')).rejects.toMatchObject({ name: 'ApiError', status: 404, method: 'DELETE', endpoint: '/api/v1/sessions/s-1' });
+
+    const seen: string[] = [];
+    const unsubscribe = onUnauthenticated((e) => seen.push(e.endpoint));
+    stubFetch(() => json(401, { error: { code: 'unauthenticated', message: 'sign in first' } }));
+    await listSessions().catch(() => {});
+    unsubscribe();
+    expect(seen).toEqual(['/api/v1/sessions']);
   });
 });

@@ -381,6 +381,51 @@ export interface SpaceUpdate {
   owner?: string;
 }
 
+// ---------------------------------------------------------------------------
+// Dev sessions
+
+/** Where a dev session is. Kept open so a newer daemon does not break the console. */
+export const SESSION_STATES = ['waiting', 'connected', 'resuming', 'ended'] as const;
+export type SessionState = (typeof SESSION_STATES)[number] | (string & {});
+
+/** A dev session: the berth CLI and an agent, paired by Berth's relay. */
+export interface SessionView {
+  /** `s-…`. */
+  id: string;
+  /** The space it runs in. */
+  space: string;
+  /** The owner's user name. */
+  owner: string;
+  owner_id: string;
+  created_at: string;
+  /** `waiting` (for a side), `connected` (both), `resuming` (a side dropped, within the grace period), `ended`. */
+  state: SessionState;
+  /** The CLI's side is connected. */
+  client_connected: boolean;
+  agent_connected: boolean;
+  /** Streams open now (commands, forwarded connections). */
+  streams: number;
+  /** Bytes relayed from the CLI to the agent. */
+  bytes_to_agent: number;
+  /** Bytes relayed from the agent to the CLI. */
+  bytes_to_client: number;
+  /** Why it ended, once it has. */
+  ended_reason: string | null;
+  ended_at: string | null;
+}
+
+/** `POST /api/v1/sessions`. */
+export interface NewSessionRequest {
+  space: string;
+}
+
+/** A new dev session, with the agent's token. */
+export interface SessionCreated {
+  session: SessionView;
+  /** `berth_agt_…`, for this session only: shown this once and never again. */
+  agent_token: string;
+}
+
 export interface RequestOptions {
   /** Cancels the request (e.g. when the page unmounts). */
   signal?: AbortSignal;
@@ -408,6 +453,7 @@ export const AUDIT_VERIFY_PATH = '/api/v1/audit/verify';
 export const AUDIT_EXPORT_PATH = '/api/v1/audit/export';
 export const AUDIT_PUBLIC_KEY_PATH = '/api/v1/audit/public-key';
 export const SPACES_PATH = '/api/v1/spaces';
+export const SESSIONS_PATH = '/api/v1/sessions';
 export const CSRF_HEADER = 'x-csrf-token';
 
 /** The daemon answered with its error envelope `{"error":{code,message,request_id}}`. */
@@ -786,6 +832,40 @@ export function wakeSpace(name: string, options: RequestOptions = {}): Promise<S
 }
 
 // ---------------------------------------------------------------------------
+// Public API: dev sessions (every signed-in user; members see theirs, admins all)
+
+/** `/api/v1/sessions/{id}`, the id escaped. */
+export function sessionApiPath(id: string): string {
+  return `${SESSIONS_PATH}/${encodeURIComponent(id)}`;
+}
+
+/** `GET /api/v1/sessions`: your live dev sessions; every live one for admins. */
+export function listSessions(options: RequestOptions = {}): Promise<SessionView[]> {
+  return call(SESSIONS_PATH, options, {}, [200], (body, fail) => parseArray(body, fail, parseSessionView));
+}
+
+/** `GET /api/v1/sessions/{id}`: 404 when there is no such session you may see. */
+export function fetchSession(id: string, options: RequestOptions = {}): Promise<SessionView> {
+  return call(sessionApiPath(id), options, {}, [200], (body, fail) => parseSessionView(body, fail));
+}
+
+/**
+ * `POST /api/v1/sessions`: a dev session in a space you may use; the agent
+ * token in the answer is shown this once. The daemon refuses a user over the
+ * limit of live sessions (403) and a space one may not see (404).
+ */
+export function createSession(req: NewSessionRequest, options: RequestOptions = {}): Promise<SessionCreated> {
+  return call(SESSIONS_PATH, options, { method: 'POST', body: { space: req.space } }, [200, 201], (body, fail) =>
+    parseSessionCreated(body, fail),
+  );
+}
+
+/** `DELETE /api/v1/sessions/{id}` (its owner or an admin): both sides are disconnected; the answer is `ended`. */
+export function endSession(id: string, options: RequestOptions = {}): Promise<SessionView> {
+  return call(sessionApiPath(id), options, { method: 'DELETE' }, [200], (body, fail) => parseSessionView(body, fail));
+}
+
+// ---------------------------------------------------------------------------
 // Shape validation (exported for tests)
 
 type Fail = (why: string) => MalformedResponseError;
@@ -1064,6 +1144,30 @@ export function parseSpaceObject(body: unknown, fail: Fail, where = ''): SpaceOb
     in_sync: reqBool(o, 'in_sync', fail, where),
     object: o.object ?? null,
   };
+}
+
+export function parseSessionView(body: unknown, fail: Fail = failFor(SESSIONS_PATH), where = ''): SessionView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    id: reqString(o, 'id', fail, where),
+    space: reqString(o, 'space', fail, where),
+    owner: reqString(o, 'owner', fail, where, true),
+    owner_id: reqString(o, 'owner_id', fail, where),
+    created_at: reqString(o, 'created_at', fail, where),
+    state: reqString(o, 'state', fail, where),
+    client_connected: reqBool(o, 'client_connected', fail, where),
+    agent_connected: reqBool(o, 'agent_connected', fail, where),
+    streams: reqCount(o, 'streams', fail, where),
+    bytes_to_agent: reqCount(o, 'bytes_to_agent', fail, where),
+    bytes_to_client: reqCount(o, 'bytes_to_client', fail, where),
+    ended_reason: optString(o, 'ended_reason', fail, where),
+    ended_at: optString(o, 'ended_at', fail, where),
+  };
+}
+
+export function parseSessionCreated(body: unknown, fail: Fail = failFor(SESSIONS_PATH, 201, 'POST')): SessionCreated {
+  const o = object(body, '', fail);
+  return { session: parseSessionView(o.session, fail, 'session.'), agent_token: reqString(o, 'agent_token', fail) };
 }
 
 function parseArray<T>(body: unknown, fail: Fail, item: (value: unknown, fail: Fail, where: string) => T): T[] {

@@ -4,6 +4,7 @@ import {
   GROUPS_CLAIM_MISSING,
   componentRows,
   describeError,
+  formatBytes,
   formErrorMessage,
   formatClock,
   formatDateTime,
@@ -378,5 +379,32 @@ describe('dates', () => {
     expect(isPast('2026-03-10T11:00:00Z', now)).toBe(true);
     expect(isPast('2026-03-10T13:00:00Z', now)).toBe(false);
     expect(isPast(null, now)).toBe(false);
+  });
+});
+
+describe('formatBytes', () => {
+  it.each([
+    [0, '0 B'],
+    [1, '1 B'],
+    [1023, '1023 B'],
+    [1024, '1 KiB'],
+    [1536, '1.5 KiB'],
+    [10 * 1024, '10 KiB'],
+    [10 * 1024 + 700, '11 KiB'],
+    [1023 * 1024, '1023 KiB'],
+    [1024 * 1024 - 1, '1 MiB'],
+    [1024 * 1024, '1 MiB'],
+    [3.5 * 1024 * 1024, '3.5 MiB'],
+    [250 * 1024 * 1024, '250 MiB'],
+    [2 * 1024 ** 3, '2 GiB'],
+    [5 * 1024 ** 4, '5 TiB'],
+    [2048 * 1024 ** 5, '2048 PiB'],
+  ])('%d -> %s', (bytes, shown) => {
+    expect(formatBytes(bytes)).toBe(shown);
+  });
+
+  it('has no answer for what is not a size', () => {
+    expect(formatBytes(-1)).toBe('—');
+    expect(formatBytes(Number.NaN)).toBe('—');
   });
 });

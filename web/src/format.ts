@@ -358,3 +358,29 @@ export function isPast(iso: string | null, now: Date): boolean {
   const t = new Date(iso).getTime();
   return !Number.isNaN(t) && t <= now.getTime();
 }
+
+// ---------------------------------------------------------------------------
+// Sizes
+
+const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
+
+/**
+ * "512 B", "1.5 KiB", "12 KiB", "3.2 MiB": powers of 1024, one decimal below
+ * 10 of a unit (none when it is whole), whole numbers above.
+ */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return '—';
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  let value = bytes;
+  let unit = 0;
+  for (;;) {
+    value /= 1024;
+    const shown = value < 10 ? Math.round(value * 10) / 10 : Math.round(value);
+    // 1023.9 KiB would show as "1024 KiB": say "1 MiB" instead.
+    if (shown >= 1024 && unit < BYTE_UNITS.length - 1) {
+      unit += 1;
+      continue;
+    }
+    return `${shown} ${BYTE_UNITS[unit]}`;
+  }
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ROUTE_PATHS,
   canOpen,
   loginPath,
   navRouteOf,
@@ -29,6 +30,9 @@ describe('routeOf', () => {
     ['/spaces/team-1', 'space'],
     ['/spaces/alpha/objects', 'overview'],
     ['/spaces/%E0%A4%A', 'overview'],
+    ['/sessions', 'sessions'],
+    ['/sessions/', 'sessions'],
+    ['/sessions/s-1', 'overview'],
     ['/settings', 'overview'],
     ['/nope', 'overview'],
     ['/USERS', 'overview'],
@@ -42,6 +46,7 @@ describe('safeReturnPath', () => {
     ['/users', '/users'],
     ['/tokens?all=1', '/tokens?all=1'],
     ['/spaces/alpha', '/spaces/alpha'],
+    ['/sessions', '/sessions'],
     ['/audit?action=token.&outcome=denied', '/audit?action=token.&outcome=denied'],
     ['/', '/'],
     ['//evil.example.com/x', null],
@@ -90,6 +95,9 @@ describe('canOpen', () => {
     ['spaces', 'member', true],
     ['spaces', 'auditor', true],
     ['space', 'member', true],
+    ['sessions', 'member', true],
+    ['sessions', 'auditor', true],
+    ['sessions', 'admin', true],
   ] as const)('%s for %s: %s', (route, role, allowed) => {
     expect(canOpen(route, role)).toBe(allowed);
   });
@@ -98,6 +106,14 @@ describe('canOpen', () => {
     expect(routeRoles('audit')).toEqual(['admin', 'auditor']);
     expect(routeRoles('users')).toEqual(['admin']);
     expect(routeRoles('tokens')).toBeNull();
+    expect(routeRoles('sessions')).toBeNull();
+  });
+});
+
+describe('ROUTE_PATHS', () => {
+  it('puts the dev sessions at /sessions', () => {
+    expect(ROUTE_PATHS.sessions).toBe('/sessions');
+    expect(routeOf(ROUTE_PATHS.sessions)).toBe('sessions');
   });
 });
 
@@ -117,5 +133,6 @@ describe('space paths', () => {
     expect(navRouteOf('space')).toBe('spaces');
     expect(navRouteOf('spaces')).toBe('spaces');
     expect(navRouteOf('users')).toBe('users');
+    expect(navRouteOf('sessions')).toBe('sessions');
   });
 });

@@ -1,6 +1,16 @@
 // The console's pages and their paths. Pure: no React, no window, so it is unit-tested directly.
 
-export type Route = 'overview' | 'login' | 'setup' | 'spaces' | 'space' | 'users' | 'tokens' | 'audit' | 'sso';
+export type Route =
+  | 'overview'
+  | 'login'
+  | 'setup'
+  | 'spaces'
+  | 'space'
+  | 'sessions'
+  | 'users'
+  | 'tokens'
+  | 'audit'
+  | 'sso';
 
 /** The pages with one fixed path. `space` is `/spaces/<name>`: see `spacePath`. */
 export type FixedRoute = Exclude<Route, 'space'>;
@@ -10,6 +20,7 @@ export const ROUTE_PATHS: Record<FixedRoute, string> = {
   login: '/login',
   setup: '/setup',
   spaces: '/spaces',
+  sessions: '/sessions',
   users: '/users',
   tokens: '/tokens',
   audit: '/audit',

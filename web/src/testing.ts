@@ -5,7 +5,7 @@
 import { act, type ReactElement } from 'react';
 import { createRoot } from 'react-dom/client';
 import { vi } from 'vitest';
-import type { SpaceView, User, Whoami } from './api';
+import type { SessionView, SpaceView, User, Whoami } from './api';
 
 // Tells React that the tests wrap their updates in act().
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -146,6 +146,17 @@ export async function typeInto(el: HTMLElement, value: string): Promise<void> {
   });
 }
 
+/** Picks an option of a <select> the way a user does, so React's onChange sees it. */
+export async function choose(el: HTMLElement, value: string): Promise<void> {
+  if (!(el instanceof HTMLSelectElement)) throw new Error('not a <select>');
+  if (![...el.options].some((o) => o.value === value)) throw new Error(`no option ${JSON.stringify(value)}`);
+  const setter = Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value')?.set;
+  await act(async () => {
+    setter?.call(el, value);
+    el.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+}
+
 /** Submits a form as pressing Enter in it does (its submit button is not clicked). */
 export async function pressEnter(form: HTMLElement): Promise<void> {
   if (!(form instanceof HTMLFormElement)) throw new Error('not a <form>');
@@ -250,5 +261,25 @@ export function asleep(space: SpaceView): SpaceView {
     wakefulness: { asleep: true, reason: 'put to sleep by bob at 10:40', by: 'bob', since: fromNow(-5 * 60_000) },
     sleeps_at: null,
     status: { ...space.status, phase: 'Sleeping' },
+  };
+}
+
+/** The dev session `s-a1` in `alpha`: alice's, both sides connected, 2 streams open, 1.5 KiB to the agent and 3.5 MiB back, started 5 min ago. */
+export function sessionView(overrides: Partial<SessionView> = {}): SessionView {
+  return {
+    id: 's-a1',
+    space: 'alpha',
+    owner: 'alice',
+    owner_id: 'u-1',
+    created_at: fromNow(-5 * 60_000),
+    state: 'connected',
+    client_connected: true,
+    agent_connected: true,
+    streams: 2,
+    bytes_to_agent: 1536,
+    bytes_to_client: 3 * 1024 * 1024 + 512 * 1024,
+    ended_reason: null,
+    ended_at: null,
+    ...overrides,
   };
 }

@@ -223,7 +223,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let only: Vec<String> = if args.iter().any(|a| a == "--only") {
         vec![String::new()]
     } else {
-        ["startup", "api", "audit", "kube_sim", "spaces"]
+        ["startup", "api", "audit", "kube_sim", "spaces", "relay"]
             .map(str::to_owned)
             .to_vec()
     };

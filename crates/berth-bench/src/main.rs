@@ -6,6 +6,7 @@
 mod api;
 mod audit;
 mod kube_sim;
+mod relay;
 mod spaces;
 mod startup;
 
@@ -58,6 +59,11 @@ fn main() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new()?;
         let result = runtime.block_on(audit::run(args.audit_events, args.seconds))?;
         write(&args, "audit", &result)?;
+    }
+    if selected("relay") {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(relay::run(&args.berthd, args.seconds))?;
+        write(&args, "relay", &result)?;
     }
     if selected("spaces") {
         let runtime = tokio::runtime::Runtime::new()?;

@@ -68,7 +68,10 @@ fn minus(a: RequestCounts, b: RequestCounts) -> RequestCounts {
     }
 }
 
-async fn admin_token(http: &reqwest::Client, daemon: &DaemonProcess) -> anyhow::Result<String> {
+pub(crate) async fn admin_token(
+    http: &reqwest::Client,
+    daemon: &DaemonProcess,
+) -> anyhow::Result<String> {
     let setup = daemon.setup_url().context("no setup link printed")?;
     let secret = setup
         .split("#token=")

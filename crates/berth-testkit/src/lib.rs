@@ -6,6 +6,7 @@
 
 mod in_process;
 mod oidc;
+pub mod relay;
 
 /// Polls until a condition holds; tests wait this way instead of sleeping.
 pub use berth_kube_sim::testing::eventually;

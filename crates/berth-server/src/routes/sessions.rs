@@ -110,6 +110,10 @@ async fn relay_agent(
 fn serve(app: App, upgrade: WebSocketUpgrade, credentials: Credentials) -> Response {
     let ping = app.relay().config().ping_interval;
     upgrade
+        // Small buffers: a session's connections are mostly idle, and
+        // these are per connection.
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(16 * 1024)
         .max_message_size(berth_proto::frame::MAX_FRAME)
         .max_frame_size(berth_proto::frame::MAX_FRAME)
         .on_upgrade(move |socket| async move {

@@ -4,11 +4,8 @@
 
 use std::time::Duration;
 
-use berth_proto::Frame;
 use berth_proto::StreamKind;
-use berth_proto::mux::{
-    Driver, Ended, Incoming, Link, LinkError, LinkRx, LinkTx, Mux, MuxConfig, Side,
-};
+use berth_proto::mux::{Driver, Ended, Incoming, Mux, MuxConfig, Side};
 use berth_testkit::TestServer;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -18,102 +15,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::auth_local::{call, member};
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A relay connection as a protocol link; it fails after `cut_after`
-/// frames (sent or received), as a dropped Wi-Fi would.
-struct WsLink {
-    ws: Ws,
-    cut_after: Option<u64>,
-}
-
-struct Cut {
-    after: Option<u64>,
-    frames: std::sync::atomic::AtomicU64,
-}
-
-impl Cut {
-    fn tick(&self) -> Result<(), LinkError> {
-        let n = self
-            .frames
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1;
-        if self.after.is_some_and(|after| n > after) {
-            return Err(LinkError("cut by the test".to_owned()));
-        }
-        Ok(())
-    }
-}
-
-struct WsTx(futures::stream::SplitSink<Ws, Message>, std::sync::Arc<Cut>);
-struct WsRx(futures::stream::SplitStream<Ws>, std::sync::Arc<Cut>);
-
-impl Link for WsLink {
-    type Tx = WsTx;
-    type Rx = WsRx;
-    fn split(self) -> (WsTx, WsRx) {
-        let cut = std::sync::Arc::new(Cut {
-            after: self.cut_after,
-            frames: Default::default(),
-        });
-        let (sink, stream) = self.ws.split();
-        (WsTx(sink, cut.clone()), WsRx(stream, cut))
-    }
-}
-
-impl LinkTx for WsTx {
-    async fn send(&mut self, frame: Vec<u8>) -> Result<(), LinkError> {
-        self.1.tick()?;
-        self.0
-            .send(Message::Binary(frame.into()))
-            .await
-            .map_err(|e| LinkError(e.to_string()))
-    }
-}
-
-impl LinkRx for WsRx {
-    async fn recv(&mut self) -> Option<Result<Vec<u8>, LinkError>> {
-        loop {
-            match self.0.next().await? {
-                Ok(Message::Binary(bytes)) => {
-                    if let Err(e) = self.1.tick() {
-                        return Some(Err(e));
-                    }
-                    return Some(Ok(bytes.to_vec()));
-                }
-                Ok(Message::Close(_)) => return None,
-                Ok(_) => continue,
-                Err(e) => return Some(Err(LinkError(e.to_string()))),
-            }
-        }
-    }
-}
-
-/// Connects to the relay and does the handshake: the WELCOME, or the
-/// reason the relay closed the connection.
-async fn connect(base: &str, role: &str, token: &str, hello: Value) -> Result<(Ws, Value), String> {
-    let url = format!("{}/api/v1/relay/{role}", base.replace("http://", "ws://"));
-    let mut request = url.into_client_request().expect("request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|e| format!("upgrade refused: {e}"))?;
-    ws.send(Message::Binary(Frame::Hello(hello).encode().into()))
-        .await
-        .map_err(|e| e.to_string())?;
-    match ws.next().await {
-        Some(Ok(Message::Binary(bytes))) => match Frame::decode(&bytes) {
-            Ok(Frame::Welcome(welcome)) => Ok((ws, welcome)),
-            other => Err(format!("not a WELCOME: {other:?}")),
-        },
-        Some(Ok(Message::Close(Some(frame)))) => Err(frame.reason.to_string()),
-        other => Err(format!("closed without a reason: {other:?}")),
-    }
-}
+use berth_testkit::relay::{WsLink, connect};
 
 async fn new_session(server: &TestServer, token: &str, space: &str) -> (String, String) {
     let http = reqwest::Client::new();
