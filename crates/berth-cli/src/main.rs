@@ -50,10 +50,16 @@ enum Command {
     /// Run a command in a dev session's container, with this terminal's
     /// input and output; exits with the command's code.
     Exec {
+        /// Run it on a pseudo-terminal (for interactive programs).
+        #[arg(long, short)]
+        tty: bool,
         session: String,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// An interactive shell in a dev session's container; the terminal is
+    /// restored on exit.
+    Shell { session: String },
     /// Forward local ports to ports in a dev session's container
     /// (LOCAL:REMOTE; LOCAL 0 picks a free port).
     PortForward {
@@ -154,11 +160,29 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await
         }
-        Command::Exec { session, command } => {
+        Command::Exec {
+            tty,
+            session,
+            command,
+        } => {
             let code = commands::sessions::exec(
                 &commands::client(cli.context.as_deref())?,
                 &session,
                 command,
+                tty,
+            )
+            .await?;
+            std::process::exit(code);
+        }
+        Command::Shell { session } => {
+            let shell = ["sh", "-c", "exec \"${SHELL:-/bin/sh}\" -l"]
+                .map(str::to_owned)
+                .to_vec();
+            let code = commands::sessions::exec(
+                &commands::client(cli.context.as_deref())?,
+                &session,
+                shell,
+                true,
             )
             .await?;
             std::process::exit(code);

@@ -111,14 +111,9 @@ async fn exec(mut stream: Stream, meta: Value, root: PathBuf) {
                 .collect()
         })
         .unwrap_or_default();
-    if meta["tty"] == true {
-        send(ExecMessage::Failed(
-            "this agent does not offer a pseudo-terminal yet; run the command without one"
-                .to_owned(),
-        ))
-        .await;
-        let _ = writer.close().await;
-        return;
+    if meta["tty"] == true && !command.is_empty() {
+        drop(writer);
+        return exec_tty(stream, &meta, root, command).await;
     }
     let Some((program, arguments)) = command.split_first() else {
         send(ExecMessage::Failed("no command given".to_owned())).await;
@@ -233,4 +228,123 @@ async fn forward(stream: Stream, meta: Value) {
                 .await
         }
     }
+}
+
+/// A command on a pseudo-terminal: its output is one stream, resizes
+/// follow the CLI's terminal, and input is typed keys.
+async fn exec_tty(mut stream: Stream, meta: &Value, root: PathBuf, command: Vec<String>) {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    let writer = stream.writer();
+    let size = |cols: &Value, rows: &Value| PtySize {
+        cols: cols
+            .as_u64()
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| *c > 0)
+            .unwrap_or(80),
+        rows: rows
+            .as_u64()
+            .and_then(|r| u16::try_from(r).ok())
+            .filter(|r| *r > 0)
+            .unwrap_or(24),
+        pixel_width: 0,
+        pixel_height: 0,
+    };
+    let started = (|| -> Result<_, String> {
+        let pair = native_pty_system()
+            .openpty(size(&meta["cols"], &meta["rows"]))
+            .map_err(|e| format!("cannot open a pseudo-terminal: {e}"))?;
+        let mut builder = CommandBuilder::new(&command[0]);
+        builder.args(&command[1..]);
+        builder.cwd(&root);
+        builder.env("TERM", meta["term"].as_str().unwrap_or("xterm-256color"));
+        let child = pair
+            .slave
+            .spawn_command(builder)
+            .map_err(|e| format!("{}: {e}", command[0]))?;
+        let reader = pair.master.try_clone_reader().map_err(|e| e.to_string())?;
+        let input = pair.master.take_writer().map_err(|e| e.to_string())?;
+        Ok((pair.master, child, reader, input))
+    })();
+    let (master, mut child, mut reader, mut input) = match started {
+        Ok(started) => started,
+        Err(reason) => {
+            let _ = writer.send(&ExecMessage::Failed(reason).encode()).await;
+            let _ = writer.close().await;
+            return;
+        }
+    };
+    // Shared by reference across awaits: resizes come while output flows.
+    let master = std::sync::Mutex::new(master);
+    // The terminal's output, read on a thread (the pty is blocking).
+    let (output_tx, mut output_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let reading = std::thread::spawn(move || {
+        let mut buffer = vec![0u8; 32 * 1024];
+        while let Ok(n) = std::io::Read::read(&mut reader, &mut buffer) {
+            if n == 0 || output_tx.blocking_send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let forward_output = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            while let Some(bytes) = output_rx.recv().await {
+                if writer
+                    .send(&ExecMessage::Stdout(bytes).encode())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    };
+    let (waited_tx, waited_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = waited_tx.send(child.wait());
+    });
+    let feeding = async {
+        let mut decoder = Decoder::default();
+        while let Some(Ok(data)) = stream.recv().await {
+            let Ok(messages) = decoder.push(&data) else {
+                return;
+            };
+            for message in messages {
+                match message {
+                    ExecMessage::Stdin(bytes)
+                        if std::io::Write::write_all(&mut input, &bytes).is_err() =>
+                    {
+                        return;
+                    }
+                    ExecMessage::Resize { cols, rows } => {
+                        let _ = master
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .resize(PtySize {
+                                cols,
+                                rows,
+                                pixel_width: 0,
+                                pixel_height: 0,
+                            });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    let status = tokio::select! {
+        status = waited_rx => status,
+        () = feeding => return,
+    };
+    // The output ends once the command and its children closed the terminal.
+    drop(master);
+    let _ = tokio::task::spawn_blocking(move || reading.join()).await;
+    let _ = forward_output.await;
+    let code = match status {
+        Ok(Ok(status)) => status.exit_code() as i32,
+        _ => 255,
+    };
+    let _ = writer.send(&ExecMessage::Exit(code).encode()).await;
+    let _ = writer.close().await;
 }

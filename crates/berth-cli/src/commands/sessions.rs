@@ -86,6 +86,23 @@ pub async fn run(
     }
 }
 
+/// The terminal in raw mode, restored when dropped.
+struct RawMode;
+
+impl RawMode {
+    fn enter() -> Option<RawMode> {
+        crossterm::terminal::enable_raw_mode()
+            .ok()
+            .map(|()| RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
 fn yes(b: bool) -> String {
     if b { "yes" } else { "no" }.to_owned()
 }
@@ -109,14 +126,49 @@ async fn attach(client: &Client, session: &str) -> Result<relay::Session, Failur
 
 /// `berth exec SESSION -- COMMAND...`: runs a command in the dev container,
 /// with this terminal's stdin, stdout and stderr; exits with its code.
-pub async fn exec(client: &Client, session: &str, command: Vec<String>) -> Result<i32, Failure> {
+pub async fn exec(
+    client: &Client,
+    session: &str,
+    command: Vec<String>,
+    tty: bool,
+) -> Result<i32, Failure> {
+    use std::io::IsTerminal;
     let relay = attach(client, session).await?;
+    let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_owned());
     let mut stream = relay
         .mux
-        .open(StreamKind::Exec, json!({"command": command, "tty": false}))
+        .open(
+            StreamKind::Exec,
+            json!({"command": command, "tty": tty, "cols": cols, "rows": rows, "term": term}),
+        )
         .await
         .map_err(|e| Failure::new(format!("cannot start the command: {e}"), "try again"))?;
     let writer = stream.writer();
+    // Keys go through as typed; the terminal is restored however this ends.
+    let _raw = (tty && std::io::stdin().is_terminal())
+        .then(RawMode::enter)
+        .flatten();
+    if tty {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            let Ok(mut resized) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+            else {
+                return;
+            };
+            while resized.recv().await.is_some() {
+                if let Ok((cols, rows)) = crossterm::terminal::size()
+                    && writer
+                        .send(&ExecMessage::Resize { cols, rows }.encode())
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
     tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let mut buffer = vec![0u8; 32 * 1024];

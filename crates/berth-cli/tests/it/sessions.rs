@@ -78,6 +78,20 @@ async fn exec_and_port_forward_through_the_relay() {
     let err = cli.fails(&["exec", &session, "--", "no-such-command-here"]);
     assert!(err.contains("no-such-command-here"), "{err}");
 
+    // On a pseudo-terminal: the command sees a terminal of the CLI's size
+    // (80x24 when the CLI itself has none), and its exit code comes back.
+    let out = cli.run(&[
+        "exec",
+        "--tty",
+        &session,
+        "--",
+        "sh",
+        "-c",
+        "test -t 0 && test -t 1 && stty size; exit 4",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "24 80");
+
     // A port in the container, reached through a local port.
     let service = std::net::TcpListener::bind("127.0.0.1:0").expect("service");
     let port = service.local_addr().expect("addr").port();
