@@ -88,26 +88,135 @@ impl LinkRx for WsRx {
     }
 }
 
-fn tls() -> Arc<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore {
+/// The TLS settings: the web's root certificates, plus the certificates in
+/// `BERTH_CA_FILE` (PEM) for a Berth behind a company's own CA.
+fn tls() -> Result<Arc<rustls::ClientConfig>, Refused> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    if let Some(file) = std::env::var_os("BERTH_CA_FILE").filter(|f| !f.is_empty()) {
+        let shown = std::path::Path::new(&file).display().to_string();
+        let certs = CertificateDer::pem_file_iter(&file)
+            .map_err(|e| Refused::Relay(format!("cannot read BERTH_CA_FILE {shown}: {e}")))?;
+        let mut added = 0;
+        for cert in certs {
+            let cert = cert.map_err(|e| {
+                Refused::Relay(format!(
+                    "BERTH_CA_FILE {shown} holds a bad certificate: {e}"
+                ))
+            })?;
+            roots
+                .add(cert)
+                .map_err(|e| Refused::Relay(format!("BERTH_CA_FILE {shown}: {e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(Refused::Relay(format!(
+                "BERTH_CA_FILE {shown} holds no PEM certificate"
+            )));
+        }
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .unwrap_or_else(|_| {
-            // ring supports the default versions; this is unreachable in
-            // practice, and a config that refuses everything is safe.
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_protocol_versions(&[])
-            .expect("an empty version list is accepted")
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth()
+        .map_err(|e| Refused::Relay(format!("TLS cannot be set up: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The proxy to reach `host` through, from `HTTPS_PROXY` (for https) or
+/// `HTTP_PROXY` (for http), or `ALL_PROXY`, unless `NO_PROXY` lists the
+/// host (exactly, or as a domain suffix; `*` means every host).
+fn proxy_for(host: &str, secure: bool) -> Option<String> {
+    let var = |name: &str| {
+        std::env::var(name)
+            .or_else(|_| std::env::var(name.to_lowercase()))
+            .ok()
+            .filter(|v| !v.is_empty())
+    };
+    let proxy = if secure {
+        var("HTTPS_PROXY")
+    } else {
+        var("HTTP_PROXY")
+    }
+    .or_else(|| var("ALL_PROXY"))?;
+    let bypass = var("NO_PROXY").unwrap_or_default();
+    let skipped = bypass
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            let entry = entry.trim_start_matches('.');
+            entry == "*" || host == entry || host.ends_with(&format!(".{entry}"))
         });
-    Arc::new(config)
+    (!skipped).then_some(proxy)
+}
+
+/// A TCP connection to `host:port`, through an HTTP proxy with CONNECT
+/// when one applies.
+async fn dial(host: &str, port: u16, secure: bool) -> Result<tokio::net::TcpStream, Refused> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (target_host, target_port, proxied) = match proxy_for(host, secure) {
+        Some(proxy) => {
+            let url = reqwest::Url::parse(&proxy)
+                .map_err(|e| Refused::Relay(format!("the proxy {proxy} is not a URL: {e}")))?;
+            let proxy_host = url
+                .host_str()
+                .ok_or_else(|| Refused::Relay(format!("the proxy {proxy} has no host")))?
+                .to_owned();
+            (
+                proxy_host,
+                url.port_or_known_default().unwrap_or(3128),
+                true,
+            )
+        }
+        None => (host.to_owned(), port, false),
+    };
+    let mut tcp = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect((target_host.as_str(), target_port)),
+    )
+    .await
+    .map_err(|_| {
+        Refused::Network(format!(
+            "no answer from {target_host}:{target_port} within 10s"
+        ))
+    })?
+    .map_err(|e| Refused::Network(format!("cannot reach {target_host}:{target_port}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    if proxied {
+        let request = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.map_err(|e| {
+            Refused::Network(format!("the proxy {target_host}:{target_port} failed: {e}"))
+        })?;
+        // The proxy's answer, up to the blank line; the server sends
+        // nothing before the tunnel is used.
+        let mut answer = Vec::new();
+        let mut byte = [0u8; 1];
+        while !answer.ends_with(b"\r\n\r\n") {
+            let n = tcp
+                .read(&mut byte)
+                .await
+                .map_err(|e| Refused::Network(e.to_string()))?;
+            if n == 0 || answer.len() > 8192 {
+                return Err(Refused::Network(format!(
+                    "the proxy {target_host}:{target_port} closed the connection"
+                )));
+            }
+            answer.push(byte[0]);
+        }
+        let status = String::from_utf8_lossy(&answer);
+        let line = status.lines().next().unwrap_or_default().to_owned();
+        if line.split_whitespace().nth(1) != Some("200") {
+            return Err(Refused::Relay(format!(
+                "the proxy {target_host}:{target_port} refused the tunnel: {line}"
+            )));
+        }
+    }
+    Ok(tcp)
 }
 
 /// Opens the WebSocket and exchanges HELLO and WELCOME.
@@ -151,18 +260,11 @@ async fn connect(
             .parse()
             .map_err(|_| Refused::Relay("the token is not a valid header value".to_owned()))?,
     );
-    let tcp = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::TcpStream::connect((host.as_str(), port)),
-    )
-    .await
-    .map_err(|_| Refused::Network(format!("no answer from {host}:{port} within 10s")))?
-    .map_err(|e| Refused::Network(format!("cannot reach {host}:{port}: {e}")))?;
-    let _ = tcp.set_nodelay(true);
+    let tcp = dial(&host, port, secure).await?;
     let io: Box<dyn Io> = if secure {
         let name = rustls::pki_types::ServerName::try_from(host.clone())
             .map_err(|e| Refused::Relay(format!("{host} is not a valid TLS name: {e}")))?;
-        let stream = tokio_rustls::TlsConnector::from(tls())
+        let stream = tokio_rustls::TlsConnector::from(tls()?)
             .connect(name, tcp)
             .await
             .map_err(|e| Refused::Network(format!("TLS with {host} failed: {e}")))?;

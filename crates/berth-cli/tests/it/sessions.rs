@@ -89,8 +89,95 @@ async fn exec_and_port_forward_through_the_relay() {
         "-c",
         "test -t 0 && test -t 1 && stty size; exit 4",
     ]);
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "24 80");
+
+    // Through an HTTP proxy (CONNECT), as behind a company's firewall.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy");
+    let proxy_port = proxy.local_addr().expect("addr").port();
+    let tunnels = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let tunnels = tunnels.clone();
+        std::thread::spawn(move || {
+            for conn in proxy.incoming().flatten() {
+                let tunnels = tunnels.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                    let mut line = String::new();
+                    reader.read_line(&mut line).expect("request line");
+                    let target = line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                            break;
+                        }
+                    }
+                    tunnels.lock().expect("lock").push(target.clone());
+                    let upstream = std::net::TcpStream::connect(&target).expect("upstream");
+                    let mut conn = conn;
+                    conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .expect("answer");
+                    let (mut up_read, mut up_write) =
+                        (upstream.try_clone().expect("clone"), upstream);
+                    let mut down_write = conn.try_clone().expect("clone");
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut up_read, &mut down_write);
+                    });
+                    let _ = std::io::copy(&mut reader, &mut up_write);
+                });
+            }
+        });
+    }
+    let out = cli
+        .command(&["exec", &session, "--", "echo", "via the proxy"])
+        .env("HTTP_PROXY", format!("http://127.0.0.1:{proxy_port}"))
+        .env("NO_PROXY", "")
+        .output()
+        .expect("berth runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via the proxy\n");
+    let host = server.url.trim_start_matches("http://").to_owned();
+    assert_eq!(
+        tunnels.lock().expect("lock").as_slice(),
+        [host],
+        "one tunnel, to the server"
+    );
+
+    // A CA bundle that is not one is named.
+    let bogus = root.path().join("not-a-bundle.pem");
+    std::fs::write(&bogus, "hello").expect("file");
+    let config = std::fs::read_to_string(cli.config_file()).expect("config");
+    let user_token = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token = "))
+        .map(|t| t.trim_matches('"').to_owned())
+        .expect("a token in the config");
+    let out = cli
+        .command(&["exec", &session, "--", "true"])
+        .env("BERTH_URL", server.url.replace("http://", "https://"))
+        .env("BERTH_TOKEN", &user_token)
+        .env("BERTH_CA_FILE", &bogus)
+        .output()
+        .expect("berth runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("BERTH_CA_FILE"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A port in the container, reached through a local port.
     let service = std::net::TcpListener::bind("127.0.0.1:0").expect("service");
