@@ -389,3 +389,66 @@ async fn wrong_callers_and_bad_input_are_refused_with_a_reason() {
     .expect_err("another side's token");
     assert!(refused.contains("not valid"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_whose_side_does_not_come_back_ends_after_the_grace_period() {
+    let relay = berth_relay::RelayConfig {
+        grace: Duration::from_secs(1),
+        ..berth_relay::RelayConfig::default()
+    };
+    let server = TestServer::start_with_relay(
+        Default::default(),
+        Default::default(),
+        relay,
+        std::sync::Arc::new(berth_core::SystemClock),
+    )
+    .await
+    .expect("server");
+    let admin = server.admin_token().await.expect("admin");
+    let (session, agent_token) = new_session(&server, &admin, "admin").await;
+    let hello = json!({"version": 1, "session": session});
+    let agent = tokio::spawn({
+        let (base, token, hello) = (server.url.clone(), agent_token.clone(), hello.clone());
+        async move { connect(&base, "agent", &token, hello).await }
+    });
+    let (client, _) = connect(&server.url, "client", &admin, hello)
+        .await
+        .expect("client");
+    let (mut agent_ws, agent_welcome) = agent.await.expect("task").expect("agent");
+
+    // The laptop goes away for good: the relay closes the agent's side too.
+    drop(client);
+    match agent_ws.next().await {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert!(frame.reason.contains("resume"), "{}", frame.reason)
+        }
+        other => panic!("expected a close with a reason, got {other:?}"),
+    }
+    // The agent comes back and waits; past the grace period it is told.
+    let token = agent_welcome["resume_token"].as_str().expect("token");
+    let resume = json!({"version": 1, "resume": {"token": token, "last_received": 0}});
+    let refused = tokio::time::timeout(
+        Duration::from_secs(10),
+        connect(&server.url, "agent", &agent_token, resume.clone()),
+    )
+    .await
+    .expect("answered")
+    .expect_err("no client came back");
+    assert!(refused.contains("did not come back within 1s"), "{refused}");
+    // The attachment is gone; the session is not.
+    let refused = connect(&server.url, "agent", &agent_token, resume)
+        .await
+        .expect_err("nothing to resume");
+    assert!(refused.contains("not valid"), "{refused}");
+    let http = reqwest::Client::new();
+    let (status, view) = call(
+        &http,
+        "GET",
+        &format!("{}/api/v1/sessions/{session}", server.url),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(view["state"], "waiting", "{view}");
+}
