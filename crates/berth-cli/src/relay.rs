@@ -64,9 +64,9 @@ impl Link for WsLink {
 }
 
 impl LinkTx for WsTx {
-    async fn send(&mut self, frame: Vec<u8>) -> Result<(), LinkError> {
+    async fn send(&mut self, frame: bytes::Bytes) -> Result<(), LinkError> {
         self.0
-            .send(Message::Binary(frame.into()))
+            .send(Message::Binary(frame))
             .await
             .map_err(|e| LinkError(e.to_string()))
     }

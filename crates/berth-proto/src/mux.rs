@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
@@ -37,7 +38,9 @@ pub trait Link: Send {
 }
 
 pub trait LinkTx: Send {
-    fn send(&mut self, frame: Vec<u8>) -> impl Future<Output = Result<(), LinkError>> + Send;
+    /// Sends one frame; `Bytes` so that the replay buffer and the wire
+    /// share it without a copy.
+    fn send(&mut self, frame: Bytes) -> impl Future<Output = Result<(), LinkError>> + Send;
 }
 
 pub trait LinkRx: Send {
@@ -222,7 +225,7 @@ pub struct Driver {
     incoming: mpsc::Sender<(Stream, StreamKind, Value)>,
     next_seq: u64,
     /// Sent and not yet acknowledged: (seq, encoded frame).
-    replay: VecDeque<(u64, Vec<u8>)>,
+    replay: VecDeque<(u64, Bytes)>,
     replay_bytes: usize,
 }
 
@@ -526,7 +529,7 @@ impl Driver {
         // Frames for the wire. Unbounded, yet bounded in practice: stream
         // frames enter only while the replay buffer has room, and ACKs are
         // a few bytes each.
-        let (wire, mut to_send) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (wire, mut to_send) = mpsc::unbounded_channel::<Bytes>();
         let writer = async move {
             while let Some(frame) = to_send.recv().await {
                 tx.send(frame).await?;
@@ -545,7 +548,7 @@ impl Driver {
         let ack = |unacked_in: &mut u64| {
             *unacked_in = 0;
             let seq = shared.last_received.load(Ordering::SeqCst);
-            let _ = wire.send(Frame::Ack { seq }.encode());
+            let _ = wire.send(Bytes::from(Frame::Ack { seq }.encode()));
         };
         loop {
             let room = self.replay_bytes < config.replay_limit;
@@ -588,7 +591,7 @@ impl Driver {
                     }
                     let seq = self.next_seq;
                     self.next_seq += 1;
-                    let encoded = outgoing.numbered(seq).encode();
+                    let encoded = Bytes::from(outgoing.numbered(seq).encode());
                     self.replay_bytes += encoded.len();
                     self.replay.push_back((seq, encoded.clone()));
                     let _ = wire.send(encoded);

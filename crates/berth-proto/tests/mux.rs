@@ -74,13 +74,15 @@ impl Link for MemLink {
 }
 
 impl LinkTx for MemTx {
-    async fn send(&mut self, frame: Vec<u8>) -> Result<(), LinkError> {
+    async fn send(&mut self, frame: bytes::Bytes) -> Result<(), LinkError> {
         if let Err(err) = self.1.tick() {
             self.0 = None;
             return Err(err);
         }
         match &self.0 {
-            Some(tx) => tx.send(frame).map_err(|_| LinkError("closed".to_owned())),
+            Some(tx) => tx
+                .send(frame.to_vec())
+                .map_err(|_| LinkError("closed".to_owned())),
             None => Err(LinkError("closed".to_owned())),
         }
     }
@@ -288,7 +290,7 @@ async fn hostile(frames: Vec<Vec<u8>>) -> Result<Ended, MuxError> {
     let (peer, link) = pair(None);
     let (mut peer, _peer_rx) = peer.split();
     for frame in frames {
-        peer.send(frame).await.expect("queued");
+        peer.send(frame.into()).await.expect("queued");
     }
     drop(peer);
     tokio::time::timeout(Duration::from_secs(5), driver.run(link, 0))

@@ -31,6 +31,7 @@ use berth_core::{Clock, Error, Timestamp};
 use berth_proto::{Frame, Header, StreamKind};
 use berth_spaces::Spaces;
 use berth_store::{Store, StoreError, Table};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -60,7 +61,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The sending half of a WebSocket, as the relay uses it.
 pub trait SocketTx: Send {
-    fn send(&mut self, frame: Vec<u8>) -> BoxFuture<'_, Result<(), String>>;
+    fn send(&mut self, frame: Bytes) -> BoxFuture<'_, Result<(), String>>;
     /// Closes the connection with a reason the peer is shown.
     fn close(&mut self, reason: String) -> BoxFuture<'_, ()>;
     /// Another handle to the same connection (to close it from elsewhere).
@@ -70,7 +71,7 @@ pub trait SocketTx: Send {
 /// The receiving half: whole binary messages. A text message, a message
 /// over the size limit, or a peer that stops answering pings is an error.
 pub trait SocketRx: Send {
-    fn recv(&mut self) -> BoxFuture<'_, Option<Result<Vec<u8>, String>>>;
+    fn recv(&mut self) -> BoxFuture<'_, Option<Result<Bytes, String>>>;
 }
 
 /// Who is attaching.
@@ -788,7 +789,8 @@ impl Relay {
         };
         let to_client = welcome(&client_token, agent.last_received);
         let to_agent = welcome(&agent_token, client.last_received);
-        let sent = client.tx.send(to_client).await.is_ok() & agent.tx.send(to_agent).await.is_ok();
+        let sent = client.tx.send(to_client.into()).await.is_ok()
+            & agent.tx.send(to_agent.into()).await.is_ok();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<String>();
         let epoch = {
             let mut state = live.state();

@@ -145,12 +145,12 @@ impl SocketTx for WsTx {
         })
     }
 
-    fn send(&mut self, frame: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+    fn send(&mut self, frame: bytes::Bytes) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             self.sink
                 .lock()
                 .await
-                .send(Message::Binary(frame.into()))
+                .send(Message::Binary(frame))
                 .await
                 .map_err(|e| e.to_string())
         })
@@ -182,7 +182,7 @@ struct WsRx {
 }
 
 impl SocketRx for WsRx {
-    fn recv(&mut self) -> BoxFuture<'_, Option<Result<Vec<u8>, String>>> {
+    fn recv(&mut self) -> BoxFuture<'_, Option<Result<bytes::Bytes, String>>> {
         Box::pin(async move {
             loop {
                 let message = tokio::select! {
@@ -197,7 +197,7 @@ impl SocketRx for WsRx {
                 };
                 self.last_seen = Instant::now();
                 match message? {
-                    Ok(Message::Binary(bytes)) => return Some(Ok(bytes.to_vec())),
+                    Ok(Message::Binary(bytes)) => return Some(Ok(bytes)),
                     Ok(Message::Text(_)) => {
                         return Some(Err("text messages are not part of the protocol".to_owned()));
                     }
