@@ -53,6 +53,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("berth-cli", &["berth-core", "berth-proto"]),
     ("berth-proto", &[]),
+    ("berth-sync", &[]),
     (
         "berth-relay",
         &[

@@ -1,0 +1,245 @@
+//! What a tree holds: a parallel walk that honours `.gitignore`,
+//! `.berthignore` and the manifest's ignore patterns (the `ignore` crate,
+//! with git's semantics), and an index of every path's size, modification
+//! time, mode and BLAKE3 hash, so a rescan hashes only what changed.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::path::SyncPath;
+
+/// The per-folder ignore file of Berth, beside `.gitignore`.
+pub const IGNORE_FILE: &str = ".berthignore";
+
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Patterns in `.gitignore` syntax from the manifest (`node_modules/`,
+    /// `*.log`).
+    pub ignores: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub kind: Kind,
+    pub size: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub mtime_ns: i128,
+    /// The permission bits (the executable bit travels).
+    pub mode: u32,
+    /// BLAKE3 of a file's content, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// Where a symbolic link points, as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// Everything a scan found, by path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    pub entries: BTreeMap<SyncPath, Entry>,
+    /// Files whose content was read and hashed by the scan that made this
+    /// index (the rest were unchanged since the previous one).
+    #[serde(skip)]
+    pub hashed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("the manifest's ignore pattern {pattern:?} is not valid: {error}")]
+    BadPattern { pattern: String, error: String },
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: String },
+    #[error("the sync index {path} is damaged ({error}); it is rebuilt by a full scan")]
+    BadIndex { path: PathBuf, error: String },
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+}
+
+fn hash_file(path: &Path) -> Result<String, ScanError> {
+    // Streamed: a large file is never held in memory.
+    let mut hasher = blake3::Hasher::new();
+    let file = std::fs::File::open(path).map_err(|e| ScanError::Read {
+        path: path.to_owned(),
+        error: e.to_string(),
+    })?;
+    hasher.update_reader(file).map_err(|e| ScanError::Read {
+        path: path.to_owned(),
+        error: e.to_string(),
+    })?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Scans `root`. With `previous`, a file whose size, modification time and
+/// mode are unchanged keeps its hash without being read.
+pub fn scan(
+    root: &Path,
+    options: &ScanOptions,
+    previous: Option<&Index>,
+) -> Result<Index, ScanError> {
+    let mut overrides = ignore::overrides::OverrideBuilder::new(root);
+    // Git's own folder never syncs.
+    for pattern in std::iter::once(".git/".to_owned()).chain(options.ignores.iter().cloned()) {
+        overrides
+            .add(&format!("!{pattern}"))
+            .map_err(|e| ScanError::BadPattern {
+                pattern: pattern.clone(),
+                error: e.to_string(),
+            })?;
+    }
+    let overrides = overrides.build().map_err(|e| ScanError::BadPattern {
+        pattern: options.ignores.join(", "),
+        error: e.to_string(),
+    })?;
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .git_ignore(true)
+        .git_exclude(false)
+        .git_global(false)
+        .require_git(false)
+        .parents(false)
+        .follow_links(false)
+        .add_custom_ignore_filename(IGNORE_FILE)
+        .overrides(overrides)
+        .build_parallel();
+    let found = Mutex::new(BTreeMap::new());
+    let failure = Mutex::new(None::<ScanError>);
+    let hashed = AtomicU64::new(0);
+    walker.run(|| {
+        Box::new(|result| {
+            let record = |error: ScanError| {
+                let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(error);
+                ignore::WalkState::Quit
+            };
+            let entry = match result {
+                Ok(entry) => entry,
+                Err(e) => {
+                    return record(ScanError::Read {
+                        path: root.to_owned(),
+                        error: e.to_string(),
+                    });
+                }
+            };
+            let full = entry.path();
+            let Ok(relative) = full.strip_prefix(root) else {
+                return ignore::WalkState::Continue;
+            };
+            if relative.as_os_str().is_empty() {
+                return ignore::WalkState::Continue;
+            }
+            let Ok(path) = SyncPath::from_relative(relative) else {
+                return ignore::WalkState::Continue;
+            };
+            let meta = match std::fs::symlink_metadata(full) {
+                Ok(meta) => meta,
+                // Gone between listing and reading: the next scan sees it.
+                Err(_) => return ignore::WalkState::Continue,
+            };
+            let kind = if meta.file_type().is_symlink() {
+                Kind::Symlink
+            } else if meta.is_dir() {
+                Kind::Dir
+            } else {
+                Kind::File
+            };
+            let mut item = Entry {
+                kind,
+                size: if kind == Kind::File { meta.len() } else { 0 },
+                mtime_ns: mtime_ns(&meta),
+                mode: meta.permissions().mode() & 0o7777,
+                hash: None,
+                target: None,
+            };
+            match kind {
+                Kind::File => {
+                    let unchanged = previous.and_then(|p| p.entries.get(&path)).filter(|old| {
+                        old.kind == Kind::File
+                            && old.size == item.size
+                            && old.mtime_ns == item.mtime_ns
+                            && old.mode == item.mode
+                    });
+                    item.hash = match unchanged {
+                        Some(old) => old.hash.clone(),
+                        None => {
+                            hashed.fetch_add(1, Ordering::Relaxed);
+                            match hash_file(full) {
+                                Ok(hash) => Some(hash),
+                                Err(e) => return record(e),
+                            }
+                        }
+                    };
+                }
+                Kind::Symlink => {
+                    item.target = std::fs::read_link(full)
+                        .ok()
+                        .map(|t| t.to_string_lossy().into_owned());
+                }
+                Kind::Dir => {}
+            }
+            found
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(path, item);
+            ignore::WalkState::Continue
+        })
+    });
+    if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(error);
+    }
+    Ok(Index {
+        entries: found.into_inner().unwrap_or_else(|p| p.into_inner()),
+        hashed: hashed.load(Ordering::Relaxed),
+    })
+}
+
+impl Index {
+    /// Writes the index atomically (a temporary file, then a rename).
+    pub fn save(&self, path: &Path) -> Result<(), ScanError> {
+        let fail = |e: std::io::Error| ScanError::Read {
+            path: path.to_owned(),
+            error: e.to_string(),
+        };
+        let json = serde_json::to_vec(self).map_err(|e| ScanError::Read {
+            path: path.to_owned(),
+            error: e.to_string(),
+        })?;
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, json).map_err(fail)?;
+        std::fs::rename(&temporary, path).map_err(fail)
+    }
+
+    /// Reads an index; none when there is no file yet.
+    pub fn load(path: &Path) -> Result<Option<Index>, ScanError> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| ScanError::BadIndex {
+                        path: path.to_owned(),
+                        error: e.to_string(),
+                    })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ScanError::Read {
+                path: path.to_owned(),
+                error: e.to_string(),
+            }),
+        }
+    }
+}
