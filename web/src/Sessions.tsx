@@ -10,6 +10,7 @@ import {
   type Whoami,
 } from './api';
 import { Banner } from './Banner';
+import { useLatest, usePolling } from './polling';
 import { describeError, formErrorMessage, formatBytes, formatClock, formatDateTime, formatRelative } from './format';
 import { Link } from './router';
 import { ROUTE_PATHS, spacePath } from './routes';
@@ -46,49 +47,33 @@ export function Sessions({ me }: { me: Whoami }) {
   const [created, setCreated] = useState<SessionCreated | null>(null);
   const now = new Date();
 
-  // Only the answer to the latest request counts (see Spaces.tsx).
-  const latest = useRef(0);
-  const mounted = useRef(true);
-  useEffect(() => {
-    mounted.current = true;
-    return () => {
-      mounted.current = false;
-    };
-  }, []);
+  // Only the answer to the latest request counts (see polling.ts).
+  const latest = useLatest();
+  const mounted = latest.mounted;
 
-  const load = useCallback(async (signal?: AbortSignal) => {
-    const mine = ++latest.current;
-    try {
-      const list = await listSessions({ signal });
-      if (signal?.aborted || !mounted.current || mine !== latest.current) return;
-      setSessions(list);
-      setLoadError(null);
-      setCheckedAt(new Date());
-    } catch (err) {
-      if (signal?.aborted || !mounted.current || mine !== latest.current) return;
-      setLoadError(describeError(err));
-    }
-  }, []);
+  const load = useCallback(
+    async (signal?: AbortSignal) => {
+      const mine = latest.begin();
+      try {
+        const list = await listSessions({ signal });
+        if (!latest.current(mine, signal)) return;
+        setSessions(list);
+        setLoadError(null);
+        setCheckedAt(new Date());
+      } catch (err) {
+        if (!latest.current(mine, signal)) return;
+        setLoadError(describeError(err));
+      }
+    },
+    [latest],
+  );
 
   // The list, then again every SESSIONS_POLL_MS after the previous answer (not while the tab is hidden).
-  useEffect(() => {
-    const controller = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    async function tick() {
-      if (!document.hidden) await load(controller.signal);
-      if (controller.signal.aborted) return;
-      timer = setTimeout(() => void tick(), SESSIONS_POLL_MS);
-    }
-    void tick();
-    return () => {
-      controller.abort();
-      clearTimeout(timer);
-    };
-  }, [load]);
+  usePolling(load, SESSIONS_POLL_MS);
 
   /** Puts the daemon's answer in the list at once; any request still in flight is now stale. */
   function show(session: SessionView) {
-    latest.current += 1;
+    latest.supersede();
     setSessions((list) => withSession(list, session));
   }
 

@@ -1,4 +1,4 @@
-import { Fragment, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { Fragment, useCallback, useRef, useState, type FormEvent } from 'react';
 import {
   ApiError,
   deleteSpace,
@@ -14,6 +14,7 @@ import {
   type Whoami,
 } from './api';
 import { Banner } from './Banner';
+import { useLatest, usePolling } from './polling';
 import { describeError, formErrorMessage, formatClock, formatDateTime, formatRelative } from './format';
 import { Link, navigate } from './router';
 import { ROUTE_PATHS } from './routes';
@@ -52,21 +53,15 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
   const now = new Date();
 
   // Only the latest answer counts (see Spaces.tsx); `wasTerminating` tells "deleted" from "not found".
-  const latest = useRef(0);
+  const latest = useLatest();
+  const mounted = latest.mounted;
   const wasTerminating = useRef(false);
-  const mounted = useRef(true);
-  useEffect(() => {
-    mounted.current = true;
-    return () => {
-      mounted.current = false;
-    };
-  }, []);
 
   /** Reads the space and its objects; `false` once the space is gone (no point asking again). */
   const load = useCallback(
     async (signal?: AbortSignal): Promise<boolean> => {
-      const mine = ++latest.current;
-      const stale = () => signal?.aborted || !mounted.current || mine !== latest.current;
+      const mine = latest.begin();
+      const stale = () => !latest.current(mine, signal);
       const [spaceResult, objectsResult] = await Promise.allSettled([
         fetchSpace(name, { signal }),
         listSpaceObjects(name, { signal }),
@@ -92,23 +87,10 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
       }
       return true;
     },
-    [name],
+    [name, latest],
   );
 
-  useEffect(() => {
-    const controller = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    async function tick() {
-      const again = document.hidden ? true : await load(controller.signal);
-      if (controller.signal.aborted || !again) return;
-      timer = setTimeout(() => void tick(), SPACES_POLL_MS);
-    }
-    void tick();
-    return () => {
-      controller.abort();
-      clearTimeout(timer);
-    };
-  }, [load]);
+  usePolling(load, SPACES_POLL_MS);
 
   /** Runs a change; shows the daemon's answer at once, then reads everything again. */
   async function change(key: string, call: () => Promise<SpaceView>, done: string, failed: string): Promise<boolean> {
@@ -119,7 +101,7 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
     try {
       const updated = await call();
       if (!mounted.current) return true;
-      latest.current += 1;
+      latest.supersede();
       setSpace(updated);
       wasTerminating.current = isTerminating(updated);
       setNotice(done);

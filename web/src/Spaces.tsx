@@ -1,4 +1,4 @@
-import { Fragment, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { Fragment, useCallback, useRef, useState, type FormEvent } from 'react';
 import {
   createSpace,
   deleteSpace,
@@ -9,6 +9,7 @@ import {
   type Whoami,
 } from './api';
 import { Banner } from './Banner';
+import { useLatest, usePolling } from './polling';
 import { describeError, formErrorMessage, formatClock, formatDateTime } from './format';
 import { Link } from './router';
 import { spacePath } from './routes';
@@ -51,50 +52,33 @@ export function Spaces({ me }: { me: Whoami }) {
   const [confirming, setConfirming] = useState<string | null>(null);
   const now = new Date();
 
-  // Only the answer to the latest request counts: an older one that arrives late
-  // (a refresh that crossed an action) must not bring back a stale state.
-  const latest = useRef(0);
-  const mounted = useRef(true);
-  useEffect(() => {
-    mounted.current = true;
-    return () => {
-      mounted.current = false;
-    };
-  }, []);
+  // Only the answer to the latest request counts (see polling.ts).
+  const latest = useLatest();
+  const mounted = latest.mounted;
 
-  const load = useCallback(async (signal?: AbortSignal) => {
-    const mine = ++latest.current;
-    try {
-      const list = await listSpaces({ signal });
-      if (signal?.aborted || !mounted.current || mine !== latest.current) return;
-      setSpaces(list);
-      setLoadError(null);
-      setCheckedAt(new Date());
-    } catch (err) {
-      if (signal?.aborted || !mounted.current || mine !== latest.current) return;
-      setLoadError(describeError(err));
-    }
-  }, []);
+  const load = useCallback(
+    async (signal?: AbortSignal) => {
+      const mine = latest.begin();
+      try {
+        const list = await listSpaces({ signal });
+        if (!latest.current(mine, signal)) return;
+        setSpaces(list);
+        setLoadError(null);
+        setCheckedAt(new Date());
+      } catch (err) {
+        if (!latest.current(mine, signal)) return;
+        setLoadError(describeError(err));
+      }
+    },
+    [latest],
+  );
 
   // The list, then again every SPACES_POLL_MS after the previous answer (not while the tab is hidden).
-  useEffect(() => {
-    const controller = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    async function tick() {
-      if (!document.hidden) await load(controller.signal);
-      if (controller.signal.aborted) return;
-      timer = setTimeout(() => void tick(), SPACES_POLL_MS);
-    }
-    void tick();
-    return () => {
-      controller.abort();
-      clearTimeout(timer);
-    };
-  }, [load]);
+  usePolling(load, SPACES_POLL_MS);
 
   /** Puts the daemon's answer in the list at once; any request still in flight is now stale. */
   function show(space: SpaceView) {
-    latest.current += 1;
+    latest.supersede();
     setSpaces((list) => withSpace(list, space.name, space));
   }
 

@@ -32,10 +32,7 @@ const PENDING_TTL: Duration = Duration::from_secs(600);
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
 pub(crate) fn store_err(err: StoreError) -> Error {
-    match err {
-        StoreError::Aborted(err) => err,
-        other => Error::internal(crate::oidc::error_chain(&other)),
-    }
+    Error::from(err)
 }
 
 fn tx_err(err: Error) -> TxError {
@@ -240,17 +237,7 @@ pub(crate) fn resource(kind: &str, id: Option<&str>, name: Option<&str>) -> Even
 }
 
 fn status_of(err: &Error) -> u16 {
-    use berth_core::ErrorCode::*;
-    match err.code {
-        Invalid => 422,
-        Unauthenticated => 401,
-        Forbidden => 403,
-        NotFound => 404,
-        Conflict => 409,
-        TooManyRequests => 429,
-        Unavailable => 503,
-        Internal => 500,
-    }
+    err.code.http_status()
 }
 
 impl Auth {
@@ -349,7 +336,8 @@ impl Auth {
     }
 
     /// Records an event that goes with no change (a refusal), durably.
-    async fn record(&self, event: NewEvent) {
+    /// Other services record theirs through this too.
+    pub async fn record(&self, event: NewEvent) {
         match self.audit.record(event) {
             Ok(event) => {
                 if let Err(err) = self.audit.durable(event.seq).await {
@@ -400,8 +388,9 @@ impl Auth {
         self.audit.durable(sealed.seq).await
     }
 
-    /// Records a failed attempt, then returns its error.
-    async fn failed(
+    /// Records a failed attempt, then returns its error. Other services
+    /// record theirs through this too.
+    pub async fn failed(
         &self,
         err: Error,
         actor: EventActor,

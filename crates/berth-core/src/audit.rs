@@ -25,6 +25,18 @@ pub struct EventActor {
     pub name: String,
 }
 
+impl EventActor {
+    /// The daemon itself, acting on its own (the idle clock, the
+    /// reconciler, the relay).
+    pub fn system() -> EventActor {
+        EventActor {
+            kind: ActorKind::System,
+            id: None,
+            name: "berth".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 pub struct EventResource {
     pub kind: String,

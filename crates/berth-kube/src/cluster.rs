@@ -122,7 +122,12 @@ pub struct WorkloadReport {
     pub left_running: Vec<String>,
 }
 
-fn strip(mut value: Value) -> Value {
+/// An object as the cache keeps it: JSON with its apiVersion and kind
+/// (lists leave them out of items), without `managedFields`.
+fn as_value(object: DynamicObject, resource: &ApiResource) -> Value {
+    let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
+    value["apiVersion"] = json!(resource.api_version);
+    value["kind"] = json!(resource.kind);
     if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
@@ -249,15 +254,9 @@ impl Cluster {
         let mut buffer: Vec<Value> = Vec::new();
         let mut synced_once = false;
         while let Some(event) = events.next().await {
-            let as_value = |object: DynamicObject| {
-                let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
-                value["apiVersion"] = json!(resource.api_version);
-                value["kind"] = json!(resource.kind);
-                strip(value)
-            };
             let touched: Vec<String> = match event {
                 Ok(Event::Apply(object)) => {
-                    let value = as_value(object);
+                    let value = as_value(object, &resource);
                     let key = key_of(&value);
                     let mut cache = self.cache.write().unwrap_or_else(lock_err);
                     match space_of(&value) {
@@ -271,7 +270,7 @@ impl Cluster {
                     }
                 }
                 Ok(Event::Delete(object)) => {
-                    let value = as_value(object);
+                    let value = as_value(object, &resource);
                     let mut cache = self.cache.write().unwrap_or_else(lock_err);
                     cache.remove(&key_of(&value)).into_iter().collect()
                 }
@@ -280,7 +279,7 @@ impl Cluster {
                     continue;
                 }
                 Ok(Event::InitApply(object)) => {
-                    buffer.push(as_value(object));
+                    buffer.push(as_value(object, &resource));
                     continue;
                 }
                 Ok(Event::InitDone) => {
@@ -368,12 +367,7 @@ impl Cluster {
                 name: name.to_owned(),
                 source,
             })?;
-        Ok(found.map(|ns| {
-            let mut value = serde_json::to_value(ns).unwrap_or(Value::Null);
-            value["apiVersion"] = json!("v1");
-            value["kind"] = json!("Namespace");
-            strip(value)
-        }))
+        Ok(found.map(|ns| as_value(ns, &api_resource("v1", "Namespace", "namespaces"))))
     }
 
     /// Server-side applies each change as Berth's field manager.

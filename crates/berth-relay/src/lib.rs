@@ -30,7 +30,7 @@ use berth_core::session::{NewSession, SessionCreated, SessionState, SessionView}
 use berth_core::{Clock, Error, Timestamp};
 use berth_proto::{Frame, Header, StreamKind};
 use berth_spaces::Spaces;
-use berth_store::{Store, StoreError, Table};
+use berth_store::{Store, Table};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -195,27 +195,12 @@ impl std::fmt::Debug for Relay {
     }
 }
 
-fn store_err(err: StoreError) -> Error {
-    match err {
-        StoreError::Aborted(err) => err,
-        other => Error::internal(berth_core::error::chain(&other)),
-    }
-}
-
 fn target(id: &str, space: &str) -> EventResource {
     EventResource {
         kind: "session".to_owned(),
         id: Some(id.to_owned()),
         name: Some(id.to_owned()),
         space: Some(space.to_owned()),
-    }
-}
-
-fn system() -> EventActor {
-    EventActor {
-        kind: ActorKind::System,
-        id: None,
-        name: "berth".to_owned(),
     }
 }
 
@@ -253,7 +238,7 @@ impl Relay {
     ) -> Result<Arc<Relay>, Error> {
         config.validate().map_err(|e| Error::invalid("relay", e))?;
         let store = auth.audit().store().clone();
-        let hasher = Hasher::new(store.secret_key("relay-hash").map_err(store_err)?);
+        let hasher = Hasher::new(store.secret_key("relay-hash").map_err(Error::from)?);
         Ok(Arc::new(Relay {
             audit: auth.audit().clone(),
             store,
@@ -314,17 +299,6 @@ impl Relay {
             bytes_to_client: to_client,
             ended_reason: record.ended_reason.clone(),
             ended_at: record.ended_at,
-        }
-    }
-
-    async fn record_event(&self, event: NewEvent) {
-        match self.audit.record(event) {
-            Ok(sealed) => {
-                if let Err(e) = self.audit.durable(sealed.seq).await {
-                    tracing::error!(error = %e.message, "an audit event may not be durable");
-                }
-            }
-            Err(e) => tracing::error!(error = %e.message, "cannot record an audit event"),
         }
     }
 
@@ -401,7 +375,7 @@ impl Relay {
     fn load(&self, id: &str) -> Result<SessionRecord, Error> {
         self.store
             .get(SESSIONS, id)
-            .map_err(store_err)?
+            .map_err(Error::from)?
             .ok_or_else(|| Error::not_found("session", id))
     }
 
@@ -411,7 +385,7 @@ impl Relay {
         id: &str,
         audit_action: &str,
     ) -> Result<SessionRecord, Error> {
-        let record = self.store.get(SESSIONS, id).map_err(store_err)?;
+        let record = self.store.get(SESSIONS, id).map_err(Error::from)?;
         let own = record.as_ref().is_some_and(|r| r.owner_id == actor.user.id);
         let space = record.as_ref().map(|r| r.space.clone()).unwrap_or_default();
         self.auth
@@ -492,7 +466,7 @@ impl Relay {
             .unwrap_or_default();
         let event = event.unwrap_or_else(|| {
             NewEvent::new(
-                system(),
+                EventActor::system(),
                 "session.end",
                 target(id, &space),
                 Outcome::Success,
@@ -630,20 +604,21 @@ impl Relay {
                     .map_err(|e| e.to_string())?
                     .ok_or("this agent token is not valid")?;
                 if hello.session.as_ref().is_some_and(|s| s != &id) {
-                    self.record_event(
-                        NewEvent::new(
-                            EventActor {
-                                kind: ActorKind::Token,
-                                id: None,
-                                name: format!("agent of {id}"),
-                            },
-                            "session.attach",
-                            target(hello.session.as_deref().unwrap_or(""), ""),
-                            Outcome::Denied,
+                    self.auth
+                        .record(
+                            NewEvent::new(
+                                EventActor {
+                                    kind: ActorKind::Token,
+                                    id: None,
+                                    name: format!("agent of {id}"),
+                                },
+                                "session.attach",
+                                target(hello.session.as_deref().unwrap_or(""), ""),
+                                Outcome::Denied,
+                            )
+                            .reason("an agent token used for another session"),
                         )
-                        .reason("an agent token used for another session"),
-                    )
-                    .await;
+                        .await;
                     return Err("this agent token is for another session".to_owned());
                 }
                 (id, Role::Agent)
@@ -926,7 +901,7 @@ impl Relay {
                         from.name(),
                         describe_open(kind, &meta)
                     ));
-                    self.record_event(event).await;
+                    self.auth.record(event).await;
                 }
                 Ok(Header::Reset { stream, .. }) => {
                     live.state().open_streams.remove(&(attachment, stream));

@@ -397,7 +397,7 @@ impl Reconciler {
             record.wakefulness.reason.clone(),
             now,
         );
-        status.quota = quota_usage(&record.quota_profile, &self.cluster.observed(name));
+        status.quota = quota_usage(&record.quota_profile, &observed);
         self.spaces.put_status(name, &status)?;
         Ok(Outcome::Done)
     }

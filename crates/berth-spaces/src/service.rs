@@ -14,20 +14,13 @@ use berth_core::space::{
 };
 use berth_core::{Clock, Error, ErrorCode, Timestamp};
 use berth_kube::Cluster;
-use berth_store::{Store, StoreError, Tx, TxError};
+use berth_store::{Store, Tx, TxError};
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::SpacesConfig;
 use crate::naming;
 use crate::records::{PERSONAL, SPACES, STATUS, SpaceRecord, StatusRecord};
-
-pub(crate) fn store_err(err: StoreError) -> Error {
-    match err {
-        StoreError::Aborted(err) => err,
-        other => Error::internal(berth_core::error::chain(&other)),
-    }
-}
 
 fn abort(err: Error) -> TxError {
     TxError::Abort(err)
@@ -39,16 +32,6 @@ fn target(name: &str) -> EventResource {
         id: None,
         name: Some(name.to_owned()),
         space: Some(name.to_owned()),
-    }
-}
-
-/// The actor of changes the daemon makes by itself (the idle clock, the
-/// reconciler).
-pub(crate) fn system() -> EventActor {
-    EventActor {
-        kind: ActorKind::System,
-        id: None,
-        name: "berth".to_owned(),
     }
 }
 
@@ -157,11 +140,11 @@ impl Spaces {
     }
 
     pub(crate) fn record(&self, name: &str) -> Result<Option<SpaceRecord>, Error> {
-        self.store.get(SPACES, name).map_err(store_err)
+        self.store.get(SPACES, name).map_err(Error::from)
     }
 
     pub(crate) fn status(&self, name: &str) -> Result<Option<StatusRecord>, Error> {
-        self.store.get(STATUS, name).map_err(store_err)
+        self.store.get(STATUS, name).map_err(Error::from)
     }
 
     /// Every space's name, for a resync.
@@ -169,7 +152,7 @@ impl Spaces {
         Ok(self
             .store
             .scan(SPACES, "")
-            .map_err(store_err)?
+            .map_err(Error::from)?
             .into_iter()
             .map(|(name, _)| name)
             .collect())
@@ -186,13 +169,18 @@ impl Spaces {
                 }
                 Ok(())
             })
-            .map_err(store_err)
+            .map_err(Error::from)
     }
 
     /// Removes a space whose namespace is gone: the last step of deletion.
     pub(crate) async fn remove(&self, name: &str) -> Result<(), Error> {
-        let event = NewEvent::new(system(), "space.deleted", target(name), Outcome::Success)
-            .reason("the namespace is gone; the space's record is removed");
+        let event = NewEvent::new(
+            EventActor::system(),
+            "space.deleted",
+            target(name),
+            Outcome::Success,
+        )
+        .reason("the namespace is gone; the space's record is removed");
         self.commit(&[SPACES.name, STATUS.name], |tx| {
             tx.delete(SPACES, name)?;
             tx.delete(STATUS, name)?;
@@ -352,7 +340,7 @@ impl Spaces {
         Ok(self
             .store
             .scan(SPACES, "")
-            .map_err(store_err)?
+            .map_err(Error::from)?
             .into_iter()
             .filter(|(_, r)| r.owner() == user_id && r.deleting.is_none())
             .count())
@@ -390,28 +378,9 @@ impl Spaces {
 
     /// Records a refusal that is not the policy's (a limit, a taken name).
     async fn failed(&self, actor: &Actor, action: &str, name: &str, err: Error) -> Error {
-        let status = match err.code {
-            ErrorCode::Invalid => 422,
-            ErrorCode::Conflict => 409,
-            ErrorCode::Forbidden => 403,
-            ErrorCode::NotFound => 404,
-            _ => 500,
-        };
-        let event = NewEvent::new(actor_of(actor), action, target(name), Outcome::Failure)
-            .origin(actor.origin.clone())
-            .status(status)
-            .reason(err.message.clone());
-        match self.audit.record(event) {
-            Ok(sealed) => {
-                if let Err(e) = self.audit.durable(sealed.seq).await {
-                    tracing::error!(error = %e.message, "a refusal may not be durable in the audit log");
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e.message, "cannot record a refusal in the audit log")
-            }
-        }
-        err
+        self.auth
+            .failed(err, actor_of(actor), action, target(name), &actor.origin)
+            .await
     }
 
     pub async fn create(&self, actor: &Actor, req: NewSpace) -> Result<SpaceView, Error> {
@@ -520,13 +489,13 @@ impl Spaces {
         let statuses: BTreeMap<String, StatusRecord> = self
             .store
             .scan(STATUS, "")
-            .map_err(store_err)?
+            .map_err(Error::from)?
             .into_iter()
             .collect();
         Ok(self
             .store
             .scan(SPACES, "")
-            .map_err(store_err)?
+            .map_err(Error::from)?
             .into_iter()
             .filter(|(_, r)| all || r.role_of(&actor.user.id).is_some())
             .map(|(name, r)| self.view(&r, statuses.get(&name).cloned(), Some(&actor.user.id)))
@@ -878,7 +847,7 @@ impl Spaces {
         if wake && record.wakefulness.asleep {
             self.wake_as(
                 name,
-                system(),
+                EventActor::system(),
                 berth_audit::Origin::default(),
                 "berth",
                 what,
@@ -899,7 +868,7 @@ impl Spaces {
                 }
                 Ok(())
             })
-            .map_err(store_err)
+            .map_err(Error::from)
     }
 
     /// What the reconciler keeps in a space, as the cluster holds it.
@@ -938,7 +907,7 @@ impl Spaces {
     pub async fn check_idle(&self) -> Result<usize, Error> {
         let now = self.now();
         let mut changed = 0;
-        for (name, record) in self.store.scan(SPACES, "").map_err(store_err)? {
+        for (name, record) in self.store.scan(SPACES, "").map_err(Error::from)? {
             if record.persistent || record.deleting.is_some() {
                 continue;
             }
@@ -954,10 +923,13 @@ impl Spaces {
                 );
                 self.edit(&name, |r| {
                     r.deleting = Some(now);
-                    Ok(
-                        NewEvent::new(system(), "space.delete", target(&name), Outcome::Success)
-                            .reason(reason.clone()),
+                    Ok(NewEvent::new(
+                        EventActor::system(),
+                        "space.delete",
+                        target(&name),
+                        Outcome::Success,
                     )
+                    .reason(reason.clone()))
                 })
                 .await?;
                 changed += 1;
@@ -970,11 +942,14 @@ impl Spaces {
                         by: "berth".to_owned(),
                         since: now,
                     };
-                    Ok(
-                        NewEvent::new(system(), "space.sleep", target(&name), Outcome::Success)
-                            .reason(reason.clone())
-                            .change("asleep", json!(false), json!(true)),
+                    Ok(NewEvent::new(
+                        EventActor::system(),
+                        "space.sleep",
+                        target(&name),
+                        Outcome::Success,
                     )
+                    .reason(reason.clone())
+                    .change("asleep", json!(false), json!(true)))
                 })
                 .await?;
                 changed += 1;
@@ -989,7 +964,7 @@ impl Spaces {
             || self
                 .store
                 .get(PERSONAL, &user.id)
-                .map_err(store_err)?
+                .map_err(Error::from)?
                 .is_some()
         {
             return Ok(None);

@@ -80,6 +80,17 @@ pub enum StoreError {
     Aborted(#[from] berth_core::Error),
 }
 
+/// A store failure as the API answers it: an aborted transaction carries
+/// its own error; anything else is internal, its detail only logged.
+impl From<StoreError> for berth_core::Error {
+    fn from(err: StoreError) -> berth_core::Error {
+        match err {
+            StoreError::Aborted(err) => err,
+            other => berth_core::Error::internal(berth_core::error::chain(&other)),
+        }
+    }
+}
+
 /// What [`Store::open`] found about the store it opened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreInfo {

@@ -15,7 +15,42 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::auth_local::{call, member};
 
-use berth_testkit::relay::{WsLink, connect};
+use berth_testkit::relay::{Ws, WsLink, connect};
+
+/// A server whose relay waits `grace` for a side to come back.
+async fn server_with_grace(grace: Duration) -> TestServer {
+    let relay = berth_relay::RelayConfig {
+        grace,
+        ..berth_relay::RelayConfig::default()
+    };
+    TestServer::start_with_relay(
+        Default::default(),
+        Default::default(),
+        relay,
+        std::sync::Arc::new(berth_core::SystemClock),
+    )
+    .await
+    .expect("server")
+}
+
+/// Connects an agent and then a CLI with the same HELLO, and returns both
+/// once the relay has paired them: (CLI, agent), each with its WELCOME.
+async fn attach_both(
+    base: &str,
+    agent_token: &str,
+    client_token: &str,
+    hello: Value,
+) -> ((Ws, Value), (Ws, Value)) {
+    let agent = tokio::spawn({
+        let (base, token, hello) = (base.to_owned(), agent_token.to_owned(), hello.clone());
+        async move { connect(&base, "agent", &token, hello).await }
+    });
+    let client = connect(base, "client", client_token, hello)
+        .await
+        .expect("the CLI attaches");
+    let agent = agent.await.expect("task").expect("the agent is paired");
+    (client, agent)
+}
 
 async fn new_session(server: &TestServer, token: &str, space: &str) -> (String, String) {
     let http = reqwest::Client::new();
@@ -145,18 +180,7 @@ fn keep_connected(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_carries_streams_and_resumes_through_cut_connections() {
-    let relay = berth_relay::RelayConfig {
-        grace: Duration::from_secs(30),
-        ..berth_relay::RelayConfig::default()
-    };
-    let server = TestServer::start_with_relay(
-        Default::default(),
-        Default::default(),
-        relay,
-        std::sync::Arc::new(berth_core::SystemClock),
-    )
-    .await
-    .expect("server");
+    let server = server_with_grace(Duration::from_secs(30)).await;
     let admin = server.admin_token().await.expect("admin");
     let bob = member(&server, &admin, "bob").await;
     let (session, agent_token) = new_session(&server, &bob, "bob").await;
@@ -354,28 +378,10 @@ async fn wrong_callers_and_bad_input_are_refused_with_a_reason() {
 
     // The first agent and the owner pair; a second CLI gets its own
     // attachment once another agent connection is there.
-    let waiting_agent = tokio::spawn({
-        let (base, token, hello) = (server.url.clone(), agent_token.clone(), hello(&session));
-        async move { connect(&base, "agent", &token, hello).await }
-    });
-    let (_client, first) = connect(&server.url, "client", &bob, hello(&session))
-        .await
-        .expect("the owner attaches");
-    let (_agent, _) = waiting_agent
-        .await
-        .expect("task")
-        .expect("the agent is paired");
-    let second_agent = tokio::spawn({
-        let (base, token, hello) = (server.url.clone(), agent_token.clone(), hello(&session));
-        async move { connect(&base, "agent", &token, hello).await }
-    });
-    let (_second, second) = connect(&server.url, "client", &bob, hello(&session))
-        .await
-        .expect("a second CLI");
-    second_agent
-        .await
-        .expect("task")
-        .expect("a second agent connection");
+    let ((_client, first), _agent) =
+        attach_both(&server.url, &agent_token, &bob, hello(&session)).await;
+    let ((_second, second), _second_agent) =
+        attach_both(&server.url, &agent_token, &bob, hello(&session)).await;
     assert_ne!(first["attachment"], second["attachment"]);
     // A resume token is one side's own: the agent cannot use the CLI's.
     let token = first["resume_token"].as_str().expect("token");
@@ -392,29 +398,12 @@ async fn wrong_callers_and_bad_input_are_refused_with_a_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attachment_whose_side_does_not_come_back_ends_after_the_grace_period() {
-    let relay = berth_relay::RelayConfig {
-        grace: Duration::from_secs(1),
-        ..berth_relay::RelayConfig::default()
-    };
-    let server = TestServer::start_with_relay(
-        Default::default(),
-        Default::default(),
-        relay,
-        std::sync::Arc::new(berth_core::SystemClock),
-    )
-    .await
-    .expect("server");
+    let server = server_with_grace(Duration::from_secs(1)).await;
     let admin = server.admin_token().await.expect("admin");
     let (session, agent_token) = new_session(&server, &admin, "admin").await;
     let hello = json!({"version": 1, "session": session});
-    let agent = tokio::spawn({
-        let (base, token, hello) = (server.url.clone(), agent_token.clone(), hello.clone());
-        async move { connect(&base, "agent", &token, hello).await }
-    });
-    let (client, _) = connect(&server.url, "client", &admin, hello)
-        .await
-        .expect("client");
-    let (mut agent_ws, agent_welcome) = agent.await.expect("task").expect("agent");
+    let ((client, _), (mut agent_ws, agent_welcome)) =
+        attach_both(&server.url, &agent_token, &admin, hello).await;
 
     // The laptop goes away for good: the relay closes the agent's side too.
     drop(client);

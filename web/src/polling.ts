@@ -1,0 +1,52 @@
+// Shared by the pages that refresh by themselves (Spaces, a space, Sessions).
+
+import { useCallback, useEffect, useMemo, useRef } from 'react';
+
+/**
+ * Runs `load` now, then again `everyMs` after each answer, skipping turns
+ * while the tab is hidden. Stops when `load` answers `false` (nothing more
+ * to ask) or when the page goes away. `load` should be stable (useCallback).
+ */
+export function usePolling(load: (signal: AbortSignal) => Promise<boolean | void>, everyMs: number): void {
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    async function tick() {
+      const again = document.hidden ? true : await load(controller.signal);
+      if (controller.signal.aborted || again === false) return;
+      timer = setTimeout(() => void tick(), everyMs);
+    }
+    void tick();
+    return () => {
+      controller.abort();
+      clearTimeout(timer);
+    };
+  }, [load, everyMs]);
+}
+
+/**
+ * Only the answer to the latest request counts: an older one that arrives
+ * late (a refresh that crossed an action) must not bring back a stale
+ * state. `begin` numbers a request; `current(n, signal)` says whether its
+ * answer may still be shown (not superseded, not aborted, page still
+ * there); `supersede` makes every request in flight stale.
+ */
+export function useLatest() {
+  const latest = useRef(0);
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+  const begin = useCallback(() => ++latest.current, []);
+  const current = useCallback(
+    (n: number, signal?: AbortSignal) => !signal?.aborted && mounted.current && n === latest.current,
+    [],
+  );
+  const supersede = useCallback(() => {
+    latest.current += 1;
+  }, []);
+  return useMemo(() => ({ begin, current, supersede, mounted }), [begin, current, supersede]);
+}
