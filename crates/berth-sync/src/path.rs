@@ -54,6 +54,12 @@ impl From<SyncPath> for String {
     }
 }
 
+impl std::fmt::Display for SyncPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl SyncPath {
     pub fn as_str(&self) -> &str {
         &self.0

@@ -36,7 +36,7 @@ pub struct Entry {
     pub kind: Kind,
     pub size: u64,
     /// Nanoseconds since the Unix epoch.
-    pub mtime_ns: i128,
+    pub mtime_ns: i64,
     /// The permission bits (the executable bit travels).
     pub mode: u32,
     /// BLAKE3 of a file's content, hex.
@@ -67,11 +67,11 @@ pub enum ScanError {
     BadIndex { path: PathBuf, error: String },
 }
 
-fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
-    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
 }
 
-fn hash_file(path: &Path) -> Result<String, ScanError> {
+pub(crate) fn hash_file(path: &Path) -> Result<String, ScanError> {
     // Streamed: a large file is never held in memory.
     let mut hasher = blake3::Hasher::new();
     let file = std::fs::File::open(path).map_err(|e| ScanError::Read {
@@ -85,6 +85,10 @@ fn hash_file(path: &Path) -> Result<String, ScanError> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+/// What never syncs, whatever the ignore files say: git's own folder,
+/// Berth's state folder, files being written and conflict copies.
+pub const ALWAYS_IGNORED: [&str; 4] = [".git/", ".berth/", "*.berth-tmp-*", "*.berth-conflict-*"];
+
 /// Scans `root`. With `previous`, a file whose size, modification time and
 /// mode are unchanged keeps its hash without being read.
 pub fn scan(
@@ -92,9 +96,25 @@ pub fn scan(
     options: &ScanOptions,
     previous: Option<&Index>,
 ) -> Result<Index, ScanError> {
+    let (entries, hashed) = walk(root, root, None, options, previous)?;
+    Ok(Index { entries, hashed })
+}
+
+/// Walks `start` (under `root`) to `depth` levels, honouring the ignore
+/// files of `start`'s parents too.
+fn walk(
+    root: &Path,
+    start: &Path,
+    depth: Option<usize>,
+    options: &ScanOptions,
+    previous: Option<&Index>,
+) -> Result<(BTreeMap<SyncPath, Entry>, u64), ScanError> {
     let mut overrides = ignore::overrides::OverrideBuilder::new(root);
-    // Git's own folder never syncs.
-    for pattern in std::iter::once(".git/".to_owned()).chain(options.ignores.iter().cloned()) {
+    for pattern in ALWAYS_IGNORED
+        .iter()
+        .map(|p| (*p).to_owned())
+        .chain(options.ignores.iter().cloned())
+    {
         overrides
             .add(&format!("!{pattern}"))
             .map_err(|e| ScanError::BadPattern {
@@ -106,13 +126,14 @@ pub fn scan(
         pattern: options.ignores.join(", "),
         error: e.to_string(),
     })?;
-    let walker = ignore::WalkBuilder::new(root)
+    let walker = ignore::WalkBuilder::new(start)
         .hidden(false)
         .git_ignore(true)
         .git_exclude(false)
         .git_global(false)
         .require_git(false)
-        .parents(false)
+        .parents(true)
+        .max_depth(depth)
         .follow_links(false)
         .add_custom_ignore_filename(IGNORE_FILE)
         .overrides(overrides)
@@ -140,7 +161,7 @@ pub fn scan(
             let Ok(relative) = full.strip_prefix(root) else {
                 return ignore::WalkState::Continue;
             };
-            if relative.as_os_str().is_empty() {
+            if entry.depth() == 0 || relative.as_os_str().is_empty() {
                 return ignore::WalkState::Continue;
             }
             let Ok(path) = SyncPath::from_relative(relative) else {
@@ -202,10 +223,143 @@ pub fn scan(
     if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(error);
     }
-    Ok(Index {
-        entries: found.into_inner().unwrap_or_else(|p| p.into_inner()),
-        hashed: hashed.load(Ordering::Relaxed),
-    })
+    Ok((
+        found.into_inner().unwrap_or_else(|p| p.into_inner()),
+        hashed.load(Ordering::Relaxed),
+    ))
+}
+
+/// A change to one path: its new entry, or none when it is gone.
+pub type Change = (SyncPath, Option<Entry>);
+
+fn parent_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(parent, _)| parent)
+}
+
+fn is_under(path: &str, folder: &str) -> bool {
+    folder.is_empty()
+        || path
+            .strip_prefix(folder)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+impl Index {
+    /// Brings the index up to date after the watcher saw `changed` (paths
+    /// relative to `root`, or absolute under it) and returns what changed.
+    /// Only the folders holding those paths are listed again, and only new
+    /// folders are walked whole; an ignore file that changed makes its
+    /// folder be walked again.
+    pub fn update(
+        &mut self,
+        root: &Path,
+        options: &ScanOptions,
+        changed: &[PathBuf],
+    ) -> Result<Vec<Change>, ScanError> {
+        let mut shallow = std::collections::BTreeSet::new();
+        let mut deep = std::collections::BTreeSet::new();
+        for path in changed {
+            let relative = path.strip_prefix(root).unwrap_or(path);
+            let Ok(path) = SyncPath::from_relative(relative) else {
+                // The root itself: list it.
+                shallow.insert(String::new());
+                continue;
+            };
+            let name = path.as_str().rsplit('/').next().unwrap_or_default();
+            if name == ".gitignore" || name == IGNORE_FILE {
+                deep.insert(parent_of(path.as_str()).to_owned());
+                continue;
+            }
+            // The nearest folder the index knows: a new folder chain below
+            // it is found by listing it.
+            let mut folder = parent_of(path.as_str());
+            while !folder.is_empty() && !self.is_dir(folder) {
+                folder = parent_of(folder);
+            }
+            shallow.insert(folder.to_owned());
+        }
+        let mut changes = Vec::new();
+        for folder in &deep {
+            changes.extend(self.refresh(root, options, folder, None)?);
+        }
+        for folder in shallow {
+            if deep.iter().any(|d| is_under(&folder, d) || *d == folder) {
+                continue;
+            }
+            let listed = self.refresh(root, options, &folder, Some(1))?;
+            // New folders are walked whole.
+            let new_folders: Vec<String> = listed
+                .iter()
+                .filter(|(p, e)| {
+                    e.as_ref().is_some_and(|e| e.kind == Kind::Dir) && !p.as_str().is_empty()
+                })
+                .map(|(p, _)| p.as_str().to_owned())
+                .collect();
+            changes.extend(listed);
+            for new in new_folders {
+                changes.extend(self.refresh(root, options, &new, None)?);
+            }
+        }
+        Ok(changes)
+    }
+
+    fn is_dir(&self, folder: &str) -> bool {
+        SyncPath::try_from(folder.to_owned())
+            .ok()
+            .and_then(|p| self.entries.get(&p))
+            .is_some_and(|e| e.kind == Kind::Dir)
+    }
+
+    /// Walks `folder` to `depth` and replaces what the index held there.
+    fn refresh(
+        &mut self,
+        root: &Path,
+        options: &ScanOptions,
+        folder: &str,
+        depth: Option<usize>,
+    ) -> Result<Vec<Change>, ScanError> {
+        let start = if folder.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(folder)
+        };
+        let within = |p: &SyncPath| {
+            is_under(p.as_str(), folder) && (depth.is_none() || parent_of(p.as_str()) == folder)
+        };
+        let (found, hashed) = if std::fs::symlink_metadata(&start).is_ok_and(|m| m.is_dir()) {
+            walk(root, &start, depth, options, Some(self))?
+        } else {
+            (BTreeMap::new(), 0)
+        };
+        self.hashed += hashed;
+        let mut changes = Vec::new();
+        let gone: Vec<SyncPath> = self
+            .entries
+            .keys()
+            .filter(|p| within(p) && !found.contains_key(*p))
+            .cloned()
+            .collect();
+        for path in gone {
+            // A folder that went takes everything under it.
+            let under: Vec<SyncPath> = self
+                .entries
+                .keys()
+                .filter(|p| is_under(p.as_str(), path.as_str()))
+                .cloned()
+                .collect();
+            for p in under.into_iter().chain(std::iter::once(path)) {
+                if self.entries.remove(&p).is_some() {
+                    changes.push((p, None));
+                }
+            }
+        }
+        for (path, entry) in found {
+            if self.entries.get(&path) != Some(&entry) {
+                self.entries.insert(path.clone(), entry.clone());
+                changes.push((path, Some(entry)));
+            }
+        }
+        Ok(changes)
+    }
 }
 
 impl Index {
