@@ -4,6 +4,7 @@
 mod client;
 mod commands;
 mod context;
+mod manifest;
 mod output;
 mod relay;
 
@@ -44,6 +45,29 @@ enum Command {
     /// Spaces: your isolated namespaces in the cluster.
     #[command(subcommand)]
     Space(commands::spaces::SpaceCommand),
+    /// Develop in a workload of your space: dev mode, two-way file sync
+    /// and port forwards, from berth.yaml.
+    Up(commands::up::UpArgs),
+    /// Take a target out of dev mode: the workload's original spec back.
+    Down(commands::up::UpArgs),
+    /// Write a starting berth.yaml from a workload of your space.
+    Init {
+        /// The space; the current one when left out.
+        #[arg(long)]
+        space: Option<String>,
+        /// The workload (deployment/NAME, or NAME); the first when left out.
+        #[arg(long)]
+        workload: Option<String>,
+        /// Replace an existing berth.yaml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The file sync of `berth up`.
+    #[command(subcommand)]
+    Sync(commands::up::SyncCommand),
+    /// berth.yaml itself.
+    #[command(subcommand)]
+    Manifest(commands::up::ManifestCommand),
     /// Dev sessions: a CLI and an agent paired through the relay.
     #[command(subcommand)]
     Session(commands::sessions::SessionCommand),
@@ -113,7 +137,10 @@ enum ContextCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // Two workers: sync encodes and decodes on the runtime while files are
+    // read and written on blocking threads.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {
@@ -196,6 +223,46 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             .await
         }
         Command::Agent(args) => commands::agent::run(args).await,
+        Command::Up(args) => {
+            commands::up::up(
+                &commands::client(cli.context.as_deref())?,
+                args,
+                cli.context.as_deref(),
+            )
+            .await
+        }
+        Command::Down(args) => {
+            commands::up::down(
+                &commands::client(cli.context.as_deref())?,
+                args,
+                cli.context.as_deref(),
+            )
+            .await
+        }
+        Command::Init {
+            space,
+            workload,
+            force,
+        } => {
+            commands::up::init(
+                &commands::client(cli.context.as_deref())?,
+                space,
+                workload,
+                force,
+                cli.context.as_deref(),
+            )
+            .await
+        }
+        Command::Sync(commands::up::SyncCommand::Status(args)) => {
+            commands::up::sync_status(args, cli.output, cli.context.as_deref())
+        }
+        Command::Sync(commands::up::SyncCommand::Doctor(args)) => {
+            commands::up::doctor(args, cli.output, cli.context.as_deref())
+        }
+        Command::Manifest(commands::up::ManifestCommand::Schema) => {
+            let schema = serde_json::to_string_pretty(&manifest::schema()).unwrap_or_default();
+            output::write_stdout(format!("{schema}\n").as_bytes())
+        }
         Command::Token(command) => {
             commands::tokens::run(
                 &commands::client(cli.context.as_deref())?,

@@ -423,6 +423,107 @@ impl Cluster {
             .items)
     }
 
+    /// A Deployment or StatefulSet (`kind` as `deployment`), whole; none
+    /// when there is no such workload.
+    pub async fn workload(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<Value>, ApplyError> {
+        let (kind, plural) = dev_kind(kind)?;
+        let api = self.workloads(namespace, kind, "apps/v1", plural);
+        match api.get_opt(name).await {
+            Ok(found) => Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default())),
+            Err(source) => Err(ApplyError::Kube {
+                kind: kind.to_owned(),
+                name: name.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// The Deployments and StatefulSets of a namespace, whole.
+    pub async fn list_workloads(&self, namespace: &str) -> Result<Vec<Value>, ApplyError> {
+        let mut out = Vec::new();
+        for (_, kind, plural) in crate::dev::DEV_KINDS {
+            let api = self.workloads(namespace, kind, "apps/v1", plural);
+            for object in self.list(&api, kind, namespace).await? {
+                let mut value = serde_json::to_value(object).unwrap_or_default();
+                value["kind"] = json!(kind);
+                out.push(value);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies a JSON Patch to a workload.
+    pub async fn patch_workload(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        patch: Value,
+    ) -> Result<(), ApplyError> {
+        let (kind, plural) = dev_kind(kind)?;
+        let api = self.workloads(namespace, kind, "apps/v1", plural);
+        let patch: json_patch::Patch = serde_json::from_value(patch)
+            .map_err(|e| ApplyError::Malformed(format!("a JSON patch for {kind} {name}: {e}")))?;
+        api.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .await
+            .map(|_| ())
+            .map_err(|source| ApplyError::Kube {
+                kind: kind.to_owned(),
+                name: name.to_owned(),
+                source,
+            })
+    }
+
+    /// Creates or replaces a Secret with these string values.
+    pub async fn put_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        data: BTreeMap<String, String>,
+    ) -> Result<(), ApplyError> {
+        let api = self.workloads(namespace, "Secret", "v1", "secrets");
+        let object = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "type": "Opaque",
+            "stringData": data,
+        });
+        let object: DynamicObject =
+            serde_json::from_value(object).map_err(|e| ApplyError::Malformed(e.to_string()))?;
+        api.patch(
+            name,
+            &PatchParams::apply(crate::FIELD_MANAGER).force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|source| ApplyError::Kube {
+            kind: "Secret".to_owned(),
+            name: name.to_owned(),
+            source,
+        })
+    }
+
+    /// Deletes a Secret; one that is not there is fine.
+    pub async fn delete_secret(&self, namespace: &str, name: &str) -> Result<(), ApplyError> {
+        let api = self.workloads(namespace, "Secret", "v1", "secrets");
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(source) => Err(ApplyError::Kube {
+                kind: "Secret".to_owned(),
+                name: name.to_owned(),
+                source,
+            }),
+        }
+    }
+
     async fn patch(
         &self,
         api: &Api<DynamicObject>,
@@ -558,6 +659,19 @@ impl Cluster {
         }
         Ok(report)
     }
+}
+
+/// The Kubernetes kind and plural for `deployment` or `statefulset`.
+fn dev_kind(kind: &str) -> Result<(&'static str, &'static str), ApplyError> {
+    crate::dev::DEV_KINDS
+        .iter()
+        .find(|(short, long, _)| *short == kind || *long == kind)
+        .map(|(_, long, plural)| (*long, *plural))
+        .ok_or_else(|| {
+            ApplyError::Malformed(format!(
+                "{kind} is not a kind dev mode takes (deployment or statefulset)"
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use berth_auth::Auth;
 use berth_core::{BuildInfo, ComponentStatus, ReadinessReport};
+use berth_dev::Dev;
 use berth_relay::Relay;
 use berth_spaces::Spaces;
 use berth_store::Store;
@@ -23,6 +24,7 @@ struct Inner {
     auth: Arc<Auth>,
     spaces: Arc<Spaces>,
     relay: Arc<Relay>,
+    dev: Arc<Dev>,
     public_url: String,
     secure_cookies: bool,
     readiness: Readiness,
@@ -36,6 +38,7 @@ pub struct AppParts {
     pub auth: Arc<Auth>,
     pub spaces: Arc<Spaces>,
     pub relay: Arc<Relay>,
+    pub dev: Arc<Dev>,
     /// The URL users reach the daemon at; redirect URIs are built from it.
     pub public_url: String,
     pub metrics: HttpMetrics,
@@ -61,6 +64,7 @@ impl App {
                 auth: parts.auth,
                 spaces: parts.spaces,
                 relay: parts.relay,
+                dev: parts.dev,
                 public_url,
                 secure_cookies,
                 readiness,
@@ -80,6 +84,10 @@ impl App {
 
     pub fn relay(&self) -> &Arc<Relay> {
         &self.inner.relay
+    }
+
+    pub fn dev(&self) -> &Arc<Dev> {
+        &self.inner.dev
     }
 
     pub fn audit(&self) -> &Arc<berth_audit::Audit> {

@@ -82,4 +82,5 @@ fn api_router() -> OpenApiRouter<App> {
         .merge(routes::audit::router())
         .merge(routes::spaces::router())
         .merge(routes::sessions::router())
+        .merge(routes::dev::router())
 }

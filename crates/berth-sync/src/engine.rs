@@ -434,12 +434,14 @@ fn watch(
 
 /// The agent's end: serves `settings.root` until the peer goes.
 /// `watch_input` is a sender into `input`, for the watcher.
+/// `synced` runs when the CLI says the first sync is done.
 pub fn serve(
     settings: Settings,
     mut input: mpsc::Receiver<Input>,
     watch_input: Option<mpsc::Sender<Input>>,
     outbox: Outbox,
     status: SharedStatus,
+    synced: impl Fn(),
 ) -> Result<(), SyncError> {
     std::fs::create_dir_all(&settings.root)
         .map_err(|e| SyncError::Peer(format!("cannot make {}: {e}", settings.root.display())))?;
@@ -470,10 +472,14 @@ pub fn serve(
     loop {
         let changes = match next_input(&mut input) {
             Input::Peer(message) => {
-                if let Applied::Other(other) = replica.handle(message)? {
-                    return Err(SyncError::Protocol(format!(
-                        "the agent does not take {other:?}"
-                    )));
+                match replica.handle(message)? {
+                    Applied::Other(Control::Synced) => synced(),
+                    Applied::Other(other) => {
+                        return Err(SyncError::Protocol(format!(
+                            "the agent does not take {other:?}"
+                        )));
+                    }
+                    _ => {}
                 }
                 continue;
             }
@@ -615,6 +621,9 @@ impl Coordinator {
         status.wire_bytes_sent = wire;
         if pending == 0 && status.phase == Phase::Initial {
             status.phase = Phase::Watching;
+            drop(status);
+            // The agent may start the dev command now.
+            let _ = self.replica.outbox.control(Control::Synced);
         }
     }
 
@@ -770,6 +779,10 @@ impl Coordinator {
                     self.replica.outbox.control(Control::Offer { id, path })?;
                     return Ok(());
                 } else {
+                    let mut status = self.status();
+                    status.files_sent += 1;
+                    status.bytes_sent += entry.size;
+                    drop(status);
                     Job::Send {
                         id,
                         path,

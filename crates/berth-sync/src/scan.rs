@@ -176,8 +176,12 @@ fn walk(
                 Kind::Symlink
             } else if meta.is_dir() {
                 Kind::Dir
-            } else {
+            } else if meta.is_file() {
                 Kind::File
+            } else {
+                // Sockets, pipes and devices never sync (reading a pipe
+                // would wait forever).
+                return ignore::WalkState::Continue;
             };
             let mut item = Entry {
                 kind,

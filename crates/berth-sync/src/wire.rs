@@ -86,6 +86,8 @@ pub enum Control {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// The CLI's first sync is done: the agent may start the dev command.
+    Synced,
     /// The sender gives up on the stream; the reason.
     Fatal {
         message: String,

@@ -91,7 +91,14 @@ fn the_agent_refuses_what_a_hostile_cli_sends() {
     let ((agent_out, _), (fake_out, _)) = link::pair(agent_tx, fake_tx);
     let settings = settings(root.path());
     std::thread::spawn(move || {
-        engine::serve(settings, agent_rx, None, agent_out, SharedStatus::default())
+        engine::serve(
+            settings,
+            agent_rx,
+            None,
+            agent_out,
+            SharedStatus::default(),
+            || {},
+        )
     });
     let mut fake = Fake {
         rx: fake_rx,

@@ -98,7 +98,8 @@ impl TestServer {
         let sim = berth_kube_sim::Simulator::start(berth_kube_sim::SimOptions::default()).await?;
         let cluster = berth_kube::Cluster::new(sim.client()?);
         let clock_for_relay = clock.clone();
-        let started = berth_spaces::start(auth.clone(), spaces, clock, cluster)
+        let clock_for_dev = clock.clone();
+        let started = berth_spaces::start(auth.clone(), spaces, clock, cluster.clone())
             .map_err(|e| anyhow::anyhow!("spaces: {e}"))?;
         let meter = opentelemetry::global::meter("berth-test");
         let relay = berth_relay::Relay::new(
@@ -108,11 +109,27 @@ impl TestServer {
             clock_for_relay,
         )
         .map_err(|e| anyhow::anyhow!("relay: {e}"))?;
+        // The simulator runs no pods: agents run in the server, as with
+        // the daemon's embedded cluster.
+        let dev = berth_dev::Dev::new(
+            auth.clone(),
+            started.spaces.clone(),
+            relay.clone(),
+            cluster,
+            berth_dev::DevConfig {
+                local_agents: true,
+                ..berth_dev::DevConfig::default()
+            },
+            clock_for_dev,
+            &format!("http://{addr}"),
+            &temp.path().join("data"),
+        );
         let app = App::new(AppParts {
             store,
             auth,
             spaces: started.spaces.clone(),
             relay,
+            dev,
             public_url: format!("http://{addr}"),
             metrics: HttpMetrics::new(&meter),
             prometheus: prometheus::Registry::new(),
@@ -132,6 +149,29 @@ impl TestServer {
             _stop: stop,
             _temp: temp,
         })
+    }
+}
+
+impl TestServer {
+    /// Creates an object in the simulator (a user's Deployment, say), as
+    /// `kubectl create` would.
+    pub async fn create_object(&self, object: serde_json::Value) -> anyhow::Result<()> {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default().to_owned();
+        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+        let namespace = object["metadata"]["namespace"].as_str().map(str::to_owned);
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+        let resource = kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(group, version, &kind),
+            &format!("{}s", kind.to_ascii_lowercase()),
+        );
+        let client = self.sim.client()?;
+        let api: kube::Api<kube::core::DynamicObject> = match &namespace {
+            Some(ns) => kube::Api::namespaced_with(client, ns, &resource),
+            None => kube::Api::all_with(client, &resource),
+        };
+        api.create(&Default::default(), &serde_json::from_value(object)?)
+            .await?;
+        Ok(())
     }
 }
 

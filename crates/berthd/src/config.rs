@@ -39,6 +39,8 @@ pub struct Config {
     pub spaces: berth_spaces::SpacesConfig,
     #[serde(default)]
     pub relay: berth_relay::RelayConfig,
+    #[serde(default)]
+    pub dev: berth_dev::DevConfig,
 }
 
 /// Where the Kubernetes API is.
@@ -184,6 +186,7 @@ impl Default for Config {
             kubernetes: KubernetesConfig::default(),
             spaces: berth_spaces::SpacesConfig::default(),
             relay: berth_relay::RelayConfig::default(),
+            dev: berth_dev::DevConfig::default(),
         }
     }
 }
@@ -524,6 +527,17 @@ idle_timeout = "8h"
 ping_interval = "15s"
 max_sessions_per_user = 10
 max_streams_per_session = 256
+
+[dev]
+# The image holding the `berth` binary; dev containers copy their agent
+# from it. Defaults to this release's image.
+# agent_image = "ghcr.io/berth-dev/berth:0.1.0"
+# How agents in dev pods reach berthd (the in-cluster Service URL); the
+# public URL when left out.
+# agent_url = "http://berth.berth.svc:8080"
+# Run agents inside berthd, on folders under the data directory. Always on
+# with the embedded cluster, which runs no pods.
+local_agents = false
 "#;
 
 // figment's Jail fixes its closures' error type, which clippy finds large.

@@ -82,11 +82,31 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         Arc::new(berth_core::SystemClock),
     )
     .map_err(|e| anyhow::anyhow!("cannot start the relay: {}", e.message))?;
+    // The embedded cluster runs no pods: agents run here, and reach the
+    // relay on the address just bound.
+    let mut dev_config = config.dev.clone();
+    dev_config.local_agents |= embedded.is_some();
+    let agent_base = if dev_config.local_agents && dev_config.agent_url.is_none() {
+        format!("http://{addr}")
+    } else {
+        public_url.clone()
+    };
+    let dev = berth_dev::Dev::new(
+        auth.clone(),
+        spaces.spaces.clone(),
+        relay.clone(),
+        cluster.clone(),
+        dev_config,
+        Arc::new(berth_core::SystemClock),
+        &agent_base,
+        &config.data_dir,
+    );
     let app = App::new(AppParts {
         store: store.clone(),
         auth: auth.clone(),
         spaces: spaces.spaces.clone(),
         relay,
+        dev: dev.clone(),
         public_url: public_url.clone(),
         metrics: HttpMetrics::new(&telemetry.meter),
         prometheus: telemetry.registry.clone(),
@@ -189,6 +209,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         }
     };
 
+    dev.stop();
     checkpoints.abort();
     synced.abort();
     spaces.task.abort();

@@ -3,9 +3,11 @@
 pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod doctor;
 pub mod sessions;
 pub mod spaces;
 pub mod tokens;
+pub mod up;
 pub mod users;
 
 use crate::client::Client;

@@ -7,7 +7,7 @@ use berth_core::session::{SessionCreated, SessionView};
 use berth_proto::StreamKind;
 use berth_proto::exec::{Decoder, ExecMessage};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::client::Client;
 use crate::output::{self, Failure, Format};
@@ -114,7 +114,7 @@ fn token(client: &Client) -> Result<String, Failure> {
         .ok_or_else(|| Failure::new("you are not signed in", "run `berth login`"))
 }
 
-async fn attach(client: &Client, session: &str) -> Result<relay::Session, Failure> {
+pub async fn attach(client: &Client, session: &str) -> Result<relay::Session, Failure> {
     relay::start(
         client.base().to_owned(),
         token(client)?,
@@ -231,6 +231,50 @@ pub async fn exec(
     ))
 }
 
+/// `LOCAL:REMOTE` (or one port for both) as two ports.
+pub fn parse_forward(pair: &str) -> Result<(u16, u16), Failure> {
+    let (local, remote) = pair.split_once(':').unwrap_or((pair, pair));
+    let parse = |p: &str| {
+        p.parse::<u16>().map_err(|_| {
+            Failure::new(
+                format!("{pair} is not LOCAL:REMOTE ports"),
+                "write it as 8080:80, or 8080 for the same port",
+            )
+        })
+    };
+    Ok((parse(local)?, parse(remote)?))
+}
+
+/// Listens on a local port and carries each connection to `remote` in the
+/// dev container; answers the port bound (LOCAL 0 picks one).
+pub async fn forward(relay: &relay::Session, local: u16, remote: u16) -> Result<u16, Failure> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", local))
+        .await
+        .map_err(|e| {
+            Failure::new(
+                format!("cannot listen on 127.0.0.1:{local}: {e}"),
+                "pick another local port",
+            )
+        })?;
+    let bound = listener.local_addr().map(|a| a.port()).unwrap_or(local);
+    let mux = relay.mux.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let mux = mux.clone();
+            tokio::spawn(async move {
+                match mux
+                    .open(StreamKind::PortForward, json!({"port": remote}))
+                    .await
+                {
+                    Ok(stream) => berth_agent::pump(tcp, stream).await,
+                    Err(e) => eprintln!("berth: cannot forward to {remote}: {e}"),
+                }
+            });
+        }
+    });
+    Ok(bound)
+}
+
 /// `berth port-forward SESSION LOCAL:REMOTE...`: local TCP ports that reach
 /// ports in the dev container. LOCAL 0 picks a free port.
 pub async fn port_forward(
@@ -238,46 +282,14 @@ pub async fn port_forward(
     session: &str,
     pairs: Vec<String>,
 ) -> Result<(), Failure> {
-    let mut forwards = Vec::new();
-    for pair in &pairs {
-        let (local, remote) = pair.split_once(':').unwrap_or((pair, pair));
-        let parse = |p: &str| {
-            p.parse::<u16>().map_err(|_| {
-                Failure::new(
-                    format!("{pair} is not LOCAL:REMOTE ports"),
-                    "write it as 8080:80, or 8080 for the same port",
-                )
-            })
-        };
-        forwards.push((parse(local)?, parse(remote)?));
-    }
+    let forwards = pairs
+        .iter()
+        .map(|p| parse_forward(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let relay = attach(client, session).await?;
     for (local, remote) in forwards {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", local))
-            .await
-            .map_err(|e| {
-                Failure::new(
-                    format!("cannot listen on 127.0.0.1:{local}: {e}"),
-                    "pick another local port",
-                )
-            })?;
-        let bound = listener.local_addr().map(|a| a.port()).unwrap_or(local);
+        let bound = forward(&relay, local, remote).await?;
         eprintln!("Forwarding 127.0.0.1:{bound} -> {remote}");
-        let mux = relay.mux.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let mux = mux.clone();
-                tokio::spawn(async move {
-                    match mux
-                        .open(StreamKind::PortForward, json!({"port": remote}))
-                        .await
-                    {
-                        Ok(stream) => pump(tcp, stream).await,
-                        Err(e) => eprintln!("berth: cannot forward to {remote}: {e}"),
-                    }
-                });
-            }
-        });
     }
     let reason = relay
         .task
@@ -287,31 +299,4 @@ pub async fn port_forward(
         format!("the session is over: {reason}"),
         "start a new one with `berth session create`",
     ))
-}
-
-/// Copies between a TCP connection and a stream until both directions end.
-pub async fn pump(tcp: tokio::net::TcpStream, mut stream: berth_proto::mux::Stream) {
-    let (mut read, mut write) = tcp.into_split();
-    let writer = stream.writer();
-    let up = tokio::spawn(async move {
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            match read.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if writer.send(&buffer[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        let _ = writer.close().await;
-    });
-    while let Some(Ok(data)) = stream.recv().await {
-        if write.write_all(&data).await.is_err() {
-            break;
-        }
-    }
-    let _ = write.shutdown().await;
-    let _ = up.await;
 }

@@ -5,6 +5,7 @@ mod auth;
 mod contexts;
 mod sessions;
 mod spaces;
+mod up;
 mod version;
 
 use std::io::Write;

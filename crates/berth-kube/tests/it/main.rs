@@ -2,6 +2,8 @@
 //! `BERTH_TEST_KUBECONFIG`): applied once, seen through the watch cache,
 //! converged with no further writes, drift repaired.
 
+mod dev;
+
 use std::time::Duration;
 
 use berth_kube::{Cluster, ClusterPolicy, PodSecurity, QuotaProfile, SpaceSpec, changes, space};

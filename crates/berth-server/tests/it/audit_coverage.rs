@@ -237,6 +237,52 @@ async fn every_changing_route_records_an_audit_event() {
     assert_eq!(status, 200);
     expect_event("DELETE", "/api/v1/sessions/{id}", before, audit.head().seq);
 
+    // Dev mode on a Deployment of the admin's space, then back.
+    server
+        .create_object(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "api", "namespace": "admin"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "api"}},
+                "template": {"metadata": {"labels": {"app": "api"}},
+                    "spec": {"containers": [{"name": "api", "image": "api:1"}]}}
+            }
+        }))
+        .await
+        .expect("deployment");
+    let before = audit.head().seq;
+    let (status, answer) = call(
+        &http,
+        "POST",
+        &url("/api/v1/spaces/admin/dev"),
+        Some(&admin),
+        Some(json!({"target": "api", "workload": "deployment/api"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    expect_event(
+        "POST",
+        "/api/v1/spaces/{name}/dev",
+        before,
+        audit.head().seq,
+    );
+    let before = audit.head().seq;
+    let (status, answer) = call(
+        &http,
+        "DELETE",
+        &url("/api/v1/spaces/admin/dev/api"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    expect_event(
+        "DELETE",
+        "/api/v1/spaces/{name}/dev/{target}",
+        before,
+        audit.head().seq,
+    );
+
     let before = audit.head().seq;
     let response = browser
         .post(url("/api/v1/auth/logout"))

@@ -73,6 +73,10 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/spaces/{name}/sleep", SpaceMembers),
     ("POST", "/api/v1/spaces/{name}/wake", SpaceMembers),
     ("DELETE", "/api/v1/spaces/{name}", SpaceMembers),
+    ("GET", "/api/v1/spaces/{name}/dev", SpaceMembers),
+    ("POST", "/api/v1/spaces/{name}/dev", SpaceMembers),
+    ("DELETE", "/api/v1/spaces/{name}/dev/{target}", SpaceMembers),
+    ("GET", "/api/v1/spaces/{name}/workloads", SpaceMembers),
     ("GET", "/api/v1/sessions", User),
     ("POST", "/api/v1/sessions", User),
     ("GET", "/api/v1/sessions/{id}", SpaceMembers),
@@ -100,6 +104,9 @@ fn body_for(method: &str, path: &str) -> serde_json::Value {
         ("POST", "/api/v1/sessions") => json!({"space": "admins-only"}),
         ("PATCH", "/api/v1/spaces/{name}") => json!({"labels": {"team": "sweep"}}),
         ("POST", "/api/v1/spaces/{name}/members") => json!({"user": "member"}),
+        ("POST", "/api/v1/spaces/{name}/dev") => {
+            json!({"target": "api", "workload": "deployment/api"})
+        }
         _ => json!({}),
     }
 }
@@ -188,6 +195,7 @@ async fn every_route_answers_each_kind_of_caller_as_expected() {
             path.replace("{id}", "nonexistent")
                 .replace("{name}", "admins-only")
                 .replace("{user}", "admin")
+                .replace("{target}", "api")
         );
         let body = (*method != "GET" && *method != "DELETE").then(|| body_for(method, path));
         let anonymous = call(&http, method, &url, None, body.clone())

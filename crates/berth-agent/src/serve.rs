@@ -1,0 +1,501 @@
+//! The agent: the dev container's side of a session. It dials the relay
+//! with the session's agent token, serves exec, port-forward and sync
+//! streams, starts the dev command once the first sync is done, and
+//! reconnects and resumes when the connection drops. In a pod its root is
+//! `/`; run locally (tests, the daemon's embedded mode) it is a folder.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use berth_proto::StreamKind;
+use berth_proto::exec::{Decoder, ExecMessage};
+use berth_proto::mux::Stream;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::dial::{self, Refused, Role};
+
+/// What an agent serves, and where.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The Berth server.
+    pub url: String,
+    /// The session's agent token.
+    pub token: String,
+    /// Commands run here, and sync paths are under it.
+    pub root: PathBuf,
+    /// The dev command, started once the first sync is done.
+    pub command: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot use {path} as the root: {error}")]
+    Root { path: String, error: String },
+    #[error("the relay refused the agent: {0}")]
+    Refused(String),
+}
+
+/// Runs an agent until the relay refuses it (its session ended). Each CLI
+/// that attaches gets its own connection; one always waits for the next.
+pub async fn run(
+    config: AgentConfig,
+    say: impl Fn(&str) + Clone + Send + Sync + 'static,
+) -> Result<(), AgentError> {
+    let root = config.root.canonicalize().map_err(|e| AgentError::Root {
+        path: config.root.display().to_string(),
+        error: e.to_string(),
+    })?;
+    say(&format!(
+        "serving {} through {}",
+        root.display(),
+        config.url
+    ));
+    let dev = Arc::new(DevCommand::new(config.command.clone(), say.clone()));
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match dial::first(&config.url, Role::Agent, &config.token, None, &|_: &str| {}).await {
+            Ok(connected) => {
+                delay = Duration::from_millis(100);
+                say("a CLI attached");
+                let session = dial::run(
+                    config.url.clone(),
+                    Role::Agent,
+                    config.token.clone(),
+                    None,
+                    connected,
+                    say.clone(),
+                );
+                tokio::spawn(serve(session, root.clone(), dev.clone()));
+            }
+            Err(Refused::Relay(reason)) => return Err(AgentError::Refused(reason)),
+            Err(Refused::Network(reason)) => {
+                say(&format!("cannot reach the relay ({reason}); retrying"));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Serves one attachment's streams until it ends.
+async fn serve(mut session: dial::Session, root: PathBuf, dev: Arc<DevCommand>) {
+    loop {
+        tokio::select! {
+            accepted = session.incoming.accept() => {
+                let Some((stream, kind, meta)) = accepted else { return };
+                let root = root.clone();
+                let dev = dev.clone();
+                tokio::spawn(async move {
+                    match kind {
+                        StreamKind::Exec => exec(stream, meta, root).await,
+                        StreamKind::PortForward => forward(stream, meta).await,
+                        StreamKind::Sync => sync(stream, meta, root, dev).await,
+                        other => stream.reset(1, &format!("this agent does not serve {other:?} streams")).await,
+                    }
+                });
+            }
+            _ = &mut session.task => return,
+        }
+    }
+}
+
+async fn exec(mut stream: Stream, meta: Value, root: PathBuf) {
+    let writer = stream.writer();
+    let send = |message: ExecMessage| {
+        let writer = writer.clone();
+        async move { writer.send(&message.encode()).await.is_ok() }
+    };
+    let command: Vec<String> = meta["command"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if meta["tty"] == true && !command.is_empty() {
+        drop(writer);
+        return exec_tty(stream, &meta, root, command).await;
+    }
+    let Some((program, arguments)) = command.split_first() else {
+        send(ExecMessage::Failed("no command given".to_owned())).await;
+        let _ = writer.close().await;
+        return;
+    };
+    let spawned = tokio::process::Command::new(program)
+        .args(arguments)
+        .current_dir(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            send(ExecMessage::Failed(format!("{program}: {e}"))).await;
+            let _ = writer.close().await;
+            return;
+        }
+    };
+    let mut stdin = child.stdin.take();
+    let outputs = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stderr
+            .take()
+            .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ];
+    let mut readers = Vec::new();
+    for (i, output) in outputs.into_iter().enumerate() {
+        let Some(mut output) = output else { continue };
+        let writer = writer.clone();
+        readers.push(tokio::spawn(async move {
+            let mut buffer = vec![0u8; 32 * 1024];
+            loop {
+                match output.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        let bytes = buffer[..n].to_vec();
+                        let message = if i == 0 {
+                            ExecMessage::Stdout(bytes)
+                        } else {
+                            ExecMessage::Stderr(bytes)
+                        };
+                        if writer.send(&message.encode()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    // Standard input from the CLI, until it ends or the command exits.
+    let feeding = async {
+        let mut decoder = Decoder::default();
+        while let Some(Ok(data)) = stream.recv().await {
+            let Ok(messages) = decoder.push(&data) else {
+                return;
+            };
+            for message in messages {
+                match message {
+                    ExecMessage::Stdin(bytes) => {
+                        if let Some(input) = stdin.as_mut()
+                            && input.write_all(&bytes).await.is_err()
+                        {
+                            stdin = None;
+                        }
+                    }
+                    ExecMessage::StdinEnd => stdin = None,
+                    _ => {}
+                }
+            }
+        }
+        // The CLI went away: nothing more will come.
+        std::future::pending::<()>().await;
+    };
+    let status = tokio::select! {
+        status = child.wait() => status,
+        () = feeding => return,
+    };
+    for reader in readers {
+        let _ = reader.await;
+    }
+    let code = match status {
+        Ok(status) => status.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + status.signal().unwrap_or(0)
+        }),
+        Err(_) => 255,
+    };
+    send(ExecMessage::Exit(code)).await;
+    let _ = writer.close().await;
+}
+
+async fn forward(stream: Stream, meta: Value) {
+    let Some(port) = meta["port"].as_u64().and_then(|p| u16::try_from(p).ok()) else {
+        stream
+            .reset(2, "a port-forward names a port from 1 to 65535")
+            .await;
+        return;
+    };
+    match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+        Ok(tcp) => pump(tcp, stream).await,
+        Err(e) => {
+            stream
+                .reset(3, &format!("nothing answers on port {port}: {e}"))
+                .await
+        }
+    }
+}
+
+/// A command on a pseudo-terminal: its output is one stream, resizes
+/// follow the CLI's terminal, and input is typed keys.
+async fn exec_tty(mut stream: Stream, meta: &Value, root: PathBuf, command: Vec<String>) {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    let writer = stream.writer();
+    let size = |cols: &Value, rows: &Value| PtySize {
+        cols: cols
+            .as_u64()
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| *c > 0)
+            .unwrap_or(80),
+        rows: rows
+            .as_u64()
+            .and_then(|r| u16::try_from(r).ok())
+            .filter(|r| *r > 0)
+            .unwrap_or(24),
+        pixel_width: 0,
+        pixel_height: 0,
+    };
+    let started = (|| -> Result<_, String> {
+        let pair = native_pty_system()
+            .openpty(size(&meta["cols"], &meta["rows"]))
+            .map_err(|e| format!("cannot open a pseudo-terminal: {e}"))?;
+        let mut builder = CommandBuilder::new(&command[0]);
+        builder.args(&command[1..]);
+        builder.cwd(&root);
+        builder.env("TERM", meta["term"].as_str().unwrap_or("xterm-256color"));
+        let child = pair
+            .slave
+            .spawn_command(builder)
+            .map_err(|e| format!("{}: {e}", command[0]))?;
+        let reader = pair.master.try_clone_reader().map_err(|e| e.to_string())?;
+        let input = pair.master.take_writer().map_err(|e| e.to_string())?;
+        Ok((pair.master, child, reader, input))
+    })();
+    let (master, mut child, mut reader, mut input) = match started {
+        Ok(started) => started,
+        Err(reason) => {
+            let _ = writer.send(&ExecMessage::Failed(reason).encode()).await;
+            let _ = writer.close().await;
+            return;
+        }
+    };
+    // Shared by reference across awaits: resizes come while output flows.
+    let master = std::sync::Mutex::new(master);
+    // The terminal's output, read on a thread (the pty is blocking).
+    let (output_tx, mut output_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let reading = std::thread::spawn(move || {
+        let mut buffer = vec![0u8; 32 * 1024];
+        while let Ok(n) = std::io::Read::read(&mut reader, &mut buffer) {
+            if n == 0 || output_tx.blocking_send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let forward_output = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            while let Some(bytes) = output_rx.recv().await {
+                if writer
+                    .send(&ExecMessage::Stdout(bytes).encode())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    };
+    let (waited_tx, waited_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = waited_tx.send(child.wait());
+    });
+    let feeding = async {
+        let mut decoder = Decoder::default();
+        while let Some(Ok(data)) = stream.recv().await {
+            let Ok(messages) = decoder.push(&data) else {
+                return;
+            };
+            for message in messages {
+                match message {
+                    ExecMessage::Stdin(bytes)
+                        if std::io::Write::write_all(&mut input, &bytes).is_err() =>
+                    {
+                        return;
+                    }
+                    ExecMessage::Resize { cols, rows } => {
+                        let _ = master
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .resize(PtySize {
+                                cols,
+                                rows,
+                                pixel_width: 0,
+                                pixel_height: 0,
+                            });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    let status = tokio::select! {
+        status = waited_rx => status,
+        () = feeding => return,
+    };
+    // The output ends once the command and its children closed the terminal.
+    drop(master);
+    let _ = tokio::task::spawn_blocking(move || reading.join()).await;
+    let _ = forward_output.await;
+    let code = match status {
+        Ok(Ok(status)) => status.exit_code() as i32,
+        _ => 255,
+    };
+    let _ = writer.send(&ExecMessage::Exit(code).encode()).await;
+    let _ = writer.close().await;
+}
+
+/// Copies between a TCP connection and a stream until both directions end.
+pub async fn pump(tcp: tokio::net::TcpStream, mut stream: Stream) {
+    let (mut read, mut write) = tcp.into_split();
+    let writer = stream.writer();
+    let up = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if writer.send(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = writer.close().await;
+    });
+    while let Some(Ok(data)) = stream.recv().await {
+        if write.write_all(&data).await.is_err() {
+            break;
+        }
+    }
+    let _ = write.shutdown().await;
+    let _ = up.await;
+}
+
+/// Where a sync stream's folder is under the agent's root: `/app` and
+/// `app` are both `ROOT/app`; nothing may leave the root.
+pub fn sync_root(root: &Path, folder: &str) -> Result<PathBuf, String> {
+    let trimmed = folder.trim_start_matches('/').trim_end_matches('/');
+    if trimmed.is_empty() || trimmed == "." {
+        return Ok(root.to_path_buf());
+    }
+    let path = berth_sync::SyncPath::try_from(trimmed.to_owned())
+        .map_err(|e| format!("the sync folder {folder:?} is not usable: {e}"))?;
+    path.under(root).map_err(|e| e.to_string())
+}
+
+/// The dev command: started once, in the first folder that finished its
+/// first sync.
+pub struct DevCommand {
+    command: Option<Vec<String>>,
+    started: std::sync::atomic::AtomicBool,
+    say: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl std::fmt::Debug for DevCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevCommand")
+            .field("command", &self.command)
+            .finish()
+    }
+}
+
+impl DevCommand {
+    fn new(command: Option<Vec<String>>, say: impl Fn(&str) + Send + Sync + 'static) -> DevCommand {
+        DevCommand {
+            command: command.filter(|c| !c.is_empty()),
+            started: std::sync::atomic::AtomicBool::new(false),
+            say: Box::new(say),
+        }
+    }
+
+    fn start_once(&self, folder: &Path, runtime: &tokio::runtime::Handle) {
+        let Some(command) = self.command.clone() else {
+            return;
+        };
+        if self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        (self.say)(&format!(
+            "the first sync is done; starting {}",
+            command.join(" ")
+        ));
+        let _guard = runtime.enter();
+        let spawned = tokio::process::Command::new(&command[0])
+            .args(&command[1..])
+            .current_dir(folder)
+            .kill_on_drop(true)
+            .spawn();
+        match spawned {
+            Ok(mut child) => {
+                runtime.spawn(async move {
+                    let _ = child.wait().await;
+                });
+            }
+            Err(e) => (self.say)(&format!(
+                "the dev command {} did not start: {e}",
+                command[0]
+            )),
+        }
+    }
+}
+
+async fn sync(stream: Stream, meta: Value, root: PathBuf, dev: Arc<DevCommand>) {
+    use berth_sync::engine::{self, Settings, SharedStatus};
+    if meta["version"].as_u64() != Some(u64::from(berth_sync::wire::VERSION)) {
+        let reason = format!(
+            "this agent speaks sync protocol {}, the CLI {}; use the same berth on both ends",
+            berth_sync::wire::VERSION,
+            meta["version"]
+        );
+        stream.reset(5, &reason).await;
+        return;
+    }
+    let folder = meta["path"].as_str().unwrap_or(".");
+    let root = match sync_root(&root, folder) {
+        Ok(root) => root,
+        Err(reason) => {
+            stream.reset(6, &reason).await;
+            return;
+        }
+    };
+    let ignores = meta["ignores"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (input, inbox) = tokio::sync::mpsc::channel(64);
+    let (outbox, _) = berth_sync::link::attach(stream, input.clone());
+    let settings = Settings {
+        root: root.clone(),
+        options: berth_sync::ScanOptions { ignores },
+        index_file: None,
+        watch: true,
+    };
+    let runtime = tokio::runtime::Handle::current();
+    let synced = move || dev.start_once(&root, &runtime);
+    let _ = tokio::task::spawn_blocking(move || {
+        engine::serve(
+            settings,
+            inbox,
+            Some(input),
+            outbox,
+            SharedStatus::default(),
+            synced,
+        )
+    })
+    .await;
+}

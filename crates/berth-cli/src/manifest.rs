@@ -1,0 +1,396 @@
+//! `berth.yaml`: the developer's dev targets. Read with serde into the
+//! types below, from which the published JSON Schema is also generated
+//! (`berth manifest schema`, `docs/berth.schema.json`), so the schema and
+//! what the CLI accepts cannot drift apart. An error names the key path
+//! and the line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::output::Failure;
+
+pub const FILE: &str = "berth.yaml";
+
+/// A project's dev targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "berth.yaml", description = "Dev targets for `berth up`")]
+pub struct Manifest {
+    /// The space to develop in; the current space when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
+    /// Dev targets by name (lowercase letters, digits and '-').
+    pub dev: BTreeMap<TargetName, Target>,
+}
+
+/// A dev target: a workload of the space and how to develop in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The workload to take over: `deployment/NAME` or `statefulset/NAME`.
+    pub workload: Workload,
+    /// The container to develop in; the first when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The dev image (with the toolchain); the container's own when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The dev command, started once the first sync is done: a list of
+    /// words, or one string run by `sh -c`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Command>,
+    /// The container's working folder; the first sync folder's remote path
+    /// when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Folders kept in sync both ways, as `LOCAL:REMOTE` (`./:/app`).
+    #[serde(default)]
+    pub sync: Vec<SyncFolder>,
+    /// Ports forwarded from this machine to the container, as
+    /// `LOCAL:REMOTE` or one port for both.
+    #[serde(default)]
+    pub forward: Vec<Forward>,
+    /// Environment of the dev container.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// More paths that never sync, in `.gitignore` syntax (beside
+    /// `.gitignore` and `.berthignore` files).
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Command {
+    Words(Vec<String>),
+    Shell(String),
+}
+
+impl Command {
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Command::Words(words) => words.clone(),
+            Command::Shell(line) => vec!["sh".into(), "-c".into(), line.clone()],
+        }
+    }
+}
+
+macro_rules! checked_string {
+    ($name:ident, $pattern:literal, $check:expr) => {
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(pub String);
+
+        impl JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "pattern": $pattern})
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(&value).map(|()| $name(value))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+    };
+}
+
+checked_string!(TargetName, r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$", |v| {
+    let ok = !v.is_empty()
+        && v.len() <= 40
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !v.starts_with('-')
+        && !v.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{v:?} is not a target name: 1 to 40 lowercase letters, digits or '-'"
+        ))
+    }
+});
+
+checked_string!(
+    Workload,
+    r"^(deployment|statefulset)/[a-z0-9]([a-z0-9.-]*[a-z0-9])?$",
+    |v| {
+        match v.split_once('/') {
+            Some(("deployment" | "statefulset", name))
+                if !name.is_empty()
+                    && name.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                    })
+                    && !name.starts_with(['-', '.'])
+                    && !name.ends_with(['-', '.']) =>
+            {
+                Ok(())
+            }
+            _ => Err(format!(
+                "{v:?} is not a workload: write deployment/NAME or statefulset/NAME"
+            )),
+        }
+    }
+);
+
+checked_string!(SyncFolder, r"^[^:]+:/?[^:]*$", |v| {
+    match v.split_once(':') {
+        Some((local, remote))
+            if !local.is_empty() && !remote.is_empty() && !remote.contains(':') =>
+        {
+            if remote.split('/').any(|p| p == "..") {
+                Err(format!("{v:?}: the remote path may not contain `..`"))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(format!(
+            "{v:?} is not a sync folder: write LOCAL:REMOTE, such as ./:/app"
+        )),
+    }
+});
+
+checked_string!(Forward, r"^[0-9]{1,5}(:[0-9]{1,5})?$", |v| {
+    let (local, remote) = v.split_once(':').unwrap_or((v, v));
+    match (local.parse::<u16>(), remote.parse::<u16>()) {
+        (Ok(_), Ok(r)) if r > 0 => Ok(()),
+        _ => Err(format!(
+            "{v:?} is not a forward: write LOCAL:REMOTE ports (8080:8080), or one port"
+        )),
+    }
+});
+
+impl SyncFolder {
+    /// The local folder (relative to the manifest's) and the remote path.
+    pub fn parts(&self) -> (&str, &str) {
+        self.0.split_once(':').unwrap_or((&self.0, "/"))
+    }
+}
+
+impl Forward {
+    pub fn ports(&self) -> (u16, u16) {
+        let (local, remote) = self.0.split_once(':').unwrap_or((&self.0, &self.0));
+        (local.parse().unwrap_or(0), remote.parse().unwrap_or(0))
+    }
+}
+
+/// The JSON Schema of `berth.yaml`.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Manifest)).unwrap_or_default()
+}
+
+/// Parses a manifest; `name` is what errors call it.
+pub fn parse(text: &str, name: &str) -> Result<Manifest, Failure> {
+    let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+    let manifest: Manifest = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let location = inner
+            .location()
+            .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+            .unwrap_or_default();
+        // The YAML error repeats the location at its end; keep the message.
+        let message = inner.to_string();
+        let mut message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        // It may also start with the key path, which is said once already.
+        if let Some((prefix, rest)) = message.split_once(": ")
+            && path.starts_with(prefix)
+        {
+            message = rest.to_owned();
+        }
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at `{path}`")
+        };
+        Failure::new(
+            format!("{name}{location}{at}: {message}"),
+            "fix the manifest; `berth manifest schema` prints what it may hold",
+        )
+    })?;
+    if manifest.dev.is_empty() {
+        return Err(Failure::new(
+            format!("{name} has no dev targets under `dev`"),
+            "add one, or run `berth init` to start a manifest from your space's workloads",
+        ));
+    }
+    for (target, spec) in &manifest.dev {
+        if spec.sync.is_empty() {
+            return Err(Failure::new(
+                format!(
+                    "{name} at `dev.{}`: a target needs at least one `sync` folder",
+                    target.0
+                ),
+                "add one such as `./:/app`",
+            ));
+        }
+    }
+    Ok(manifest)
+}
+
+/// Finds `berth.yaml` here or in a parent folder (or reads `path`).
+pub fn load(path: Option<&Path>) -> Result<(Manifest, PathBuf), Failure> {
+    let file = match path {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let here = std::env::current_dir().map_err(|e| {
+                Failure::new(
+                    format!("cannot tell the current folder: {e}"),
+                    "cd somewhere else",
+                )
+            })?;
+            here.ancestors()
+                .map(|dir| dir.join(FILE))
+                .find(|candidate| candidate.is_file())
+                .ok_or_else(|| {
+                    Failure::new(
+                        format!("no {FILE} here or in a parent folder"),
+                        "run `berth init` to write one, or pass --file",
+                    )
+                })?
+        }
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        Failure::new(
+            format!("cannot read {}: {e}", file.display()),
+            "check the path",
+        )
+    })?;
+    let manifest = parse(&text, &file.display().to_string())?;
+    Ok((manifest, file))
+}
+
+impl Manifest {
+    /// The target to use: the one named, or the only one there is.
+    pub fn target(&self, name: Option<&str>) -> Result<(&str, &Target), Failure> {
+        match name {
+            Some(name) => self
+                .dev
+                .iter()
+                .find(|(n, _)| n.0 == name)
+                .map(|(n, t)| (n.0.as_str(), t))
+                .ok_or_else(|| {
+                    Failure::new(
+                        format!("the manifest has no dev target {name}"),
+                        format!("use one of: {}", self.names()),
+                    )
+                }),
+            None if self.dev.len() == 1 => {
+                let (n, t) = self.dev.iter().next().expect("one target");
+                Ok((n.0.as_str(), t))
+            }
+            None => Err(Failure::new(
+                "the manifest has several dev targets",
+                format!("name one: {}", self.names()),
+            )),
+        }
+    }
+
+    fn names(&self) -> String {
+        self.dev
+            .keys()
+            .map(|k| k.0.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+space: alice
+dev:
+  api:
+    workload: deployment/api
+    image: node:22
+    command: npm run dev
+    sync:
+      - ./:/app
+    forward:
+      - 8080:8080
+      - "9229"
+    environment:
+      DEBUG: "1"
+    ignore:
+      - node_modules/
+"#;
+
+    #[test]
+    fn a_manifest_reads_into_targets() {
+        let manifest = parse(GOOD, "berth.yaml").expect("valid");
+        let (name, target) = manifest.target(None).expect("one target");
+        assert_eq!(name, "api");
+        assert_eq!(target.workload.0, "deployment/api");
+        assert_eq!(
+            target.command.as_ref().expect("command").argv(),
+            ["sh", "-c", "npm run dev"]
+        );
+        assert_eq!(target.sync[0].parts(), ("./", "/app"));
+        assert_eq!(target.forward[1].ports(), (9229, 9229));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_line() {
+        let cases = [
+            (
+                GOOD.replace("deployment/api", "pod/api"),
+                "dev.api.workload",
+                "line 5",
+            ),
+            (
+                GOOD.replace("./:/app", "nocolon"),
+                "dev.api.sync[0]",
+                "line 9",
+            ),
+            (
+                GOOD.replace("8080:8080", "80:http"),
+                "dev.api.forward[0]",
+                "line 11",
+            ),
+            (GOOD.replace("    image:", "    imgae:"), "dev.api", "imgae"),
+            (GOOD.replace("  api:", "  API:"), "dev", "target name"),
+        ];
+        for (text, key, also) in cases {
+            let failure = parse(&text, "berth.yaml").expect_err(key);
+            assert!(
+                failure.what.contains(&format!("`{key}")),
+                "{key}: {}",
+                failure.what
+            );
+            assert!(failure.what.contains(also), "{also}: {}", failure.what);
+        }
+    }
+
+    #[test]
+    fn the_published_schema_is_the_generated_one() {
+        let published: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/berth.schema.json"))
+                .expect("docs/berth.schema.json is JSON");
+        assert_eq!(
+            published,
+            schema(),
+            "regenerate it with `berth manifest schema > docs/berth.schema.json`"
+        );
+    }
+}

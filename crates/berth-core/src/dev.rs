@@ -1,0 +1,78 @@
+//! Dev mode as the API shows it: a workload in a space turned into a dev
+//! container whose agent serves a dev session (`berth up`, `berth down`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::session::SessionView;
+use crate::time::Timestamp;
+
+/// `berth up`: put a workload in dev mode for a target of the manifest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DevRequest {
+    /// The manifest's dev target (a DNS label).
+    pub target: String,
+    /// `deployment/NAME` or `statefulset/NAME`.
+    pub workload: String,
+    /// The container to develop in; the first when left out.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The dev image; the container's own when left out.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Started by the agent once the first sync is done.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// The container's working folder (the first sync folder's remote path).
+    #[serde(default)]
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Where a dev target's agent runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DevMode {
+    /// In the workload's pod, in the cluster.
+    Cluster,
+    /// In `berthd`, on a folder under its data directory (the embedded
+    /// cluster runs no pods).
+    Local,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DevView {
+    pub space: String,
+    pub target: String,
+    pub workload: String,
+    pub mode: DevMode,
+    pub session: SessionView,
+    pub started_by: String,
+    pub started_at: Timestamp,
+    pub image: Option<String>,
+    pub command: Vec<String>,
+    /// The agent's root on the daemon's machine, in the local mode.
+    pub local_root: Option<String>,
+}
+
+/// A workload of a space, for `berth init` and the console.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkloadView {
+    /// `deployment/NAME` or `statefulset/NAME`.
+    pub workload: String,
+    pub containers: Vec<ContainerView>,
+    /// The dev target it is in dev mode for.
+    pub dev_target: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContainerView {
+    pub name: String,
+    pub image: String,
+    pub ports: Vec<u16>,
+    pub workdir: Option<String>,
+}

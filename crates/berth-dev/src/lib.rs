@@ -1,0 +1,503 @@
+//! Dev mode (`berth up`, `berth down`): a workload of a space becomes a
+//! dev container. The daemon does it, so developers need no kubeconfig:
+//! it wakes the space, starts a dev session, keeps the agent's token in a
+//! Secret of the space, and patches the workload (its original spec saved
+//! whole in an annotation) to run the agent. With the embedded cluster,
+//! which runs no pods, the daemon also runs the agent itself, on a folder
+//! under its data directory, so `berth up` works end to end on a machine
+//! without a cluster.
+//!
+//! Invariant: a workload in dev mode carries its original spec, and
+//! `down` puts exactly that back; a second `up` never overwrites it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth_audit::Audit;
+use berth_auth::{Actor, Auth, actor_of};
+use berth_core::Error;
+use berth_core::audit::{EventResource, NewEvent, Outcome};
+use berth_core::dev::{ContainerView, DevMode, DevRequest, DevView, WorkloadView};
+use berth_core::session::{NewSession, SessionState};
+use berth_core::time::{Clock, Timestamp};
+use berth_kube::Cluster;
+use berth_kube::dev::{self as plan, DevPlan};
+use berth_relay::Relay;
+use berth_spaces::Spaces;
+use berth_store::Table;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Dev targets in dev mode, by `space/target`.
+pub const TARGETS: Table<DevRecord> = Table::new("dev.targets");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DevRecord {
+    pub space: String,
+    pub target: String,
+    pub workload: String,
+    pub session: String,
+    pub mode: DevMode,
+    pub started_by: String,
+    pub started_by_id: String,
+    pub started_at: Timestamp,
+    pub image: Option<String>,
+    pub command: Vec<String>,
+    pub local_root: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevConfig {
+    /// The image holding the `berth` binary, copied into dev containers.
+    pub agent_image: String,
+    /// How agents in pods reach `berthd` (the in-cluster Service URL);
+    /// the public URL when left out.
+    pub agent_url: Option<String>,
+    /// Run agents inside `berthd` (on by itself with the embedded cluster).
+    pub local_agents: bool,
+}
+
+impl Default for DevConfig {
+    fn default() -> Self {
+        DevConfig {
+            agent_image: format!("ghcr.io/berth-dev/berth:{}", env!("CARGO_PKG_VERSION")),
+            agent_url: None,
+            local_agents: false,
+        }
+    }
+}
+
+pub struct Dev {
+    auth: Arc<Auth>,
+    audit: Arc<Audit>,
+    spaces: Arc<Spaces>,
+    relay: Arc<Relay>,
+    cluster: Cluster,
+    config: DevConfig,
+    clock: Arc<dyn Clock>,
+    /// How agents reach this daemon.
+    agent_url: String,
+    /// Where local agents keep their trees.
+    local_root: PathBuf,
+    local: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+}
+
+fn key(space: &str, target: &str) -> String {
+    format!("{space}/{target}")
+}
+
+fn resource(space: &str, target: &str) -> EventResource {
+    EventResource {
+        kind: "dev".to_owned(),
+        id: Some(key(space, target)),
+        name: Some(target.to_owned()),
+        space: Some(space.to_owned()),
+    }
+}
+
+fn kube_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::unavailable(format!("{what}: {e}"))
+}
+
+/// `deployment/api` into its kind and name.
+fn split_workload(workload: &str) -> Result<(&str, &str), Error> {
+    let (kind, name) = workload.split_once('/').ok_or_else(|| {
+        Error::invalid(
+            "workload",
+            format!("{workload:?} is not KIND/NAME, such as deployment/api"),
+        )
+    })?;
+    if !plan::DEV_KINDS.iter().any(|(short, _, _)| *short == kind) {
+        return Err(Error::invalid(
+            "workload",
+            format!("{kind:?} is not a kind dev mode takes: deployment or statefulset"),
+        ));
+    }
+    berth_core::space::SpaceName::try_from(name.to_owned())
+        .map_err(|_| Error::invalid("workload", format!("{name:?} is not a workload name")))?;
+    Ok((kind, name))
+}
+
+fn check_target(target: &str) -> Result<(), Error> {
+    let valid = !target.is_empty()
+        && target.len() <= 40
+        && target
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !target.starts_with('-')
+        && !target.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "target",
+            format!("{target:?} must be 1 to 40 lowercase letters, digits or '-'"),
+        ))
+    }
+}
+
+impl Dev {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        auth: Arc<Auth>,
+        spaces: Arc<Spaces>,
+        relay: Arc<Relay>,
+        cluster: Cluster,
+        config: DevConfig,
+        clock: Arc<dyn Clock>,
+        public_url: &str,
+        data_dir: &std::path::Path,
+    ) -> Arc<Dev> {
+        let agent_url = config
+            .agent_url
+            .clone()
+            .unwrap_or_else(|| public_url.to_owned());
+        Arc::new(Dev {
+            audit: auth.audit().clone(),
+            auth,
+            spaces,
+            relay,
+            cluster,
+            clock,
+            agent_url,
+            local_root: data_dir.join("dev"),
+            local: Mutex::default(),
+            config,
+        })
+    }
+
+    fn local(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::JoinHandle<()>>> {
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, space: &str, target: &str) -> Result<Option<DevRecord>, Error> {
+        Ok(self.audit.store().get(TARGETS, &key(space, target))?)
+    }
+
+    async fn view(&self, actor: &Actor, record: DevRecord) -> Result<DevView, Error> {
+        let session = self.relay.get(actor, &record.session).await?;
+        Ok(DevView {
+            space: record.space,
+            target: record.target,
+            workload: record.workload,
+            mode: record.mode,
+            session,
+            started_by: record.started_by,
+            started_at: record.started_at,
+            image: record.image,
+            command: record.command,
+            local_root: record.local_root,
+        })
+    }
+
+    /// Whether a recorded dev target still has a live session (and, in the
+    /// local mode, its agent running).
+    async fn live(&self, actor: &Actor, record: &DevRecord) -> bool {
+        let session_live = self
+            .relay
+            .get(actor, &record.session)
+            .await
+            .is_ok_and(|s| s.state != SessionState::Ended);
+        let agent_live = record.mode == DevMode::Cluster
+            || self
+                .local()
+                .get(&key(&record.space, &record.target))
+                .is_some_and(|task| !task.is_finished());
+        session_live && agent_live
+    }
+
+    /// Puts a workload in dev mode (or finds it there) and returns its dev
+    /// session.
+    pub async fn up(&self, actor: &Actor, space: &str, req: DevRequest) -> Result<DevView, Error> {
+        check_target(&req.target)?;
+        let (kind, name) = split_workload(&req.workload)?;
+        self.spaces.check_use(actor, space, "dev.up").await?;
+        self.spaces.activity(space, "berth up", true).await?;
+        if let Some(record) = self.record(space, &req.target)?
+            && record.workload == req.workload
+            && record.image == req.image
+            && record.command == req.command
+            && self.live(actor, &record).await
+        {
+            return self.view(actor, record).await;
+        }
+        let object = self
+            .cluster
+            .workload(space, kind, name)
+            .await
+            .map_err(|e| kube_error("cannot read the workload", berth_core::error::chain(&e)))?
+            .ok_or_else(|| {
+                Error::not_found("workload", format!("{} in space {space}", req.workload))
+            })?;
+        let annotations = object.pointer("/metadata/annotations");
+        let saved: Option<Value> = annotations
+            .and_then(|a| a.get(plan::ORIGINAL_ANNOTATION))
+            .and_then(Value::as_str)
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| {
+                Error::conflict(format!("{} has a damaged saved spec: {e}", req.workload))
+            })?;
+        if let Some(other) = annotations
+            .and_then(|a| a.get(plan::TARGET_ANNOTATION))
+            .and_then(Value::as_str)
+            .filter(|t| *t != req.target)
+        {
+            return Err(Error::conflict(format!(
+                "{} is in dev mode for target {other}; run `berth down {other}` first",
+                req.workload
+            )));
+        }
+        let original = saved.clone().unwrap_or_else(|| object["spec"].clone());
+        let created = self
+            .relay
+            .create(
+                actor,
+                NewSession {
+                    space: space.to_owned(),
+                },
+            )
+            .await?;
+        let dev_plan = DevPlan {
+            target: req.target.clone(),
+            container: req.container.clone(),
+            image: req.image.clone(),
+            command: req.command.clone(),
+            workdir: req.workdir.clone(),
+            env: req.env.clone(),
+            agent_image: self.config.agent_image.clone(),
+            agent_url: self.agent_url.clone(),
+            token_secret: plan::token_secret(&req.target),
+        };
+        let spec =
+            plan::dev_spec(&original, &dev_plan).map_err(|e| Error::invalid("workload", e))?;
+        self.cluster
+            .put_secret(
+                space,
+                &dev_plan.token_secret,
+                BTreeMap::from([
+                    (berth_kube::plan::SPACE_LABEL.to_owned(), space.to_owned()),
+                    (plan::TARGET_ANNOTATION.to_owned(), req.target.clone()),
+                ]),
+                BTreeMap::from([(plan::TOKEN_KEY.to_owned(), created.agent_token.clone())]),
+            )
+            .await
+            .map_err(|e| {
+                kube_error(
+                    "cannot store the agent's token",
+                    berth_core::error::chain(&e),
+                )
+            })?;
+        let patch = plan::enter_patch(
+            &object,
+            spec,
+            &req.target,
+            saved.is_none().then_some(&original),
+        );
+        self.cluster
+            .patch_workload(space, kind, name, patch)
+            .await
+            .map_err(|e| {
+                kube_error(
+                    "cannot put the workload in dev mode",
+                    berth_core::error::chain(&e),
+                )
+            })?;
+        let local = self.config.local_agents;
+        let local_root = local.then(|| self.local_root.join(space).join(&req.target));
+        if let Some(root) = &local_root {
+            std::fs::create_dir_all(root)
+                .map_err(|e| Error::internal(format!("cannot make {}: {e}", root.display())))?;
+            let config = berth_agent::AgentConfig {
+                url: self.agent_url.clone(),
+                token: created.agent_token.clone(),
+                root: root.clone(),
+                command: Some(req.command.clone()),
+            };
+            let label = key(space, &req.target);
+            let say_label = label.clone();
+            let task = tokio::spawn(async move {
+                let say = move |line: &str| tracing::info!(target: "berth_dev::agent", dev = %say_label, "{line}");
+                if let Err(e) = berth_agent::run(config, say).await {
+                    tracing::info!(target: "berth_dev::agent", "local agent stopped: {e}");
+                }
+            });
+            if let Some(previous) = self.local().insert(label, task) {
+                previous.abort();
+            }
+        }
+        let record = DevRecord {
+            space: space.to_owned(),
+            target: req.target.clone(),
+            workload: req.workload.clone(),
+            session: created.session.id.clone(),
+            mode: if local {
+                DevMode::Local
+            } else {
+                DevMode::Cluster
+            },
+            started_by: actor.user.username.to_string(),
+            started_by_id: actor.user.id.clone(),
+            started_at: self.clock.now(),
+            image: req.image.clone(),
+            command: req.command.clone(),
+            local_root: local_root.map(|p| p.display().to_string()),
+        };
+        let event = NewEvent::new(
+            actor_of(actor),
+            "dev.up",
+            resource(space, &req.target),
+            Outcome::Success,
+        )
+        .origin(actor.origin.clone())
+        .reason(format!(
+            "{} in dev mode, session {}",
+            req.workload, record.session
+        ));
+        let (_, sealed) = self.audit.commit(&[TARGETS.name], |tx| {
+            tx.put(TARGETS, &key(space, &req.target), &record)?;
+            Ok(((), event.clone()))
+        })?;
+        self.audit.durable(sealed.seq).await?;
+        self.view(actor, record).await
+    }
+
+    /// Takes a target out of dev mode: the workload's original spec back,
+    /// the token's Secret gone, the session ended.
+    pub async fn down(&self, actor: &Actor, space: &str, target: &str) -> Result<DevView, Error> {
+        self.spaces.check_use(actor, space, "dev.down").await?;
+        let record = self
+            .record(space, target)?
+            .ok_or_else(|| Error::not_found("dev target", format!("{target} in space {space}")))?;
+        let (kind, name) = split_workload(&record.workload)?;
+        if let Some(object) = self
+            .cluster
+            .workload(space, kind, name)
+            .await
+            .map_err(|e| kube_error("cannot read the workload", berth_core::error::chain(&e)))?
+        {
+            let patch = plan::leave_patch(&object).map_err(Error::conflict)?;
+            if let Some(patch) = patch {
+                self.cluster
+                    .patch_workload(space, kind, name, patch)
+                    .await
+                    .map_err(|e| {
+                        kube_error("cannot restore the workload", berth_core::error::chain(&e))
+                    })?;
+            }
+        }
+        self.cluster
+            .delete_secret(space, &plan::token_secret(target))
+            .await
+            .map_err(|e| {
+                kube_error(
+                    "cannot delete the agent's token",
+                    berth_core::error::chain(&e),
+                )
+            })?;
+        if let Some(task) = self.local().remove(&key(space, target)) {
+            task.abort();
+        }
+        let view = self.view(actor, record.clone()).await;
+        let _ = self.relay.terminate(actor, &record.session).await;
+        let event = NewEvent::new(
+            actor_of(actor),
+            "dev.down",
+            resource(space, target),
+            Outcome::Success,
+        )
+        .origin(actor.origin.clone())
+        .reason(format!("{} restored", record.workload));
+        let (_, sealed) = self.audit.commit(&[TARGETS.name], |tx| {
+            tx.delete(TARGETS, &key(space, target))?;
+            Ok(((), event.clone()))
+        })?;
+        self.audit.durable(sealed.seq).await?;
+        view
+    }
+
+    /// The space's targets in dev mode.
+    pub async fn list(&self, actor: &Actor, space: &str) -> Result<Vec<DevView>, Error> {
+        self.spaces.check_use(actor, space, "dev.list").await?;
+        let records: Vec<(String, DevRecord)> =
+            self.audit.store().scan(TARGETS, &format!("{space}/"))?;
+        let mut out = Vec::new();
+        for (_, record) in records {
+            out.push(self.view(actor, record).await?);
+        }
+        Ok(out)
+    }
+
+    /// The space's Deployments and StatefulSets, for `berth init`.
+    pub async fn workloads(&self, actor: &Actor, space: &str) -> Result<Vec<WorkloadView>, Error> {
+        self.spaces.check_use(actor, space, "dev.workloads").await?;
+        let objects = self
+            .cluster
+            .list_workloads(space)
+            .await
+            .map_err(|e| kube_error("cannot list workloads", berth_core::error::chain(&e)))?;
+        Ok(objects.iter().map(workload_view).collect())
+    }
+
+    /// Ends every local agent (the daemon is stopping).
+    pub fn stop(&self) {
+        for (_, task) in self.local().drain() {
+            task.abort();
+        }
+    }
+
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.auth
+    }
+}
+
+fn workload_view(object: &Value) -> WorkloadView {
+    let kind = object["kind"]
+        .as_str()
+        .unwrap_or("Deployment")
+        .to_ascii_lowercase();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // In dev mode, the containers as they were.
+    let saved: Option<Value> = object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(plan::ORIGINAL_ANNOTATION))
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str(s).ok());
+    let spec = saved.as_ref().unwrap_or(&object["spec"]);
+    let containers = spec
+        .pointer("/template/spec/containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| ContainerView {
+                    name: c["name"].as_str().unwrap_or_default().to_owned(),
+                    image: c["image"].as_str().unwrap_or_default().to_owned(),
+                    ports: c["ports"]
+                        .as_array()
+                        .map(|ps| {
+                            ps.iter()
+                                .filter_map(|p| p["containerPort"].as_u64())
+                                .filter_map(|p| u16::try_from(p).ok())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    workdir: c["workingDir"].as_str().map(str::to_owned),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    WorkloadView {
+        workload: format!("{kind}/{name}"),
+        containers,
+        dev_target: object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(plan::TARGET_ANNOTATION))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    }
+}

@@ -1,0 +1,320 @@
+//! Dev mode for a workload, as a pure change of its spec: the original is
+//! kept whole in an annotation, and the dev spec runs the agent (copied in
+//! from Berth's image by an init container) as the container's entry
+//! point. No IO.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The workload's spec before dev mode, as JSON; `berth down` puts it
+/// back exactly.
+pub const ORIGINAL_ANNOTATION: &str = "berth.dev/dev-original";
+/// The dev target a workload is in dev mode for.
+pub const TARGET_ANNOTATION: &str = "berth.dev/dev-target";
+/// The shared volume the agent binary is copied into.
+pub const AGENT_VOLUME: &str = "berth-agent";
+pub const AGENT_DIR: &str = "/berth/bin";
+/// The key of the agent's token in the dev Secret.
+pub const TOKEN_KEY: &str = "token";
+
+/// What dev mode needs to know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DevPlan {
+    /// The dev target, from the manifest.
+    pub target: String,
+    /// The container to turn into the dev container; the first when none.
+    pub container: Option<String>,
+    /// The dev image; the container's own when none.
+    pub image: Option<String>,
+    /// The dev command, started by the agent after the first sync.
+    pub command: Vec<String>,
+    pub workdir: Option<String>,
+    pub env: BTreeMap<String, String>,
+    /// Berth's image, holding the `berth` binary.
+    pub agent_image: String,
+    /// How the agent reaches `berthd`.
+    pub agent_url: String,
+    /// The Secret holding the agent's token.
+    pub token_secret: String,
+}
+
+/// Kinds that dev mode can take over, as `kind/name` writes them.
+pub const DEV_KINDS: [(&str, &str, &str); 2] = [
+    ("deployment", "Deployment", "deployments"),
+    ("statefulset", "StatefulSet", "statefulsets"),
+];
+
+/// The Secret name for a target's agent token.
+pub fn token_secret(target: &str) -> String {
+    format!("berth-dev-{target}")
+}
+
+/// The dev spec for `original` (a Deployment's or StatefulSet's spec).
+pub fn dev_spec(original: &Value, plan: &DevPlan) -> Result<Value, String> {
+    let mut spec = original.clone();
+    spec["replicas"] = json!(1);
+    // One dev pod at a time: the old one goes before the new one starts.
+    if spec.get("strategy").is_some() || spec.get("updateStrategy").is_none() {
+        spec["strategy"] = json!({"type": "Recreate"});
+    }
+    let pod = spec
+        .pointer_mut("/template/spec")
+        .ok_or("the workload has no pod template")?;
+    let containers = pod["containers"]
+        .as_array_mut()
+        .ok_or("the workload's pod has no containers")?;
+    let index = match &plan.container {
+        Some(name) => containers
+            .iter()
+            .position(|c| c["name"] == json!(name))
+            .ok_or_else(|| format!("the workload has no container named {name}"))?,
+        None => 0,
+    };
+    let container = containers
+        .get_mut(index)
+        .ok_or("the workload's pod has no containers")?;
+    if let Some(image) = &plan.image {
+        container["image"] = json!(image);
+    }
+    let mut command = vec![
+        format!("{AGENT_DIR}/berth"),
+        "agent".to_owned(),
+        "--root".to_owned(),
+        "/".to_owned(),
+    ];
+    if !plan.command.is_empty() {
+        command.push("--".to_owned());
+        command.extend(plan.command.iter().cloned());
+    }
+    container["command"] = json!(command);
+    if let Some(map) = container.as_object_mut() {
+        map.remove("args");
+        // A dev container is not ready until the developer says so.
+        map.remove("livenessProbe");
+        map.remove("readinessProbe");
+        map.remove("startupProbe");
+    }
+    if let Some(workdir) = &plan.workdir {
+        container["workingDir"] = json!(workdir);
+    }
+    let mut env: Vec<Value> = container["env"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            let name = e["name"].as_str().unwrap_or_default();
+            !plan.env.contains_key(name) && !name.starts_with("BERTH_AGENT_")
+        })
+        .collect();
+    env.extend(
+        plan.env
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value})),
+    );
+    env.push(json!({"name": "BERTH_AGENT_URL", "value": plan.agent_url}));
+    env.push(
+        json!({"name": "BERTH_AGENT_TOKEN", "valueFrom": {"secretKeyRef": {
+        "name": plan.token_secret, "key": TOKEN_KEY}}}),
+    );
+    container["env"] = json!(env);
+    let mut mounts = container["volumeMounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    mounts.push(json!({"name": AGENT_VOLUME, "mountPath": AGENT_DIR}));
+    container["volumeMounts"] = json!(mounts);
+
+    let mut init = pod["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    init.push(json!({
+        "name": "berth-agent-install",
+        "image": plan.agent_image,
+        "command": ["cp", "/usr/local/bin/berth", format!("{AGENT_DIR}/berth")],
+        "volumeMounts": [{"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }));
+    pod["initContainers"] = json!(init);
+    let mut volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
+    volumes.push(json!({"name": AGENT_VOLUME, "emptyDir": {}}));
+    pod["volumes"] = json!(volumes);
+    let template_annotations = spec
+        .pointer_mut("/template/metadata")
+        .and_then(|m| m.as_object_mut())
+        .map(|m| m.entry("annotations").or_insert_with(|| json!({})));
+    match template_annotations {
+        Some(annotations) => annotations[TARGET_ANNOTATION] = json!(plan.target),
+        None => {
+            spec["template"]["metadata"] = json!({"annotations": {TARGET_ANNOTATION: plan.target}})
+        }
+    }
+    Ok(spec)
+}
+
+/// A JSON Patch (RFC 6902) that sets `spec` and the dev annotations:
+/// `original` is saved only when given (a workload already in dev mode
+/// keeps the spec it had before the first `berth up`).
+pub fn enter_patch(object: &Value, spec: Value, target: &str, original: Option<&Value>) -> Value {
+    let mut ops = Vec::new();
+    if object
+        .pointer("/metadata/annotations")
+        .is_none_or(Value::is_null)
+    {
+        ops.push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
+    }
+    if let Some(original) = original {
+        ops.push(
+            json!({"op": "add", "path": annotation_path(ORIGINAL_ANNOTATION),
+            "value": original.to_string()}),
+        );
+    }
+    ops.push(json!({"op": "add", "path": annotation_path(TARGET_ANNOTATION), "value": target}));
+    ops.push(json!({"op": "replace", "path": "/spec", "value": spec}));
+    json!(ops)
+}
+
+/// A JSON Patch that puts the original spec back and removes the dev
+/// annotations; none when the workload is not in dev mode.
+pub fn leave_patch(object: &Value) -> Result<Option<Value>, String> {
+    let Some(saved) = object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(ORIGINAL_ANNOTATION))
+        .and_then(Value::as_str)
+    else {
+        return Ok(None);
+    };
+    let original: Value = serde_json::from_str(saved)
+        .map_err(|e| format!("the saved spec in {ORIGINAL_ANNOTATION} is damaged: {e}"))?;
+    let mut ops = vec![
+        json!({"op": "replace", "path": "/spec", "value": original}),
+        json!({"op": "remove", "path": annotation_path(ORIGINAL_ANNOTATION)}),
+    ];
+    if object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(TARGET_ANNOTATION))
+        .is_some()
+    {
+        ops.push(json!({"op": "remove", "path": annotation_path(TARGET_ANNOTATION)}));
+    }
+    Ok(Some(json!(ops)))
+}
+
+fn annotation_path(key: &str) -> String {
+    format!(
+        "/metadata/annotations/{}",
+        key.replace('~', "~0").replace('/', "~1")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> DevPlan {
+        DevPlan {
+            target: "api".into(),
+            container: None,
+            image: Some("node:22".into()),
+            command: vec!["npm".into(), "run".into(), "dev".into()],
+            workdir: Some("/app".into()),
+            env: BTreeMap::from([("DEBUG".into(), "1".into())]),
+            agent_image: "berth:test".into(),
+            agent_url: "http://berth.berth:8080".into(),
+            token_secret: token_secret("api"),
+        }
+    }
+
+    fn deployment_spec() -> Value {
+        json!({
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "api"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": {"app": "api"}},
+                "spec": {"containers": [{
+                    "name": "api", "image": "api:1.2", "args": ["serve"],
+                    "env": [{"name": "DEBUG", "value": "0"}, {"name": "PORT", "value": "8080"}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                    "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                }]}
+            }
+        })
+    }
+
+    #[test]
+    fn the_dev_spec_runs_the_agent_with_the_manifest_settings() {
+        let spec = dev_spec(&deployment_spec(), &plan()).expect("dev spec");
+        assert_eq!(spec["replicas"], 1);
+        assert_eq!(spec["strategy"], json!({"type": "Recreate"}));
+        let container = &spec["template"]["spec"]["containers"][0];
+        assert_eq!(container["image"], "node:22");
+        assert_eq!(
+            container["command"],
+            json!([
+                "/berth/bin/berth",
+                "agent",
+                "--root",
+                "/",
+                "--",
+                "npm",
+                "run",
+                "dev"
+            ])
+        );
+        assert!(container.get("args").is_none());
+        assert!(container.get("readinessProbe").is_none());
+        assert!(container.get("livenessProbe").is_none());
+        assert_eq!(container["workingDir"], "/app");
+        let env = container["env"].as_array().expect("env");
+        let value = |name: &str| env.iter().find(|e| e["name"] == name).cloned();
+        assert_eq!(value("DEBUG").expect("DEBUG")["value"], "1");
+        assert_eq!(value("PORT").expect("PORT")["value"], "8080");
+        assert_eq!(
+            value("BERTH_AGENT_TOKEN").expect("token")["valueFrom"]["secretKeyRef"]["name"],
+            "berth-dev-api"
+        );
+        let init = &spec["template"]["spec"]["initContainers"][0];
+        assert_eq!(init["image"], "berth:test");
+        assert_eq!(spec["template"]["spec"]["volumes"][0]["name"], AGENT_VOLUME);
+        assert_eq!(
+            spec["template"]["metadata"]["annotations"][TARGET_ANNOTATION],
+            "api"
+        );
+    }
+
+    #[test]
+    fn a_named_container_that_is_not_there_is_an_error() {
+        let mut plan = plan();
+        plan.container = Some("sidecar".into());
+        let err = dev_spec(&deployment_spec(), &plan).expect_err("no such container");
+        assert!(err.contains("sidecar"), "{err}");
+    }
+
+    #[test]
+    fn leaving_puts_back_the_saved_spec() {
+        let original = deployment_spec();
+        let object = json!({"metadata": {"annotations": {
+            ORIGINAL_ANNOTATION: original.to_string(), TARGET_ANNOTATION: "api", "keep": "me"}},
+            "spec": dev_spec(&original, &plan()).expect("dev")});
+        let patch = leave_patch(&object).expect("valid").expect("in dev mode");
+        assert_eq!(patch[0]["value"], original);
+        assert_eq!(
+            patch[1]["path"],
+            "/metadata/annotations/berth.dev~1dev-original"
+        );
+        assert_eq!(leave_patch(&json!({"metadata": {}})).expect("valid"), None);
+        let damaged = json!({"metadata": {"annotations": {ORIGINAL_ANNOTATION: "{"}}});
+        assert!(
+            leave_patch(&damaged)
+                .expect_err("damaged")
+                .contains("damaged")
+        );
+    }
+}
