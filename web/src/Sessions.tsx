@@ -307,7 +307,8 @@ export function Sessions({ me }: { me: Whoami }) {
   );
 }
 
-function SessionStateBadge({ state, testId }: { state: string; testId?: string }) {
+/** A session's state as a badge (also on a space's page, for its targets in dev mode). */
+export function SessionStateBadge({ state, testId }: { state: string; testId?: string }) {
   const { label, tone } = sessionStateBadge(state);
   return (
     <span className={`badge badge-small badge-${tone}`} data-testid={testId} data-state={state}>

@@ -1,7 +1,15 @@
 // @vitest-environment jsdom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createElement } from 'react';
-import { fetchWhoami, setCsrfToken, type SpaceObject, type SpaceView, type Whoami } from './api';
+import {
+  fetchWhoami,
+  setCsrfToken,
+  type DevView,
+  type SpaceObject,
+  type SpaceView,
+  type Whoami,
+  type WorkloadView,
+} from './api';
 import { Space } from './Space';
 import { SPACES_POLL_MS } from './spaces';
 import {
@@ -13,17 +21,22 @@ import {
   asleep,
   byTestId,
   click,
+  containerView,
+  devView,
   flush,
+  fromNow,
   json,
   mount,
   pressEnter,
   queryTestId,
   requests,
+  sessionView,
   spaceView,
   stubFetch,
   text,
   typeInto,
   waitFor,
+  workloadView,
   type FetchCall,
   type Handler,
   type Mounted,
@@ -62,20 +75,39 @@ async function open(me: Whoami, handler: Handler, name = 'alpha'): Promise<{ cal
   return { calls, root: page.container };
 }
 
+/** What the space's dev mode routes answer (read at call time); none in dev mode, no workloads when left out. */
+interface DevApi {
+  devs?: () => DevView[] | Response;
+  workloads?: () => WorkloadView[] | Response;
+}
+
 /**
- * Answers GET of the space with `space()` and of its objects with OBJECTS
- * (both read at call time), everything else with `other`.
+ * Answers GET of the space with `space()`, of its objects with OBJECTS, of its
+ * targets in dev mode and its workloads with `dev` (all read at call time),
+ * everything else with `other`.
  */
-function api(space: () => SpaceView | Response, other: Handler = () => apiError(404, 'not_found', 'no such route')): Handler {
+function api(
+  space: () => SpaceView | Response,
+  other: Handler = () => apiError(404, 'not_found', 'no such route'),
+  dev: DevApi = {},
+): Handler {
+  const answer = (value: unknown) => (value instanceof Response ? value : json(200, value));
   return (call) => {
-    if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha') {
-      const s = space();
-      return s instanceof Response ? s : json(200, s);
-    }
+    if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha') return answer(space());
     if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/objects') return json(200, OBJECTS);
+    if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/dev') return answer(dev.devs?.() ?? []);
+    if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/workloads') return answer(dev.workloads?.() ?? []);
     return other(call);
   };
 }
+
+/** The GETs of one reading of the page. */
+const READS = [
+  'GET /api/v1/spaces/alpha',
+  'GET /api/v1/spaces/alpha/objects',
+  'GET /api/v1/spaces/alpha/dev',
+  'GET /api/v1/spaces/alpha/workloads',
+];
 
 const changes = (calls: FetchCall[]) => requests(calls).filter((r) => !r.startsWith('GET '));
 
@@ -97,7 +129,7 @@ describe('Space page', () => {
     const { calls, root } = await open(ALICE, api(() => ALPHA));
     await waitFor(() => byTestId(root, 'space-owner'));
 
-    expect(requests(calls)).toEqual(['GET /api/v1/spaces/alpha', 'GET /api/v1/spaces/alpha/objects']);
+    expect(requests(calls)).toEqual(READS);
     expect(text(root, 'space-title')).toBe('alpha');
     expect(text(root, 'space-phase')).toBe('Active');
     expect(text(root, 'space-owner')).toBe('alice you');
@@ -187,7 +219,7 @@ describe('Space page', () => {
     expect(text(root, 'space-phase')).toBe('Sleeping');
     expect(queryTestId(root, 'space-wake')).not.toBeNull();
     // ...and reads the space again.
-    await waitFor(() => expect(requests(calls).slice(-2)).toEqual(['GET /api/v1/spaces/alpha', 'GET /api/v1/spaces/alpha/objects']));
+    await waitFor(() => expect(requests(calls).slice(-4)).toEqual(READS));
   });
 
   it('Wake posts to /wake; a refusal shows the daemon’s message', async () => {
@@ -257,7 +289,8 @@ describe('Space page', () => {
     await waitFor(() => expect(text(root, 'space-gone')).toBe('Space alpha not found Back to the spaces'));
     expect(byTestId(root, 'space-gone').className).toContain('banner-error');
     expect(queryTestId(root, 'space-owner')).toBeNull();
-    expect(calls).toHaveLength(2);
+    // Asked once: a space that is gone is not asked about again.
+    expect(requests(calls)).toEqual(READS);
   });
 
   it('shows why the objects could not be read, and the space all the same', async () => {
@@ -398,5 +431,300 @@ describe('Space members', () => {
     expect(queryTestId(root, 'space-delete')).not.toBeNull();
     expect(text(root, 'member-remove-bob')).toBe('Remove');
     expect(queryTestId(root, 'member-remove-alice')).toBeNull();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Dev mode
+
+/** alice's target `api`: deployment/api, the agent in the dev container, both sides connected. */
+const API_DEV = devView();
+/** bob's target `worker`: the agent in berthd, only his CLI there yet, the container's own image, no command. */
+const WORKER_DEV = devView({
+  target: 'worker',
+  workload: 'deployment/worker',
+  mode: 'local',
+  session: sessionView({
+    id: 's-b2',
+    owner: 'bob',
+    owner_id: 'u-2',
+    state: 'waiting',
+    client_connected: true,
+    agent_connected: false,
+    streams: 0,
+  }),
+  started_by: 'bob',
+  started_at: fromNow(-3 * 3_600_000),
+  image: null,
+  command: [],
+  local_root: '/var/lib/berth/dev/alpha/worker',
+});
+
+const WORKLOADS: WorkloadView[] = [
+  workloadView({
+    dev_target: 'api',
+    containers: [
+      containerView({ ports: [8080, 9229], workdir: '/app' }),
+      containerView({ name: 'envoy', image: 'envoyproxy/envoy:v1.31', ports: [] }),
+    ],
+  }),
+  workloadView({
+    workload: 'deployment/worker',
+    containers: [containerView({ name: 'worker', image: 'registry.example.com/worker:2.0', ports: [] })],
+    dev_target: 'worker',
+  }),
+  workloadView({
+    workload: 'statefulset/db',
+    containers: [containerView({ name: 'postgres', image: 'postgres:16', ports: [5432] })],
+  }),
+];
+
+const DEV_API: DevApi = { devs: () => [API_DEV, WORKER_DEV], workloads: () => WORKLOADS };
+
+/** Opens the step for `target` and types `typed` in it. */
+async function startStop(root: HTMLElement, target: string, typed: string): Promise<HTMLButtonElement> {
+  await click(await waitFor(() => byTestId(root, `dev-stop-${target}`)));
+  await typeInto(byTestId(root, `dev-stop-name-${target}`), typed);
+  return byTestId(root, `dev-stop-confirm-${target}`) as HTMLButtonElement;
+}
+
+describe('Space dev mode', () => {
+  it('lists the targets in dev mode from GET /dev: mode, session, who, since, image and command', async () => {
+    const { calls, root } = await open(ALICE, api(() => ALPHA, undefined, DEV_API));
+    await waitFor(() => byTestId(root, 'dev-api'));
+
+    expect(requests(calls)).toEqual(READS);
+    expect(text(root, 'space-dev-count')).toBe('2 targets');
+    expect(text(root, 'dev-api')).toBe(
+      'api deployment/api agent in the dev container Connected s-a1 CLI and agent alice you 20 min ago node:22 npm run dev Take out of dev mode',
+    );
+    expect(byTestId(root, 'dev-api').dataset.mode).toBe('cluster');
+    expect(byTestId(root, 'dev-state-api').className).toContain('badge-ok');
+    expect(byTestId(root, 'dev-sides-api').dataset).toMatchObject({ client: 'true', agent: 'true' });
+    expect(byTestId(root, 'dev-since-api').title).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d$/);
+
+    expect(text(root, 'dev-worker')).toBe(
+      'worker deployment/worker agent in berthd /var/lib/berth/dev/alpha/worker Waiting s-b2 CLI only bob 3 h ago the container’s own none Take out of dev mode',
+    );
+    expect(byTestId(root, 'dev-worker').dataset.mode).toBe('local');
+    expect(byTestId(root, 'dev-state-worker').className).toContain('badge-warn');
+    expect(byTestId(root, 'dev-sides-worker').dataset).toMatchObject({ client: 'true', agent: 'false' });
+    expect(byTestId(root, 'dev-sides-worker').title).toBe('CLI connected, agent not connected');
+    expect(queryTestId(root, 'space-dev-empty')).toBeNull();
+    expect(queryTestId(root, 'space-dev-error')).toBeNull();
+  });
+
+  it('lists the workloads with their containers, those in dev mode marked with their target', async () => {
+    const { root } = await open(ALICE, api(() => ALPHA, undefined, DEV_API));
+    await waitFor(() => byTestId(root, 'workload-deployment/api'));
+
+    expect(text(root, 'space-workloads-summary')).toBe('3 · 2 in dev mode');
+    expect(text(root, 'workload-deployment/api')).toBe(
+      'deployment/api api registry.example.com/api:1.4 · ports 8080, 9229 envoy envoyproxy/envoy:v1.31 For api',
+    );
+    expect(text(root, 'workload-deployment/api-container-envoy')).toBe('envoy envoyproxy/envoy:v1.31');
+    expect(byTestId(root, 'workload-deployment/api').dataset.devTarget).toBe('api');
+    expect(text(root, 'workload-deployment/worker-dev')).toBe('For worker');
+    expect(text(root, 'workload-statefulset/db')).toBe('statefulset/db postgres postgres:16 · ports 5432 —');
+    expect(byTestId(root, 'workload-statefulset/db').dataset.devTarget).toBe('');
+  });
+
+  it('says how to start when nothing is in dev mode and there are no workloads', async () => {
+    const { root } = await open(ALICE, api(() => ALPHA));
+    await waitFor(() => byTestId(root, 'space-dev-empty'));
+    expect(byTestId(root, 'space-dev-empty').textContent).toBe(
+      'No workload is in dev mode. Run berth up in a project with a berth.yaml.',
+    );
+    expect([...byTestId(root, 'space-dev-empty').querySelectorAll('code')].map((c) => c.textContent)).toEqual([
+      'berth up',
+      'berth.yaml',
+    ]);
+    expect(queryTestId(root, 'space-dev-count')).toBeNull();
+    expect(text(root, 'space-workloads-empty')).toBe('No Deployment or StatefulSet in this space yet.');
+  });
+
+  it('takes a target out of dev mode only once its name is typed: DELETE /dev/{target}, then reads again', async () => {
+    stubFetch(() => json(200, ALICE));
+    await fetchWhoami();
+    let devs = [API_DEV, WORKER_DEV];
+    let workloads = WORKLOADS;
+    const ended: DevView = {
+      ...API_DEV,
+      session: { ...API_DEV.session, state: 'ended', client_connected: false, agent_connected: false, ended_reason: 'dev mode ended' },
+    };
+    const { calls, root } = await open(
+      ALICE,
+      api(
+        () => ALPHA,
+        (call) => {
+          if (call.method === 'DELETE' && call.url === '/api/v1/spaces/alpha/dev/api') {
+            devs = [WORKER_DEV];
+            workloads = WORKLOADS.map((w) => (w.dev_target === 'api' ? { ...w, dev_target: null } : w));
+            return json(200, ended);
+          }
+          return apiError(404, 'not_found', 'x');
+        },
+        { devs: () => devs, workloads: () => workloads },
+      ),
+    );
+
+    // Another target's name does not do, nor pressing Enter.
+    const confirm = await startStop(root, 'api', 'worker');
+    expect((byTestId(root, 'dev-stop-api') as HTMLButtonElement).disabled).toBe(true);
+    expect(text(root, 'dev-stop-form-api')).toContain(
+      'Taking api out of dev mode restores deployment/api to its own spec and ends its session',
+    );
+    expect(text(root, 'dev-stop-form-api')).toContain('Type api to confirm.');
+    expect(confirm.disabled).toBe(true);
+    await pressEnter(byTestId(root, 'dev-stop-form-api'));
+    await flush();
+    expect(changes(calls)).toEqual([]);
+    // Only api's step is open.
+    expect(queryTestId(root, 'dev-stop-form-worker')).toBeNull();
+
+    await typeInto(byTestId(root, 'dev-stop-name-api'), ' api ');
+    expect(confirm.disabled).toBe(false);
+    const before = calls.length;
+    await click(confirm);
+
+    await waitFor(() =>
+      expect(text(root, 'space-notice')).toBe(
+        '“api” is out of dev mode: deployment/api is back to its own spec, and session s-a1 ended.',
+      ),
+    );
+    const del = calls.find((c) => c.method === 'DELETE');
+    expect(changes(calls)).toEqual(['DELETE /api/v1/spaces/alpha/dev/api']);
+    expect(del?.headers['x-csrf-token']).toBe('csrf-123');
+    expect(del?.body).toBeUndefined();
+    expect(queryTestId(root, 'dev-api')).toBeNull();
+    expect(queryTestId(root, 'dev-stop-form-api')).toBeNull();
+    expect(queryTestId(root, 'dev-worker')).not.toBeNull();
+    expect(text(root, 'space-dev-count')).toBe('1 target');
+    expect(byTestId(root, 'workload-deployment/api').dataset.devTarget).toBe('');
+    expect(text(root, 'workload-deployment/api-dev')).toBe('—');
+    expect(queryTestId(root, 'space-error')).toBeNull();
+    // ...and reads the page again.
+    await waitFor(() => expect(requests(calls.slice(before))).toEqual(['DELETE /api/v1/spaces/alpha/dev/api', ...READS]));
+    expect(queryTestId(root, 'dev-api')).toBeNull();
+  });
+
+  it('Cancel closes the step without asking the daemon', async () => {
+    const { calls, root } = await open(ALICE, api(() => ALPHA, undefined, DEV_API));
+    await startStop(root, 'worker', 'worker');
+    await click(byTestId(root, 'dev-stop-cancel-worker'));
+    expect(queryTestId(root, 'dev-stop-form-worker')).toBeNull();
+    expect((byTestId(root, 'dev-stop-worker') as HTMLButtonElement).disabled).toBe(false);
+    await flush();
+    expect(changes(calls)).toEqual([]);
+  });
+
+  it('shows a refusal as the page shows other errors, keeps the target and lets one try again', async () => {
+    let answer = apiError(403, 'forbidden', 'you may not use the space alpha');
+    const { calls, root } = await open(
+      BOB,
+      api(
+        () => ({ ...ALPHA, your_role: 'member' }),
+        (call) =>
+          call.method === 'DELETE' && call.url === '/api/v1/spaces/alpha/dev/api' ? answer : apiError(404, 'not_found', 'x'),
+        DEV_API,
+      ),
+    );
+    const confirm = await startStop(root, 'api', 'api');
+    await click(confirm);
+
+    await waitFor(() =>
+      expect(text(root, 'space-error')).toBe('Taking “api” out of dev mode failed: You may not use the space alpha'),
+    );
+    expect(byTestId(root, 'space-error').className).toContain('banner-error');
+    expect(queryTestId(root, 'space-notice')).toBeNull();
+    expect(queryTestId(root, 'dev-api')).not.toBeNull();
+    // The step stays open, ready for another go.
+    expect(confirm.disabled).toBe(false);
+    expect(text(root, 'dev-stop-confirm-api')).toBe('Take out of dev mode');
+
+    // A failure of the daemon itself says what failed in full.
+    answer = apiError(500, 'internal', 'cannot restore the workload: the cluster is not answering');
+    await click(confirm);
+    await waitFor(() =>
+      expect(text(root, 'space-error')).toContain(
+        'Taking “api” out of dev mode failed: The Berth API returned an error for DELETE /api/v1/spaces/alpha/dev/api: cannot restore the workload: the cluster is not answering (internal, HTTP 500',
+      ),
+    );
+    expect(changes(calls)).toEqual(['DELETE /api/v1/spaces/alpha/dev/api', 'DELETE /api/v1/spaces/alpha/dev/api']);
+    expect(queryTestId(root, 'dev-api')).not.toBeNull();
+  });
+
+  it('shows the button to every reader (the daemon decides), and “you” on their own target', async () => {
+    const { root } = await open(BOB, api(() => ({ ...ALPHA, your_role: 'member' }), undefined, DEV_API));
+    await waitFor(() => byTestId(root, 'dev-api'));
+    expect(text(root, 'dev-started-by-api')).toBe('alice');
+    expect(text(root, 'dev-started-by-worker')).toBe('bob you');
+    expect((byTestId(root, 'dev-stop-api') as HTMLButtonElement).disabled).toBe(false);
+    expect((byTestId(root, 'dev-stop-worker') as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it('takes no target out of dev mode in a space being deleted', async () => {
+    const { root } = await open(
+      ALICE,
+      api(() => ({ ...ALPHA, status: { ...ALPHA.status, phase: 'Terminating' } }), undefined, DEV_API),
+    );
+    await waitFor(() => byTestId(root, 'dev-api'));
+    expect((byTestId(root, 'dev-stop-api') as HTMLButtonElement).disabled).toBe(true);
+    expect(byTestId(root, 'dev-stop-api').title).toBe('The space is being deleted');
+  });
+
+  it('shows why dev mode or the workloads could not be read, and the rest of the page all the same', async () => {
+    const { root } = await open(
+      ALICE,
+      api(() => ALPHA, undefined, {
+        devs: () => apiError(503, 'unavailable', 'the relay is not answering'),
+        workloads: () => apiError(502, 'bad_gateway', 'cannot list workloads: connection refused'),
+      }),
+    );
+    await waitFor(() => byTestId(root, 'space-dev-error'));
+    expect(text(root, 'space-dev-error')).toContain(
+      'GET /api/v1/spaces/alpha/dev: the relay is not answering (unavailable, HTTP 503',
+    );
+    await waitFor(() => byTestId(root, 'space-workloads-error'));
+    expect(text(root, 'space-workloads-error')).toContain(
+      'GET /api/v1/spaces/alpha/workloads: cannot list workloads: connection refused (bad_gateway, HTTP 502',
+    );
+    expect(text(root, 'space-dev')).toContain('Dev mode unknown.');
+    expect(text(root, 'space-workloads')).toContain('Workloads unknown.');
+    expect(queryTestId(root, 'space-dev-empty')).toBeNull();
+    // Not the page's own error: the space is there.
+    expect(queryTestId(root, 'error')).toBeNull();
+    expect(text(root, 'space-owner')).toBe('alice you');
+    expect(text(root, 'object-ResourceQuota-berth-quota')).toBe('ResourceQuota berth-quota v1 Yes');
+  });
+
+  it('reads dev mode and the workloads again every few seconds, so targets and sessions move on', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let devs: DevView[] | Response = apiError(503, 'unavailable', 'the relay is not answering');
+    let workloads: WorkloadView[] = [workloadView()];
+    const { calls, root } = await open(
+      ALICE,
+      api(() => ALPHA, undefined, { devs: () => devs, workloads: () => workloads }),
+    );
+    await waitFor(() => byTestId(root, 'space-dev-error'));
+    expect(text(root, 'workload-deployment/api-dev')).toBe('—');
+
+    // berth up: the target appears, its agent not there yet.
+    const waiting = { ...API_DEV.session, state: 'waiting', agent_connected: false };
+    devs = [{ ...API_DEV, session: waiting }];
+    workloads = [workloadView({ dev_target: 'api' })];
+    await advance(SPACES_POLL_MS);
+    await waitFor(() => expect(text(root, 'dev-state-api')).toBe('Waiting'));
+    expect(queryTestId(root, 'space-dev-error')).toBeNull();
+    expect(text(root, 'dev-sides-api')).toBe('CLI only');
+    expect(text(root, 'workload-deployment/api-dev')).toBe('For api');
+
+    // The agent connects.
+    devs = [API_DEV];
+    await advance(SPACES_POLL_MS);
+    await waitFor(() => expect(text(root, 'dev-state-api')).toBe('Connected'));
+    expect(text(root, 'dev-sides-api')).toBe('CLI and agent');
+    expect(calls.filter((c) => c.url === '/api/v1/spaces/alpha/dev')).toHaveLength(3);
+    expect(calls.filter((c) => c.url === '/api/v1/spaces/alpha/workloads')).toHaveLength(3);
   });
 });

@@ -3,21 +3,28 @@ import {
   ApiError,
   deleteSpace,
   fetchSpace,
+  listDev,
   listSpaceObjects,
+  listWorkloads,
   shareSpace,
   sleepSpace,
+  stopDev,
   unshareSpace,
   wakeSpace,
+  type DevView,
   type SpaceMember,
   type SpaceObject,
   type SpaceView,
   type Whoami,
+  type WorkloadView,
 } from './api';
 import { Banner } from './Banner';
 import { useLatest, usePolling } from './polling';
 import { describeError, formErrorMessage, formatClock, formatDateTime, formatRelative } from './format';
 import { Link, navigate } from './router';
 import { ROUTE_PATHS } from './routes';
+import { withoutDevMark, withoutDevTarget } from './dev';
+import { DevTargets, Workloads, devBusyKey } from './SpaceDev';
 import { DeleteSpaceConfirm, PhaseBadge } from './SpaceParts';
 import {
   SPACES_POLL_MS,
@@ -45,6 +52,10 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
   const [gone, setGone] = useState<{ deleted: boolean; message: string } | null>(null);
   const [objects, setObjects] = useState<SpaceObject[] | null>(null);
   const [objectsError, setObjectsError] = useState<string | null>(null);
+  const [devs, setDevs] = useState<DevView[] | null>(null);
+  const [devsError, setDevsError] = useState<string | null>(null);
+  const [workloads, setWorkloads] = useState<WorkloadView[] | null>(null);
+  const [workloadsError, setWorkloadsError] = useState<string | null>(null);
   const [checkedAt, setCheckedAt] = useState<Date | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -57,14 +68,19 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
   const mounted = latest.mounted;
   const wasTerminating = useRef(false);
 
-  /** Reads the space and its objects; `false` once the space is gone (no point asking again). */
+  /**
+   * Reads the space, its objects, its targets in dev mode and its workloads;
+   * `false` once the space is gone (no point asking again).
+   */
   const load = useCallback(
     async (signal?: AbortSignal): Promise<boolean> => {
       const mine = latest.begin();
       const stale = () => !latest.current(mine, signal);
-      const [spaceResult, objectsResult] = await Promise.allSettled([
+      const [spaceResult, objectsResult, devsResult, workloadsResult] = await Promise.allSettled([
         fetchSpace(name, { signal }),
         listSpaceObjects(name, { signal }),
+        listDev(name, { signal }),
+        listWorkloads(name, { signal }),
       ]);
       if (stale()) return true;
       if (spaceResult.status === 'fulfilled') {
@@ -85,6 +101,18 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
       } else {
         setObjectsError(describeError(objectsResult.reason));
       }
+      if (devsResult.status === 'fulfilled') {
+        setDevs(devsResult.value);
+        setDevsError(null);
+      } else {
+        setDevsError(describeError(devsResult.reason));
+      }
+      if (workloadsResult.status === 'fulfilled') {
+        setWorkloads(workloadsResult.value);
+        setWorkloadsError(null);
+      } else {
+        setWorkloadsError(describeError(workloadsResult.reason));
+      }
       return true;
     },
     [name, latest],
@@ -92,19 +120,24 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
 
   usePolling(load, SPACES_POLL_MS);
 
-  /** Runs a change; shows the daemon's answer at once, then reads everything again. */
-  async function change(key: string, call: () => Promise<SpaceView>, done: string, failed: string): Promise<boolean> {
+  /** Runs an action; shows the daemon's answer at once (`show`), then reads everything again. */
+  async function act<T>(
+    key: string,
+    call: () => Promise<T>,
+    show: (answer: T) => void,
+    done: string | ((answer: T) => string),
+    failed: string,
+  ): Promise<boolean> {
     setBusy(key);
     setActionError(null);
     setNotice(null);
     let ok = false;
     try {
-      const updated = await call();
+      const answer = await call();
       if (!mounted.current) return true;
       latest.supersede();
-      setSpace(updated);
-      wasTerminating.current = isTerminating(updated);
-      setNotice(done);
+      show(answer);
+      setNotice(typeof done === 'string' ? done : done(answer));
       ok = true;
     } catch (err) {
       if (!mounted.current) return false;
@@ -114,6 +147,35 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
     }
     void load();
     return ok;
+  }
+
+  /** A change to the space itself: the answer is the space. */
+  function change(key: string, call: () => Promise<SpaceView>, done: string, failed: string): Promise<boolean> {
+    return act(
+      key,
+      call,
+      (updated) => {
+        setSpace(updated);
+        wasTerminating.current = isTerminating(updated);
+      },
+      done,
+      failed,
+    );
+  }
+
+  /** `berth down` from the console: the workload's own spec back, the session ended. */
+  function stop(dev: DevView): Promise<boolean> {
+    return act(
+      devBusyKey(dev.target),
+      () => stopDev(name, dev.target),
+      () => {
+        setDevs((list) => withoutDevTarget(list, dev.target));
+        setWorkloads((list) => withoutDevMark(list, dev.target));
+      },
+      (ended) =>
+        `“${dev.target}” is out of dev mode: ${ended.workload} is back to its own spec, and session ${ended.session.id} ended.`,
+      `Taking “${dev.target}” out of dev mode failed`,
+    );
   }
 
   async function removeMember(member: SpaceMember) {
@@ -336,6 +398,16 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
             </dl>
           </section>
 
+          <DevTargets
+            devs={devs}
+            error={devsError}
+            me={me}
+            now={now}
+            busy={busy}
+            locked={terminating}
+            onStop={stop}
+          />
+          <Workloads workloads={workloads} error={workloadsError} />
           <Conditions space={space} now={now} />
           <Quota space={space} />
           <Members

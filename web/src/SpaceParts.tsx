@@ -1,6 +1,7 @@
-// Pieces both Spaces pages use: the phase badge and the "type the name to delete" step.
+// Pieces both Spaces pages use: the phase badge and the "type the name to confirm" step
+// (deleting a space, taking a target out of dev mode).
 
-import { useId, useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent, type ReactNode } from 'react';
 import { deleteConfirmed, phaseBadge } from './spaces';
 
 export function PhaseBadge({ phase, testId }: { phase: string; testId?: string }) {
@@ -30,6 +31,48 @@ export function DeleteSpaceConfirm({
   onConfirm: () => void;
   onCancel: () => void;
 }) {
+  return (
+    <TypeNameConfirm
+      name={name}
+      busy={busy}
+      testId="space-delete"
+      testIdSuffix={testIdSuffix}
+      what="Deleting removes the space and everything in it."
+      action="Delete"
+      busyAction="Deleting…"
+      onConfirm={onConfirm}
+      onCancel={onCancel}
+    />
+  );
+}
+
+/**
+ * A step that cannot be undone, taken once a name is typed: `what` says what
+ * it does, then "Type <name> to confirm". The test ids are
+ * `<testId>-form|name|confirm|cancel<testIdSuffix>`.
+ */
+export function TypeNameConfirm({
+  name,
+  busy,
+  testId,
+  testIdSuffix = '',
+  what,
+  action,
+  busyAction,
+  onConfirm,
+  onCancel,
+}: {
+  name: string;
+  busy: boolean;
+  testId: string;
+  testIdSuffix?: string;
+  what: ReactNode;
+  /** The button's label ("Delete"), and while the request runs ("Deleting…"). */
+  action: string;
+  busyAction: string;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
   const [typed, setTyped] = useState('');
   const id = useId();
   const ok = deleteConfirmed(typed, name);
@@ -40,15 +83,15 @@ export function DeleteSpaceConfirm({
   }
 
   return (
-    <form className="delete-confirm" onSubmit={submit} noValidate data-testid={`space-delete-form${testIdSuffix}`}>
+    <form className="delete-confirm" onSubmit={submit} noValidate data-testid={`${testId}-form${testIdSuffix}`}>
       <label className="delete-confirm-label" htmlFor={`${id}-name`}>
-        Deleting removes the space and everything in it. Type <strong className="mono">{name}</strong> to confirm.
+        {what} Type <strong className="mono">{name}</strong> to confirm.
       </label>
       <div className="confirm">
         <input
           id={`${id}-name`}
           className="input input-small mono"
-          data-testid={`space-delete-name${testIdSuffix}`}
+          data-testid={`${testId}-name${testIdSuffix}`}
           autoComplete="off"
           autoCapitalize="none"
           spellCheck={false}
@@ -60,12 +103,12 @@ export function DeleteSpaceConfirm({
         <button
           type="submit"
           className="btn btn-small btn-danger"
-          data-testid={`space-delete-confirm${testIdSuffix}`}
+          data-testid={`${testId}-confirm${testIdSuffix}`}
           disabled={!ok || busy}
         >
-          {busy ? 'Deleting…' : 'Delete'}
+          {busy ? busyAction : action}
         </button>
-        <button type="button" className="btn btn-small" data-testid={`space-delete-cancel${testIdSuffix}`} onClick={onCancel}>
+        <button type="button" className="btn btn-small" data-testid={`${testId}-cancel${testIdSuffix}`} onClick={onCancel}>
           Cancel
         </button>
       </div>

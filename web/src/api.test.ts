@@ -12,6 +12,9 @@ import {
   endSession,
   fetchSession,
   listSessions,
+  listDev,
+  listWorkloads,
+  stopDev,
   fetchSpace,
   listSpaceObjects,
   listSpaces,
@@ -1117,5 +1120,111 @@ describe('dev sessions', () => {
     await listSessions().catch(() => {});
     unsubscribe();
     expect(seen).toEqual(['/api/v1/sessions']);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Dev mode
+
+const DEV = {
+  space: 'alpha',
+  target: 'api',
+  workload: 'deployment/api',
+  mode: 'cluster',
+  session: DEV_SESSION,
+  started_by: 'admin',
+  started_at: '2026-11-27T09:58:00Z',
+  image: 'node:22',
+  command: ['npm', 'run', 'dev'],
+  local_root: null,
+};
+
+const WORKLOAD = {
+  workload: 'deployment/api',
+  containers: [
+    { name: 'api', image: 'registry.example.com/api:1.4', ports: [8080, 9229], workdir: '/app' },
+    { name: 'envoy', image: 'envoyproxy/envoy:v1.31', ports: [], workdir: null },
+  ],
+  dev_target: 'api',
+};
+
+describe('dev mode', () => {
+  afterEach(() => setCsrfToken(null));
+
+  it('listDev and listWorkloads read the space’s lists, with no CSRF header', async () => {
+    await signIn();
+    const local = { ...DEV, target: 'worker', mode: 'local', image: null, command: [], local_root: '/var/lib/berth/dev/alpha/worker' };
+    const calls = stubFetch((url) => json(200, url.endsWith('/dev') ? [DEV, local] : [WORKLOAD, { ...WORKLOAD, workload: 'statefulset/db', dev_target: null }]));
+    await expect(listDev('alpha')).resolves.toEqual([DEV, local]);
+    await expect(listWorkloads('a b')).resolves.toEqual([WORKLOAD, { ...WORKLOAD, workload: 'statefulset/db', dev_target: null }]);
+    expect(calls.map((c) => `${c.init?.method} ${c.url}`)).toEqual([
+      'GET /api/v1/spaces/alpha/dev',
+      'GET /api/v1/spaces/a%20b/workloads',
+    ]);
+    for (const call of calls) expect(header(call.init, 'x-csrf-token')).toBeUndefined();
+  });
+
+  it('takes a missing image, local_root, workdir and dev_target as null, and keeps an unknown mode', async () => {
+    const { image: _i, local_root: _l, ...bare } = DEV;
+    stubFetch(() => json(200, [{ ...bare, mode: 'remote' }]));
+    await expect(listDev('alpha')).resolves.toEqual([{ ...DEV, mode: 'remote', image: null, local_root: null }]);
+    stubFetch(() => json(200, [{ workload: 'deployment/x', containers: [{ name: '', image: '', ports: [] }] }]));
+    await expect(listWorkloads('alpha')).resolves.toEqual([
+      { workload: 'deployment/x', containers: [{ name: '', image: '', ports: [], workdir: null }], dev_target: null },
+    ]);
+  });
+
+  it('stopDev sends DELETE to the escaped target path with the CSRF header and takes the target as it was', async () => {
+    await signIn();
+    const ended = { ...DEV, session: { ...DEV_SESSION, state: 'ended', ended_reason: 'dev mode ended', ended_at: '2026-11-27T10:05:00Z' } };
+    const calls = stubFetch(() => json(200, ended));
+    await expect(stopDev('alpha', 'api')).resolves.toEqual(ended);
+    await stopDev('a b', 'x/y');
+    expect(calls.map((c) => `${c.init?.method} ${c.url}`)).toEqual([
+      'DELETE /api/v1/spaces/alpha/dev/api',
+      'DELETE /api/v1/spaces/a%20b/dev/x%2Fy',
+    ]);
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(calls[0]?.init?.body).toBeUndefined();
+  });
+
+  it('stopDev turns a refusal into an ApiError with the daemon’s message', async () => {
+    stubFetch(() => json(404, { error: { code: 'not_found', message: 'dev target api in space alpha not found', request_id: 'r-5' } }));
+    const err = await stopDev('alpha', 'api').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({
+      status: 404,
+      code: 'not_found',
+      message: 'dev target api in space alpha not found',
+      method: 'DELETE',
+      endpoint: '/api/v1/spaces/alpha/dev/api',
+    });
+  });
+
+  it.each([
+    [{ ...DEV, target: '' }, 'field "[0].target" must be a non-empty string'],
+    [{ ...DEV, mode: null }, 'field "[0].mode" must be a non-empty string, got null'],
+    [{ ...DEV, session: null }, 'field "[0].session" must be an object, got null'],
+    [{ ...DEV, session: { ...DEV_SESSION, client_connected: 'yes' } }, 'field "[0].session.client_connected" must be a boolean'],
+    [{ ...DEV, command: 'npm run dev' }, 'field "[0].command" must be an array of strings, got the string "npm run dev"'],
+    [{ ...DEV, image: 22 }, 'field "[0].image" must be a string or null, got number 22'],
+  ])('listDev names a bad field (%#)', async (view, message) => {
+    stubFetch(() => json(200, [view]));
+    const err = await listDev('alpha').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedResponseError);
+    expect((err as Error).message).toContain(message);
+  });
+
+  it.each([
+    [{ ...WORKLOAD, containers: null }, 'field "[0].containers" must be an array, got null'],
+    [{ ...WORKLOAD, containers: [{ name: 'api', image: 'x', ports: ['8080'] }] }, 'field "[0].containers[0].ports" must be an array of port numbers, got an array'],
+    [{ ...WORKLOAD, containers: [{ name: 'api', image: 'x', ports: [70000] }] }, 'field "[0].containers[0].ports" must be an array of port numbers'],
+    [{ ...WORKLOAD, containers: [{ name: 'api', ports: [] }] }, 'field "[0].containers[0].image" must be a non-empty string, got nothing'],
+    [{ ...WORKLOAD, dev_target: 1 }, 'field "[0].dev_target" must be a string or null, got number 1'],
+  ])('listWorkloads names a bad field (%#)', async (view, message) => {
+    stubFetch(() => json(200, [view]));
+    const err = await listWorkloads('alpha').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedResponseError);
+    expect((err as Error).message).toContain(message);
   });
 });

@@ -426,6 +426,51 @@ export interface SessionCreated {
   agent_token: string;
 }
 
+// ---------------------------------------------------------------------------
+// Dev mode (`berth up`, `berth down`)
+
+/** Where a dev target's agent runs. Kept open so a newer daemon does not break the console. */
+export const DEV_MODES = ['cluster', 'local'] as const;
+export type DevMode = (typeof DEV_MODES)[number] | (string & {});
+
+/** A workload of a space in dev mode for a manifest's target, with its dev session. */
+export interface DevView {
+  space: string;
+  /** The `berth.yaml` target (a DNS label). */
+  target: string;
+  /** `deployment/NAME` or `statefulset/NAME`. */
+  workload: string;
+  /** `cluster`: the agent runs in the dev container; `local`: in berthd (the embedded cluster runs no pods). */
+  mode: DevMode;
+  session: SessionView;
+  /** The user name of who ran `berth up`. */
+  started_by: string;
+  started_at: string;
+  /** The dev image; `null` when the container keeps its own. */
+  image: string | null;
+  /** Started by the agent once the first sync is done; empty for none. */
+  command: string[];
+  /** The agent's root on the daemon's machine, in the local mode. */
+  local_root: string | null;
+}
+
+/** A container of a workload (as it was before dev mode, for one in dev mode). */
+export interface ContainerView {
+  name: string;
+  image: string;
+  ports: number[];
+  workdir: string | null;
+}
+
+/** A Deployment or StatefulSet of a space. */
+export interface WorkloadView {
+  /** `deployment/NAME` or `statefulset/NAME`. */
+  workload: string;
+  containers: ContainerView[];
+  /** The dev target it is in dev mode for, if it is. */
+  dev_target: string | null;
+}
+
 export interface RequestOptions {
   /** Cancels the request (e.g. when the page unmounts). */
   signal?: AbortSignal;
@@ -866,6 +911,37 @@ export function endSession(id: string, options: RequestOptions = {}): Promise<Se
 }
 
 // ---------------------------------------------------------------------------
+// Public API: dev mode (those who may use the space)
+
+/** `/api/v1/spaces/{name}/dev/{target}`, both escaped. */
+export function devTargetApiPath(name: string, target: string): string {
+  return `${spaceApiPath(name)}/dev/${encodeURIComponent(target)}`;
+}
+
+/** `GET /api/v1/spaces/{name}/dev`: the space's targets in dev mode, with their sessions. */
+export function listDev(name: string, options: RequestOptions = {}): Promise<DevView[]> {
+  return call(`${spaceApiPath(name)}/dev`, options, {}, [200], (body, fail) => parseArray(body, fail, parseDevView));
+}
+
+/**
+ * `DELETE /api/v1/spaces/{name}/dev/{target}`: takes the target out of dev
+ * mode (the workload's original spec back, the session ended) and answers
+ * with it as it was. 404 when the target is not in dev mode.
+ */
+export function stopDev(name: string, target: string, options: RequestOptions = {}): Promise<DevView> {
+  return call(devTargetApiPath(name, target), options, { method: 'DELETE' }, [200], (body, fail) =>
+    parseDevView(body, fail),
+  );
+}
+
+/** `GET /api/v1/spaces/{name}/workloads`: the space's Deployments and StatefulSets. */
+export function listWorkloads(name: string, options: RequestOptions = {}): Promise<WorkloadView[]> {
+  return call(`${spaceApiPath(name)}/workloads`, options, {}, [200], (body, fail) =>
+    parseArray(body, fail, parseWorkloadView),
+  );
+}
+
+// ---------------------------------------------------------------------------
 // Shape validation (exported for tests)
 
 type Fail = (why: string) => MalformedResponseError;
@@ -1168,6 +1244,49 @@ export function parseSessionView(body: unknown, fail: Fail = failFor(SESSIONS_PA
 export function parseSessionCreated(body: unknown, fail: Fail = failFor(SESSIONS_PATH, 201, 'POST')): SessionCreated {
   const o = object(body, '', fail);
   return { session: parseSessionView(o.session, fail, 'session.'), agent_token: reqString(o, 'agent_token', fail) };
+}
+
+export function parseDevView(body: unknown, fail: Fail = failFor(SPACES_PATH), where = ''): DevView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    space: reqString(o, 'space', fail, where),
+    target: reqString(o, 'target', fail, where),
+    workload: reqString(o, 'workload', fail, where),
+    mode: reqString(o, 'mode', fail, where),
+    session: parseSessionView(o.session, fail, `${where}session.`),
+    started_by: reqString(o, 'started_by', fail, where, true),
+    started_at: reqString(o, 'started_at', fail, where),
+    image: optString(o, 'image', fail, where),
+    command: stringArray(o, 'command', fail, where),
+    local_root: optString(o, 'local_root', fail, where),
+  };
+}
+
+export function parseWorkloadView(body: unknown, fail: Fail = failFor(SPACES_PATH), where = ''): WorkloadView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  if (!Array.isArray(o.containers)) {
+    throw fail(`field "${where}containers" must be an array, got ${describeValue(o.containers)}`);
+  }
+  return {
+    workload: reqString(o, 'workload', fail, where),
+    containers: o.containers.map((c, i) => parseContainerView(c, fail, `${where}containers[${i}].`)),
+    dev_target: optString(o, 'dev_target', fail, where),
+  };
+}
+
+export function parseContainerView(body: unknown, fail: Fail, where = ''): ContainerView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  const ports = o.ports;
+  if (!Array.isArray(ports) || !ports.every((p) => typeof p === 'number' && Number.isInteger(p) && p >= 0 && p <= 65_535)) {
+    throw fail(`field "${where}ports" must be an array of port numbers, got ${describeValue(ports)}`);
+  }
+  return {
+    // The daemon reports what the cluster holds: either may be empty.
+    name: reqString(o, 'name', fail, where, true),
+    image: reqString(o, 'image', fail, where, true),
+    ports: [...(ports as number[])],
+    workdir: optString(o, 'workdir', fail, where),
+  };
 }
 
 function parseArray<T>(body: unknown, fail: Fail, item: (value: unknown, fail: Fail, where: string) => T): T[] {

@@ -127,7 +127,10 @@ export function newSpaceProblem(name: string): string | null {
   return name.trim() === '' ? 'Enter a name for the space.' : null;
 }
 
-/** Whether the typed text allows deleting the space: exactly its name (spaces around it ignored). */
+/**
+ * Whether the typed text confirms a step on something named (deleting a space,
+ * taking a target out of dev mode): exactly its name (spaces around it ignored).
+ */
 export function deleteConfirmed(typed: string, name: string): boolean {
   return typed.trim() === name;
 }

@@ -5,7 +5,7 @@
 import { act, type ReactElement } from 'react';
 import { createRoot } from 'react-dom/client';
 import { vi } from 'vitest';
-import type { SessionView, SpaceView, User, Whoami } from './api';
+import type { ContainerView, DevView, SessionView, SpaceView, User, Whoami, WorkloadView } from './api';
 
 // Tells React that the tests wrap their updates in act().
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -282,4 +282,30 @@ export function sessionView(overrides: Partial<SessionView> = {}): SessionView {
     ended_at: null,
     ...overrides,
   };
+}
+
+/** The target `api` of `alpha` in dev mode: deployment/api, agent in the dev container, started by alice 20 min ago, its session `s-a1` (see sessionView). */
+export function devView(overrides: Partial<DevView> = {}): DevView {
+  return {
+    space: 'alpha',
+    target: 'api',
+    workload: 'deployment/api',
+    mode: 'cluster',
+    session: sessionView(),
+    started_by: 'alice',
+    started_at: fromNow(-20 * 60_000),
+    image: 'node:22',
+    command: ['npm', 'run', 'dev'],
+    local_root: null,
+    ...overrides,
+  };
+}
+
+export function containerView(overrides: Partial<ContainerView> = {}): ContainerView {
+  return { name: 'api', image: 'registry.example.com/api:1.4', ports: [8080], workdir: null, ...overrides };
+}
+
+/** deployment/api of `alpha`, one container, not in dev mode. */
+export function workloadView(overrides: Partial<WorkloadView> = {}): WorkloadView {
+  return { workload: 'deployment/api', containers: [containerView()], dev_target: null, ...overrides };
 }

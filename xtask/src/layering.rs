@@ -110,6 +110,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-testkit",
             "berth-kube-sim",
             "berth-proto",
+            "berth-agent",
+            "berth-sync",
         ],
     ),
     ("xtask", &[]),

@@ -164,13 +164,17 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
                 bail!("helm template rendered no {kind}");
             }
         }
-        // berthd runs in the cluster it manages, whatever the values say, and
-        // the spaces settings always reach it.
+        // berthd runs in the cluster it manages, whatever the values say, the
+        // spaces settings always reach it, and dev pods always know where their
+        // agent comes from and how it reaches berthd.
         for line in [
             "[kubernetes]",
             "mode = \"in_cluster\"",
             "[spaces]",
             "[spaces.quota_profiles.\"default\"]",
+            "[dev]",
+            "agent_image = ",
+            "agent_url = ",
         ] {
             if !rendered.contains(line) {
                 bail!("helm template rendered a berthd.toml without {line}");
@@ -193,6 +197,8 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
         "spaces.defaultQuotaProfile=large",
         // Not longer than spaces.idleSleep (3h).
         "spaces.idleDelete=3h",
+        // Agents dial this URL: it needs a scheme.
+        "dev.agentUrl=berth:8080",
     ] {
         let out = Command::new(helm)
             .args(["template", "berth"])
@@ -223,9 +229,11 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let only: Vec<String> = if args.iter().any(|a| a == "--only") {
         vec![String::new()]
     } else {
-        ["startup", "api", "audit", "kube_sim", "spaces", "relay"]
-            .map(str::to_owned)
-            .to_vec()
+        [
+            "startup", "api", "audit", "kube_sim", "spaces", "relay", "sync",
+        ]
+        .map(str::to_owned)
+        .to_vec()
     };
     for name in only {
         let mut cmd = Command::new(root.join("target/release/berth-bench"));

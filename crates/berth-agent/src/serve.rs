@@ -25,8 +25,11 @@ pub struct AgentConfig {
     pub url: String,
     /// The session's agent token.
     pub token: String,
-    /// Commands run here, and sync paths are under it.
+    /// Sync paths are under it (`/` in a pod).
     pub root: PathBuf,
+    /// Where commands and the dev command run, under the root (`/app`);
+    /// the root when none.
+    pub workdir: Option<String>,
     /// The dev command, started once the first sync is done.
     pub command: Option<Vec<String>>,
 }
@@ -49,12 +52,27 @@ pub async fn run(
         path: config.root.display().to_string(),
         error: e.to_string(),
     })?;
+    let workdir = match config.workdir.as_deref() {
+        Some(folder) => sync_root(&root, folder).map_err(|error| AgentError::Root {
+            path: folder.to_owned(),
+            error,
+        })?,
+        None => root.clone(),
+    };
+    std::fs::create_dir_all(&workdir).map_err(|e| AgentError::Root {
+        path: workdir.display().to_string(),
+        error: e.to_string(),
+    })?;
     say(&format!(
         "serving {} through {}",
         root.display(),
         config.url
     ));
-    let dev = Arc::new(DevCommand::new(config.command.clone(), say.clone()));
+    let dev = Arc::new(DevCommand::new(
+        config.command.clone(),
+        config.workdir.is_some().then(|| workdir.clone()),
+        say.clone(),
+    ));
     let mut delay = Duration::from_millis(100);
     loop {
         match dial::first(&config.url, Role::Agent, &config.token, None, &|_: &str| {}).await {
@@ -69,7 +87,7 @@ pub async fn run(
                     connected,
                     say.clone(),
                 );
-                tokio::spawn(serve(session, root.clone(), dev.clone()));
+                tokio::spawn(serve(session, root.clone(), workdir.clone(), dev.clone()));
             }
             Err(Refused::Relay(reason)) => return Err(AgentError::Refused(reason)),
             Err(Refused::Network(reason)) => {
@@ -82,16 +100,17 @@ pub async fn run(
 }
 
 /// Serves one attachment's streams until it ends.
-async fn serve(mut session: dial::Session, root: PathBuf, dev: Arc<DevCommand>) {
+async fn serve(mut session: dial::Session, root: PathBuf, workdir: PathBuf, dev: Arc<DevCommand>) {
     loop {
         tokio::select! {
             accepted = session.incoming.accept() => {
                 let Some((stream, kind, meta)) = accepted else { return };
                 let root = root.clone();
+                let workdir = workdir.clone();
                 let dev = dev.clone();
                 tokio::spawn(async move {
                     match kind {
-                        StreamKind::Exec => exec(stream, meta, root).await,
+                        StreamKind::Exec => exec(stream, meta, workdir).await,
                         StreamKind::PortForward => forward(stream, meta).await,
                         StreamKind::Sync => sync(stream, meta, root, dev).await,
                         other => stream.reset(1, &format!("this agent does not serve {other:?} streams")).await,
@@ -394,12 +413,17 @@ pub fn sync_root(root: &Path, folder: &str) -> Result<PathBuf, String> {
     path.under(root).map_err(|e| e.to_string())
 }
 
-/// The dev command: started once, in the first folder that finished its
-/// first sync.
+/// What an agent keeps across its connections: the dev command (started
+/// once, in the first folder that finished its first sync) and each sync
+/// folder's last index, so a reconnecting CLI costs a rescan of what
+/// changed only.
 pub struct DevCommand {
     command: Option<Vec<String>>,
+    /// Where the dev command runs; the first synced folder when none.
+    workdir: Option<PathBuf>,
     started: std::sync::atomic::AtomicBool,
     say: Box<dyn Fn(&str) + Send + Sync>,
+    indexes: std::sync::Mutex<std::collections::HashMap<PathBuf, berth_sync::Index>>,
 }
 
 impl std::fmt::Debug for DevCommand {
@@ -411,12 +435,24 @@ impl std::fmt::Debug for DevCommand {
 }
 
 impl DevCommand {
-    fn new(command: Option<Vec<String>>, say: impl Fn(&str) + Send + Sync + 'static) -> DevCommand {
+    fn new(
+        command: Option<Vec<String>>,
+        workdir: Option<PathBuf>,
+        say: impl Fn(&str) + Send + Sync + 'static,
+    ) -> DevCommand {
         DevCommand {
             command: command.filter(|c| !c.is_empty()),
+            workdir,
             started: std::sync::atomic::AtomicBool::new(false),
             say: Box::new(say),
+            indexes: std::sync::Mutex::default(),
         }
+    }
+
+    fn indexes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<PathBuf, berth_sync::Index>> {
+        self.indexes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn start_once(&self, folder: &Path, runtime: &tokio::runtime::Handle) {
@@ -433,7 +469,7 @@ impl DevCommand {
         let _guard = runtime.enter();
         let spawned = tokio::process::Command::new(&command[0])
             .args(&command[1..])
-            .current_dir(folder)
+            .current_dir(self.workdir.as_deref().unwrap_or(folder))
             .kill_on_drop(true)
             .spawn();
         match spawned {
@@ -486,7 +522,13 @@ async fn sync(stream: Stream, meta: Value, root: PathBuf, dev: Arc<DevCommand>) 
         watch: true,
     };
     let runtime = tokio::runtime::Handle::current();
-    let synced = move || dev.start_once(&root, &runtime);
+    let previous = dev.indexes().remove(&root);
+    let folder = root.clone();
+    let kept = dev.clone();
+    let synced = move || dev.start_once(&folder, &runtime);
+    let keep = move |index| {
+        kept.indexes().insert(root, index);
+    };
     let _ = tokio::task::spawn_blocking(move || {
         engine::serve(
             settings,
@@ -494,7 +536,9 @@ async fn sync(stream: Stream, meta: Value, root: PathBuf, dev: Arc<DevCommand>) 
             Some(input),
             outbox,
             SharedStatus::default(),
+            previous,
             synced,
+            keep,
         )
     })
     .await;

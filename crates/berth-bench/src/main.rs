@@ -9,6 +9,7 @@ mod kube_sim;
 mod relay;
 mod spaces;
 mod startup;
+mod sync;
 
 use std::path::PathBuf;
 
@@ -69,6 +70,11 @@ fn main() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new()?;
         let result = runtime.block_on(spaces::run(&args.berthd, &args.spaces))?;
         write(&args, "spaces", &result)?;
+    }
+    if selected("sync") {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(sync::run(&args.berthd))?;
+        write(&args, "sync", &result)?;
     }
     if selected("kube_sim") {
         let runtime = tokio::runtime::Runtime::new()?;

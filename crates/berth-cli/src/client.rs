@@ -97,6 +97,16 @@ impl Client {
         }
     }
 
+    /// A call with a body whose answer has none (204).
+    pub async fn post_no_content<B: Serialize>(&self, path: &str, body: &B) -> Result<(), Failure> {
+        let (status, answer, url) = self.raw(Method::POST, path, Some(body)).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(self.failure(status, &answer, &url))
+        }
+    }
+
     async fn raw<B: Serialize>(
         &self,
         method: Method,

@@ -94,6 +94,9 @@ enum Command {
     /// The dev container's side of a session (runs inside the container, or
     /// locally with --root).
     Agent(commands::agent::AgentArgs),
+    /// Copy this binary into DIR (a dev pod's init container runs it).
+    #[command(hide = true)]
+    AgentInstall { dir: std::path::PathBuf },
     /// Personal access tokens.
     #[command(subcommand)]
     Token(commands::tokens::TokenCommand),
@@ -223,6 +226,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             .await
         }
         Command::Agent(args) => commands::agent::run(args).await,
+        Command::AgentInstall { dir } => commands::agent::install(dir),
         Command::Up(args) => {
             commands::up::up(
                 &commands::client(cli.context.as_deref())?,

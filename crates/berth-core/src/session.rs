@@ -54,3 +54,16 @@ pub struct SessionCreated {
 pub struct NewSession {
     pub space: String,
 }
+
+/// What a CLI's sync saw since its last report, for the daemon's metrics
+/// (`berth up` sends one every few seconds).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncReport {
+    /// Milliseconds from a local save to the agent having it, one per save
+    /// (at most 1,000 per report).
+    pub save_latencies_ms: Vec<f64>,
+    pub files_sent: u64,
+    pub files_received: u64,
+    pub conflicts: u64,
+}

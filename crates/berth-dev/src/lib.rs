@@ -45,6 +45,9 @@ pub struct DevRecord {
     pub image: Option<String>,
     pub command: Vec<String>,
     pub local_root: Option<String>,
+    /// What `berth up` asked for; a second `up` asking for the same keeps
+    /// the session.
+    pub request: DevRequest,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +65,7 @@ pub struct DevConfig {
 impl Default for DevConfig {
     fn default() -> Self {
         DevConfig {
-            agent_image: format!("ghcr.io/berth-dev/berth:{}", env!("CARGO_PKG_VERSION")),
+            agent_image: format!("ghcr.io/berth-dev/berthd:{}", env!("CARGO_PKG_VERSION")),
             agent_url: None,
             local_agents: false,
         }
@@ -216,9 +219,7 @@ impl Dev {
         self.spaces.check_use(actor, space, "dev.up").await?;
         self.spaces.activity(space, "berth up", true).await?;
         if let Some(record) = self.record(space, &req.target)?
-            && record.workload == req.workload
-            && record.image == req.image
-            && record.command == req.command
+            && record.request == req
             && self.live(actor, &record).await
         {
             return self.view(actor, record).await;
@@ -314,6 +315,7 @@ impl Dev {
                 url: self.agent_url.clone(),
                 token: created.agent_token.clone(),
                 root: root.clone(),
+                workdir: req.workdir.clone(),
                 command: Some(req.command.clone()),
             };
             let label = key(space, &req.target);
@@ -344,6 +346,7 @@ impl Dev {
             image: req.image.clone(),
             command: req.command.clone(),
             local_root: local_root.map(|p| p.display().to_string()),
+            request: req.clone(),
         };
         let event = NewEvent::new(
             actor_of(actor),

@@ -280,6 +280,27 @@ impl Simulator {
     }
 
     /// Writes the snapshot now, if persistence is on.
+    /// Creates an object (a user's Deployment, say) as `kubectl create`
+    /// would; the plural is the kind's, lowercased, with an `s`.
+    pub async fn create_object(&self, object: serde_json::Value) -> anyhow::Result<()> {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default().to_owned();
+        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+        let namespace = object["metadata"]["namespace"].as_str().map(str::to_owned);
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+        let resource = kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(group, version, &kind),
+            &format!("{}s", kind.to_ascii_lowercase()),
+        );
+        let client = self.client()?;
+        let api: kube::Api<kube::core::DynamicObject> = match &namespace {
+            Some(ns) => kube::Api::namespaced_with(client, ns, &resource),
+            None => kube::Api::all_with(client, &resource),
+        };
+        api.create(&Default::default(), &serde_json::from_value(object)?)
+            .await?;
+        Ok(())
+    }
+
     pub fn persist_now(&self) -> anyhow::Result<()> {
         match &self.shared.options.persist_to {
             Some(path) => persist::flush(&self.shared.cluster, path),

@@ -84,6 +84,10 @@ pub fn dev_spec(original: &Value, plan: &DevPlan) -> Result<Value, String> {
         "--root".to_owned(),
         "/".to_owned(),
     ];
+    if let Some(workdir) = &plan.workdir {
+        command.push("--workdir".to_owned());
+        command.push(workdir.clone());
+    }
     if !plan.command.is_empty() {
         command.push("--".to_owned());
         command.extend(plan.command.iter().cloned());
@@ -134,7 +138,8 @@ pub fn dev_spec(original: &Value, plan: &DevPlan) -> Result<Value, String> {
     init.push(json!({
         "name": "berth-agent-install",
         "image": plan.agent_image,
-        "command": ["cp", "/usr/local/bin/berth", format!("{AGENT_DIR}/berth")],
+        // The image has no shell or coreutils: `berth` copies itself.
+        "command": ["/usr/local/bin/berth", "agent-install", AGENT_DIR],
         "volumeMounts": [{"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
         "securityContext": {
             "allowPrivilegeEscalation": false,
@@ -262,6 +267,8 @@ mod tests {
                 "agent",
                 "--root",
                 "/",
+                "--workdir",
+                "/app",
                 "--",
                 "npm",
                 "run",
@@ -282,6 +289,10 @@ mod tests {
         );
         let init = &spec["template"]["spec"]["initContainers"][0];
         assert_eq!(init["image"], "berth:test");
+        assert_eq!(
+            init["command"],
+            json!(["/usr/local/bin/berth", "agent-install", "/berth/bin"])
+        );
         assert_eq!(spec["template"]["spec"]["volumes"][0]["name"], AGENT_VOLUME);
         assert_eq!(
             spec["template"]["metadata"]["annotations"][TARGET_ANNOTATION],

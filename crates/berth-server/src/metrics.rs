@@ -11,10 +11,18 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Instruments for the HTTP server.
+/// Save-to-container buckets in seconds, around the 30 ms target.
+const SYNC_BUCKETS: &[f64] = &[
+    0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Instruments for the HTTP server, and what CLIs report of their sync.
 #[derive(Clone)]
 pub struct HttpMetrics {
     duration: Histogram<f64>,
+    save_latency: Histogram<f64>,
+    sync_files: opentelemetry::metrics::Counter<u64>,
+    sync_conflicts: opentelemetry::metrics::Counter<u64>,
 }
 
 impl HttpMetrics {
@@ -37,7 +45,44 @@ impl HttpMetrics {
                 }
             })
             .build();
-        HttpMetrics { duration }
+        let save_latency = meter
+            .f64_histogram("berth.sync.save_latency")
+            .with_unit("s")
+            .with_description("From a developer's save to the dev container having the file, as `berth up` measures it")
+            .with_boundaries(SYNC_BUCKETS.to_vec())
+            .build();
+        let sync_files = meter
+            .u64_counter("berth.sync.files")
+            .with_description("Files synced by `berth up`, by direction")
+            .build();
+        let sync_conflicts = meter
+            .u64_counter("berth.sync.conflicts")
+            .with_description("Conflicts `berth up` resolved by keeping both versions")
+            .build();
+        HttpMetrics {
+            duration,
+            save_latency,
+            sync_files,
+            sync_conflicts,
+        }
+    }
+
+    /// Records a CLI's sync report.
+    pub(crate) fn sync(&self, report: &berth_core::session::SyncReport) {
+        for ms in report.save_latencies_ms.iter().take(1000) {
+            if ms.is_finite() && *ms >= 0.0 {
+                self.save_latency.record(ms / 1000.0, &[]);
+            }
+        }
+        self.sync_files.add(
+            report.files_sent,
+            &[KeyValue::new("direction", "to_container")],
+        );
+        self.sync_files.add(
+            report.files_received,
+            &[KeyValue::new("direction", "from_container")],
+        );
+        self.sync_conflicts.add(report.conflicts, &[]);
     }
 
     pub(crate) fn record(&self, route: &str, method: &str, status: u16, elapsed: Duration) {

@@ -73,6 +73,8 @@ pub struct Status {
     /// Milliseconds from a local save to the peer having it, most recent
     /// last (at most [`LATENCY_SAMPLES`]).
     pub latencies_ms: Vec<f64>,
+    /// Saves timed so far (the latencies above are the last of them).
+    pub saves: u64,
 }
 
 pub const LATENCY_SAMPLES: usize = 1000;
@@ -434,21 +436,30 @@ fn watch(
 
 /// The agent's end: serves `settings.root` until the peer goes.
 /// `watch_input` is a sender into `input`, for the watcher.
-/// `synced` runs when the CLI says the first sync is done.
+/// `synced` runs when the CLI says the first sync is done. `previous` is
+/// the index of an earlier stream on the same folder (the agent keeps it
+/// between connections), so a reconnect hashes only what changed; the
+/// index as the stream ends is handed to `keep`.
+#[allow(clippy::too_many_arguments)] // the agent's hooks, each used once
 pub fn serve(
     settings: Settings,
     mut input: mpsc::Receiver<Input>,
     watch_input: Option<mpsc::Sender<Input>>,
     outbox: Outbox,
     status: SharedStatus,
+    previous: Option<Index>,
     synced: impl Fn(),
+    keep: impl FnOnce(Index),
 ) -> Result<(), SyncError> {
     std::fs::create_dir_all(&settings.root)
         .map_err(|e| SyncError::Peer(format!("cannot make {}: {e}", settings.root.display())))?;
     // Watch first, so nothing between the scan and the watch is missed.
     let _watch = watch(&settings, &watch_input)?;
     drop(watch_input);
-    let mut index = scan_local(&settings)?;
+    let mut index = match previous {
+        Some(previous) => scan(&settings.root, &settings.options, Some(&previous))?,
+        None => scan_local(&settings)?,
+    };
     let entries: Vec<(SyncPath, Entry)> = index
         .entries
         .iter()
@@ -469,34 +480,91 @@ pub fn serve(
     }
     let mut replica = Replica::new(settings.root.clone(), outbox.clone(), status.clone());
     replica.status().phase = Phase::Watching;
+    let mut local = Pending::default();
     loop {
-        let changes = match next_input(&mut input) {
-            Input::Peer(message) => {
-                match replica.handle(message)? {
-                    Applied::Other(Control::Synced) => synced(),
-                    Applied::Other(other) => {
-                        return Err(SyncError::Protocol(format!(
-                            "the agent does not take {other:?}"
-                        )));
-                    }
-                    _ => {}
+        match next_input(&mut input) {
+            Input::Peer(message) => match replica.handle(message)? {
+                Applied::Other(Control::Synced) => synced(),
+                Applied::Other(other) => {
+                    return Err(SyncError::Protocol(format!(
+                        "the agent does not take {other:?}"
+                    )));
                 }
-                continue;
+                _ => {}
+            },
+            Input::Local(paths, since) => local.add(paths, since),
+            Input::Rescan => local.rescan = true,
+            Input::Closed(None) | Input::Stop => {
+                keep(index);
+                return Ok(());
             }
-            Input::Local(paths, _) => index.update(&settings.root, &settings.options, &paths)?,
-            Input::Rescan => {
-                let fresh = scan(&settings.root, &settings.options, Some(&index))?;
-                let changes = diff(&index, &fresh);
-                index = fresh;
-                changes
+            Input::Closed(Some(reason)) => {
+                keep(index);
+                return Err(SyncError::Peer(reason));
             }
-            Input::Closed(None) | Input::Stop => return Ok(()),
-            Input::Closed(Some(reason)) => return Err(SyncError::Peer(reason)),
-        };
+        }
+        if !local.due(&input) {
+            continue;
+        }
+        let changes = local.apply(&settings, &mut index)?;
         for batch in changes.chunks(INDEX_BATCH) {
             outbox.control(Control::Changed {
                 entries: batch.to_vec(),
             })?;
+        }
+    }
+}
+
+/// What the watcher saw, not yet looked at. Batches wait while the peer's
+/// messages are queued (a large transfer in flight makes thousands of
+/// events here), and are then looked at together: when nothing else is
+/// waiting, or after [`LOCAL_DELAY`] at most.
+#[derive(Default)]
+struct Pending {
+    paths: Vec<PathBuf>,
+    since: Option<Instant>,
+    rescan: bool,
+}
+
+/// The longest the watcher's batches wait behind the peer's messages.
+const LOCAL_DELAY: Duration = Duration::from_millis(100);
+
+impl Pending {
+    fn add(&mut self, paths: Vec<PathBuf>, since: Instant) {
+        self.paths.extend(paths);
+        self.since = Some(self.since.map_or(since, |s| s.min(since)));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.since.is_none() && !self.rescan
+    }
+
+    /// Whether to look now: there is something, and nothing else waits or
+    /// it has waited long enough.
+    fn due(&self, input: &mpsc::Receiver<Input>) -> bool {
+        !self.is_empty()
+            && (input.is_empty() || self.since.is_some_and(|s| s.elapsed() > LOCAL_DELAY))
+    }
+
+    /// Brings `index` up to date and returns what changed, with the time
+    /// of the first event.
+    fn take(&mut self) -> (Vec<PathBuf>, Option<Instant>, bool) {
+        let mut paths = std::mem::take(&mut self.paths);
+        paths.sort();
+        paths.dedup();
+        let rescan = std::mem::take(&mut self.rescan) || paths.len() > crate::watch::BURST;
+        (paths, self.since.take(), rescan)
+    }
+
+    fn apply(&mut self, settings: &Settings, index: &mut Index) -> Result<Vec<Change>, SyncError> {
+        let (paths, _, rescan) = self.take();
+        if rescan {
+            let fresh = scan(&settings.root, &settings.options, Some(index))?;
+            let changes = diff(index, &fresh);
+            *index = fresh;
+            Ok(changes)
+        } else {
+            Ok(index.update(&settings.root, &settings.options, &paths)?)
         }
     }
 }
@@ -575,6 +643,18 @@ struct Coordinator {
     dirty: BTreeSet<SyncPath>,
     wire: WireCounter,
     last_save: Instant,
+    /// A path holding each content hash, per side (for copies instead of
+    /// transfers).
+    local_holders: HashMap<String, SyncPath>,
+    remote_holders: HashMap<String, SyncPath>,
+}
+
+fn note(holders: &mut HashMap<String, SyncPath>, path: &SyncPath, entry: &Entry) {
+    if entry.kind == Kind::File
+        && let Some(hash) = &entry.hash
+    {
+        holders.insert(hash.clone(), path.clone());
+    }
 }
 
 /// A UTC timestamp for names: `20261127T194952Z`.
@@ -736,14 +816,20 @@ impl Coordinator {
         id
     }
 
-    /// A file the tree holds elsewhere with this content.
-    fn holder(index: &Index, entry: &Entry, not: &SyncPath) -> Option<SyncPath> {
+    /// A file the tree holds elsewhere with this content. `holders` may
+    /// be stale (paths are not forgotten when they change); what it names
+    /// is checked against the index.
+    fn holder(
+        index: &Index,
+        holders: &HashMap<String, SyncPath>,
+        entry: &Entry,
+        not: &SyncPath,
+    ) -> Option<SyncPath> {
         let hash = entry.hash.as_ref()?;
-        index
-            .entries
-            .iter()
-            .find(|(p, e)| *p != not && e.kind == Kind::File && e.hash.as_ref() == Some(hash))
-            .map(|(p, _)| p.clone())
+        let path = holders.get(hash)?;
+        let held = index.entries.get(path)?;
+        (path != not && held.kind == Kind::File && held.hash.as_ref() == Some(hash))
+            .then(|| path.clone())
     }
 
     fn push(
@@ -767,7 +853,9 @@ impl Coordinator {
             Some(entry) => {
                 if remote.is_some_and(|r| r.kind == Kind::File && r.hash == entry.hash) {
                     Job::Control(Control::Make { id, path, entry })
-                } else if let Some(from) = Self::holder(&self.remote, &entry, &path) {
+                } else if let Some(from) =
+                    Self::holder(&self.remote, &self.remote_holders, &entry, &path)
+                {
                     Job::Control(Control::Clone {
                         id,
                         path,
@@ -813,7 +901,7 @@ impl Coordinator {
             let result = self.replica.applier.make(path, &remote);
             return self.pulled(path, remote, result);
         }
-        if let Some(from) = Self::holder(&self.local, &remote, path) {
+        if let Some(from) = Self::holder(&self.local, &self.local_holders, &remote, path) {
             let result = self.replica.applier.clone_from(path, &remote, &from);
             return self.pulled(path, remote, result);
         }
@@ -876,7 +964,10 @@ impl Coordinator {
                     .ok()
                     .and_then(|p| entry_of(&p).ok());
                 match on_disk {
-                    Some(entry) => self.local.entries.insert(path.clone(), entry),
+                    Some(entry) => {
+                        note(&mut self.local_holders, path, &entry);
+                        self.local.entries.insert(path.clone(), entry)
+                    }
                     None => self.local.entries.remove(path),
                 };
                 self.base.insert(path.clone(), remote);
@@ -909,6 +1000,7 @@ impl Coordinator {
                     match &entry {
                         Some(entry) => {
                             self.base.insert(path.clone(), entry.clone());
+                            note(&mut self.remote_holders, &path, entry);
                             self.remote.entries.insert(path.clone(), entry.clone());
                         }
                         None => {
@@ -1004,7 +1096,10 @@ impl Coordinator {
         };
         if !unchanged {
             match entry_of(&full) {
-                Ok(entry) => self.local.entries.insert(path.clone(), entry),
+                Ok(entry) => {
+                    note(&mut self.local_holders, path, &entry);
+                    self.local.entries.insert(path.clone(), entry)
+                }
                 Err(_) => self.local.entries.remove(path),
             };
         }
@@ -1015,7 +1110,10 @@ impl Coordinator {
         let mut paths = Vec::with_capacity(changes.len());
         for (path, entry) in changes {
             match entry {
-                Some(entry) => self.remote.entries.insert(path.clone(), entry),
+                Some(entry) => {
+                    note(&mut self.remote_holders, &path, &entry);
+                    self.remote.entries.insert(path.clone(), entry)
+                }
                 None => self.remote.entries.remove(&path),
             };
             paths.push(path);
@@ -1046,7 +1144,13 @@ pub fn coordinate(
     let _watch = watch(&settings, &watch_input)?;
     drop(watch_input);
     let local = scan_local(&settings)?;
+    let mut local_holders = HashMap::new();
+    for (path, entry) in &local.entries {
+        note(&mut local_holders, path, entry);
+    }
     let mut coordinator = Coordinator {
+        local_holders,
+        remote_holders: HashMap::new(),
         replica: Replica::new(settings.root.clone(), outbox, status),
         local,
         remote: Index::default(),
@@ -1066,6 +1170,9 @@ pub fn coordinate(
     loop {
         match next_input(&mut input) {
             Input::Peer(Message::Control(Control::Index { entries, last })) => {
+                for (path, entry) in &entries {
+                    note(&mut coordinator.remote_holders, path, entry);
+                }
                 coordinator.remote.entries.extend(entries);
                 if last {
                     break;
@@ -1085,6 +1192,7 @@ pub fn coordinate(
     coordinator.reconcile_all()?;
     coordinator.first = false;
     let mut pending: std::collections::VecDeque<Input> = early.into();
+    let mut local = Pending::default();
     loop {
         let next = match pending.pop_front() {
             Some(input) => input,
@@ -1109,24 +1217,8 @@ pub fn coordinate(
                     Applied::Nothing => {}
                 }
             }
-            Input::Local(paths, since) => {
-                let changes = coordinator.local.update(
-                    &coordinator.settings.root,
-                    &coordinator.settings.options,
-                    &paths,
-                )?;
-                coordinator.local_changed(changes, Some(since))?;
-            }
-            Input::Rescan => {
-                let fresh = scan(
-                    &coordinator.settings.root,
-                    &coordinator.settings.options,
-                    Some(&coordinator.local),
-                )?;
-                let changes = diff(&coordinator.local, &fresh);
-                coordinator.local = fresh;
-                coordinator.local_changed(changes, None)?;
-            }
+            Input::Local(paths, since) => local.add(paths, since),
+            Input::Rescan => local.rescan = true,
             Input::Closed(reason) => {
                 coordinator.save_index(true);
                 coordinator.status().phase = Phase::Stopped;
@@ -1141,6 +1233,27 @@ pub fn coordinate(
                 return Ok(());
             }
         }
+        if !pending.is_empty() || !local.due(&input) {
+            continue;
+        }
+        let (paths, since, rescan) = local.take();
+        let changes = if rescan {
+            let fresh = scan(
+                &coordinator.settings.root,
+                &coordinator.settings.options,
+                Some(&coordinator.local),
+            )?;
+            let changes = diff(&coordinator.local, &fresh);
+            coordinator.local = fresh;
+            changes
+        } else {
+            coordinator.local.update(
+                &coordinator.settings.root,
+                &coordinator.settings.options,
+                &paths,
+            )?
+        };
+        coordinator.local_changed(changes, since)?;
     }
 }
 

@@ -31,6 +31,9 @@ pub enum Input {
 /// Content messages in flight per side; each is at most a chunk.
 const DATA_LANE: usize = 32;
 
+/// Messages ready together go out as one write of up to this many bytes.
+const BATCH: usize = 256 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct Outbox {
     control: mpsc::UnboundedSender<Message>,
@@ -74,6 +77,24 @@ impl Outbox {
 }
 
 impl OutboxRx {
+    /// The next messages to send, encoded: one, and whatever else is
+    /// ready up to `limit` bytes, so many small messages (a thousand small
+    /// files) go out as one write.
+    pub async fn next_batch(&mut self, limit: usize) -> Option<Vec<u8>> {
+        let mut out = self.next().await?.encode();
+        while out.len() < limit {
+            let more = match self.control.try_recv() {
+                Ok(m) => m,
+                Err(_) => match self.data.try_recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                },
+            };
+            out.extend_from_slice(&more.encode());
+        }
+        Some(out)
+    }
+
     /// The next message to send, control first.
     pub async fn next(&mut self) -> Option<Message> {
         tokio::select! {
@@ -108,8 +129,7 @@ pub fn attach(mut stream: Stream, input: mpsc::Sender<Input>) -> (Outbox, WireCo
     let writer = stream.writer();
     let sent = counter.clone();
     tokio::spawn(async move {
-        while let Some(message) = rx.next().await {
-            let bytes = message.encode();
+        while let Some(bytes) = rx.next_batch(BATCH).await {
             sent.add(bytes.len());
             if writer.send(&bytes).await.is_err() {
                 return;

@@ -126,7 +126,8 @@ fn walk(
         pattern: options.ignores.join(", "),
         error: e.to_string(),
     })?;
-    let walker = ignore::WalkBuilder::new(start)
+    let mut builder = ignore::WalkBuilder::new(start);
+    builder
         .hidden(false)
         .git_ignore(true)
         .git_exclude(false)
@@ -136,94 +137,101 @@ fn walk(
         .max_depth(depth)
         .follow_links(false)
         .add_custom_ignore_filename(IGNORE_FILE)
-        .overrides(overrides)
-        .build_parallel();
+        .overrides(overrides);
     let found = Mutex::new(BTreeMap::new());
     let failure = Mutex::new(None::<ScanError>);
     let hashed = AtomicU64::new(0);
-    walker.run(|| {
-        Box::new(|result| {
-            let record = |error: ScanError| {
-                let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
-                slot.get_or_insert(error);
-                ignore::WalkState::Quit
-            };
-            let entry = match result {
-                Ok(entry) => entry,
-                Err(e) => {
-                    return record(ScanError::Read {
-                        path: root.to_owned(),
-                        error: e.to_string(),
-                    });
-                }
-            };
-            let full = entry.path();
-            let Ok(relative) = full.strip_prefix(root) else {
-                return ignore::WalkState::Continue;
-            };
-            if entry.depth() == 0 || relative.as_os_str().is_empty() {
-                return ignore::WalkState::Continue;
+    let visit = |result: Result<ignore::DirEntry, ignore::Error>| {
+        let record = |error: ScanError| {
+            let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(error);
+            ignore::WalkState::Quit
+        };
+        let entry = match result {
+            Ok(entry) => entry,
+            Err(e) => {
+                return record(ScanError::Read {
+                    path: root.to_owned(),
+                    error: e.to_string(),
+                });
             }
-            let Ok(path) = SyncPath::from_relative(relative) else {
-                return ignore::WalkState::Continue;
-            };
-            let meta = match std::fs::symlink_metadata(full) {
-                Ok(meta) => meta,
-                // Gone between listing and reading: the next scan sees it.
-                Err(_) => return ignore::WalkState::Continue,
-            };
-            let kind = if meta.file_type().is_symlink() {
-                Kind::Symlink
-            } else if meta.is_dir() {
-                Kind::Dir
-            } else if meta.is_file() {
-                Kind::File
-            } else {
-                // Sockets, pipes and devices never sync (reading a pipe
-                // would wait forever).
-                return ignore::WalkState::Continue;
-            };
-            let mut item = Entry {
-                kind,
-                size: if kind == Kind::File { meta.len() } else { 0 },
-                mtime_ns: mtime_ns(&meta),
-                mode: meta.permissions().mode() & 0o7777,
-                hash: None,
-                target: None,
-            };
-            match kind {
-                Kind::File => {
-                    let unchanged = previous.and_then(|p| p.entries.get(&path)).filter(|old| {
-                        old.kind == Kind::File
-                            && old.size == item.size
-                            && old.mtime_ns == item.mtime_ns
-                            && old.mode == item.mode
-                    });
-                    item.hash = match unchanged {
-                        Some(old) => old.hash.clone(),
-                        None => {
-                            hashed.fetch_add(1, Ordering::Relaxed);
-                            match hash_file(full) {
-                                Ok(hash) => Some(hash),
-                                Err(e) => return record(e),
-                            }
+        };
+        let full = entry.path();
+        let Ok(relative) = full.strip_prefix(root) else {
+            return ignore::WalkState::Continue;
+        };
+        if entry.depth() == 0 || relative.as_os_str().is_empty() {
+            return ignore::WalkState::Continue;
+        }
+        let Ok(path) = SyncPath::from_relative(relative) else {
+            return ignore::WalkState::Continue;
+        };
+        let meta = match std::fs::symlink_metadata(full) {
+            Ok(meta) => meta,
+            // Gone between listing and reading: the next scan sees it.
+            Err(_) => return ignore::WalkState::Continue,
+        };
+        let kind = if meta.file_type().is_symlink() {
+            Kind::Symlink
+        } else if meta.is_dir() {
+            Kind::Dir
+        } else if meta.is_file() {
+            Kind::File
+        } else {
+            // Sockets, pipes and devices never sync (reading a pipe
+            // would wait forever).
+            return ignore::WalkState::Continue;
+        };
+        let mut item = Entry {
+            kind,
+            size: if kind == Kind::File { meta.len() } else { 0 },
+            mtime_ns: mtime_ns(&meta),
+            mode: meta.permissions().mode() & 0o7777,
+            hash: None,
+            target: None,
+        };
+        match kind {
+            Kind::File => {
+                let unchanged = previous.and_then(|p| p.entries.get(&path)).filter(|old| {
+                    old.kind == Kind::File
+                        && old.size == item.size
+                        && old.mtime_ns == item.mtime_ns
+                        && old.mode == item.mode
+                });
+                item.hash = match unchanged {
+                    Some(old) => old.hash.clone(),
+                    None => {
+                        hashed.fetch_add(1, Ordering::Relaxed);
+                        match hash_file(full) {
+                            Ok(hash) => Some(hash),
+                            Err(e) => return record(e),
                         }
-                    };
-                }
-                Kind::Symlink => {
-                    item.target = std::fs::read_link(full)
-                        .ok()
-                        .map(|t| t.to_string_lossy().into_owned());
-                }
-                Kind::Dir => {}
+                    }
+                };
             }
-            found
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(path, item);
-            ignore::WalkState::Continue
-        })
-    });
+            Kind::Symlink => {
+                item.target = std::fs::read_link(full)
+                    .ok()
+                    .map(|t| t.to_string_lossy().into_owned());
+            }
+            Kind::Dir => {}
+        }
+        found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path, item);
+        ignore::WalkState::Continue
+    };
+    if depth == Some(1) {
+        // Listing one folder (the watcher's common case): no threads.
+        for result in builder.build() {
+            if matches!(visit(result), ignore::WalkState::Quit) {
+                break;
+            }
+        }
+    } else {
+        builder.build_parallel().run(|| Box::new(&visit));
+    }
     if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(error);
     }

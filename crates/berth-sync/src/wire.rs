@@ -127,6 +127,7 @@ impl Message {
             }
             Message::Data(bytes) => {
                 if bytes.len() >= COMPRESS_FROM
+                    && compressible(bytes)
                     && let Ok(packed) = zstd::bulk::compress(bytes, 1)
                     && packed.len() < bytes.len() - bytes.len() / 8
                 {
@@ -140,6 +141,17 @@ impl Message {
     pub fn control(control: Control) -> Message {
         Message::Control(control)
     }
+}
+
+/// Whether a block looks worth compressing, from a sample of its start:
+/// media, archives and random data are sent as they are without spending
+/// a full compression on them.
+fn compressible(bytes: &[u8]) -> bool {
+    const SAMPLE: usize = 4096;
+    if bytes.len() <= SAMPLE * 2 {
+        return true;
+    }
+    zstd::bulk::compress(&bytes[..SAMPLE], 1).is_ok_and(|packed| packed.len() < SAMPLE - SAMPLE / 8)
 }
 
 fn frame(tag: u8, body: &[u8]) -> Vec<u8> {

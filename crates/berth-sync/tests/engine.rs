@@ -43,7 +43,16 @@ impl Pair {
             let status = SharedStatus::default();
             let watch = remote_tx.clone();
             std::thread::spawn(move || {
-                engine::serve(settings, remote_rx, Some(watch), remote_out, status, || {})
+                engine::serve(
+                    settings,
+                    remote_rx,
+                    Some(watch),
+                    remote_out,
+                    status,
+                    None,
+                    || {},
+                    |_| {},
+                )
             });
         }
         let coordinator = {

@@ -97,7 +97,9 @@ fn the_agent_refuses_what_a_hostile_cli_sends() {
             None,
             agent_out,
             SharedStatus::default(),
+            None,
             || {},
+            |_| {},
         )
     });
     let mut fake = Fake {

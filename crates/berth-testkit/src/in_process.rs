@@ -152,29 +152,6 @@ impl TestServer {
     }
 }
 
-impl TestServer {
-    /// Creates an object in the simulator (a user's Deployment, say), as
-    /// `kubectl create` would.
-    pub async fn create_object(&self, object: serde_json::Value) -> anyhow::Result<()> {
-        let api_version = object["apiVersion"].as_str().unwrap_or_default().to_owned();
-        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
-        let namespace = object["metadata"]["namespace"].as_str().map(str::to_owned);
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
-        let resource = kube::core::ApiResource::from_gvk_with_plural(
-            &kube::core::GroupVersionKind::gvk(group, version, &kind),
-            &format!("{}s", kind.to_ascii_lowercase()),
-        );
-        let client = self.sim.client()?;
-        let api: kube::Api<kube::core::DynamicObject> = match &namespace {
-            Some(ns) => kube::Api::namespaced_with(client, ns, &resource),
-            None => kube::Api::all_with(client, &resource),
-        };
-        api.create(&Default::default(), &serde_json::from_value(object)?)
-            .await?;
-        Ok(())
-    }
-}
-
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.reconciler_task.abort();

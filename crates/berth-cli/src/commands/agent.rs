@@ -12,9 +12,13 @@ pub struct AgentArgs {
     /// The session's agent token (`berth session create` prints it).
     #[arg(long, env = "BERTH_AGENT_TOKEN", hide_env_values = true)]
     token: String,
-    /// Run commands in this folder; sync folders are under it.
+    /// Sync folders are under this folder (`/` in a dev container).
     #[arg(long, default_value = ".")]
     root: PathBuf,
+    /// Run commands and the dev command here, under the root; the root
+    /// when left out.
+    #[arg(long)]
+    workdir: Option<String>,
     /// The dev command, started once the first sync is done.
     #[arg(last = true)]
     command: Vec<String>,
@@ -25,6 +29,7 @@ pub async fn run(args: AgentArgs) -> Result<(), Failure> {
         url: args.url,
         token: args.token,
         root: args.root,
+        workdir: args.workdir,
         command: Some(args.command),
     };
     berth_agent::run(config, |line: &str| eprintln!("berth agent: {line}"))
@@ -38,4 +43,29 @@ pub async fn run(args: AgentArgs) -> Result<(), Failure> {
                 "start the agent again with a live session's token (`berth session create`)",
             ),
         })
+}
+
+/// `berth agent-install DIR`: copies this binary to `DIR/berth`. A dev
+/// pod's init container runs it, from Berth's image (which has no shell or
+/// coreutils), into the volume the dev container runs the agent from.
+pub fn install(dir: PathBuf) -> Result<(), Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |what: String| Failure::new(what, "check the volume mounted for the agent");
+    let me = std::env::current_exe().map_err(|e| fail(format!("cannot find this binary: {e}")))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| fail(format!("cannot make {}: {e}", dir.display())))?;
+    let target = dir.join("berth");
+    let temporary = dir.join(".berth.tmp");
+    std::fs::copy(&me, &temporary)
+        .and_then(|_| std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o755)))
+        .and_then(|()| std::fs::rename(&temporary, &target))
+        .map_err(|e| {
+            fail(format!(
+                "cannot copy {} to {}: {e}",
+                me.display(),
+                target.display()
+            ))
+        })?;
+    eprintln!("berth: installed the agent at {}", target.display());
+    Ok(())
 }

@@ -250,10 +250,97 @@ pub async fn up(client: &Client, args: UpArgs, context: Option<&str>) -> Result<
         let bound = sessions::forward(&relay, local, remote).await?;
         forwards.push(format!("127.0.0.1:{bound} -> {remote}"));
     }
-    run_until_stopped(&resolved, &dev, relay, running, forwards).await
+    run_until_stopped(client, &resolved, &dev, relay, running, forwards).await
+}
+
+/// How often `berth up` reports its sync to the daemon's metrics.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// What `berth up` has reported so far, summed over its folders.
+#[derive(Default)]
+struct Reported {
+    saves: u64,
+    files_sent: u64,
+    files_received: u64,
+    conflicts: u64,
+}
+
+impl Reported {
+    /// Sends what is new since the last report; a failed report is
+    /// dropped (they are metrics, and the next one carries on).
+    async fn send(&mut self, client: &Client, session: &str, statuses: &[Status]) {
+        let mut report = berth_core::session::SyncReport::default();
+        let mut now = Reported::default();
+        for status in statuses {
+            now.saves += status.saves;
+            now.files_sent += status.files_sent;
+            now.files_received += status.files_received;
+            now.conflicts += status.conflicts.len() as u64;
+        }
+        let new_saves = now.saves.saturating_sub(self.saves) as usize;
+        for status in statuses {
+            report
+                .save_latencies_ms
+                .extend(status.latencies_ms.iter().rev().take(new_saves));
+        }
+        report.save_latencies_ms.truncate(new_saves.min(1000));
+        report.files_sent = now.files_sent.saturating_sub(self.files_sent);
+        report.files_received = now.files_received.saturating_sub(self.files_received);
+        report.conflicts = now.conflicts.saturating_sub(self.conflicts);
+        if report == berth_core::session::SyncReport::default() {
+            return;
+        }
+        let sent: Result<(), Failure> = client
+            .post_no_content(&format!("/api/v1/sessions/{session}/sync-report"), &report)
+            .await;
+        if sent.is_ok() {
+            *self = now;
+        }
+    }
+}
+
+/// How long before a space sleeps `berth up` says so.
+const SLEEP_WARNING: Duration = Duration::from_secs(15 * 60);
+
+/// Says when the space is about to sleep for lack of activity, or has: a
+/// developer who left `berth up` running learns why the workload stopped.
+async fn sleep_warning(
+    client: &Client,
+    space: &str,
+    warned: &mut Option<String>,
+) -> Option<String> {
+    let view: berth_core::space::SpaceView =
+        client.get(&format!("/api/v1/spaces/{space}")).await.ok()?;
+    let (key, text) = if view.wakefulness.asleep {
+        (
+            "asleep".to_owned(),
+            format!(
+                "Space {space} is asleep: its workloads are scaled down. `berth space wake {space}` wakes it."
+            ),
+        )
+    } else {
+        let at = view.sleeps_at?;
+        let now = berth_core::time::Timestamp(now_secs());
+        if at.0 > now.0 + SLEEP_WARNING.as_secs() {
+            return None;
+        }
+        (
+            at.rfc3339(),
+            format!(
+                "Space {space} sleeps at {at} (in {} min) for lack of activity; a change in the space or `berth space wake {space}` keeps it awake.",
+                at.since(now).as_secs().div_ceil(60)
+            ),
+        )
+    };
+    if warned.as_deref() == Some(key.as_str()) {
+        return None;
+    }
+    *warned = Some(key);
+    Some(text)
 }
 
 async fn run_until_stopped(
+    client: &Client,
     resolved: &Resolved,
     dev: &DevView,
     mut relay: crate::relay::Session,
@@ -268,6 +355,10 @@ async fn run_until_stopped(
     let mut last_line = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let status_file = resolved.status_file();
+    let mut warned = None;
+    let mut last_space_check: Option<Instant> = None;
+    let mut reported = Reported::default();
+    let mut last_report = Instant::now();
     let outcome: Result<(), Failure> = loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break Ok(()),
@@ -378,6 +469,16 @@ async fn run_until_stopped(
                 line(tty, &format!("Cannot sync {path}: {error}"));
             }
         }
+        if last_report.elapsed() > REPORT_EVERY {
+            last_report = Instant::now();
+            reported.send(client, &dev.session.id, &statuses).await;
+        }
+        if last_space_check.is_none_or(|at| at.elapsed() > Duration::from_secs(30)) {
+            last_space_check = Some(Instant::now());
+            if let Some(text) = sleep_warning(client, &resolved.space, &mut warned).await {
+                line(tty, &text);
+            }
+        }
         if synced_at.is_some() && tty {
             let latencies: Vec<f64> = statuses
                 .iter()
@@ -393,6 +494,11 @@ async fn run_until_stopped(
             let _ = std::io::stderr().flush();
         }
     };
+    let statuses: Vec<Status> = folders
+        .iter()
+        .map(|f| f.status.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        .collect();
+    reported.send(client, &dev.session.id, &statuses).await;
     for folder in &folders {
         let _ = folder.input.send(Input::Stop).await;
     }

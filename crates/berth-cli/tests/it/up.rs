@@ -369,3 +369,73 @@ async fn berth_up_syncs_both_ways_and_berth_down_restores_the_workload() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn agent_install_copies_the_binary_for_a_dev_pod() {
+    let cli = Cli::new();
+    let volume = tempfile::tempdir().expect("volume");
+    let dir = volume.path().join("bin");
+    cli.ok(&["agent-install", &dir.display().to_string()]);
+    let installed = dir.join("berth");
+    let mode = std::fs::metadata(&installed)
+        .expect("installed")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o755, 0o755);
+    let out = std::process::Command::new(&installed)
+        .arg("--version")
+        .output()
+        .expect("the copy runs");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("berth "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn berth_up_warns_before_the_space_sleeps() {
+    let server = berth_testkit::TestServer::start_all(
+        berth_auth::config::AuthConfig::default(),
+        berth_spaces::SpacesConfig {
+            idle_sleep: Duration::from_secs(600),
+            ..berth_spaces::SpacesConfig::default()
+        },
+        Arc::new(berth_core::SystemClock),
+    )
+    .await
+    .expect("server");
+    server.admin_token().await.expect("admin");
+    let cli = Cli::new();
+    cli.login_with_password(&server.url);
+    cli.ok(&["space", "use", "admin"]);
+    server
+        .sim
+        .create_object(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "admin"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}
+        }))
+        .await
+        .expect("deployment");
+    let project = tempfile::tempdir().expect("project");
+    std::fs::write(
+        project.path().join("berth.yaml"),
+        "dev:\n  web:\n    workload: deployment/web\n    sync:\n      - ./:/srv\n",
+    )
+    .expect("manifest");
+    let log = project.path().join(".up.log");
+    let up = Up {
+        child: cli
+            .command(&["up"])
+            .current_dir(project.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("berth up"),
+        log,
+    };
+    // Ten minutes of idleness allowed: the warning comes at once.
+    wait_for("the sleep warning", &up, || {
+        up.log().contains("Space admin sleeps at") && up.log().contains("berth space wake admin")
+    });
+}

@@ -96,6 +96,8 @@ async fn dev_mode_patches_the_workload_and_leaving_restores_it_exactly() {
             "agent",
             "--root",
             "/",
+            "--workdir",
+            "/app",
             "--",
             "sleep",
             "infinity"

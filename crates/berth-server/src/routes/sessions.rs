@@ -7,7 +7,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use berth_core::session::{NewSession, SessionCreated, SessionView};
+use berth_core::session::{NewSession, SessionCreated, SessionView, SyncReport};
 use berth_relay::{BoxFuture, Credentials, SocketRx, SocketTx};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -22,6 +22,7 @@ pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(list_sessions, create_session))
         .routes(routes!(get_session, terminate_session))
+        .routes(routes!(sync_report))
         .routes(routes!(relay_client))
         .routes(routes!(relay_agent))
 }
@@ -73,6 +74,42 @@ async fn terminate_session(
     Path(id): Path<String>,
 ) -> Result<Json<SessionView>, ApiError> {
     Ok(Json(app.relay().terminate(&actor, &id).await?))
+}
+
+/// What `berth up`'s sync saw since its last report (save-to-container
+/// latencies, files, conflicts), for the daemon's metrics. The session's
+/// owner (or an admin) reports.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/sync-report", tag = "sessions", params(("id" = String, Path)),
+    request_body = SyncReport,
+    responses((status = 204, description = "Recorded"), (status = 404, description = "No such session you may see"),
+        (status = 422, description = "More than 1,000 latencies, or a negative one")))]
+async fn sync_report(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(report): ApiJson<SyncReport>,
+) -> Result<StatusCode, ApiError> {
+    app.relay().get(&actor, &id).await?;
+    if report.save_latencies_ms.len() > 1000 {
+        return Err(berth_core::Error::invalid(
+            "save_latencies_ms",
+            "at most 1,000 latencies per report",
+        )
+        .into());
+    }
+    if let Some(bad) = report
+        .save_latencies_ms
+        .iter()
+        .find(|ms| !ms.is_finite() || **ms < 0.0)
+    {
+        return Err(berth_core::Error::invalid(
+            "save_latencies_ms",
+            format!("{bad} is not a latency in milliseconds"),
+        )
+        .into());
+    }
+    app.metrics().sync(&report);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The CLI's side of the relay: a WebSocket, authenticated by the session

@@ -20,6 +20,11 @@ const READS: &[(&str, &str, &str)] = &[
         "/api/v1/auth/mapping/preview",
         "a dry-run: shows what a mapping would do",
     ),
+    (
+        "POST",
+        "/api/v1/sessions/{id}/sync-report",
+        "metrics from `berth up`; nothing is stored",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,6 +244,7 @@ async fn every_changing_route_records_an_audit_event() {
 
     // Dev mode on a Deployment of the admin's space, then back.
     server
+        .sim
         .create_object(json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "api", "namespace": "admin"},

@@ -81,6 +81,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/sessions", User),
     ("GET", "/api/v1/sessions/{id}", SpaceMembers),
     ("DELETE", "/api/v1/sessions/{id}", SpaceMembers),
+    ("POST", "/api/v1/sessions/{id}/sync-report", SpaceMembers),
     ("GET", "/api/v1/relay/client", User),
     // Authenticated by a session's agent token, checked before the upgrade.
     ("GET", "/api/v1/relay/agent", Public),

@@ -3,5 +3,6 @@
 mod console;
 mod crash;
 mod daemon;
+mod dev;
 mod lifecycle;
 mod secrets;

@@ -90,6 +90,26 @@ the chart's appVersion).
 {{- end }}
 
 {{/*
+The in-cluster URL of berthd's Service, as pods in any namespace reach it:
+http://<fullname>.<namespace>.svc:<service.port>.
+*/}}
+{{- define "berth.serviceUrl" -}}
+{{- printf "http://%s.%s.svc:%d" (include "berth.fullname" .) .Release.Namespace (.Values.service.port | int) }}
+{{- end }}
+
+{{/*
+Dev mode: the image dev pods copy the agent (/usr/local/bin/berth) from, by default
+the image berthd runs; and the URL the agents reach berthd at, by default the
+in-cluster Service.
+*/}}
+{{- define "berth.devAgentImage" -}}
+{{- .Values.dev.agentImage | default (include "berth.image" .) }}
+{{- end }}
+{{- define "berth.devAgentUrl" -}}
+{{- .Values.dev.agentUrl | default (include "berth.serviceUrl" .) }}
+{{- end }}
+
+{{/*
 A TOML float: Helm turns 1.0 into 1, which TOML reads as an integer, so append ".0"
 to whole numbers.
 */}}

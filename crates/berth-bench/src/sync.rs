@@ -1,0 +1,411 @@
+//! File sync through the relay, measured side by side in one run: a
+//! release `berthd` (pointed at a Kubernetes API simulator in this
+//! process, with its agents run locally, as with the embedded cluster),
+//! and in this process the CLI's side, as `berth up` runs it.
+//!
+//! - the initial sync of 10,000 files / 200 MB, next to `tar | tar` over a
+//!   loopback TCP connection (target: within 1.5x);
+//! - save-to-container latency: a saved file until it is in the
+//!   container's folder, p50 and p99 (targets: 30 ms and 100 ms);
+//! - a resync with nothing changed over 100,000 files (target: under 1 s);
+//! - a burst of 5,000 new files, as a branch checkout makes.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use berth_agent::dial::{self, Role};
+use berth_kube_sim::{SimOptions, Simulator};
+use berth_proto::StreamKind;
+use berth_sync::engine::{self, Phase, Settings, SharedStatus, Status};
+use berth_sync::{Input, ScanOptions};
+use berth_testkit::DaemonProcess;
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::Latency;
+
+const INITIAL_FILES: usize = 10_000;
+const INITIAL_BYTES: usize = 200_000_000;
+const RESYNC_FILES: usize = 100_000;
+const BURST_FILES: usize = 5_000;
+const SAVES: usize = 300;
+
+#[derive(Serialize)]
+pub struct SyncBench {
+    pub initial: Initial,
+    pub save_to_container: Latency,
+    /// The same saves as the CLI saw them: from the watcher's first event
+    /// to the agent's acknowledgement.
+    pub save_acknowledged: Latency,
+    pub resync_unchanged: Resync,
+    pub burst: Burst,
+}
+
+#[derive(Serialize)]
+pub struct Initial {
+    pub files: usize,
+    pub bytes: usize,
+    pub sync_seconds: f64,
+    pub tar_over_tcp_seconds: f64,
+    pub sync_over_tar: f64,
+    pub wire_bytes: u64,
+}
+
+#[derive(Serialize)]
+pub struct Resync {
+    pub files: usize,
+    /// From opening the sync stream to both sides agreeing that nothing
+    /// needs to move (both sides rescan with their saved indexes).
+    pub seconds: f64,
+    pub wire_bytes: u64,
+}
+
+#[derive(Serialize)]
+pub struct Burst {
+    pub files: usize,
+    pub seconds: f64,
+}
+
+fn fill(root: &Path, files: usize, bytes: usize, seed: u64) -> anyhow::Result<()> {
+    let per = bytes / files.max(1);
+    let mut state = seed | 1;
+    for i in 0..files {
+        let dir = root
+            .join(format!("d{:03}", i % 100))
+            .join(format!("e{:02}", (i / 100) % 10));
+        std::fs::create_dir_all(&dir)?;
+        // Sizes vary around the mean, as source trees' do.
+        let size = per / 2 + (i * 7919) % per.max(1);
+        let mut content = Vec::with_capacity(size);
+        while content.len() < size {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            content.extend_from_slice(&state.to_le_bytes());
+        }
+        content.truncate(size);
+        std::fs::write(dir.join(format!("f{i}.bin")), content)?;
+    }
+    Ok(())
+}
+
+/// `tar -c | tar -x` with a loopback TCP connection between them.
+fn tar_over_tcp(from: &Path, to: &Path) -> anyhow::Result<f64> {
+    use std::process::{Command, Stdio};
+    std::fs::create_dir_all(to)?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let started = Instant::now();
+    let to = to.to_owned();
+    let receiver = std::thread::spawn(move || -> anyhow::Result<()> {
+        let (mut socket, _) = listener.accept()?;
+        let mut tar = Command::new("tar")
+            .args(["-xf", "-", "-C"])
+            .arg(&to)
+            .stdin(Stdio::piped())
+            .spawn()?;
+        let mut stdin = tar.stdin.take().context("tar stdin")?;
+        std::io::copy(&mut socket, &mut stdin)?;
+        drop(stdin);
+        if !tar.wait()?.success() {
+            bail!("tar -x failed");
+        }
+        Ok(())
+    });
+    let mut tar = Command::new("tar")
+        .args(["-cf", "-", "-C"])
+        .arg(from)
+        .arg(".")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdout = tar.stdout.take().context("tar stdout")?;
+    let mut socket = std::net::TcpStream::connect(addr)?;
+    std::io::copy(&mut stdout, &mut socket)?;
+    drop(socket);
+    if !tar.wait()?.success() {
+        bail!("tar -c failed");
+    }
+    receiver
+        .join()
+        .map_err(|_| anyhow::anyhow!("receiver panicked"))??;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The CLI's side of one sync folder.
+struct Side {
+    status: SharedStatus,
+    input: mpsc::Sender<Input>,
+    wire: berth_sync::WireCounter,
+    engine: tokio::task::JoinHandle<Result<(), berth_sync::SyncError>>,
+}
+
+impl Side {
+    fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    async fn settled(&self, deadline: Duration) -> anyhow::Result<()> {
+        let until = Instant::now() + deadline;
+        loop {
+            let status = self.status();
+            if status.phase == Phase::Watching && status.pending == 0 {
+                return Ok(());
+            }
+            if let Some(error) = status.last_error {
+                bail!("sync failed: {error}");
+            }
+            if Instant::now() > until {
+                bail!("sync did not settle: {status:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.input.send(Input::Stop).await;
+        self.engine.await??;
+        Ok(())
+    }
+}
+
+async fn open(
+    session: &dial::Session,
+    local: &Path,
+    remote: &str,
+    index_file: PathBuf,
+) -> anyhow::Result<Side> {
+    let stream = session
+        .mux
+        .open(
+            StreamKind::Sync,
+            json!({"version": berth_sync::wire::VERSION, "path": remote, "ignores": []}),
+        )
+        .await?;
+    let (input, inbox) = mpsc::channel(64);
+    let (outbox, wire) = berth_sync::link::attach(stream, input.clone());
+    let status = SharedStatus::default();
+    let settings = Settings {
+        root: local.to_owned(),
+        options: ScanOptions::default(),
+        index_file: Some(index_file),
+        watch: true,
+    };
+    let engine = {
+        let (status, watch, wire) = (status.clone(), input.clone(), wire.clone());
+        tokio::task::spawn_blocking(move || {
+            engine::coordinate(settings, inbox, Some(watch), outbox, wire, status)
+        })
+    };
+    Ok(Side {
+        status,
+        input,
+        wire,
+        engine,
+    })
+}
+
+pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
+    let sim = Simulator::start(SimOptions::default()).await?;
+    let temp = tempfile::tempdir()?;
+    let kubeconfig = temp.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig())?;
+    let config = temp.path().join("berthd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kubernetes]\nmode = \"kubeconfig\"\nkubeconfig = {:?}\n\n[dev]\nlocal_agents = true\n",
+            kubeconfig.display().to_string()
+        ),
+    )?;
+    let data = temp.path().join("data");
+    let daemon = tokio::task::block_in_place(|| {
+        DaemonProcess::start_in(berthd, &data, &["--config", &config.display().to_string()])
+    })?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let token = crate::spaces::admin_token(&http, &daemon).await?;
+    // The admin's personal space, and a workload in it.
+    let deployments: kube::Api<kube::core::DynamicObject> = kube::Api::namespaced_with(
+        sim.client()?,
+        "admin",
+        &kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("apps", "v1", "Deployment"),
+            "deployments",
+        ),
+    );
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let created = deployments
+            .create(
+                &Default::default(),
+                &serde_json::from_value(json!({
+                    "apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "bench"},
+                    "spec": {"selector": {"matchLabels": {"app": "bench"}},
+                        "template": {"metadata": {"labels": {"app": "bench"}},
+                            "spec": {"containers": [{"name": "bench", "image": "bench:1"}]}}}
+                }))?,
+            )
+            .await;
+        match created {
+            Ok(_) => break,
+            // The personal space's namespace comes with the first sign-in.
+            Err(_) if Instant::now() < until => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let dev: serde_json::Value = http
+        .post(format!("{}/api/v1/spaces/admin/dev", daemon.url))
+        .bearer_auth(&token)
+        .json(&json!({"target": "bench", "workload": "deployment/bench"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let session_id = dev["session"]["id"]
+        .as_str()
+        .context("no session")?
+        .to_owned();
+    let remote_root = PathBuf::from(dev["local_root"].as_str().context("no local root")?);
+    let first = dial::first(
+        &daemon.url,
+        Role::Client,
+        &token,
+        Some(&session_id),
+        &|_: &str| {},
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot attach: {e:?}"))?;
+    let session = dial::run(
+        daemon.url.clone(),
+        Role::Client,
+        token.clone(),
+        Some(session_id),
+        first,
+        |_: &str| {},
+    );
+    let state = temp.path().join("state");
+
+    // The initial sync, and tar over TCP for the same tree.
+    let local = temp.path().join("initial");
+    fill(&local, INITIAL_FILES, INITIAL_BYTES, 1)?;
+    let tar_seconds = tar_over_tcp(&local, &temp.path().join("tar-copy"))?;
+    std::fs::remove_dir_all(temp.path().join("tar-copy"))?;
+    let started = Instant::now();
+    let side = open(&session, &local, "/initial", state.join("initial.json")).await?;
+    side.settled(Duration::from_secs(600)).await?;
+    let sync_seconds = started.elapsed().as_secs_f64();
+    let initial_wire = side.wire.get();
+
+    // Saves: a file written here until it is in the container's folder.
+    let mut to_container = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let remote = remote_root.join("initial");
+    for i in 0..SAVES {
+        let content = format!("save {i} at {:?}\n", Instant::now());
+        let path = local.join(format!("d{:03}/save.txt", i % 7));
+        let saved = Instant::now();
+        std::fs::write(&path, &content)?;
+        let there = remote.join(format!("d{:03}/save.txt", i % 7));
+        let until = saved + Duration::from_secs(10);
+        loop {
+            if std::fs::read(&there).is_ok_and(|b| b == content.as_bytes()) {
+                break;
+            }
+            if Instant::now() > until {
+                bail!("save {i} did not arrive");
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        to_container.record(saved.elapsed().as_micros() as u64)?;
+        // Past the watcher's coalescing window, as a developer's saves are.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    side.settled(Duration::from_secs(30)).await?;
+    let mut acknowledged = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for ms in side.status().latencies_ms {
+        acknowledged.record((ms * 1000.0).max(1.0) as u64)?;
+    }
+
+    // A burst of new files.
+    let burst_dir = local.join("burst");
+    let started = Instant::now();
+    fill(&burst_dir, BURST_FILES, BURST_FILES * 2_000, 3)?;
+    let remote_burst = remote.join("burst");
+    let until = Instant::now() + Duration::from_secs(300);
+    loop {
+        side.settled(Duration::from_secs(300)).await?;
+        if count_files(&remote_burst) >= BURST_FILES {
+            break;
+        }
+        if Instant::now() > until {
+            bail!("the burst did not arrive");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let burst_seconds = started.elapsed().as_secs_f64();
+    side.stop().await?;
+
+    // 100,000 files synced once, then a new stream over the same trees.
+    let big = temp.path().join("many");
+    fill(&big, RESYNC_FILES, RESYNC_FILES * 200, 4)?;
+    let side = open(&session, &big, "/many", state.join("many.json")).await?;
+    side.settled(Duration::from_secs(900)).await?;
+    side.stop().await?;
+    let started = Instant::now();
+    let side = open(&session, &big, "/many", state.join("many.json")).await?;
+    side.settled(Duration::from_secs(300)).await?;
+    let resync_seconds = started.elapsed().as_secs_f64();
+    let resync_wire = side.wire.get();
+    if side.status().files_sent + side.status().files_received != 0 {
+        bail!("the resync moved files: {:?}", side.status());
+    }
+    side.stop().await?;
+    session.task.abort();
+
+    Ok(SyncBench {
+        initial: Initial {
+            files: INITIAL_FILES,
+            bytes: INITIAL_BYTES,
+            sync_seconds,
+            tar_over_tcp_seconds: tar_seconds,
+            sync_over_tar: sync_seconds / tar_seconds,
+            wire_bytes: initial_wire,
+        },
+        save_to_container: Latency::from_micros(&to_container),
+        save_acknowledged: Latency::from_micros(&acknowledged),
+        resync_unchanged: Resync {
+            files: RESYNC_FILES,
+            seconds: resync_seconds,
+            wire_bytes: resync_wire,
+        },
+        burst: Burst {
+            files: BURST_FILES,
+            seconds: burst_seconds,
+        },
+    })
+}
+
+fn count_files(root: &Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in read.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            } else {
+                count += 1;
+            }
+        }
+    }
+    count
+}

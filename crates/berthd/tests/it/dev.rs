@@ -1,0 +1,158 @@
+//! Dev mode with the embedded cluster, on the real daemon: `berthd` patches
+//! the workload in its own Kubernetes API and runs the agent itself on a
+//! folder under its data directory; `berth up`'s reports reach /metrics;
+//! leaving dev mode restores the workload.
+
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+use crate::daemon::start;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_cluster_runs_agents_in_the_daemon() {
+    let daemon = start();
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", daemon.url);
+    let setup = daemon.setup_url().expect("setup link");
+    let secret = setup.rsplit("token=").next().expect("secret");
+    let password = "correct horse battery staple";
+    let answer = http
+        .post(url("/api/v1/setup"))
+        .json(&json!({"setup_token": secret, "username": "admin", "password": password}))
+        .send()
+        .await
+        .expect("setup");
+    assert_eq!(answer.status(), 201);
+    let signed_in: Value = http
+        .post(url("/api/v1/auth/cli/password"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .expect("sign in")
+        .json()
+        .await
+        .expect("json");
+    let token = signed_in["secret"].as_str().expect("token").to_owned();
+
+    // The embedded cluster's kubeconfig, as an operator would use it.
+    let kubeconfig = kube::config::Kubeconfig::read_from(daemon.data_dir.join("kubeconfig"))
+        .expect("the embedded cluster's kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
+    let client = kube::Client::try_from(config).expect("client");
+    let deployments: Api<DynamicObject> = Api::namespaced_with(
+        client,
+        "admin",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("apps", "v1", "Deployment"),
+            "deployments",
+        ),
+    );
+    let deployment: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "api"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "api"}},
+            "template": {"metadata": {"labels": {"app": "api"}},
+                "spec": {"containers": [{"name": "api", "image": "api:1"}]}}}
+    }))
+    .expect("deployment");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // The admin's personal space appears with the first sign-in.
+    while let Err(e) = deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+    {
+        assert!(
+            Instant::now() < deadline,
+            "cannot create the deployment: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let original = serde_json::to_value(deployments.get("api").await.expect("get")).expect("json");
+
+    let dev: Value = http
+        .post(url("/api/v1/spaces/admin/dev"))
+        .bearer_auth(&token)
+        .json(&json!({"target": "api", "workload": "deployment/api", "workdir": "/app"}))
+        .send()
+        .await
+        .expect("up")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(dev["mode"], "local", "{dev}");
+    let root = dev["local_root"].as_str().expect("local root");
+    assert!(
+        std::path::Path::new(root).starts_with(daemon.data_dir.join("dev")),
+        "{root}"
+    );
+    let session = dev["session"]["id"].as_str().expect("session").to_owned();
+    // The daemon's own agent connects to its relay.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let view: Value = http
+            .get(url(&format!("/api/v1/sessions/{session}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("session")
+            .json()
+            .await
+            .expect("json");
+        if view["agent_connected"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the local agent did not connect: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let during = serde_json::to_value(deployments.get("api").await.expect("get")).expect("json");
+    assert_eq!(during["spec"]["replicas"], 1);
+
+    // What `berth up` reports reaches the metrics; bad reports are refused.
+    let report = |body: Value| {
+        http.post(url(&format!("/api/v1/sessions/{session}/sync-report")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let answer = report(json!({"save_latencies_ms": [7.5, 12.0], "files_sent": 3}))
+        .await
+        .expect("report");
+    assert_eq!(answer.status(), 204);
+    let answer = report(json!({"save_latencies_ms": [-1.0]}))
+        .await
+        .expect("report");
+    assert_eq!(answer.status(), 422);
+    let metrics = http
+        .get(url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let count = metrics
+        .lines()
+        .find(|l| l.starts_with("berth_sync_save_latency_seconds_count"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok());
+    assert_eq!(count, Some(2.0), "{metrics}");
+    assert!(metrics.contains("berth_sync_files_total"), "{metrics}");
+
+    let answer = http
+        .delete(url("/api/v1/spaces/admin/dev/api"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("down");
+    assert_eq!(answer.status(), 200);
+    let after = serde_json::to_value(deployments.get("api").await.expect("get")).expect("json");
+    assert_eq!(after["spec"], original["spec"]);
+}
