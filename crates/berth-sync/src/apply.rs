@@ -337,10 +337,17 @@ impl Applier {
         }
     }
 
+    /// Removes a file or link, or a folder whose synced contents are gone
+    /// already (removals come deepest first). A folder that still holds
+    /// something stays: what is left is ignored here (build output, a
+    /// local `.env`), and sync never deletes what it does not sync.
     pub fn remove(&mut self, path: &SyncPath) -> Result<(), String> {
         let target = path.under(&self.root).map_err(|e| e.to_string())?;
         let result = match std::fs::symlink_metadata(&target) {
-            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&target),
+            Ok(meta) if meta.is_dir() => match std::fs::remove_dir(&target) {
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(()),
+                other => other,
+            },
             Ok(_) => std::fs::remove_file(&target),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),

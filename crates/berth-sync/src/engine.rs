@@ -617,7 +617,11 @@ enum Op {
     Pull { path: SyncPath, entry: Entry },
     /// The peer's version of a conflicting file, saved beside ours as
     /// `copy`.
-    ConflictCopy { path: SyncPath, copy: SyncPath },
+    ConflictCopy {
+        path: SyncPath,
+        copy: SyncPath,
+        remote: Entry,
+    },
 }
 
 impl Op {
@@ -783,7 +787,7 @@ impl Coordinator {
             (None, Some(remote)) => self.pull(path, remote, None),
             (Some(local), Some(remote)) => {
                 if local.kind == Kind::File && remote.kind == Kind::File && !self.first {
-                    self.conflict(path)?;
+                    return self.conflict(path, remote);
                 }
                 self.push(path, Some(local), Some(&remote), since)
             }
@@ -926,21 +930,21 @@ impl Coordinator {
 
     /// Saves the peer's version of `path` beside ours, under a conflict
     /// name.
-    fn conflict(&mut self, path: &SyncPath) -> Result<(), SyncError> {
+    fn conflict(&mut self, path: &SyncPath, remote: Entry) -> Result<(), SyncError> {
         let copy = SyncPath::try_from(format!(
             "{}.berth-conflict-{}",
             path.as_str(),
             stamp(SystemTime::now())
         ))
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
-        let id = self.id();
-        self.ops.insert(
-            id,
-            Op::ConflictCopy {
-                path: path.clone(),
-                copy: copy.clone(),
-            },
-        );
+        // The path stays busy until the copy is saved; only then does the
+        // local version go over (it would otherwise overwrite what is being
+        // copied).
+        let id = self.start(Op::ConflictCopy {
+            path: path.clone(),
+            copy: copy.clone(),
+            remote,
+        });
         self.replica.save_as.insert(id, copy);
         Ok(self.replica.outbox.control(Control::Want {
             id,
@@ -991,7 +995,7 @@ impl Coordinator {
         let Some(op) = self.ops.remove(&id) else {
             return Ok(());
         };
-        if !matches!(op, Op::ConflictCopy { .. }) && self.busy.get(op.path()) == Some(&id) {
+        if self.busy.get(op.path()) == Some(&id) {
             self.busy.remove(op.path());
         }
         match op {
@@ -1030,8 +1034,13 @@ impl Coordinator {
                 None => self.pulled(&path, entry, Ok(()))?,
                 Some(error) => self.failed(&path, error),
             },
-            Op::ConflictCopy { copy, .. } => match error {
-                None => self.status().conflicts.push(copy.as_str().to_owned()),
+            Op::ConflictCopy { path, copy, remote } => match error {
+                None => {
+                    self.status().conflicts.push(copy.as_str().to_owned());
+                    // The peer's version is kept beside ours: ours goes over.
+                    self.base.insert(path.clone(), remote);
+                    self.dirty.insert(path);
+                }
                 Some(error) => self.failed(&copy, error),
             },
         }

@@ -134,16 +134,20 @@ fn tree(root: &Path) -> BTreeMap<String, Node> {
             || relative.starts_with(".git/")
             || relative == ".git"
             || relative.contains("berth-conflict")
+            || relative.contains(".berth-tmp-")
             || relative.ends_with(".log")
             || relative.starts_with("node_modules")
         {
             continue;
         }
-        let meta = std::fs::symlink_metadata(&entry).expect("meta");
+        // A temporary file may be renamed away while the tree is read.
+        let Ok(meta) = std::fs::symlink_metadata(&entry) else {
+            continue;
+        };
         let node = if meta.file_type().is_symlink() {
             Node::Link(
                 std::fs::read_link(&entry)
-                    .expect("link")
+                    .unwrap_or_default()
                     .to_string_lossy()
                     .into_owned(),
             )
@@ -275,7 +279,9 @@ fn edits_deletes_renames_and_modes_go_both_ways() {
     pair.settled();
     let after_initial = pair.wire.get();
 
-    // Edit, create, delete a folder, chmod.
+    // Edit, create, delete a folder, chmod. The container has an ignored
+    // file in the folder: it stays, and so does its folder.
+    write(remote.path(), "src/old/build.log", b"the container's own");
     write(local.path(), "src/a.rs", b"a, edited");
     write(local.path(), "src/new/c.rs", b"c");
     std::fs::remove_dir_all(local.path().join("src/old")).expect("rm");
@@ -284,6 +290,16 @@ fn edits_deletes_renames_and_modes_go_both_ways() {
         std::fs::Permissions::from_mode(0o755),
     )
     .expect("chmod");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while remote.path().join("src/old/b.rs").exists() {
+        assert!(Instant::now() < deadline, "the deletion did not arrive");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        std::fs::read(remote.path().join("src/old/build.log")).expect("kept"),
+        b"the container's own"
+    );
+    std::fs::remove_dir_all(remote.path().join("src/old")).expect("rm remote");
     pair.settled();
     assert!(!remote.path().join("src/old").exists());
 
