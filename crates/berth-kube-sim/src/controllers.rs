@@ -201,6 +201,37 @@ fn follow_replicas(state: &mut State, plural: &str, ns: &str, name: &str) {
             status.insert("currentReplicas".to_owned(), json!(replicas));
         }
     }
+    if plural == "deployments" {
+        // What `kubectl rollout status` and Helm's --wait read. Times are
+        // the object's creation, so the status is stable and written once.
+        let at = old["metadata"]["creationTimestamp"].clone();
+        let condition = |kind: &str, reason: &str, message: &str| {
+            json!({"type": kind, "status": "True", "reason": reason, "message": message,
+                "lastUpdateTime": at, "lastTransitionTime": at})
+        };
+        status.insert(
+            "conditions".to_owned(),
+            json!([
+                condition(
+                    "Available",
+                    "MinimumReplicasAvailable",
+                    "Deployment has minimum availability."
+                ),
+                condition(
+                    "Progressing",
+                    "NewReplicaSetAvailable",
+                    "The replica set has progressed."
+                ),
+            ]),
+        );
+    } else {
+        let revision = format!(
+            "{name}-{}",
+            old["metadata"]["generation"].as_i64().unwrap_or(1)
+        );
+        status.insert("currentRevision".to_owned(), json!(revision));
+        status.insert("updateRevision".to_owned(), json!(revision));
+    }
     let status = Value::Object(status);
     if old["status"] == status {
         return;

@@ -178,6 +178,18 @@ impl ApiError {
         }
     }
 
+    /// A protobuf body of a kind the simulator does not read.
+    pub fn unsupported_protobuf(kind: &str) -> Self {
+        ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: format!(
+                "the simulator reads protobuf bodies of Secret, ConfigMap, Namespace and DeleteOptions only, not {kind:?}; send JSON"
+            ),
+            details: json!({}),
+        }
+    }
+
     pub fn unsupported_media_type(content_type: &str) -> Self {
         ApiError {
             code: 415,

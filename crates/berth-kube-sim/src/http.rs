@@ -81,6 +81,12 @@ async fn route(
         )
         .into_response()),
         ["apis"] => return Ok(Json(group_list(shared)).into_response()),
+        ["openapi", "v3"] => return Ok(Json(openapi_index(shared)).into_response()),
+        ["openapi", "v3", rest @ ..] => {
+            return openapi_document(shared, &rest.join("/"))
+                .map(|doc| Json(doc).into_response())
+                .ok_or_else(|| ApiError::path_not_found(path));
+        }
         ["api", "v1"] => return Ok(Json(resource_list(shared, "", "v1")).into_response()),
         ["apis", group] => {
             let list = group_list(shared);
@@ -167,9 +173,10 @@ async fn route(
             Method::GET if is_true(params.get("watch")) => watch(shared, &rt, ns, params).await,
             Method::GET => list(shared, &rt, ns.as_deref(), params),
             Method::POST => {
-                let object = shared
-                    .cluster
-                    .create(&rt, ns.as_deref(), parse_json(&body)?, &ctx)?;
+                let object =
+                    shared
+                        .cluster
+                        .create(&rt, ns.as_deref(), body_json(headers, &body)?, &ctx)?;
                 Ok((StatusCode::CREATED, Json(object)).into_response())
             }
             Method::DELETE => {
@@ -179,7 +186,7 @@ async fn route(
                     ns.as_deref(),
                     &labels,
                     &fields,
-                    &delete_opts(params, &body)?,
+                    &delete_opts(params, headers, &body)?,
                 )?;
                 Ok(Json(json!({
                     "kind": format!("{}List", rt.kind),
@@ -214,7 +221,7 @@ async fn route(
                     &rt,
                     ns,
                     &name,
-                    parse_json(&body)?,
+                    body_json(headers, &body)?,
                     &ctx,
                     sub,
                 )?)
@@ -245,7 +252,7 @@ async fn route(
                     &rt,
                     ns,
                     &name,
-                    &delete_opts(params, &body)?,
+                    &delete_opts(params, headers, &body)?,
                 )?)
                 .into_response()),
                 _ => Err(ApiError::method_not_allowed()),
@@ -331,6 +338,102 @@ fn write_ctx(params: &Params, headers: &HeaderMap) -> WriteCtx {
     }
 }
 
+/// A create's, replace's or delete's body: JSON, or the protobuf client-go
+/// sends for built-in kinds.
+fn body_json(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if crate::protobuf::is_protobuf(content_type) {
+        crate::protobuf::to_json(body)
+    } else {
+        parse_json(body)
+    }
+}
+
+/// `/openapi/v3`: one document per group/version served. Clients (Helm)
+/// read it to learn that the server validates fields itself.
+fn openapi_index(shared: &Shared) -> Value {
+    let mut paths = serde_json::Map::new();
+    for rt in shared.cluster.types() {
+        let key = openapi_key(&rt.group, &rt.version);
+        let url = format!("/openapi/v3/{key}?hash={}", openapi_hash(&key));
+        paths.insert(key, json!({"serverRelativeURL": url}));
+    }
+    json!({"paths": paths})
+}
+
+fn openapi_key(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+fn openapi_hash(key: &str) -> String {
+    // Stable per group/version: the documents change only with the build.
+    format!(
+        "{:016X}",
+        key.bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b))
+                .wrapping_mul(0x0100_0000_01b3))
+    )
+}
+
+/// One group/version's document: each resource's paths, with the
+/// group/version/kind and the `fieldValidation` parameter. Schemas are not
+/// described (the simulator checks objects itself).
+fn openapi_document(shared: &Shared, key: &str) -> Option<Value> {
+    let types: Vec<ResourceType> = shared
+        .cluster
+        .types()
+        .into_iter()
+        .filter(|rt| openapi_key(&rt.group, &rt.version) == key)
+        .collect();
+    if types.is_empty() {
+        return None;
+    }
+    let mut paths = serde_json::Map::new();
+    for rt in &types {
+        let gvk = json!({"group": rt.group, "version": rt.version, "kind": rt.kind});
+        let params = json!([
+            {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        ]);
+        let op = |verb: &str| {
+            json!({"operationId": format!("{verb}{}", rt.kind), "x-kubernetes-action": verb,
+                "x-kubernetes-group-version-kind": gvk, "parameters": params,
+                "responses": {"200": {"description": "OK"}}})
+        };
+        let prefix = format!("/{key}");
+        let (collection, item) = if rt.namespaced {
+            (
+                format!("{prefix}/namespaces/{{namespace}}/{}", rt.plural),
+                format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", rt.plural),
+            )
+        } else {
+            (
+                format!("{prefix}/{}", rt.plural),
+                format!("{prefix}/{}/{{name}}", rt.plural),
+            )
+        };
+        paths.insert(collection, json!({"get": op("list"), "post": op("post")}));
+        paths.insert(
+            item,
+            json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+        );
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes (Berth's simulator)", "version": "v1.33.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }))
+}
+
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
@@ -354,11 +457,11 @@ fn selectors(params: &Params) -> Result<(LabelSelector, FieldSelector), ApiError
     Ok((labels, fields))
 }
 
-fn delete_opts(params: &Params, body: &[u8]) -> Result<DeleteOpts, ApiError> {
+fn delete_opts(params: &Params, headers: &HeaderMap, body: &[u8]) -> Result<DeleteOpts, ApiError> {
     let options: Value = if body.is_empty() {
         json!({})
     } else {
-        parse_json(body)?
+        body_json(headers, body)?
     };
     Ok(DeleteOpts {
         propagation: params

@@ -10,7 +10,12 @@
 //! it says so below.
 //!
 //! # What it simulates
-//! - Discovery (`/api`, `/apis`, group versions), `/version`, `/healthz`.
+//! - Discovery (`/api`, `/apis`, group versions), `/version`, `/healthz`,
+//!   and `/openapi/v3` (each group/version's paths and kinds, so clients
+//!   such as Helm leave field validation to the server).
+//! - JSON request bodies, and the protobuf bodies client-go sends for
+//!   Secrets, ConfigMaps, Namespaces and DeleteOptions (Helm keeps its
+//!   releases as Secrets); answers are JSON.
 //! - Create, get, list (label selectors with every operator, field selectors
 //!   on `metadata.name`/`metadata.namespace`, `limit`/`continue`), update,
 //!   delete, deletecollection, for the built-in kinds Berth uses and any
@@ -30,7 +35,9 @@
 //! - Fault injection ([`Simulator::faults`]): refused requests with any
 //!   status, slow answers, and watches cut off mid-stream.
 //! - Controllers: each namespace's `default` ServiceAccount, workload status
-//!   following `spec.replicas`, ResourceQuota `status.used`, and Job
+//!   following `spec.replicas` (with a Deployment's `Available` and
+//!   `Progressing` conditions, which `helm --wait` reads), ResourceQuota
+//!   `status.used`, and Job
 //!   completion driven by the embedder ([`Simulator::finish_job`]).
 //!
 //! # Where it differs from a real API server
@@ -39,6 +46,10 @@
 //!   objects from a namespaced ServiceAccount succeeds here).
 //! - No pods are created for workloads; their status reports the requested
 //!   replicas as ready at once. Jobs finish only when the embedder says so.
+//! - The `/openapi/v3` documents carry no schemas, and `fieldValidation` is
+//!   not enforced: an unknown field is kept where a real server (with
+//!   `Strict`, and always for server-side apply) refuses it.
+//! - Protobuf bodies of other kinds are refused (415, saying to send JSON).
 //! - No admission webhooks, no defaulting beyond a few fields (replicas,
 //!   Service type and clusterIP, namespace finalizers), no OpenAPI schema
 //!   validation of custom resources, and no `kube-root-ca.crt` ConfigMap.
@@ -60,6 +71,7 @@ mod fields;
 mod http;
 mod patch;
 mod persist;
+mod protobuf;
 mod quantity;
 mod resources;
 mod selectors;

@@ -172,8 +172,10 @@ fn send_file(
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
     if basis.is_empty() {
         let mut reader = reader.take(entry.size);
+        let mut left = entry.size;
         loop {
-            let mut block = vec![0u8; chunk::MAX_CHUNK as usize];
+            // Blocks no larger than what is left: most files are small.
+            let mut block = vec![0u8; left.min(u64::from(chunk::MAX_CHUNK)) as usize];
             let mut filled = 0;
             while filled < block.len() {
                 match reader.read(&mut block[filled..]) {
@@ -184,6 +186,7 @@ fn send_file(
             if filled == 0 {
                 break;
             }
+            left = left.saturating_sub(filled as u64);
             block.truncate(filled);
             outbox.blocking(Message::Data(block))?;
         }

@@ -128,7 +128,7 @@ impl Message {
             Message::Data(bytes) => {
                 if bytes.len() >= COMPRESS_FROM
                     && compressible(bytes)
-                    && let Ok(packed) = zstd::bulk::compress(bytes, 1)
+                    && let Some(packed) = compress(bytes)
                     && packed.len() < bytes.len() - bytes.len() / 8
                 {
                     return frame(2, &packed);
@@ -151,7 +151,44 @@ fn compressible(bytes: &[u8]) -> bool {
     if bytes.len() <= SAMPLE * 2 {
         return true;
     }
-    zstd::bulk::compress(&bytes[..SAMPLE], 1).is_ok_and(|packed| packed.len() < SAMPLE - SAMPLE / 8)
+    compress(&bytes[..SAMPLE]).is_some_and(|packed| packed.len() < SAMPLE - SAMPLE / 8)
+}
+
+/// A compressed block, with one decompressor per thread; nothing larger
+/// than a message comes out.
+fn decompress(body: &[u8]) -> Result<Vec<u8>, WireError> {
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = zstd::bulk::Decompressor::new().ok();
+        }
+        let decompressor = slot
+            .as_mut()
+            .ok_or_else(|| WireError::BadCompression("no decompressor".to_owned()))?;
+        decompressor
+            .decompress(body, MAX_MESSAGE)
+            .map_err(|e| WireError::BadCompression(e.to_string()))
+    })
+}
+
+/// zstd at level 1, with one compressor per thread (making a context per
+/// block costs more than compressing a small one).
+fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = zstd::bulk::Compressor::new(1).ok();
+        }
+        slot.as_mut()?.compress(bytes).ok()
+    })
 }
 
 fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
@@ -198,10 +235,7 @@ impl Decoder {
                         .map_err(|e| WireError::BadControl(e.to_string()))?,
                 ),
                 1 => Message::Data(body.to_vec()),
-                2 => Message::Data(
-                    zstd::bulk::decompress(body, MAX_MESSAGE)
-                        .map_err(|e| WireError::BadCompression(e.to_string()))?,
-                ),
+                2 => Message::Data(decompress(body)?),
                 other => return Err(WireError::UnknownTag(other)),
             });
             self.start += 4 + len;

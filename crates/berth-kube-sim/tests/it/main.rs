@@ -6,6 +6,7 @@
 mod apply;
 mod crud;
 mod deletion;
+mod helm;
 mod list;
 mod namespaces;
 mod patch;
