@@ -24,6 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-spaces",
             "berth-relay",
             "berth-dev",
+            "berth-catalog",
             "berth-proto",
         ],
     ),
@@ -38,6 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-spaces",
             "berth-relay",
             "berth-dev",
+            "berth-catalog",
             "berth-kube",
             "berth-kube-sim",
         ],
@@ -58,6 +60,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["berth-core", "berth-proto", "berth-agent", "berth-sync"],
     ),
     ("berth-agent", &["berth-proto", "berth-sync"]),
+    (
+        "berth-catalog",
+        &["berth-core", "berth-store", "berth-audit", "berth-auth"],
+    ),
     (
         "berth-dev",
         &[
@@ -96,6 +102,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-spaces",
             "berth-relay",
             "berth-dev",
+            "berth-catalog",
             "berth-proto",
             "berth-kube",
             "berth-kube-sim",

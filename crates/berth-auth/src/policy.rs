@@ -81,6 +81,10 @@ pub enum Action<'a> {
     },
     /// See every dev session.
     ListAllSessions,
+    /// See the catalog's chart repositories.
+    ReadCatalogSources,
+    /// Add, refresh and remove chart repositories.
+    ManageCatalog,
     /// Share, unshare, transfer or delete a space.
     OwnSpace {
         name: &'a str,
@@ -101,6 +105,7 @@ impl Action<'_> {
                 | Action::UseSpace { .. }
                 | Action::OwnSpace { .. }
                 | Action::UseSession { .. }
+                | Action::ManageCatalog
         )
     }
 }
@@ -139,6 +144,7 @@ pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), Error> {
         | Action::ReadSsoMapping
         | Action::WriteSsoMapping => role == Role::Admin,
         Action::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
+        Action::ReadCatalogSources | Action::ManageCatalog => role == Role::Admin,
         Action::ListSpaces | Action::CreateSpace => true,
         Action::ListAllSessions => role == Role::Admin,
         Action::UseSession { id, own } => {

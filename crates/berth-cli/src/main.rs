@@ -68,6 +68,9 @@ enum Command {
     /// berth.yaml itself.
     #[command(subcommand)]
     Manifest(commands::up::ManifestCommand),
+    /// The catalog of applications: its chart repositories (admins).
+    #[command(subcommand)]
+    Catalog(commands::catalog::CatalogCommand),
     /// Dev sessions: a CLI and an agent paired through the relay.
     #[command(subcommand)]
     Session(commands::sessions::SessionCommand),
@@ -227,6 +230,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Agent(args) => commands::agent::run(args).await,
         Command::AgentInstall { dir } => commands::agent::install(dir),
+        Command::Catalog(command) => {
+            commands::catalog::run(
+                &commands::client(cli.context.as_deref())?,
+                command,
+                cli.output,
+            )
+            .await
+        }
         Command::Up(args) => {
             commands::up::up(
                 &commands::client(cli.context.as_deref())?,

@@ -5,6 +5,7 @@
 //! network library. Every other Berth crate may depend on it; it depends on none.
 
 pub mod audit;
+pub mod catalog;
 pub mod dev;
 pub mod error;
 pub mod health;

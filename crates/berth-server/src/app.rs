@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use berth_auth::Auth;
+use berth_catalog::Catalog;
 use berth_core::{BuildInfo, ComponentStatus, ReadinessReport};
 use berth_dev::Dev;
 use berth_relay::Relay;
@@ -25,6 +26,7 @@ struct Inner {
     spaces: Arc<Spaces>,
     relay: Arc<Relay>,
     dev: Arc<Dev>,
+    catalog: Arc<Catalog>,
     public_url: String,
     secure_cookies: bool,
     readiness: Readiness,
@@ -39,6 +41,7 @@ pub struct AppParts {
     pub spaces: Arc<Spaces>,
     pub relay: Arc<Relay>,
     pub dev: Arc<Dev>,
+    pub catalog: Arc<Catalog>,
     /// The URL users reach the daemon at; redirect URIs are built from it.
     pub public_url: String,
     pub metrics: HttpMetrics,
@@ -65,6 +68,7 @@ impl App {
                 spaces: parts.spaces,
                 relay: parts.relay,
                 dev: parts.dev,
+                catalog: parts.catalog,
                 public_url,
                 secure_cookies,
                 readiness,
@@ -88,6 +92,10 @@ impl App {
 
     pub fn dev(&self) -> &Arc<Dev> {
         &self.inner.dev
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.inner.catalog
     }
 
     pub fn audit(&self) -> &Arc<berth_audit::Audit> {

@@ -83,4 +83,5 @@ fn api_router() -> OpenApiRouter<App> {
         .merge(routes::spaces::router())
         .merge(routes::sessions::router())
         .merge(routes::dev::router())
+        .merge(routes::catalog::router())
 }

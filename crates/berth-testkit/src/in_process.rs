@@ -120,9 +120,14 @@ impl TestServer {
                 local_agents: true,
                 ..berth_dev::DevConfig::default()
             },
-            clock_for_dev,
+            clock_for_dev.clone(),
             &format!("http://{addr}"),
             &temp.path().join("data"),
+        );
+        let catalog = berth_catalog::Catalog::new(
+            auth.clone(),
+            berth_catalog::CatalogConfig::default(),
+            clock_for_dev,
         );
         let app = App::new(AppParts {
             store,
@@ -130,6 +135,7 @@ impl TestServer {
             spaces: started.spaces.clone(),
             relay,
             dev,
+            catalog,
             public_url: format!("http://{addr}"),
             metrics: HttpMetrics::new(&meter),
             prometheus: prometheus::Registry::new(),

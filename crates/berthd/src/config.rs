@@ -41,6 +41,8 @@ pub struct Config {
     pub relay: berth_relay::RelayConfig,
     #[serde(default)]
     pub dev: berth_dev::DevConfig,
+    #[serde(default)]
+    pub catalog: berth_catalog::CatalogConfig,
 }
 
 /// Where the Kubernetes API is.
@@ -187,6 +189,7 @@ impl Default for Config {
             spaces: berth_spaces::SpacesConfig::default(),
             relay: berth_relay::RelayConfig::default(),
             dev: berth_dev::DevConfig::default(),
+            catalog: berth_catalog::CatalogConfig::default(),
         }
     }
 }
@@ -538,6 +541,13 @@ max_streams_per_session = 256
 # Run agents inside berthd, on folders under the data directory. Always on
 # with the embedded cluster, which runs no pods.
 local_agents = false
+
+[catalog]
+# How often every chart repository's index is fetched again (also on
+# demand: `berth catalog repo refresh NAME`).
+refresh_interval = "1h"
+# How long one fetch of an index may take.
+fetch_timeout = "30s"
 "#;
 
 // figment's Jail fixes its closures' error type, which clippy finds large.

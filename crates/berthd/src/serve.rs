@@ -101,12 +101,19 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         &agent_base,
         &config.data_dir,
     );
+    let catalog = berth_catalog::Catalog::new(
+        auth.clone(),
+        config.catalog.clone(),
+        Arc::new(berth_core::SystemClock),
+    );
+    let catalog_refresh = catalog.start();
     let app = App::new(AppParts {
         store: store.clone(),
         auth: auth.clone(),
         spaces: spaces.spaces.clone(),
         relay,
         dev: dev.clone(),
+        catalog,
         public_url: public_url.clone(),
         metrics: HttpMetrics::new(&telemetry.meter),
         prometheus: telemetry.registry.clone(),
@@ -210,6 +217,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     };
 
     dev.stop();
+    catalog_refresh.abort();
     checkpoints.abort();
     synced.abort();
     spaces.task.abort();

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod doctor;
 pub mod sessions;
 pub mod spaces;

@@ -2,6 +2,7 @@
 //! needed, with its configuration in a temporary XDG_CONFIG_HOME.
 
 mod auth;
+mod catalog;
 mod contexts;
 mod sessions;
 mod spaces;

@@ -242,6 +242,44 @@ async fn every_changing_route_records_an_audit_event() {
     assert_eq!(status, 200);
     expect_event("DELETE", "/api/v1/sessions/{id}", before, audit.head().seq);
 
+    // A chart repository (an empty index served here): added, refreshed,
+    // removed.
+    let repo = tempfile::tempdir().expect("repo");
+    std::fs::write(
+        repo.path().join("index.yaml"),
+        "apiVersion: v1\nentries: {}\n",
+    )
+    .expect("index");
+    let repo_url = crate::catalog::serve_dir(repo.path().to_owned()).await;
+    for (method, path, concrete, body, want) in [
+        (
+            "POST",
+            "/api/v1/catalog/repositories",
+            "/api/v1/catalog/repositories".to_owned(),
+            Some(json!({"name": "audited", "url": repo_url})),
+            201,
+        ),
+        (
+            "POST",
+            "/api/v1/catalog/repositories/{name}/refresh",
+            "/api/v1/catalog/repositories/audited/refresh".to_owned(),
+            None,
+            200,
+        ),
+        (
+            "DELETE",
+            "/api/v1/catalog/repositories/{name}",
+            "/api/v1/catalog/repositories/audited".to_owned(),
+            None,
+            200,
+        ),
+    ] {
+        let before = audit.head().seq;
+        let (got, answer) = call(&http, method, &url(&concrete), Some(&admin), body).await;
+        assert_eq!(got, want, "{method} {path}: {answer}");
+        expect_event(method, path, before, audit.head().seq);
+    }
+
     // Dev mode on a Deployment of the admin's space, then back.
     server
         .sim

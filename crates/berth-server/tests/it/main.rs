@@ -3,6 +3,7 @@
 mod api;
 mod audit_coverage;
 mod auth_local;
+mod catalog;
 mod console;
 mod relay;
 mod spaces;

@@ -77,6 +77,12 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/spaces/{name}/dev", SpaceMembers),
     ("DELETE", "/api/v1/spaces/{name}/dev/{target}", SpaceMembers),
     ("GET", "/api/v1/spaces/{name}/workloads", SpaceMembers),
+    ("GET", "/api/v1/catalog/repositories", Admin),
+    ("POST", "/api/v1/catalog/repositories", Admin),
+    ("GET", "/api/v1/catalog/repositories/{name}", Admin),
+    ("DELETE", "/api/v1/catalog/repositories/{name}", Admin),
+    ("POST", "/api/v1/catalog/repositories/{name}/refresh", Admin),
+    ("GET", "/api/v1/catalog/repositories/{name}/charts", Admin),
     ("GET", "/api/v1/sessions", User),
     ("POST", "/api/v1/sessions", User),
     ("GET", "/api/v1/sessions/{id}", SpaceMembers),
@@ -105,6 +111,9 @@ fn body_for(method: &str, path: &str) -> serde_json::Value {
         ("POST", "/api/v1/sessions") => json!({"space": "admins-only"}),
         ("PATCH", "/api/v1/spaces/{name}") => json!({"labels": {"team": "sweep"}}),
         ("POST", "/api/v1/spaces/{name}/members") => json!({"user": "member"}),
+        ("POST", "/api/v1/catalog/repositories") => {
+            json!({"name": "sweep", "url": "http://127.0.0.1:9"})
+        }
         ("POST", "/api/v1/spaces/{name}/dev") => {
             json!({"target": "api", "workload": "deployment/api"})
         }

@@ -1,0 +1,423 @@
+//! The catalog's sources: chart repositories that admins add by URL
+//! (credentials and certificate authorities by file path, so they come
+//! from mounted Secrets and never through the API). Berth fetches each
+//! repository's `index.yaml`, keeps what it lists, refreshes it on a
+//! schedule and on demand, and reports a failed fetch on the repository
+//! while keeping the charts of the last good one.
+//!
+//! Invariant: a repository is only added once its index was fetched and
+//! read; a later failed fetch never loses the cached charts.
+
+pub mod index;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_audit::Audit;
+use berth_auth::policy::Action;
+use berth_auth::{Actor, Auth, actor_of};
+use berth_core::Error;
+use berth_core::audit::{EventResource, NewEvent, Outcome};
+use berth_core::catalog::{ChartView, NewRepository, RepositoryView};
+use berth_core::time::{Clock, Timestamp};
+use berth_store::Table;
+use serde::{Deserialize, Serialize};
+
+/// Repositories by name.
+pub const REPOSITORIES: Table<RepositoryRecord> = Table::new("catalog.repositories");
+/// Each repository's last good index, by name.
+pub const INDEXES: Table<Vec<ChartView>> = Table::new("catalog.indexes");
+
+/// The largest index read (a big public repository's is about 20 MB).
+const MAX_INDEX: usize = 64 << 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepositoryRecord {
+    pub name: String,
+    pub url: String,
+    pub username_file: Option<String>,
+    pub password_file: Option<String>,
+    pub ca_file: Option<String>,
+    pub added_by: String,
+    pub added_at: Timestamp,
+    pub fetched_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub failed_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// How often every repository's index is fetched again.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    /// How long one fetch may take.
+    #[serde(with = "humantime_serde")]
+    pub fetch_timeout: Duration,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            refresh_interval: Duration::from_secs(3600),
+            fetch_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub struct Catalog {
+    auth: Arc<Auth>,
+    audit: Arc<Audit>,
+    clock: Arc<dyn Clock>,
+    config: CatalogConfig,
+}
+
+fn resource(name: &str) -> EventResource {
+    EventResource {
+        kind: "chart_repository".to_owned(),
+        id: Some(name.to_owned()),
+        name: Some(name.to_owned()),
+        space: None,
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    berth_core::space::SpaceName::try_from(name.to_owned())
+        .map(|_| ())
+        .map_err(|_| {
+            Error::invalid(
+                "name",
+                format!("{name:?} must be 1 to 63 lowercase letters, digits or '-'"),
+            )
+        })
+}
+
+fn read_secret_file(field: &str, path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+        .map_err(|e| format!("cannot read {field} {path}: {e}"))
+}
+
+impl Catalog {
+    pub fn new(auth: Arc<Auth>, config: CatalogConfig, clock: Arc<dyn Clock>) -> Arc<Catalog> {
+        Arc::new(Catalog {
+            audit: auth.audit().clone(),
+            auth,
+            clock,
+            config,
+        })
+    }
+
+    /// Checks the caller may do `action`; a refusal is audited as denied.
+    async fn allowed(
+        &self,
+        actor: &Actor,
+        action: Action<'_>,
+        what: &str,
+        name: &str,
+    ) -> Result<(), Error> {
+        self.auth.allow(actor, action, what, resource(name)).await
+    }
+
+    fn view(&self, record: RepositoryRecord) -> Result<RepositoryView, Error> {
+        let charts: Vec<ChartView> = self
+            .audit
+            .store()
+            .get(INDEXES, &record.name)?
+            .unwrap_or_default();
+        Ok(RepositoryView {
+            charts: charts.len(),
+            versions: charts.iter().map(|c| c.versions.len()).sum(),
+            name: record.name,
+            url: record.url,
+            username_file: record.username_file,
+            password_file: record.password_file,
+            ca_file: record.ca_file,
+            added_by: record.added_by,
+            added_at: record.added_at,
+            fetched_at: record.fetched_at,
+            last_error: record.last_error,
+            failed_at: record.failed_at,
+        })
+    }
+
+    fn record(&self, name: &str) -> Result<RepositoryRecord, Error> {
+        self.audit
+            .store()
+            .get(REPOSITORIES, name)?
+            .ok_or_else(|| Error::not_found("chart repository", name))
+    }
+
+    /// Fetches and reads a repository's index.
+    async fn fetch(&self, record: &RepositoryRecord) -> Result<Vec<ChartView>, String> {
+        let base = reqwest::Url::parse(&format!("{}/", record.url.trim_end_matches('/')))
+            .map_err(|e| format!("{} is not a URL: {e}", record.url))?;
+        let index_url = base
+            .join("index.yaml")
+            .map_err(|e| format!("{} is not a URL: {e}", record.url))?;
+        let mut client = reqwest::Client::builder().timeout(self.config.fetch_timeout);
+        if let Some(ca) = &record.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| format!("cannot read ca_file {ca}: {e}"))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("ca_file {ca} is not PEM certificates: {e}"))?;
+            for certificate in certificates {
+                client = client.add_root_certificate(certificate);
+            }
+        }
+        let client = client.build().map_err(|e| e.to_string())?;
+        let mut request = client.get(index_url.clone());
+        if let (Some(user), Some(password)) = (&record.username_file, &record.password_file) {
+            request = request.basic_auth(
+                read_secret_file("username_file", user)?,
+                Some(read_secret_file("password_file", password)?),
+            );
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| format!("cannot fetch {index_url}: {}", berth_core::error::chain(&e)))?;
+        if !response.status().is_success() {
+            return Err(format!("{index_url} answered {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("cannot fetch {index_url}: {e}"))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_INDEX {
+                return Err(format!("{index_url} is larger than {} MB", MAX_INDEX >> 20));
+            }
+        }
+        index::parse(&body, &base)
+            .map_err(|e| format!("{index_url} is not a chart repository index: {e}"))
+    }
+
+    /// Adds a repository, once its index was fetched and read.
+    pub async fn add(&self, actor: &Actor, req: NewRepository) -> Result<RepositoryView, Error> {
+        self.allowed(
+            actor,
+            Action::ManageCatalog,
+            "catalog.repository.add",
+            &req.name,
+        )
+        .await?;
+        check_name(&req.name)?;
+        if !(req.url.starts_with("https://") || req.url.starts_with("http://")) {
+            return Err(Error::invalid(
+                "url",
+                format!("{:?} is not an http:// or https:// URL", req.url),
+            ));
+        }
+        if req.username_file.is_some() != req.password_file.is_some() {
+            return Err(Error::invalid(
+                "password_file",
+                "give both username_file and password_file, or neither",
+            ));
+        }
+        if self.audit.store().get(REPOSITORIES, &req.name)?.is_some() {
+            return Err(Error::conflict(format!(
+                "a chart repository is named {} already",
+                req.name
+            )));
+        }
+        let now = self.clock.now();
+        let record = RepositoryRecord {
+            name: req.name.clone(),
+            url: req.url.trim_end_matches('/').to_owned(),
+            username_file: req.username_file,
+            password_file: req.password_file,
+            ca_file: req.ca_file,
+            added_by: actor.user.username.to_string(),
+            added_at: now,
+            fetched_at: Some(now),
+            last_error: None,
+            failed_at: None,
+        };
+        let charts = self
+            .fetch(&record)
+            .await
+            .map_err(|e| Error::invalid("url", e))?;
+        let event = NewEvent::new(
+            actor_of(actor),
+            "catalog.repository.add",
+            resource(&record.name),
+            Outcome::Success,
+        )
+        .origin(actor.origin.clone())
+        .reason(format!("{} ({} charts)", record.url, charts.len()));
+        let (_, sealed) = self
+            .audit
+            .commit(&[REPOSITORIES.name, INDEXES.name], |tx| {
+                tx.put(REPOSITORIES, &record.name, &record)?;
+                tx.put(INDEXES, &record.name, &charts)?;
+                Ok(((), event.clone()))
+            })?;
+        self.audit.durable(sealed.seq).await?;
+        self.view(record)
+    }
+
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<RepositoryView>, Error> {
+        self.allowed(
+            actor,
+            Action::ReadCatalogSources,
+            "catalog.repository.list",
+            "",
+        )
+        .await?;
+        let records: Vec<(String, RepositoryRecord)> = self.audit.store().scan(REPOSITORIES, "")?;
+        records.into_iter().map(|(_, r)| self.view(r)).collect()
+    }
+
+    pub async fn get(&self, actor: &Actor, name: &str) -> Result<RepositoryView, Error> {
+        self.allowed(
+            actor,
+            Action::ReadCatalogSources,
+            "catalog.repository.get",
+            name,
+        )
+        .await?;
+        self.view(self.record(name)?)
+    }
+
+    /// The charts of a repository's last good index.
+    pub async fn charts(&self, actor: &Actor, name: &str) -> Result<Vec<ChartView>, Error> {
+        self.allowed(
+            actor,
+            Action::ReadCatalogSources,
+            "catalog.repository.charts",
+            name,
+        )
+        .await?;
+        self.record(name)?;
+        Ok(self.audit.store().get(INDEXES, name)?.unwrap_or_default())
+    }
+
+    /// Fetches a repository's index now; a failure is kept on the
+    /// repository (and answered), the cached charts stay.
+    pub async fn refresh(&self, actor: &Actor, name: &str) -> Result<RepositoryView, Error> {
+        self.allowed(
+            actor,
+            Action::ManageCatalog,
+            "catalog.repository.refresh",
+            name,
+        )
+        .await?;
+        let record = self.record(name)?;
+        let outcome = self.refresh_record(record).await?;
+        let (view, failure) = outcome;
+        let event = NewEvent::new(
+            actor_of(actor),
+            "catalog.repository.refresh",
+            resource(name),
+            if failure.is_some() {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            },
+        )
+        .origin(actor.origin.clone())
+        .reason(
+            failure
+                .clone()
+                .unwrap_or_else(|| format!("{} charts", view.charts)),
+        );
+        let sealed = self.audit.record(event)?;
+        self.audit.durable(sealed.seq).await?;
+        Ok(view)
+    }
+
+    /// Fetches and stores; answers the view and the failure, if any.
+    async fn refresh_record(
+        &self,
+        mut record: RepositoryRecord,
+    ) -> Result<(RepositoryView, Option<String>), Error> {
+        let fetched = self.fetch(&record).await;
+        let now = self.clock.now();
+        let (charts, failure) = match fetched {
+            Ok(charts) => {
+                record.fetched_at = Some(now);
+                record.last_error = None;
+                record.failed_at = None;
+                (Some(charts), None)
+            }
+            Err(error) => {
+                record.last_error = Some(error.clone());
+                record.failed_at = Some(now);
+                (None, Some(error))
+            }
+        };
+        self.audit
+            .store()
+            .transact(&[REPOSITORIES.name, INDEXES.name], |tx| {
+                // Removed meanwhile: not brought back.
+                if tx.get(REPOSITORIES, &record.name)?.is_none() {
+                    return Ok(());
+                }
+                tx.put(REPOSITORIES, &record.name, &record)?;
+                if let Some(charts) = &charts {
+                    tx.put(INDEXES, &record.name, charts)?;
+                }
+                Ok(())
+            })?;
+        Ok((self.view(record)?, failure))
+    }
+
+    pub async fn remove(&self, actor: &Actor, name: &str) -> Result<RepositoryView, Error> {
+        self.allowed(
+            actor,
+            Action::ManageCatalog,
+            "catalog.repository.remove",
+            name,
+        )
+        .await?;
+        let view = self.view(self.record(name)?)?;
+        let event = NewEvent::new(
+            actor_of(actor),
+            "catalog.repository.remove",
+            resource(name),
+            Outcome::Success,
+        )
+        .origin(actor.origin.clone());
+        let (_, sealed) = self
+            .audit
+            .commit(&[REPOSITORIES.name, INDEXES.name], |tx| {
+                tx.delete(REPOSITORIES, name)?;
+                tx.delete(INDEXES, name)?;
+                Ok(((), event.clone()))
+            })?;
+        self.audit.durable(sealed.seq).await?;
+        Ok(view)
+    }
+
+    /// Fetches every repository's index again, forever, every
+    /// `refresh_interval`.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let catalog = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(catalog.config.refresh_interval).await;
+                let records: Vec<(String, RepositoryRecord)> =
+                    match catalog.audit.store().scan(REPOSITORIES, "") {
+                        Ok(records) => records,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot list chart repositories");
+                            continue;
+                        }
+                    };
+                for (name, record) in records {
+                    match catalog.refresh_record(record).await {
+                        Ok((_, Some(error))) => {
+                            tracing::warn!(repository = %name, %error, "a chart repository's index could not be refreshed")
+                        }
+                        Ok((_, None)) => {}
+                        Err(e) => {
+                            tracing::warn!(repository = %name, error = %e.message, "cannot store a chart repository's index")
+                        }
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,272 @@
+//! Chart repositories: a real chart packaged and indexed by Helm, served
+//! over loopback; added, listed, refreshed when a version is published,
+//! kept through a failed fetch, removed. Admins only; each change audited.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use berth_testkit::TestServer;
+use serde_json::{Value, json};
+
+use crate::auth_local::{call, member};
+
+/// Serves the files of `dir` over loopback; answers its base URL.
+pub async fn serve_dir(dir: PathBuf) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let dir = dir.clone();
+        async move {
+            let name = uri.path().trim_start_matches('/');
+            match std::fs::read(dir.join(name)) {
+                Ok(bytes) if !name.contains("..") => (axum::http::StatusCode::OK, bytes),
+                _ => (axum::http::StatusCode::NOT_FOUND, b"not found".to_vec()),
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+fn helm() -> PathBuf {
+    if let Some(path) = std::env::var_os("BERTH_TEST_HELM") {
+        return PathBuf::from(path);
+    }
+    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/helm");
+    assert!(
+        installed.exists(),
+        "no helm at {}: run `cargo xtask setup`, or set BERTH_TEST_HELM",
+        installed.display()
+    );
+    installed
+}
+
+fn helm_run(args: &[&str], home: &Path) {
+    let out = Command::new(helm())
+        .args(args)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .output()
+        .expect("helm runs");
+    assert!(
+        out.status.success(),
+        "helm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Packages version `version` of a small chart into `repo` and indexes it.
+fn publish(work: &Path, repo: &Path, url: &str, version: &str) {
+    let chart = work.join("redis");
+    std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: redis\ndescription: An in-memory store\nversion: {version}\nappVersion: \"7.4\"\n"),
+    )
+    .expect("Chart.yaml");
+    std::fs::write(chart.join("values.yaml"), "replicas: 1\n").expect("values");
+    std::fs::write(
+        chart.join("templates/configmap.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  replicas: {{ .Values.replicas | quote }}\n",
+    )
+    .expect("template");
+    let chart = chart.to_str().expect("utf-8");
+    let repo_dir = repo.to_str().expect("utf-8");
+    helm_run(&["package", chart, "-d", repo_dir], work);
+    helm_run(&["repo", "index", repo_dir, "--url", url], work);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_repositories_are_added_refreshed_and_removed_by_admins() {
+    let server = TestServer::start().await.expect("server");
+    let admin = server.admin_token().await.expect("admin");
+    let developer = member(&server, &admin, "dev").await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.url);
+    let work = tempfile::tempdir().expect("work");
+    let repo = work.path().join("repo");
+    std::fs::create_dir_all(&repo).expect("repo");
+    let base = serve_dir(repo.clone()).await;
+    publish(work.path(), &repo, &base, "0.1.0");
+    let add = |token: &str, body: Value| {
+        let token = token.to_owned();
+        let http = http.clone();
+        let to = url("/api/v1/catalog/repositories");
+        async move { call(&http, "POST", &to, Some(&token), Some(body)).await }
+    };
+
+    // Developers cannot.
+    let (status, _) = add(&developer, json!({"name": "stable", "url": base})).await;
+    assert_eq!(status, 403);
+    // What is not a repository is not added, and says why.
+    let (status, answer) = add(&admin, json!({"name": "gone", "url": "http://127.0.0.1:9"})).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot fetch http://127.0.0.1:9/index.yaml"),
+        "{answer}"
+    );
+    let (status, answer) = add(
+        &admin,
+        json!({"name": "wrong", "url": format!("{base}/nothing-here")}),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("404"),
+        "{answer}"
+    );
+    let (status, answer) = add(&admin, json!({"name": "Bad_Name", "url": base})).await;
+    assert_eq!(status, 422, "{answer}");
+    let (status, answer) = add(
+        &admin,
+        json!({"name": "half", "url": base, "username_file": "/etc/hostname"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+
+    let (status, added) = add(&admin, json!({"name": "stable", "url": base})).await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["charts"], 1);
+    assert_eq!(added["versions"], 1);
+    let (status, _) = add(&admin, json!({"name": "stable", "url": base})).await;
+    assert_eq!(status, 409);
+    let (status, charts) = call(
+        &http,
+        "GET",
+        &url("/api/v1/catalog/repositories/stable/charts"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(charts[0]["name"], "redis");
+    assert_eq!(charts[0]["versions"][0]["version"], "0.1.0");
+    assert_eq!(charts[0]["versions"][0]["app_version"], "7.4");
+    assert_eq!(
+        charts[0]["versions"][0]["urls"][0],
+        format!("{base}/redis-0.1.0.tgz")
+    );
+
+    // A new version, found by a refresh, listed first.
+    publish(work.path(), &repo, &base, "0.2.0");
+    let (status, refreshed) = call(
+        &http,
+        "POST",
+        &url("/api/v1/catalog/repositories/stable/refresh"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(refreshed["versions"], 2);
+    assert_eq!(refreshed["last_error"], Value::Null);
+    let (_, charts) = call(
+        &http,
+        "GET",
+        &url("/api/v1/catalog/repositories/stable/charts"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(charts[0]["versions"][0]["version"], "0.2.0");
+
+    // A broken index: the failure is reported, the charts stay.
+    std::fs::write(repo.join("index.yaml"), "<html>maintenance</html>").expect("break");
+    let (status, failed) = call(
+        &http,
+        "POST",
+        &url("/api/v1/catalog/repositories/stable/refresh"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{failed}");
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is not a chart repository index"),
+        "{failed}"
+    );
+    assert_eq!(failed["versions"], 2);
+    let (_, listed) = call(
+        &http,
+        "GET",
+        &url("/api/v1/catalog/repositories"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    let (status, _) = call(
+        &http,
+        "GET",
+        &url("/api/v1/catalog/repositories"),
+        Some(&developer),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    let (status, _) = call(
+        &http,
+        "DELETE",
+        &url("/api/v1/catalog/repositories/stable"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &http,
+        "GET",
+        &url("/api/v1/catalog/repositories/stable"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let (_, events) = call(
+        &http,
+        "GET",
+        &url("/api/v1/audit/events?action=catalog.repository."),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let seen: Vec<(String, String)> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_owned(),
+                e["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for wanted in [
+        ("catalog.repository.add", "success"),
+        ("catalog.repository.add", "denied"),
+        ("catalog.repository.refresh", "success"),
+        ("catalog.repository.refresh", "failure"),
+        ("catalog.repository.remove", "success"),
+    ] {
+        assert!(
+            seen.iter().any(|(a, o)| a == wanted.0 && o == wanted.1),
+            "{wanted:?} not in {seen:?}"
+        );
+    }
+}
