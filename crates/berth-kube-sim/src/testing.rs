@@ -143,3 +143,19 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The real Helm binary tests use: `BERTH_TEST_HELM`, or the one
+/// `cargo xtask setup` installs in `target/tools/helm`.
+pub fn helm() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("BERTH_TEST_HELM") {
+        return std::path::PathBuf::from(path);
+    }
+    let installed =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/helm");
+    assert!(
+        installed.exists(),
+        "no helm at {}: run `cargo xtask setup`, or set BERTH_TEST_HELM",
+        installed.display()
+    );
+    installed
+}

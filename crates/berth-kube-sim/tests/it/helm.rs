@@ -9,21 +9,9 @@ use std::process::Command;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
 
-use crate::TestCluster;
+use berth_kube_sim::testing::helm;
 
-/// The Helm binary `cargo xtask setup` installs (or `BERTH_TEST_HELM`).
-fn helm() -> PathBuf {
-    if let Some(path) = std::env::var_os("BERTH_TEST_HELM") {
-        return PathBuf::from(path);
-    }
-    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/helm");
-    assert!(
-        installed.exists(),
-        "no helm at {}: run `cargo xtask setup`, or set BERTH_TEST_HELM",
-        installed.display()
-    );
-    installed
-}
+use crate::TestCluster;
 
 fn write(root: &Path, path: &str, text: &str) {
     let full = root.join(path);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use berth_testkit::TestServer;
+use berth_testkit::helm;
 use serde_json::{Value, json};
 
 use crate::auth_local::{call, member};
@@ -30,19 +31,6 @@ pub async fn serve_dir(dir: PathBuf) -> String {
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}")
-}
-
-fn helm() -> PathBuf {
-    if let Some(path) = std::env::var_os("BERTH_TEST_HELM") {
-        return PathBuf::from(path);
-    }
-    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/helm");
-    assert!(
-        installed.exists(),
-        "no helm at {}: run `cargo xtask setup`, or set BERTH_TEST_HELM",
-        installed.display()
-    );
-    installed
 }
 
 fn helm_run(args: &[&str], home: &Path) {
