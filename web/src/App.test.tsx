@@ -5,12 +5,16 @@ import { setCsrfToken, type Whoami } from './api';
 import { App } from './App';
 import {
   ALICE,
+  DANA,
   ROOT,
   byTestId,
+  charts,
   click,
+  flush,
   json,
   mount,
   queryTestId,
+  repositoryView,
   sessionView,
   spaceView,
   stubFetch,
@@ -30,6 +34,9 @@ async function open(me: Whoami, path: string) {
     if (call.url === '/api/v1/spaces/alpha') return json(200, spaceView());
     if (call.url === '/api/v1/spaces/alpha/objects') return json(200, []);
     if (call.url === '/api/v1/sessions') return json(200, [sessionView()]);
+    if (call.url === '/api/v1/catalog/repositories') return json(200, [repositoryView()]);
+    if (call.url === '/api/v1/catalog/repositories/stable') return json(200, repositoryView());
+    if (call.url === '/api/v1/catalog/repositories/stable/charts') return json(200, charts());
     if (call.url === '/api/v1/version') return json(200, { version: '0.1.0', api: 'v1' });
     if (call.url === '/readyz') return json(200, { ready: true, components: {} });
     return json(404, { error: { code: 'not_found', message: 'no such route' } });
@@ -95,5 +102,51 @@ describe('Dev sessions in the console', () => {
     await click(link);
     await waitFor(() => expect(text(root, 'space-title')).toBe('alpha'));
     expect(window.location.pathname).toBe('/spaces/alpha');
+  });
+});
+
+describe('Catalog in the console', () => {
+  it('admins have Catalog in the navigation, after Sessions', async () => {
+    const { root } = await open(ROOT, '/');
+    const link = await waitFor(() => byTestId(root, 'nav-catalog'));
+    expect(link.getAttribute('href')).toBe('/catalog');
+    expect(text(root, 'nav-catalog')).toBe('Catalog');
+    const nav = [...root.querySelectorAll('nav a')].map((a) => a.getAttribute('data-testid'));
+    expect(nav.indexOf('nav-catalog')).toBe(nav.indexOf('nav-sessions') + 1);
+  });
+
+  it.each([
+    ['members', ALICE],
+    ['auditors', DANA],
+  ])('%s do not see it, and opening /catalog shows “Admins only” without asking the daemon', async (_who, me) => {
+    const { calls, root } = await open(me, '/catalog');
+    await waitFor(() => byTestId(root, 'not-allowed'));
+    expect(queryTestId(root, 'nav-catalog')).toBeNull();
+    expect(queryTestId(root, 'nav-spaces')).not.toBeNull();
+    expect(root.querySelector('h1')?.textContent).toBe('Admins only');
+    await flush();
+    expect(calls.map((c) => c.url).filter((u) => u.startsWith('/api/v1/catalog'))).toEqual([]);
+  });
+
+  it('members opening a repository’s page see “Admins only” too', async () => {
+    const { calls, root } = await open(ALICE, '/catalog/repositories/stable');
+    await waitFor(() => byTestId(root, 'not-allowed'));
+    await flush();
+    expect(calls.map((c) => c.url).filter((u) => u.startsWith('/api/v1/catalog'))).toEqual([]);
+  });
+
+  it('/catalog lists the repositories, marked in the navigation, and a repository links to its charts', async () => {
+    const { calls, root } = await open(ROOT, '/catalog');
+    await waitFor(() => byTestId(root, 'repo-row-stable'));
+    expect(calls.map((c) => c.url)).toContain('/api/v1/catalog/repositories');
+    expect(byTestId(root, 'nav-catalog').getAttribute('aria-current')).toBe('page');
+
+    await click(byTestId(root, 'repo-link-stable'));
+    await waitFor(() => byTestId(root, 'chart-row-redis'));
+    expect(window.location.pathname).toBe('/catalog/repositories/stable');
+    expect(text(root, 'repo-title')).toBe('stable');
+    // Under Catalog in the navigation.
+    expect(byTestId(root, 'nav-catalog').className).toContain('active');
+    expect(byTestId(root, 'nav-catalog').getAttribute('aria-current')).toBe('true');
   });
 });

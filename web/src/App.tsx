@@ -1,9 +1,11 @@
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { fetchWhoami, isUnauthenticated, logout, onUnauthenticated, type Whoami } from './api';
 import { AuditLog } from './AuditLog';
+import { Catalog } from './Catalog';
 import { describeError, roleLabel } from './format';
 import { Login } from './Login';
 import { Overview } from './Overview';
+import { Repository } from './Repository';
 import { Link, navigate, useLocation } from './router';
 import {
   ROUTE_PATHS,
@@ -11,6 +13,7 @@ import {
   loginPath,
   navRouteOf,
   nextFromSearch,
+  repositoryNameOf,
   routeOf,
   routeRoles,
   spaceNameOf,
@@ -36,6 +39,7 @@ const NAV: { route: FixedRoute; label: string }[] = [
   { route: 'overview', label: 'Overview' },
   { route: 'spaces', label: 'Spaces' },
   { route: 'sessions', label: 'Sessions' },
+  { route: 'catalog', label: 'Catalog' },
   { route: 'tokens', label: 'Tokens' },
   { route: 'users', label: 'Users' },
   { route: 'audit', label: 'Audit log' },
@@ -250,6 +254,13 @@ function Page({ route, pathname, me }: { route: Route; pathname: string; me: Who
     }
     case 'sessions':
       return <Sessions me={me} />;
+    case 'catalog':
+      return <Catalog />;
+    case 'repository': {
+      const name = repositoryNameOf(pathname) ?? '';
+      // A new page per repository, as for spaces.
+      return <Repository key={name} name={name} />;
+    }
     case 'users':
       return <Users me={me} />;
     case 'tokens':

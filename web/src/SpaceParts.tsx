@@ -1,5 +1,6 @@
 // Pieces both Spaces pages use: the phase badge and the "type the name to confirm" step
-// (deleting a space, taking a target out of dev mode).
+// (deleting a space, taking a target out of dev mode; the Catalog page uses it too, to
+// remove a chart repository).
 
 import { useId, useState, type FormEvent, type ReactNode } from 'react';
 import { deleteConfirmed, phaseBadge } from './spaces';

@@ -3,6 +3,12 @@ import {
   ApiError,
   MalformedResponseError,
   UnreachableError,
+  addRepository,
+  fetchRepository,
+  listCharts,
+  listRepositories,
+  refreshRepository,
+  removeRepository,
   auditExportHref,
   auditQueryString,
   createLocalUser,
@@ -1226,5 +1232,166 @@ describe('dev mode', () => {
     const err = await listWorkloads('alpha').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MalformedResponseError);
     expect((err as Error).message).toContain(message);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Catalog: chart repositories
+
+const REPOSITORY = {
+  name: 'stable',
+  url: 'https://charts.example.com',
+  username_file: '/etc/berth/secrets/charts/username',
+  password_file: '/etc/berth/secrets/charts/password',
+  ca_file: null,
+  added_by: 'admin',
+  added_at: '2026-11-27T10:00:00Z',
+  fetched_at: '2026-11-27T11:00:00Z',
+  last_error: null,
+  failed_at: null,
+  charts: 1,
+  versions: 2,
+};
+
+const CHART = {
+  name: 'redis',
+  versions: [
+    {
+      version: '1.10.0',
+      app_version: '7.4',
+      description: 'An in-memory store',
+      icon: 'https://charts.example.com/redis.png',
+      created: '2026-11-20T10:00:00Z',
+      digest: 'abc',
+      urls: ['https://charts.example.com/redis-1.10.0.tgz'],
+      deprecated: false,
+    },
+    { version: '1.2.0', app_version: null, description: null, icon: null, created: null, digest: null, urls: [], deprecated: true },
+  ],
+};
+
+describe('catalog repositories', () => {
+  afterEach(() => setCsrfToken(null));
+
+  it('reads the list, one repository and its charts, with no CSRF header', async () => {
+    await signIn();
+    const calls = stubFetch((url) =>
+      json(200, url.endsWith('/charts') ? [CHART] : url.endsWith('/repositories') ? [REPOSITORY] : REPOSITORY),
+    );
+    await expect(listRepositories()).resolves.toEqual([REPOSITORY]);
+    await expect(fetchRepository('stable')).resolves.toEqual(REPOSITORY);
+    await expect(listCharts('a b')).resolves.toEqual([CHART]);
+    expect(calls.map((c) => `${c.init?.method} ${c.url}`)).toEqual([
+      'GET /api/v1/catalog/repositories',
+      'GET /api/v1/catalog/repositories/stable',
+      'GET /api/v1/catalog/repositories/a%20b/charts',
+    ]);
+    for (const call of calls) expect(header(call.init, 'x-csrf-token')).toBeUndefined();
+  });
+
+  it('addRepository posts the request with the CSRF header, leaves out empty files and takes the 201', async () => {
+    await signIn();
+    const calls = stubFetch(() => json(201, REPOSITORY));
+    await expect(
+      addRepository({
+        name: 'stable',
+        url: 'https://charts.example.com',
+        username_file: '/etc/berth/secrets/charts/username',
+        password_file: '/etc/berth/secrets/charts/password',
+        ca_file: '',
+      }),
+    ).resolves.toEqual(REPOSITORY);
+    expect(calls[0]?.url).toBe('/api/v1/catalog/repositories');
+    expect(calls[0]?.init?.method).toBe('POST');
+    expect(header(calls[0]?.init, 'x-csrf-token')).toBe('csrf-123');
+    expect(bodyOf(calls[0]?.init)).toEqual({
+      name: 'stable',
+      url: 'https://charts.example.com',
+      username_file: '/etc/berth/secrets/charts/username',
+      password_file: '/etc/berth/secrets/charts/password',
+    });
+  });
+
+  it.each([
+    [422, 'invalid', 'url: cannot fetch https://charts.example.com/index.yaml: connection refused'],
+    [409, 'conflict', 'a chart repository is named stable already'],
+    [403, 'forbidden', 'only admins may do this'],
+  ])('addRepository turns a %i into an ApiError with the daemon\'s message', async (status, code, message) => {
+    stubFetch(() => json(status, { error: { code, message, request_id: 'r-9' } }));
+    const err = await addRepository({ name: 'stable', url: 'https://charts.example.com' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status, code, message, method: 'POST', endpoint: '/api/v1/catalog/repositories' });
+  });
+
+  it('refreshRepository and removeRepository send POST (no body) and DELETE with the CSRF header', async () => {
+    await signIn();
+    const failed = { ...REPOSITORY, last_error: 'https://charts.example.com/index.yaml answered 500', failed_at: '2026-11-27T12:00:00Z' };
+    const calls = stubFetch((_url, init) => json(200, init?.method === 'POST' ? failed : REPOSITORY));
+    // A failed fetch is an ordinary 200 answer with last_error.
+    await expect(refreshRepository('stable')).resolves.toEqual(failed);
+    await expect(removeRepository('x/y')).resolves.toEqual(REPOSITORY);
+    expect(calls.map((c) => `${c.init?.method} ${c.url}`)).toEqual([
+      'POST /api/v1/catalog/repositories/stable/refresh',
+      'DELETE /api/v1/catalog/repositories/x%2Fy',
+    ]);
+    for (const call of calls) {
+      expect(header(call.init, 'x-csrf-token')).toBe('csrf-123');
+      expect(call.init?.body).toBeUndefined();
+    }
+  });
+
+  it('adding and refreshing wait longer than the usual timeout: the daemon fetches the index first', async () => {
+    vi.useFakeTimers();
+    stubFetch(
+      (_url, init) =>
+        new Promise<Response>((_resolve, reject) => {
+          init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+        }),
+    );
+    const adding = addRepository({ name: 'stable', url: 'https://charts.example.com' }).catch((e: unknown) => e);
+    const refreshing = refreshRepository('stable').catch((e: unknown) => e);
+    let settled = 0;
+    void adding.then(() => (settled += 1));
+    void refreshing.then(() => (settled += 1));
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(settled).toBe(0);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await adding).toBeInstanceOf(UnreachableError);
+    expect(await refreshing).toBeInstanceOf(UnreachableError);
+  });
+
+  it.each([
+    [{ ...REPOSITORY, charts: '1' }, 'field "[0].charts" must be a whole number, at least 0, got the string "1"'],
+    [{ ...REPOSITORY, last_error: 5 }, 'field "[0].last_error" must be a string or null, got number 5'],
+    [{ ...REPOSITORY, url: '' }, 'field "[0].url" must be a non-empty string'],
+  ])('listRepositories names a bad field (%#)', async (view, message) => {
+    stubFetch(() => json(200, [view]));
+    const err = await listRepositories().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedResponseError);
+    expect((err as Error).message).toContain(message);
+  });
+
+  it.each([
+    [{ ...CHART, versions: null }, 'field "[0].versions" must be an array, got null'],
+    [{ ...CHART, versions: [{ ...CHART.versions[0], deprecated: 'no' }] }, 'field "[0].versions[0].deprecated" must be a boolean'],
+    [{ ...CHART, versions: [{ ...CHART.versions[0], urls: 'x.tgz' }] }, 'field "[0].versions[0].urls" must be an array of strings'],
+    [{ ...CHART, versions: [{ ...CHART.versions[0], version: 1 }] }, 'field "[0].versions[0].version" must be a non-empty string, got number 1'],
+  ])('listCharts names a bad field (%#)', async (view, message) => {
+    stubFetch(() => json(200, [view]));
+    const err = await listCharts('stable').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedResponseError);
+    expect((err as Error).message).toContain(message);
+  });
+
+  it('takes missing optional fields as null', async () => {
+    stubFetch(() => json(200, { name: 'x', url: 'http://x', added_by: 'admin', added_at: '2026-11-27T10:00:00Z', charts: 0, versions: 0 }));
+    await expect(fetchRepository('x')).resolves.toMatchObject({
+      username_file: null,
+      password_file: null,
+      ca_file: null,
+      fetched_at: null,
+      last_error: null,
+      failed_at: null,
+    });
   });
 });

@@ -471,6 +471,63 @@ export interface WorkloadView {
   dev_target: string | null;
 }
 
+// ---------------------------------------------------------------------------
+// Catalog: chart repositories (admins)
+
+/** A chart repository of the catalog, with its last fetch. */
+export interface RepositoryView {
+  /** A DNS label. */
+  name: string;
+  /** Where its `index.yaml` is (`<url>/index.yaml`). */
+  url: string;
+  /** Files on the daemon's machine (a mounted Secret), never their content. */
+  username_file: string | null;
+  password_file: string | null;
+  /** A PEM file of certificate authorities on the daemon's machine. */
+  ca_file: string | null;
+  /** The user name of the admin who added it. */
+  added_by: string;
+  added_at: string;
+  /** The last time the index was fetched and read. */
+  fetched_at: string | null;
+  /** Why the last fetch failed, if it did (the charts are from the last good one). */
+  last_error: string | null;
+  failed_at: string | null;
+  /** Charts and chart versions in the kept index. */
+  charts: number;
+  versions: number;
+}
+
+/** `POST /api/v1/catalog/repositories`: the daemon fetches the index before it adds anything. */
+export interface NewRepositoryRequest {
+  name: string;
+  /** `http://` or `https://`. */
+  url: string;
+  /** Both or neither: files on the daemon's machine, not the secrets. */
+  username_file?: string;
+  password_file?: string;
+  ca_file?: string;
+}
+
+/** One version of a chart, as the repository's index lists it. */
+export interface ChartVersionView {
+  version: string;
+  app_version: string | null;
+  description: string | null;
+  icon: string | null;
+  created: string | null;
+  digest: string | null;
+  /** Where the chart's archive is, absolute. */
+  urls: string[];
+  deprecated: boolean;
+}
+
+/** A chart of a repository, with its versions newest first. */
+export interface ChartView {
+  name: string;
+  versions: ChartVersionView[];
+}
+
 export interface RequestOptions {
   /** Cancels the request (e.g. when the page unmounts). */
   signal?: AbortSignal;
@@ -499,6 +556,7 @@ export const AUDIT_EXPORT_PATH = '/api/v1/audit/export';
 export const AUDIT_PUBLIC_KEY_PATH = '/api/v1/audit/public-key';
 export const SPACES_PATH = '/api/v1/spaces';
 export const SESSIONS_PATH = '/api/v1/sessions';
+export const REPOSITORIES_PATH = '/api/v1/catalog/repositories';
 export const CSRF_HEADER = 'x-csrf-token';
 
 /** The daemon answered with its error envelope `{"error":{code,message,request_id}}`. */
@@ -942,6 +1000,80 @@ export function listWorkloads(name: string, options: RequestOptions = {}): Promi
 }
 
 // ---------------------------------------------------------------------------
+// Public API: the catalog's chart repositories (admins)
+
+/**
+ * How long adding or refreshing a repository may take: the daemon fetches
+ * the index before it answers (for up to its `[catalog] fetch_timeout`, 30 s
+ * by default).
+ */
+export const CATALOG_FETCH_TIMEOUT_MS = 120_000;
+
+/** `/api/v1/catalog/repositories/{name}`, the name escaped. */
+export function repositoryApiPath(name: string): string {
+  return `${REPOSITORIES_PATH}/${encodeURIComponent(name)}`;
+}
+
+/** `GET /api/v1/catalog/repositories`. */
+export function listRepositories(options: RequestOptions = {}): Promise<RepositoryView[]> {
+  return call(REPOSITORIES_PATH, options, {}, [200], (body, fail) => parseArray(body, fail, parseRepositoryView));
+}
+
+/**
+ * `POST /api/v1/catalog/repositories`: the daemon fetches and reads
+ * `<url>/index.yaml` first. It refuses a bad name or URL, half the
+ * credentials, and an index it cannot fetch or read (422, saying why), and a
+ * taken name (409). Empty optional fields are left out.
+ */
+export function addRepository(req: NewRepositoryRequest, options: RequestOptions = {}): Promise<RepositoryView> {
+  const body: NewRepositoryRequest = { name: req.name, url: req.url };
+  if (req.username_file) body.username_file = req.username_file;
+  if (req.password_file) body.password_file = req.password_file;
+  if (req.ca_file) body.ca_file = req.ca_file;
+  return call(
+    REPOSITORIES_PATH,
+    { timeoutMs: CATALOG_FETCH_TIMEOUT_MS, ...options },
+    { method: 'POST', body },
+    [200, 201],
+    (value, fail) => parseRepositoryView(value, fail),
+  );
+}
+
+/** `GET /api/v1/catalog/repositories/{name}`: 404 when there is no such repository. */
+export function fetchRepository(name: string, options: RequestOptions = {}): Promise<RepositoryView> {
+  return call(repositoryApiPath(name), options, {}, [200], (body, fail) => parseRepositoryView(body, fail));
+}
+
+/** `DELETE /api/v1/catalog/repositories/{name}`: answers the repository as it was. */
+export function removeRepository(name: string, options: RequestOptions = {}): Promise<RepositoryView> {
+  return call(repositoryApiPath(name), options, { method: 'DELETE' }, [200], (body, fail) =>
+    parseRepositoryView(body, fail),
+  );
+}
+
+/**
+ * `POST /api/v1/catalog/repositories/{name}/refresh` (no body): fetches the
+ * index now. A failed fetch is an ordinary answer: `last_error` says why, and
+ * the charts of the last good fetch are kept.
+ */
+export function refreshRepository(name: string, options: RequestOptions = {}): Promise<RepositoryView> {
+  return call(
+    `${repositoryApiPath(name)}/refresh`,
+    { timeoutMs: CATALOG_FETCH_TIMEOUT_MS, ...options },
+    { method: 'POST' },
+    [200],
+    (body, fail) => parseRepositoryView(body, fail),
+  );
+}
+
+/** `GET /api/v1/catalog/repositories/{name}/charts`: the last good index, versions newest first. */
+export function listCharts(name: string, options: RequestOptions = {}): Promise<ChartView[]> {
+  return call(`${repositoryApiPath(name)}/charts`, options, {}, [200], (body, fail) =>
+    parseArray(body, fail, parseChartView),
+  );
+}
+
+// ---------------------------------------------------------------------------
 // Shape validation (exported for tests)
 
 type Fail = (why: string) => MalformedResponseError;
@@ -1286,6 +1418,51 @@ export function parseContainerView(body: unknown, fail: Fail, where = ''): Conta
     image: reqString(o, 'image', fail, where, true),
     ports: [...(ports as number[])],
     workdir: optString(o, 'workdir', fail, where),
+  };
+}
+
+export function parseRepositoryView(
+  body: unknown,
+  fail: Fail = failFor(REPOSITORIES_PATH),
+  where = '',
+): RepositoryView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    name: reqString(o, 'name', fail, where),
+    url: reqString(o, 'url', fail, where),
+    username_file: optString(o, 'username_file', fail, where),
+    password_file: optString(o, 'password_file', fail, where),
+    ca_file: optString(o, 'ca_file', fail, where),
+    added_by: reqString(o, 'added_by', fail, where, true),
+    added_at: reqString(o, 'added_at', fail, where),
+    fetched_at: optString(o, 'fetched_at', fail, where),
+    last_error: optString(o, 'last_error', fail, where),
+    failed_at: optString(o, 'failed_at', fail, where),
+    charts: reqCount(o, 'charts', fail, where),
+    versions: reqCount(o, 'versions', fail, where),
+  };
+}
+
+export function parseChartView(body: unknown, fail: Fail = failFor(REPOSITORIES_PATH), where = ''): ChartView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  if (!Array.isArray(o.versions)) throw fail(`field "${where}versions" must be an array, got ${describeValue(o.versions)}`);
+  return {
+    name: reqString(o, 'name', fail, where),
+    versions: o.versions.map((v, i) => parseChartVersionView(v, fail, `${where}versions[${i}].`)),
+  };
+}
+
+export function parseChartVersionView(body: unknown, fail: Fail, where = ''): ChartVersionView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    version: reqString(o, 'version', fail, where),
+    app_version: optString(o, 'app_version', fail, where),
+    description: optString(o, 'description', fail, where),
+    icon: optString(o, 'icon', fail, where),
+    created: optString(o, 'created', fail, where),
+    digest: optString(o, 'digest', fail, where),
+    urls: stringArray(o, 'urls', fail, where),
+    deprecated: reqBool(o, 'deprecated', fail, where),
   };
 }
 

@@ -5,6 +5,8 @@ import {
   loginPath,
   navRouteOf,
   nextFromSearch,
+  repositoryNameOf,
+  repositoryPath,
   routeOf,
   routeRoles,
   safeReturnPath,
@@ -33,6 +35,13 @@ describe('routeOf', () => {
     ['/sessions', 'sessions'],
     ['/sessions/', 'sessions'],
     ['/sessions/s-1', 'overview'],
+    ['/catalog', 'catalog'],
+    ['/catalog/', 'catalog'],
+    ['/catalog/repositories/stable', 'repository'],
+    ['/catalog/repositories/stable/', 'repository'],
+    ['/catalog/repositories', 'overview'],
+    ['/catalog/stable', 'overview'],
+    ['/catalog/repositories/stable/charts', 'overview'],
     ['/settings', 'overview'],
     ['/nope', 'overview'],
     ['/USERS', 'overview'],
@@ -47,6 +56,7 @@ describe('safeReturnPath', () => {
     ['/tokens?all=1', '/tokens?all=1'],
     ['/spaces/alpha', '/spaces/alpha'],
     ['/sessions', '/sessions'],
+    ['/catalog/repositories/stable', '/catalog/repositories/stable'],
     ['/audit?action=token.&outcome=denied', '/audit?action=token.&outcome=denied'],
     ['/', '/'],
     ['//evil.example.com/x', null],
@@ -98,6 +108,12 @@ describe('canOpen', () => {
     ['sessions', 'member', true],
     ['sessions', 'auditor', true],
     ['sessions', 'admin', true],
+    ['catalog', 'admin', true],
+    ['catalog', 'member', false],
+    ['catalog', 'auditor', false],
+    ['repository', 'admin', true],
+    ['repository', 'member', false],
+    ['repository', 'auditor', false],
   ] as const)('%s for %s: %s', (route, role, allowed) => {
     expect(canOpen(route, role)).toBe(allowed);
   });
@@ -107,6 +123,8 @@ describe('canOpen', () => {
     expect(routeRoles('users')).toEqual(['admin']);
     expect(routeRoles('tokens')).toBeNull();
     expect(routeRoles('sessions')).toBeNull();
+    expect(routeRoles('catalog')).toEqual(['admin']);
+    expect(routeRoles('repository')).toEqual(['admin']);
   });
 });
 
@@ -134,5 +152,27 @@ describe('space paths', () => {
     expect(navRouteOf('spaces')).toBe('spaces');
     expect(navRouteOf('users')).toBe('users');
     expect(navRouteOf('sessions')).toBe('sessions');
+  });
+});
+
+describe('repository paths', () => {
+  it('repositoryPath and repositoryNameOf go both ways, escaping the name', () => {
+    expect(ROUTE_PATHS.catalog).toBe('/catalog');
+    expect(repositoryPath('stable')).toBe('/catalog/repositories/stable');
+    expect(repositoryNameOf('/catalog/repositories/stable')).toBe('stable');
+    expect(repositoryPath('a b/c')).toBe('/catalog/repositories/a%20b%2Fc');
+    expect(repositoryNameOf(repositoryPath('a b/c'))).toBe('a b/c');
+  });
+
+  it.each([['/catalog'], ['/catalog/repositories'], ['/catalog/repositories/a/b'], ['/spaces/stable'], ['/catalog/repositories/%E0%A4%A']])(
+    '%j is no repository page',
+    (path) => {
+      expect(repositoryNameOf(path)).toBeNull();
+    },
+  );
+
+  it('puts a repository page under Catalog in the navigation', () => {
+    expect(navRouteOf('repository')).toBe('catalog');
+    expect(navRouteOf('catalog')).toBe('catalog');
   });
 });

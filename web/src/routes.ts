@@ -7,13 +7,18 @@ export type Route =
   | 'spaces'
   | 'space'
   | 'sessions'
+  | 'catalog'
+  | 'repository'
   | 'users'
   | 'tokens'
   | 'audit'
   | 'sso';
 
-/** The pages with one fixed path. `space` is `/spaces/<name>`: see `spacePath`. */
-export type FixedRoute = Exclude<Route, 'space'>;
+/**
+ * The pages with one fixed path. `space` is `/spaces/<name>` (see `spacePath`),
+ * `repository` is `/catalog/repositories/<name>` (see `repositoryPath`).
+ */
+export type FixedRoute = Exclude<Route, 'space' | 'repository'>;
 
 export const ROUTE_PATHS: Record<FixedRoute, string> = {
   overview: '/',
@@ -21,6 +26,7 @@ export const ROUTE_PATHS: Record<FixedRoute, string> = {
   setup: '/setup',
   spaces: '/spaces',
   sessions: '/sessions',
+  catalog: '/catalog',
   users: '/users',
   tokens: '/tokens',
   audit: '/audit',
@@ -34,6 +40,7 @@ export function routeOf(pathname: string): Route {
     if (routePath === path) return route;
   }
   if (spaceNameOf(path) !== null) return 'space';
+  if (repositoryNameOf(path) !== null) return 'repository';
   return 'overview';
 }
 
@@ -53,13 +60,31 @@ export function spaceNameOf(pathname: string): string | null {
   }
 }
 
-/** The navigation entry a page belongs to: a space's page is under Spaces. */
+/** The console path of one chart repository of the catalog: `/catalog/repositories/<name>`, the name escaped. */
+export function repositoryPath(name: string): string {
+  return `${ROUTE_PATHS.catalog}/repositories/${encodeURIComponent(name)}`;
+}
+
+/** The repository name in `/catalog/repositories/<name>` (a trailing slash ignored), or `null` for any other path. */
+export function repositoryNameOf(pathname: string): string | null {
+  const match = /^\/catalog\/repositories\/([^/]+)\/*$/.exec(pathname);
+  if (!match?.[1]) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** The navigation entry a page belongs to: a space's page is under Spaces, a repository's under Catalog. */
 export function navRouteOf(route: Route): FixedRoute {
-  return route === 'space' ? 'spaces' : route;
+  if (route === 'space') return 'spaces';
+  if (route === 'repository') return 'catalog';
+  return route;
 }
 
 /** Pages only admins see in the navigation (the daemon enforces it too). */
-export const ADMIN_ROUTES: ReadonlySet<Route> = new Set<Route>(['users', 'sso']);
+export const ADMIN_ROUTES: ReadonlySet<Route> = new Set<Route>(['users', 'sso', 'catalog', 'repository']);
 
 /** Pages for admins and auditors (the daemon enforces it too). */
 export const AUDITOR_ROUTES: ReadonlySet<Route> = new Set<Route>(['audit']);

@@ -5,7 +5,18 @@
 import { act, type ReactElement } from 'react';
 import { createRoot } from 'react-dom/client';
 import { vi } from 'vitest';
-import type { ContainerView, DevView, SessionView, SpaceView, User, Whoami, WorkloadView } from './api';
+import type {
+  ChartVersionView,
+  ChartView,
+  ContainerView,
+  DevView,
+  RepositoryView,
+  SessionView,
+  SpaceView,
+  User,
+  Whoami,
+  WorkloadView,
+} from './api';
 
 // Tells React that the tests wrap their updates in act().
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -196,6 +207,8 @@ export const ALICE = whoami();
 export const BOB = whoami({ id: 'u-2', username: 'bob', email: 'bob@example.com' });
 /** root (u-9), an admin who is in no space. */
 export const ROOT = whoami({ id: 'u-9', username: 'root', email: null, role: 'admin' });
+/** dana (u-4), an auditor. */
+export const DANA = whoami({ id: 'u-4', username: 'dana', email: 'dana@example.com', role: 'auditor' });
 
 /** An ISO time `ms` from now. */
 export function fromNow(ms: number): string {
@@ -308,4 +321,51 @@ export function containerView(overrides: Partial<ContainerView> = {}): Container
 /** deployment/api of `alpha`, one container, not in dev mode. */
 export function workloadView(overrides: Partial<WorkloadView> = {}): WorkloadView {
   return { workload: 'deployment/api', containers: [containerView()], dev_target: null, ...overrides };
+}
+
+/** The chart repository `stable`: added by root a day ago, fetched 10 min ago, 2 charts and 3 versions, no credentials. */
+export function repositoryView(overrides: Partial<RepositoryView> = {}): RepositoryView {
+  return {
+    name: 'stable',
+    url: 'https://charts.example.com/stable',
+    username_file: null,
+    password_file: null,
+    ca_file: null,
+    added_by: 'root',
+    added_at: fromNow(-24 * HOUR),
+    fetched_at: fromNow(-10 * 60_000),
+    last_error: null,
+    failed_at: null,
+    charts: 2,
+    versions: 3,
+    ...overrides,
+  };
+}
+
+export function chartVersion(overrides: Partial<ChartVersionView> = {}): ChartVersionView {
+  return {
+    version: '1.10.0',
+    app_version: '7.4',
+    description: 'An in-memory store',
+    icon: null,
+    created: '2026-11-20T10:00:00Z',
+    digest: 'abc123',
+    urls: ['https://charts.example.com/stable/redis-1.10.0.tgz'],
+    deprecated: false,
+    ...overrides,
+  };
+}
+
+/** `redis` with 1.10.0 (app 7.4) and 1.2.0; `legacy-ui` 0.3.0, deprecated: the charts of `stable`. */
+export function charts(): ChartView[] {
+  return [
+    {
+      name: 'legacy-ui',
+      versions: [chartVersion({ version: '0.3.0', app_version: null, description: 'The old console', deprecated: true })],
+    },
+    {
+      name: 'redis',
+      versions: [chartVersion(), chartVersion({ version: '1.2.0', app_version: '7.2' })],
+    },
+  ];
 }

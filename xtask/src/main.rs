@@ -165,8 +165,9 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
             }
         }
         // berthd runs in the cluster it manages, whatever the values say, the
-        // spaces settings always reach it, and dev pods always know where their
-        // agent comes from and how it reaches berthd.
+        // spaces settings always reach it, dev pods always know where their
+        // agent comes from and how it reaches berthd, and the catalog's
+        // schedule always reaches it.
         for line in [
             "[kubernetes]",
             "mode = \"in_cluster\"",
@@ -175,6 +176,9 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
             "[dev]",
             "agent_image = ",
             "agent_url = ",
+            "[catalog]",
+            "refresh_interval = ",
+            "fetch_timeout = ",
         ] {
             if !rendered.contains(line) {
                 bail!("helm template rendered a berthd.toml without {line}");
@@ -199,6 +203,10 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
         "spaces.idleDelete=3h",
         // Agents dial this URL: it needs a scheme.
         "dev.agentUrl=berth:8080",
+        // Zero would fetch every index again without a pause; a bare
+        // number is no duration.
+        "catalog.refreshInterval=0s",
+        "catalog.fetchTimeout=30",
     ] {
         let out = Command::new(helm)
             .args(["template", "berth"])

@@ -54,6 +54,45 @@ pub struct CatalogConfig {
     /// How long one fetch may take.
     #[serde(with = "humantime_serde")]
     pub fetch_timeout: Duration,
+    /// Credential and CA files must be under this folder (where their
+    /// Secrets are mounted), so an admin cannot point Berth at any file it
+    /// can read (its own keys, its service account's token). Without it,
+    /// repositories take no files.
+    pub credentials_dir: Option<std::path::PathBuf>,
+}
+
+impl CatalogConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.refresh_interval < Duration::from_secs(60) {
+            return Err("refresh_interval must be at least 1m".to_owned());
+        }
+        if self.fetch_timeout < Duration::from_secs(1) {
+            return Err("fetch_timeout must be at least 1s".to_owned());
+        }
+        Ok(())
+    }
+
+    /// A repository's file, checked to be under `credentials_dir`.
+    fn file(&self, field: &str, path: &str) -> Result<std::path::PathBuf, String> {
+        let Some(dir) = &self.credentials_dir else {
+            return Err(format!(
+                "{field}: repositories take no files until [catalog] credentials_dir names the folder their Secrets are mounted in"
+            ));
+        };
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| format!("credentials_dir {}: {e}", dir.display()))?;
+        let file = std::path::Path::new(path)
+            .canonicalize()
+            .map_err(|e| format!("{field} {path}: {e}"))?;
+        if !file.starts_with(&dir) {
+            return Err(format!(
+                "{field} {path} is not under credentials_dir {}",
+                dir.display()
+            ));
+        }
+        Ok(file)
+    }
 }
 
 impl Default for CatalogConfig {
@@ -61,6 +100,7 @@ impl Default for CatalogConfig {
         CatalogConfig {
             refresh_interval: Duration::from_secs(3600),
             fetch_timeout: Duration::from_secs(30),
+            credentials_dir: None,
         }
     }
 }
@@ -92,10 +132,10 @@ fn check_name(name: &str) -> Result<(), Error> {
         })
 }
 
-fn read_secret_file(field: &str, path: &str) -> Result<String, String> {
+fn read_secret_file(field: &str, path: &std::path::Path) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-        .map_err(|e| format!("cannot read {field} {path}: {e}"))
+        .map_err(|e| format!("cannot read {field} {}: {e}", path.display()))
 }
 
 impl Catalog {
@@ -157,7 +197,9 @@ impl Catalog {
             .map_err(|e| format!("{} is not a URL: {e}", record.url))?;
         let mut client = reqwest::Client::builder().timeout(self.config.fetch_timeout);
         if let Some(ca) = &record.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| format!("cannot read ca_file {ca}: {e}"))?;
+            let ca_path = self.config.file("ca_file", ca)?;
+            let pem =
+                std::fs::read(&ca_path).map_err(|e| format!("cannot read ca_file {ca}: {e}"))?;
             let certificates = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| format!("ca_file {ca} is not PEM certificates: {e}"))?;
             for certificate in certificates {
@@ -168,8 +210,11 @@ impl Catalog {
         let mut request = client.get(index_url.clone());
         if let (Some(user), Some(password)) = (&record.username_file, &record.password_file) {
             request = request.basic_auth(
-                read_secret_file("username_file", user)?,
-                Some(read_secret_file("password_file", password)?),
+                read_secret_file("username_file", &self.config.file("username_file", user)?)?,
+                Some(read_secret_file(
+                    "password_file",
+                    &self.config.file("password_file", password)?,
+                )?),
             );
         }
         let mut response = request
@@ -194,7 +239,9 @@ impl Catalog {
             .map_err(|e| format!("{index_url} is not a chart repository index: {e}"))
     }
 
-    /// Adds a repository, once its index was fetched and read.
+    /// Adds a repository, once its index was fetched and read. A refusal
+    /// (a bad URL, an index that cannot be fetched) is audited as a
+    /// failure.
     pub async fn add(&self, actor: &Actor, req: NewRepository) -> Result<RepositoryView, Error> {
         self.allowed(
             actor,
@@ -203,7 +250,39 @@ impl Catalog {
             &req.name,
         )
         .await?;
+        let name = req.name.clone();
+        match self.add_checked(actor, req).await {
+            Ok(view) => Ok(view),
+            Err(err) => Err(self
+                .auth
+                .failed(
+                    err,
+                    actor_of(actor),
+                    "catalog.repository.add",
+                    resource(&name),
+                    &actor.origin,
+                )
+                .await),
+        }
+    }
+
+    async fn add_checked(
+        &self,
+        actor: &Actor,
+        req: NewRepository,
+    ) -> Result<RepositoryView, Error> {
         check_name(&req.name)?;
+        for (field, path) in [
+            ("username_file", &req.username_file),
+            ("password_file", &req.password_file),
+            ("ca_file", &req.ca_file),
+        ] {
+            if let Some(path) = path {
+                self.config
+                    .file(field, path)
+                    .map_err(|e| Error::invalid(field, e))?;
+            }
+        }
         if !(req.url.starts_with("https://") || req.url.starts_with("http://")) {
             return Err(Error::invalid(
                 "url",
@@ -409,7 +488,15 @@ impl Catalog {
                 for (name, record) in records {
                     match catalog.refresh_record(record).await {
                         Ok((_, Some(error))) => {
-                            tracing::warn!(repository = %name, %error, "a chart repository's index could not be refreshed")
+                            tracing::warn!(repository = %name, %error, "a chart repository's index could not be refreshed");
+                            let event = NewEvent::new(
+                                berth_core::audit::EventActor::system(),
+                                "catalog.repository.refresh",
+                                resource(&name),
+                                Outcome::Failure,
+                            )
+                            .reason(error);
+                            catalog.auth.record(event).await;
                         }
                         Ok((_, None)) => {}
                         Err(e) => {
@@ -419,5 +506,66 @@ impl Catalog {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_files_must_be_under_the_configured_folder() {
+        let secrets = tempfile::tempdir().expect("secrets");
+        let elsewhere = tempfile::tempdir().expect("elsewhere");
+        std::fs::write(secrets.path().join("password"), "p").expect("write");
+        std::fs::write(elsewhere.path().join("token"), "t").expect("write");
+        std::os::unix::fs::symlink(elsewhere.path().join("token"), secrets.path().join("link"))
+            .expect("symlink");
+        let mut config = CatalogConfig::default();
+        let inside = secrets.path().join("password");
+        let err = config
+            .file("password_file", inside.to_str().expect("utf-8"))
+            .expect_err("no folder");
+        assert!(err.contains("credentials_dir"), "{err}");
+        config.credentials_dir = Some(secrets.path().to_owned());
+        assert!(
+            config
+                .file("password_file", inside.to_str().expect("utf-8"))
+                .is_ok()
+        );
+        let outside = elsewhere.path().join("token");
+        let err = config
+            .file("password_file", outside.to_str().expect("utf-8"))
+            .expect_err("outside");
+        assert!(err.contains("is not under credentials_dir"), "{err}");
+        // A link inside that points out is out.
+        let link = secrets.path().join("link");
+        let err = config
+            .file("password_file", link.to_str().expect("utf-8"))
+            .expect_err("link");
+        assert!(err.contains("is not under credentials_dir"), "{err}");
+        let dotdot = format!("{}/../{}", secrets.path().display(), "x");
+        assert!(config.file("password_file", &dotdot).is_err());
+    }
+
+    #[test]
+    fn intervals_too_short_are_refused() {
+        let mut config = CatalogConfig::default();
+        assert!(config.validate().is_ok());
+        config.refresh_interval = Duration::ZERO;
+        assert!(
+            config
+                .validate()
+                .expect_err("zero")
+                .contains("refresh_interval")
+        );
+        config.refresh_interval = Duration::from_secs(3600);
+        config.fetch_timeout = Duration::ZERO;
+        assert!(
+            config
+                .validate()
+                .expect_err("zero")
+                .contains("fetch_timeout")
+        );
     }
 }

@@ -324,6 +324,9 @@ impl Config {
         self.relay
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: relay: {e}"))?;
+        self.catalog
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: catalog: {e}"))?;
         match (self.kubernetes.mode, &self.kubernetes.kubeconfig) {
             (KubeMode::Kubeconfig, None) => bail!(
                 "invalid configuration: kubernetes.mode is \"kubeconfig\" but kubernetes.kubeconfig names no file"
@@ -548,6 +551,9 @@ local_agents = false
 refresh_interval = "1h"
 # How long one fetch of an index may take.
 fetch_timeout = "30s"
+# Repositories' credential and CA files must be under this folder (mount
+# their Secrets there); without it, repositories take none.
+# credentials_dir = "/etc/berth/catalog"
 "#;
 
 // figment's Jail fixes its closures' error type, which clippy finds large.

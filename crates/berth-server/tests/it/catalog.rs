@@ -248,6 +248,7 @@ async fn chart_repositories_are_added_refreshed_and_removed_by_admins() {
     for wanted in [
         ("catalog.repository.add", "success"),
         ("catalog.repository.add", "denied"),
+        ("catalog.repository.add", "failure"),
         ("catalog.repository.refresh", "success"),
         ("catalog.repository.refresh", "failure"),
         ("catalog.repository.remove", "success"),
