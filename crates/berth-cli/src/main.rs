@@ -239,6 +239,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             .await
         }
         Command::Up(args) => {
+            // A mistake in the manifest is said before anything else.
+            manifest::load(args.file())?;
             commands::up::up(
                 &commands::client(cli.context.as_deref())?,
                 args,

@@ -33,6 +33,13 @@ pub struct UpArgs {
     space: Option<String>,
 }
 
+impl UpArgs {
+    /// The manifest named with `--file`, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum SyncCommand {
     /// What `berth up` is doing: state, pending files, last error, conflicts.

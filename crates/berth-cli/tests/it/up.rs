@@ -371,6 +371,28 @@ async fn berth_up_syncs_both_ways_and_berth_down_restores_the_workload() {
 }
 
 #[test]
+fn a_bad_manifest_is_named_before_anything_else() {
+    let cli = Cli::new();
+    let project = tempfile::tempdir().expect("project");
+    std::fs::write(
+        project.path().join("berth.yaml"),
+        "dev:\n  api:\n    workload: deployment/api\n    sync:\n      - nocolon\n",
+    )
+    .expect("manifest");
+    let out = cli
+        .command(&["up"])
+        .current_dir(project.path())
+        .output()
+        .expect("berth up");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 5") && err.contains("`dev.api.sync[0]`") && err.contains("LOCAL:REMOTE"),
+        "{err}"
+    );
+}
+
+#[test]
 fn agent_install_copies_the_binary_for_a_dev_pod() {
     let cli = Cli::new();
     let volume = tempfile::tempdir().expect("volume");
