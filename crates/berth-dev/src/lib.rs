@@ -252,6 +252,11 @@ impl Dev {
             )));
         }
         let original = saved.clone().unwrap_or_else(|| object["spec"].clone());
+        // A target brought up again with other settings gets a new session;
+        // the old one ends (its agent is replaced below).
+        if let Some(previous) = self.record(space, &req.target)? {
+            let _ = self.relay.terminate(actor, &previous.session).await;
+        }
         let created = self
             .relay
             .create(

@@ -115,6 +115,48 @@ async fn the_embedded_cluster_runs_agents_in_the_daemon() {
     let during = serde_json::to_value(deployments.get("api").await.expect("get")).expect("json");
     assert_eq!(during["spec"]["replicas"], 1);
 
+    // The same settings again: the same session. Other settings: a new
+    // session, the old one ended, the saved spec untouched.
+    let again: Value = http
+        .post(url("/api/v1/spaces/admin/dev"))
+        .bearer_auth(&token)
+        .json(&json!({"target": "api", "workload": "deployment/api", "workdir": "/app"}))
+        .send()
+        .await
+        .expect("up again")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again["session"]["id"], session.as_str());
+    let changed: Value = http
+        .post(url("/api/v1/spaces/admin/dev"))
+        .bearer_auth(&token)
+        .json(&json!({"target": "api", "workload": "deployment/api", "workdir": "/srv"}))
+        .send()
+        .await
+        .expect("up changed")
+        .json()
+        .await
+        .expect("json");
+    let session = changed["session"]["id"]
+        .as_str()
+        .expect("session")
+        .to_owned();
+    assert_ne!(session, again["session"]["id"].as_str().expect("old"));
+    let old: Value = http
+        .get(url(&format!(
+            "/api/v1/sessions/{}",
+            again["session"]["id"].as_str().expect("old")
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("old session")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(old["state"], "ended", "{old}");
+
     // What `berth up` reports reaches the metrics; bad reports are refused.
     let report = |body: Value| {
         http.post(url(&format!("/api/v1/sessions/{session}/sync-report")))
