@@ -13,8 +13,12 @@ fn serve_index(index: Arc<Mutex<String>>) -> String {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     std::thread::spawn(move || {
         for mut conn in listener.incoming().flatten() {
-            let mut request = [0u8; 4096];
-            let _ = conn.read(&mut request);
+            // The whole request head, so closing leaves nothing unread.
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
             let body = index.lock().expect("index").clone();
             let _ = write!(
                 conn,

@@ -184,10 +184,11 @@ async fn exec_and_port_forward_through_the_relay() {
     let port = service.local_addr().expect("addr").port();
     std::thread::spawn(move || {
         for conn in service.incoming().flatten() {
+            // The request is one line; it may come in several reads.
+            let mut request = String::new();
+            let _ = BufReader::new(conn.try_clone().expect("clone")).read_line(&mut request);
             let mut conn = conn;
-            let mut request = [0u8; 1024];
-            let n = conn.read(&mut request).unwrap_or(0);
-            let body = format!("you said {}", String::from_utf8_lossy(&request[..n]).trim());
+            let body = format!("you said {}", request.trim());
             let _ = write!(
                 conn,
                 "HTTP/1.0 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
@@ -214,7 +215,8 @@ async fn exec_and_port_forward_through_the_relay() {
         let mut conn = std::net::TcpStream::connect(("127.0.0.1", local)).expect("local port");
         conn.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
-        write!(conn, "ping {attempt}").expect("write");
+        conn.write_all(format!("ping {attempt}\n").as_bytes())
+            .expect("write");
         let mut answer = String::new();
         conn.read_to_string(&mut answer).expect("read");
         assert!(
