@@ -24,3 +24,42 @@ export function Banner({
     </div>
   );
 }
+
+/**
+ * The banners of a page that refreshes by itself: why the last read failed
+ * (test id `error`, with when it is tried again), why an action failed
+ * (`<testIdPrefix>-error`) and what an action did (`<testIdPrefix>-notice`).
+ */
+export function PageBanners({
+  loadError,
+  actionError,
+  notice,
+  pollMs,
+  testIdPrefix,
+}: {
+  loadError: string | null;
+  actionError: string | null;
+  notice: string | null;
+  pollMs: number;
+  testIdPrefix: string;
+}) {
+  return (
+    <>
+      {loadError && (
+        <Banner tone="error" testId="error" hint={<>Retrying every {pollMs / 1000} s.</>}>
+          {loadError}
+        </Banner>
+      )}
+      {actionError && (
+        <Banner tone="error" testId={`${testIdPrefix}-error`}>
+          {actionError}
+        </Banner>
+      )}
+      {notice && (
+        <Banner tone="ok" testId={`${testIdPrefix}-notice`}>
+          {notice}
+        </Banner>
+      )}
+    </>
+  );
+}

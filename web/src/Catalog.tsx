@@ -1,6 +1,7 @@
-import { Fragment, useCallback, useId, useRef, useState, type FormEvent } from 'react';
+import { Fragment, useId, useRef, useState, type FormEvent } from 'react';
 import { addRepository, listRepositories, refreshRepository, removeRepository, type RepositoryView } from './api';
-import { Banner } from './Banner';
+import { PageBanners } from './Banner';
+import { CountedCardHead } from './CardHead';
 import {
   CATALOG_POLL_MS,
   EMPTY_REPOSITORY_FORM,
@@ -14,8 +15,8 @@ import {
   withRepository,
   type NewRepositoryForm,
 } from './catalog';
-import { describeError, formErrorMessage, formatClock, formatDateTime, formatRelative } from './format';
-import { useLatest, usePolling } from './polling';
+import { formErrorMessage, formatClock, formatDateTime, formatRelative } from './format';
+import { usePolledList } from './polling';
 import { Link } from './router';
 import { repositoryPath } from './routes';
 import { TypeNameConfirm } from './SpaceParts';
@@ -26,38 +27,23 @@ type Busy = { name: string; action: 'refresh' | 'remove' } | null;
 
 /** The catalog's chart repositories (admins): `/catalog`. */
 export function Catalog() {
-  const [repos, setRepos] = useState<RepositoryView[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [checkedAt, setCheckedAt] = useState<Date | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState<Busy>(null);
   const [confirming, setConfirming] = useState<string | null>(null);
   const now = new Date();
 
-  // Only the answer to the latest request counts (see polling.ts).
-  const latest = useLatest();
-  const mounted = latest.mounted;
-
-  const load = useCallback(
-    async (signal?: AbortSignal) => {
-      const mine = latest.begin();
-      try {
-        const list = await listRepositories({ signal });
-        if (!latest.current(mine, signal)) return;
-        setRepos(list);
-        setLoadError(null);
-        setCheckedAt(new Date());
-      } catch (err) {
-        if (!latest.current(mine, signal)) return;
-        setLoadError(describeError(err));
-      }
-    },
-    [latest],
-  );
-
   // The list, then again every CATALOG_POLL_MS (the daemon's scheduled fetches show up).
-  usePolling(load, CATALOG_POLL_MS);
+  // Only the answer to the latest request counts (see polling.ts).
+  const {
+    items: repos,
+    setItems: setRepos,
+    loadError,
+    checkedAt,
+    load,
+    latest,
+  } = usePolledList(listRepositories, CATALOG_POLL_MS);
+  const mounted = latest.mounted;
 
   /** Puts the daemon's answer in the list at once (`null`: takes the name out); requests in flight are now stale. */
   function show(name: string, repo: RepositoryView | null) {
@@ -128,35 +114,23 @@ export function Catalog() {
         }}
       />
 
-      {loadError && (
-        <Banner tone="error" testId="error" hint={<>Retrying every {CATALOG_POLL_MS / 1000} s.</>}>
-          {loadError}
-        </Banner>
-      )}
-      {actionError && (
-        <Banner tone="error" testId="catalog-error">
-          {actionError}
-        </Banner>
-      )}
-      {notice && (
-        <Banner tone="ok" testId="catalog-notice">
-          {notice}
-        </Banner>
-      )}
+      <PageBanners
+        loadError={loadError}
+        actionError={actionError}
+        notice={notice}
+        pollMs={CATALOG_POLL_MS}
+        testIdPrefix="catalog"
+      />
 
       <section className="card card-flush" aria-labelledby="repositories-title">
-        <div className="card-head">
-          <div className="card-head-text">
-            <h2 className="card-title" id="repositories-title">
-              Chart repositories
-            </h2>
-            {repos && (
-              <span className="muted card-head-note" data-testid="catalog-count">
-                {repos.length} {repos.length === 1 ? 'repository' : 'repositories'}
-              </span>
-            )}
-          </div>
-        </div>
+        <CountedCardHead
+          titleId="repositories-title"
+          title="Chart repositories"
+          items={repos}
+          one="repository"
+          many="repositories"
+          countTestId="catalog-count"
+        />
         <div className="table-scroll">
           <table className="table table-data table-catalog">
             <thead>

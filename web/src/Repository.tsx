@@ -1,6 +1,6 @@
 import { useCallback, useState } from 'react';
 import { ApiError, fetchRepository, listCharts, refreshRepository, type ChartView, type RepositoryView } from './api';
-import { Banner } from './Banner';
+import { Banner, PageBanners } from './Banner';
 import {
   CATALOG_POLL_MS,
   countsLabel,
@@ -127,21 +127,13 @@ export function Repository({ name }: { name: string }) {
     <>
       {header}
 
-      {loadError && (
-        <Banner tone="error" testId="error" hint={<>Retrying every {CATALOG_POLL_MS / 1000} s.</>}>
-          {loadError}
-        </Banner>
-      )}
-      {actionError && (
-        <Banner tone="error" testId="repo-error">
-          {actionError}
-        </Banner>
-      )}
-      {notice && (
-        <Banner tone="ok" testId="repo-notice">
-          {notice}
-        </Banner>
-      )}
+      <PageBanners
+        loadError={loadError}
+        actionError={actionError}
+        notice={notice}
+        pollMs={CATALOG_POLL_MS}
+        testIdPrefix="repo"
+      />
 
       {repo === null ? (
         <section className="card">

@@ -1,4 +1,4 @@
-import { Fragment, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { Fragment, useEffect, useRef, useState, type FormEvent } from 'react';
 import {
   createSession,
   endSession,
@@ -9,8 +9,9 @@ import {
   type SpaceView,
   type Whoami,
 } from './api';
-import { Banner } from './Banner';
-import { useLatest, usePolling } from './polling';
+import { PageBanners } from './Banner';
+import { CountedCardHead } from './CardHead';
+import { usePolledList } from './polling';
 import { describeError, formErrorMessage, formatBytes, formatClock, formatDateTime, formatRelative } from './format';
 import { Link } from './router';
 import { ROUTE_PATHS, spacePath } from './routes';
@@ -37,9 +38,6 @@ const COLUMNS = 10;
 /** `/sessions`: the live dev sessions, and a form to start one. */
 export function Sessions({ me }: { me: Whoami }) {
   const admin = isAdmin(me);
-  const [sessions, setSessions] = useState<SessionView[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [checkedAt, setCheckedAt] = useState<Date | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
@@ -47,29 +45,17 @@ export function Sessions({ me }: { me: Whoami }) {
   const [created, setCreated] = useState<SessionCreated | null>(null);
   const now = new Date();
 
-  // Only the answer to the latest request counts (see polling.ts).
-  const latest = useLatest();
-  const mounted = latest.mounted;
-
-  const load = useCallback(
-    async (signal?: AbortSignal) => {
-      const mine = latest.begin();
-      try {
-        const list = await listSessions({ signal });
-        if (!latest.current(mine, signal)) return;
-        setSessions(list);
-        setLoadError(null);
-        setCheckedAt(new Date());
-      } catch (err) {
-        if (!latest.current(mine, signal)) return;
-        setLoadError(describeError(err));
-      }
-    },
-    [latest],
-  );
-
   // The list, then again every SESSIONS_POLL_MS after the previous answer (not while the tab is hidden).
-  usePolling(load, SESSIONS_POLL_MS);
+  // Only the answer to the latest request counts (see polling.ts).
+  const {
+    items: sessions,
+    setItems: setSessions,
+    loadError,
+    checkedAt,
+    load,
+    latest,
+  } = usePolledList(listSessions, SESSIONS_POLL_MS);
+  const mounted = latest.mounted;
 
   /** Puts the daemon's answer in the list at once; any request still in flight is now stale. */
   function show(session: SessionView) {
@@ -122,35 +108,23 @@ export function Sessions({ me }: { me: Whoami }) {
 
       {created && <NewSessionToken created={created} onDone={() => setCreated(null)} />}
 
-      {loadError && (
-        <Banner tone="error" testId="error" hint={<>Retrying every {SESSIONS_POLL_MS / 1000} s.</>}>
-          {loadError}
-        </Banner>
-      )}
-      {actionError && (
-        <Banner tone="error" testId="sessions-error">
-          {actionError}
-        </Banner>
-      )}
-      {notice && (
-        <Banner tone="ok" testId="sessions-notice">
-          {notice}
-        </Banner>
-      )}
+      <PageBanners
+        loadError={loadError}
+        actionError={actionError}
+        notice={notice}
+        pollMs={SESSIONS_POLL_MS}
+        testIdPrefix="sessions"
+      />
 
       <section className="card card-flush" aria-labelledby="sessions-title">
-        <div className="card-head">
-          <div className="card-head-text">
-            <h2 className="card-title" id="sessions-title">
-              {admin ? 'All live sessions' : 'Your live sessions'}
-            </h2>
-            {sessions && (
-              <span className="muted card-head-note" data-testid="sessions-count">
-                {sessions.length} {sessions.length === 1 ? 'session' : 'sessions'}
-              </span>
-            )}
-          </div>
-        </div>
+        <CountedCardHead
+          titleId="sessions-title"
+          title={admin ? 'All live sessions' : 'Your live sessions'}
+          items={sessions}
+          one="session"
+          many="sessions"
+          countTestId="sessions-count"
+        />
         <div className="table-scroll">
           <table className="table table-data table-spaces">
             <thead>

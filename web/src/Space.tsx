@@ -18,7 +18,7 @@ import {
   type Whoami,
   type WorkloadView,
 } from './api';
-import { Banner } from './Banner';
+import { Banner, PageBanners } from './Banner';
 import { useLatest, usePolling } from './polling';
 import { describeError, formErrorMessage, formatClock, formatDateTime, formatRelative } from './format';
 import { Link, navigate } from './router';
@@ -233,21 +233,13 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
     <>
       {header}
 
-      {loadError && (
-        <Banner tone="error" testId="error" hint={<>Retrying every {SPACES_POLL_MS / 1000} s.</>}>
-          {loadError}
-        </Banner>
-      )}
-      {actionError && (
-        <Banner tone="error" testId="space-error">
-          {actionError}
-        </Banner>
-      )}
-      {notice && (
-        <Banner tone="ok" testId="space-notice">
-          {notice}
-        </Banner>
-      )}
+      <PageBanners
+        loadError={loadError}
+        actionError={actionError}
+        notice={notice}
+        pollMs={SPACES_POLL_MS}
+        testIdPrefix="space"
+      />
 
       {space === null ? (
         <section className="card">

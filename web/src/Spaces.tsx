@@ -1,4 +1,4 @@
-import { Fragment, useCallback, useRef, useState, type FormEvent } from 'react';
+import { Fragment, useRef, useState, type FormEvent } from 'react';
 import {
   createSpace,
   deleteSpace,
@@ -8,9 +8,10 @@ import {
   type SpaceView,
   type Whoami,
 } from './api';
-import { Banner } from './Banner';
-import { useLatest, usePolling } from './polling';
-import { describeError, formErrorMessage, formatClock, formatDateTime } from './format';
+import { PageBanners } from './Banner';
+import { CountedCardHead } from './CardHead';
+import { usePolledList } from './polling';
+import { formErrorMessage, formatClock, formatDateTime } from './format';
 import { Link } from './router';
 import { spacePath } from './routes';
 import { DeleteSpaceConfirm, PhaseBadge } from './SpaceParts';
@@ -43,38 +44,23 @@ const ACTIONS: Record<Action, { call: (name: string) => Promise<SpaceView>; verb
 
 export function Spaces({ me }: { me: Whoami }) {
   const admin = isAdmin(me);
-  const [spaces, setSpaces] = useState<SpaceView[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [checkedAt, setCheckedAt] = useState<Date | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [confirming, setConfirming] = useState<string | null>(null);
   const now = new Date();
 
-  // Only the answer to the latest request counts (see polling.ts).
-  const latest = useLatest();
-  const mounted = latest.mounted;
-
-  const load = useCallback(
-    async (signal?: AbortSignal) => {
-      const mine = latest.begin();
-      try {
-        const list = await listSpaces({ signal });
-        if (!latest.current(mine, signal)) return;
-        setSpaces(list);
-        setLoadError(null);
-        setCheckedAt(new Date());
-      } catch (err) {
-        if (!latest.current(mine, signal)) return;
-        setLoadError(describeError(err));
-      }
-    },
-    [latest],
-  );
-
   // The list, then again every SPACES_POLL_MS after the previous answer (not while the tab is hidden).
-  usePolling(load, SPACES_POLL_MS);
+  // Only the answer to the latest request counts (see polling.ts).
+  const {
+    items: spaces,
+    setItems: setSpaces,
+    loadError,
+    checkedAt,
+    load,
+    latest,
+  } = usePolledList(listSpaces, SPACES_POLL_MS);
+  const mounted = latest.mounted;
 
   /** Puts the daemon's answer in the list at once; any request still in flight is now stale. */
   function show(space: SpaceView) {
@@ -123,35 +109,23 @@ export function Spaces({ me }: { me: Whoami }) {
         }}
       />
 
-      {loadError && (
-        <Banner tone="error" testId="error" hint={<>Retrying every {SPACES_POLL_MS / 1000} s.</>}>
-          {loadError}
-        </Banner>
-      )}
-      {actionError && (
-        <Banner tone="error" testId="spaces-error">
-          {actionError}
-        </Banner>
-      )}
-      {notice && (
-        <Banner tone="ok" testId="spaces-notice">
-          {notice}
-        </Banner>
-      )}
+      <PageBanners
+        loadError={loadError}
+        actionError={actionError}
+        notice={notice}
+        pollMs={SPACES_POLL_MS}
+        testIdPrefix="spaces"
+      />
 
       <section className="card card-flush" aria-labelledby="spaces-title">
-        <div className="card-head">
-          <div className="card-head-text">
-            <h2 className="card-title" id="spaces-title">
-              {admin ? 'All spaces' : 'Your spaces'}
-            </h2>
-            {spaces && (
-              <span className="muted card-head-note" data-testid="spaces-count">
-                {spaces.length} {spaces.length === 1 ? 'space' : 'spaces'}
-              </span>
-            )}
-          </div>
-        </div>
+        <CountedCardHead
+          titleId="spaces-title"
+          title={admin ? 'All spaces' : 'Your spaces'}
+          items={spaces}
+          one="space"
+          many="spaces"
+          countTestId="spaces-count"
+        />
         <div className="table-scroll">
           <table className="table table-data table-spaces">
             <thead>

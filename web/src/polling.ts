@@ -1,6 +1,7 @@
 // Shared by the pages that refresh by themselves (Spaces, a space, Sessions).
 
-import { useCallback, useEffect, useMemo, useRef } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { describeError } from './format';
 
 /**
  * Runs `load` now, then again `everyMs` after each answer, skipping turns
@@ -49,4 +50,44 @@ export function useLatest() {
     latest.current += 1;
   }, []);
   return useMemo(() => ({ begin, current, supersede, mounted }), [begin, current, supersede]);
+}
+
+/**
+ * A list the page reads now and again every `everyMs` (see usePolling), of
+ * which only the latest answer counts (see useLatest). `fetch` should be
+ * stable (a module function). Gives the list (`null` until the first
+ * answer) and its setter, why the last read failed (`null` once one
+ * succeeds), when the list was last read, `load` to read it again at once,
+ * and `latest` (to `supersede` reads in flight when the page shows an
+ * answer of its own).
+ */
+export function usePolledList<T>(
+  fetch: (options: { signal?: AbortSignal }) => Promise<T[]>,
+  everyMs: number,
+) {
+  const [items, setItems] = useState<T[] | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [checkedAt, setCheckedAt] = useState<Date | null>(null);
+  const latest = useLatest();
+
+  const load = useCallback(
+    async (signal?: AbortSignal) => {
+      const mine = latest.begin();
+      try {
+        const list = await fetch({ signal });
+        if (!latest.current(mine, signal)) return;
+        setItems(list);
+        setLoadError(null);
+        setCheckedAt(new Date());
+      } catch (err) {
+        if (!latest.current(mine, signal)) return;
+        setLoadError(describeError(err));
+      }
+    },
+    [latest, fetch],
+  );
+
+  usePolling(load, everyMs);
+
+  return { items, setItems, loadError, checkedAt, load, latest };
 }

@@ -43,6 +43,17 @@ pub struct RepositoryRecord {
     pub fetched_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub failed_at: Option<Timestamp>,
+    /// Charts and chart versions in the cached index, counted when it is
+    /// stored (listing repositories does not read their indexes).
+    pub charts: usize,
+    pub versions: usize,
+}
+
+impl RepositoryRecord {
+    fn count(&mut self, charts: &[ChartView]) {
+        self.charts = charts.len();
+        self.versions = charts.iter().map(|c| c.versions.len()).sum();
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,14 +171,9 @@ impl Catalog {
     }
 
     fn view(&self, record: RepositoryRecord) -> Result<RepositoryView, Error> {
-        let charts: Vec<ChartView> = self
-            .audit
-            .store()
-            .get(INDEXES, &record.name)?
-            .unwrap_or_default();
         Ok(RepositoryView {
-            charts: charts.len(),
-            versions: charts.iter().map(|c| c.versions.len()).sum(),
+            charts: record.charts,
+            versions: record.versions,
             name: record.name,
             url: record.url,
             username_file: record.username_file,
@@ -302,7 +308,7 @@ impl Catalog {
             )));
         }
         let now = self.clock.now();
-        let record = RepositoryRecord {
+        let mut record = RepositoryRecord {
             name: req.name.clone(),
             url: req.url.trim_end_matches('/').to_owned(),
             username_file: req.username_file,
@@ -313,11 +319,14 @@ impl Catalog {
             fetched_at: Some(now),
             last_error: None,
             failed_at: None,
+            charts: 0,
+            versions: 0,
         };
         let charts = self
             .fetch(&record)
             .await
             .map_err(|e| Error::invalid("url", e))?;
+        record.count(&charts);
         let event = NewEvent::new(
             actor_of(actor),
             "catalog.repository.add",
@@ -419,6 +428,7 @@ impl Catalog {
                 record.fetched_at = Some(now);
                 record.last_error = None;
                 record.failed_at = None;
+                record.count(&charts);
                 (Some(charts), None)
             }
             Err(error) => {

@@ -362,11 +362,7 @@ impl Cluster {
             .namespaces()
             .get_opt(name)
             .await
-            .map_err(|source| ApplyError::Kube {
-                kind: "Namespace".to_owned(),
-                name: name.to_owned(),
-                source,
-            })?;
+            .map_err(kube_error("Namespace", name))?;
         Ok(found.map(|ns| as_value(ns, &api_resource("v1", "Namespace", "namespaces"))))
     }
 
@@ -384,11 +380,7 @@ impl Cluster {
         {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(source) => Err(ApplyError::Kube {
-                kind: "Namespace".to_owned(),
-                name: name.to_owned(),
-                source,
-            }),
+            Err(source) => Err(kube_error("Namespace", name)(source)),
         }
     }
 
@@ -415,11 +407,7 @@ impl Cluster {
         Ok(api
             .list(&ListParams::default())
             .await
-            .map_err(|source| ApplyError::Kube {
-                kind: kind.to_owned(),
-                name: namespace.to_owned(),
-                source,
-            })?
+            .map_err(kube_error(kind, namespace))?
             .items)
     }
 
@@ -435,11 +423,7 @@ impl Cluster {
         let api = self.workloads(namespace, kind, "apps/v1", plural);
         match api.get_opt(name).await {
             Ok(found) => Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default())),
-            Err(source) => Err(ApplyError::Kube {
-                kind: kind.to_owned(),
-                name: name.to_owned(),
-                source,
-            }),
+            Err(source) => Err(kube_error(kind, name)(source)),
         }
     }
 
@@ -472,11 +456,7 @@ impl Cluster {
         api.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
             .await
             .map(|_| ())
-            .map_err(|source| ApplyError::Kube {
-                kind: kind.to_owned(),
-                name: name.to_owned(),
-                source,
-            })
+            .map_err(kube_error(kind, name))
     }
 
     /// Creates or replaces a Secret with these string values.
@@ -503,11 +483,7 @@ impl Cluster {
         )
         .await
         .map(|_| ())
-        .map_err(|source| ApplyError::Kube {
-            kind: "Secret".to_owned(),
-            name: name.to_owned(),
-            source,
-        })
+        .map_err(kube_error("Secret", name))
     }
 
     /// Deletes a Secret; one that is not there is fine.
@@ -516,11 +492,7 @@ impl Cluster {
         match api.delete(name, &DeleteParams::default()).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            Err(source) => Err(ApplyError::Kube {
-                kind: "Secret".to_owned(),
-                name: name.to_owned(),
-                source,
-            }),
+            Err(source) => Err(kube_error("Secret", name)(source)),
         }
     }
 
@@ -534,11 +506,7 @@ impl Cluster {
         api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
             .await
             .map(|_| ())
-            .map_err(|source| ApplyError::Kube {
-                kind: kind.to_owned(),
-                name: name.to_owned(),
-                source,
-            })
+            .map_err(kube_error(kind, name))
     }
 
     /// Puts a space's workloads to sleep: Deployments and StatefulSets
@@ -658,6 +626,15 @@ impl Cluster {
             report.cronjobs.push(format!("cronjob/{name}"));
         }
         Ok(report)
+    }
+}
+
+/// What a failed request about `kind` `name` becomes.
+fn kube_error<'a>(kind: &'a str, name: &'a str) -> impl FnOnce(kube::Error) -> ApplyError + 'a {
+    move |source| ApplyError::Kube {
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+        source,
     }
 }
 

@@ -81,6 +81,11 @@ pub const LATENCY_SAMPLES: usize = 1000;
 
 pub type SharedStatus = Arc<Mutex<Status>>;
 
+/// A copy of a sync's status as it is now.
+pub fn snapshot(status: &SharedStatus) -> Status {
+    status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub root: PathBuf,
@@ -382,34 +387,16 @@ impl Replica {
     }
 }
 
+/// What is at `full` now, hashed.
 fn entry_of(full: &Path) -> std::io::Result<Entry> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let meta = std::fs::symlink_metadata(full)?;
-    let kind = if meta.file_type().is_symlink() {
-        Kind::Symlink
-    } else if meta.is_dir() {
-        Kind::Dir
-    } else {
-        Kind::File
-    };
-    Ok(Entry {
-        kind,
-        size: if kind == Kind::File { meta.len() } else { 0 },
-        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-        mode: meta.permissions().mode() & 0o7777,
-        hash: if kind == Kind::File {
-            Some(crate::scan::hash_file(full).map_err(|e| std::io::Error::other(e.to_string()))?)
-        } else {
-            None
-        },
-        target: if kind == Kind::Symlink {
-            std::fs::read_link(full)
-                .ok()
-                .map(|t| t.to_string_lossy().into_owned())
-        } else {
-            None
-        },
-    })
+    match crate::scan::entry_at(full, None) {
+        Ok(Some((entry, _))) => Ok(entry),
+        Ok(None) => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "not a file, folder or link",
+        )),
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    }
 }
 
 fn next_input(input: &mut mpsc::Receiver<Input>) -> Input {
@@ -509,7 +496,7 @@ pub fn serve(
         if !local.due(&input) {
             continue;
         }
-        let changes = local.apply(&settings, &mut index)?;
+        let (changes, _) = local.apply(&settings, &mut index)?;
         for batch in changes.chunks(INDEX_BATCH) {
             outbox.control(Control::Changed {
                 entries: batch.to_vec(),
@@ -549,8 +536,8 @@ impl Pending {
             && (input.is_empty() || self.since.is_some_and(|s| s.elapsed() > LOCAL_DELAY))
     }
 
-    /// Brings `index` up to date and returns what changed, with the time
-    /// of the first event.
+    /// The paths (sorted, once each), when the first was seen, and whether
+    /// to scan everything instead.
     fn take(&mut self) -> (Vec<PathBuf>, Option<Instant>, bool) {
         let mut paths = std::mem::take(&mut self.paths);
         paths.sort();
@@ -559,16 +546,23 @@ impl Pending {
         (paths, self.since.take(), rescan)
     }
 
-    fn apply(&mut self, settings: &Settings, index: &mut Index) -> Result<Vec<Change>, SyncError> {
-        let (paths, _, rescan) = self.take();
-        if rescan {
+    /// Brings `index` up to date; answers what changed and when the
+    /// first of it was seen.
+    fn apply(
+        &mut self,
+        settings: &Settings,
+        index: &mut Index,
+    ) -> Result<(Vec<Change>, Option<Instant>), SyncError> {
+        let (paths, since, rescan) = self.take();
+        let changes = if rescan {
             let fresh = scan(&settings.root, &settings.options, Some(index))?;
             let changes = diff(index, &fresh);
             *index = fresh;
-            Ok(changes)
+            changes
         } else {
-            Ok(index.update(&settings.root, &settings.options, &paths)?)
-        }
+            index.update(&settings.root, &settings.options, &paths)?
+        };
+        Ok((changes, since))
     }
 }
 
@@ -805,10 +799,7 @@ impl Coordinator {
         }
         match self.replica.applier.remove(path) {
             Ok(()) => {
-                let prefix = format!("{}/", path.as_str());
-                self.local
-                    .entries
-                    .retain(|p, _| p != path && !p.as_str().starts_with(&prefix));
+                self.local.forget(path);
                 self.base.remove(path);
             }
             Err(error) => self.failed(path, error),
@@ -1012,10 +1003,7 @@ impl Coordinator {
                         }
                         None => {
                             self.base.remove(&path);
-                            self.remote.entries.retain(|p, _| {
-                                p != &path
-                                    && !p.as_str().starts_with(&format!("{}/", path.as_str()))
-                            });
+                            self.remote.forget(&path);
                         }
                     }
                     let mut status = self.status();
@@ -1026,9 +1014,6 @@ impl Coordinator {
                             .push(since.elapsed().as_secs_f64() * 1000.0);
                         let over = status.latencies_ms.len().saturating_sub(LATENCY_SAMPLES);
                         status.latencies_ms.drain(..over);
-                    }
-                    if entry.as_ref().is_some_and(|e| e.kind == Kind::File) {
-                        // Counted here for pushes (pulls count as they arrive).
                     }
                 }
                 Some(error) => self.failed(&path, error),
@@ -1098,8 +1083,7 @@ impl Coordinator {
         let unchanged = match (&on_disk, indexed) {
             (None, None) => true,
             (Some(meta), Some(entry)) => {
-                use std::os::unix::fs::MetadataExt;
-                let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+                let mtime = crate::scan::mtime_ns(meta);
                 entry.kind == Kind::Dir
                     || (mtime == entry.mtime_ns
                         && (entry.kind != Kind::File || meta.len() == entry.size))
@@ -1248,23 +1232,7 @@ pub fn coordinate(
         if !pending.is_empty() || !local.due(&input) {
             continue;
         }
-        let (paths, since, rescan) = local.take();
-        let changes = if rescan {
-            let fresh = scan(
-                &coordinator.settings.root,
-                &coordinator.settings.options,
-                Some(&coordinator.local),
-            )?;
-            let changes = diff(&coordinator.local, &fresh);
-            coordinator.local = fresh;
-            changes
-        } else {
-            coordinator.local.update(
-                &coordinator.settings.root,
-                &coordinator.settings.options,
-                &paths,
-            )?
-        };
+        let (changes, since) = local.apply(&coordinator.settings, &mut coordinator.local)?;
         coordinator.local_changed(changes, since)?;
     }
 }

@@ -67,7 +67,7 @@ pub enum ScanError {
     BadIndex { path: PathBuf, error: String },
 }
 
-fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
     meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
 }
 
@@ -83,6 +83,61 @@ pub(crate) fn hash_file(path: &Path) -> Result<String, ScanError> {
         error: e.to_string(),
     })?;
     Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// What is at `full` now, and whether its content was read: a file whose
+/// size, time and mode match `previous` keeps its hash unread. None when
+/// nothing is there, or something that never syncs (sockets, pipes and
+/// devices: reading a pipe would wait forever).
+pub(crate) fn entry_at(
+    full: &Path,
+    previous: Option<&Entry>,
+) -> Result<Option<(Entry, bool)>, ScanError> {
+    let Ok(meta) = std::fs::symlink_metadata(full) else {
+        return Ok(None);
+    };
+    let kind = if meta.file_type().is_symlink() {
+        Kind::Symlink
+    } else if meta.is_dir() {
+        Kind::Dir
+    } else if meta.is_file() {
+        Kind::File
+    } else {
+        return Ok(None);
+    };
+    let mut item = Entry {
+        kind,
+        size: if kind == Kind::File { meta.len() } else { 0 },
+        mtime_ns: mtime_ns(&meta),
+        mode: meta.permissions().mode() & 0o7777,
+        hash: None,
+        target: None,
+    };
+    let mut read = false;
+    match kind {
+        Kind::File => {
+            let unchanged = previous.filter(|old| {
+                old.kind == Kind::File
+                    && old.size == item.size
+                    && old.mtime_ns == item.mtime_ns
+                    && old.mode == item.mode
+            });
+            item.hash = match unchanged {
+                Some(old) => old.hash.clone(),
+                None => {
+                    read = true;
+                    Some(hash_file(full)?)
+                }
+            };
+        }
+        Kind::Symlink => {
+            item.target = std::fs::read_link(full)
+                .ok()
+                .map(|t| t.to_string_lossy().into_owned());
+        }
+        Kind::Dir => {}
+    }
+    Ok(Some((item, read)))
 }
 
 /// What never syncs, whatever the ignore files say: git's own folder,
@@ -166,56 +221,19 @@ fn walk(
         let Ok(path) = SyncPath::from_relative(relative) else {
             return ignore::WalkState::Continue;
         };
-        let meta = match std::fs::symlink_metadata(full) {
-            Ok(meta) => meta,
-            // Gone between listing and reading: the next scan sees it.
-            Err(_) => return ignore::WalkState::Continue,
-        };
-        let kind = if meta.file_type().is_symlink() {
-            Kind::Symlink
-        } else if meta.is_dir() {
-            Kind::Dir
-        } else if meta.is_file() {
-            Kind::File
-        } else {
-            // Sockets, pipes and devices never sync (reading a pipe
-            // would wait forever).
-            return ignore::WalkState::Continue;
-        };
-        let mut item = Entry {
-            kind,
-            size: if kind == Kind::File { meta.len() } else { 0 },
-            mtime_ns: mtime_ns(&meta),
-            mode: meta.permissions().mode() & 0o7777,
-            hash: None,
-            target: None,
-        };
-        match kind {
-            Kind::File => {
-                let unchanged = previous.and_then(|p| p.entries.get(&path)).filter(|old| {
-                    old.kind == Kind::File
-                        && old.size == item.size
-                        && old.mtime_ns == item.mtime_ns
-                        && old.mode == item.mode
-                });
-                item.hash = match unchanged {
-                    Some(old) => old.hash.clone(),
-                    None => {
-                        hashed.fetch_add(1, Ordering::Relaxed);
-                        match hash_file(full) {
-                            Ok(hash) => Some(hash),
-                            Err(e) => return record(e),
-                        }
-                    }
-                };
+        let old = previous.and_then(|p| p.entries.get(&path));
+        let item = match entry_at(full, old) {
+            Ok(Some((item, read))) => {
+                if read {
+                    hashed.fetch_add(1, Ordering::Relaxed);
+                }
+                item
             }
-            Kind::Symlink => {
-                item.target = std::fs::read_link(full)
-                    .ok()
-                    .map(|t| t.to_string_lossy().into_owned());
-            }
-            Kind::Dir => {}
-        }
+            // Gone between listing and reading (the next scan sees it), or
+            // something that never syncs.
+            Ok(None) => return ignore::WalkState::Continue,
+            Err(e) => return record(e),
+        };
         found
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -314,6 +332,20 @@ impl Index {
         Ok(changes)
     }
 
+    /// Takes `path` and everything under it out of the index; answers
+    /// what was there, what was under it first.
+    pub fn forget(&mut self, path: &SyncPath) -> Vec<SyncPath> {
+        let mut gone: Vec<SyncPath> = self
+            .entries
+            .keys()
+            .filter(|p| is_under(p.as_str(), path.as_str()))
+            .cloned()
+            .collect();
+        gone.push(path.clone());
+        gone.retain(|p| self.entries.remove(p).is_some());
+        gone
+    }
+
     fn is_dir(&self, folder: &str) -> bool {
         SyncPath::try_from(folder.to_owned())
             .ok()
@@ -352,17 +384,7 @@ impl Index {
             .collect();
         for path in gone {
             // A folder that went takes everything under it.
-            let under: Vec<SyncPath> = self
-                .entries
-                .keys()
-                .filter(|p| is_under(p.as_str(), path.as_str()))
-                .cloned()
-                .collect();
-            for p in under.into_iter().chain(std::iter::once(path)) {
-                if self.entries.remove(&p).is_some() {
-                    changes.push((p, None));
-                }
-            }
+            changes.extend(self.forget(&path).into_iter().map(|p| (p, None)));
         }
         for (path, entry) in found {
             if self.entries.get(&path) != Some(&entry) {

@@ -392,7 +392,7 @@ async fn run_until_stopped(
         }
         let statuses: Vec<Status> = folders
             .iter()
-            .map(|f| f.status.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .map(|f| engine::snapshot(&f.status))
             .collect();
         let up = UpStatus {
             target: resolved.target.clone(),
@@ -503,7 +503,7 @@ async fn run_until_stopped(
     };
     let statuses: Vec<Status> = folders
         .iter()
-        .map(|f| f.status.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        .map(|f| engine::snapshot(&f.status))
         .collect();
     reported.send(client, &dev.session.id, &statuses).await;
     for folder in &folders {
