@@ -11,6 +11,7 @@ import {
   charts,
   click,
   flush,
+  itemView,
   json,
   mount,
   queryTestId,
@@ -33,10 +34,13 @@ async function open(me: Whoami, path: string) {
     if (call.url === '/api/v1/spaces') return json(200, [spaceView()]);
     if (call.url === '/api/v1/spaces/alpha') return json(200, spaceView());
     if (call.url === '/api/v1/spaces/alpha/objects') return json(200, []);
+    if (call.url === '/api/v1/spaces/alpha/apps') return json(200, []);
     if (call.url === '/api/v1/sessions') return json(200, [sessionView()]);
     if (call.url === '/api/v1/catalog/repositories') return json(200, [repositoryView()]);
     if (call.url === '/api/v1/catalog/repositories/stable') return json(200, repositoryView());
     if (call.url === '/api/v1/catalog/repositories/stable/charts') return json(200, charts());
+    if (call.url === '/api/v1/catalog/items') return json(200, [itemView()]);
+    if (call.url === '/api/v1/catalog/items/redis') return json(200, itemView());
     if (call.url === '/api/v1/version') return json(200, { version: '0.1.0', api: 'v1' });
     if (call.url === '/readyz') return json(200, { ready: true, components: {} });
     return json(404, { error: { code: 'not_found', message: 'no such route' } });
@@ -118,14 +122,24 @@ describe('Catalog in the console', () => {
   it.each([
     ['members', ALICE],
     ['auditors', DANA],
-  ])('%s do not see it, and opening /catalog shows “Admins only” without asking the daemon', async (_who, me) => {
+  ])('%s have it too: /catalog lists the items, and never asks for the repositories', async (_who, me) => {
     const { calls, root } = await open(me, '/catalog');
-    await waitFor(() => byTestId(root, 'not-allowed'));
-    expect(queryTestId(root, 'nav-catalog')).toBeNull();
-    expect(queryTestId(root, 'nav-spaces')).not.toBeNull();
-    expect(root.querySelector('h1')?.textContent).toBe('Admins only');
+    await waitFor(() => byTestId(root, 'item-redis'));
+    expect(byTestId(root, 'nav-catalog').getAttribute('aria-current')).toBe('page');
+    expect(queryTestId(root, 'not-allowed')).toBeNull();
+    expect(queryTestId(root, 'repo-new-form')).toBeNull();
     await flush();
-    expect(calls.map((c) => c.url).filter((u) => u.startsWith('/api/v1/catalog'))).toEqual([]);
+    expect(calls.map((c) => c.url).filter((u) => u.startsWith('/api/v1/catalog'))).toEqual(['/api/v1/catalog/items']);
+  });
+
+  it('an item links to its page, under Catalog in the navigation', async () => {
+    const { calls, root } = await open(ALICE, '/catalog');
+    await click(await waitFor(() => byTestId(root, 'item-link-redis')));
+    await waitFor(() => byTestId(root, 'install-form'));
+    expect(window.location.pathname).toBe('/catalog/items/redis');
+    expect(text(root, 'item-title')).toBe('redis');
+    expect(calls.map((c) => c.url)).toContain('/api/v1/catalog/items/redis');
+    expect(byTestId(root, 'nav-catalog').getAttribute('aria-current')).toBe('true');
   });
 
   it('members opening a repository’s page see “Admins only” too', async () => {

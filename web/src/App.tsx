@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { fetchWhoami, isUnauthenticated, logout, onUnauthenticated, type Whoami } from './api';
 import { AuditLog } from './AuditLog';
 import { Catalog } from './Catalog';
+import { CatalogItem } from './CatalogItem';
 import { describeError, roleLabel } from './format';
 import { Login } from './Login';
 import { Overview } from './Overview';
@@ -10,6 +11,7 @@ import { Link, navigate, useLocation } from './router';
 import {
   ROUTE_PATHS,
   canOpen,
+  itemNameOf,
   loginPath,
   navRouteOf,
   nextFromSearch,
@@ -255,7 +257,12 @@ function Page({ route, pathname, me }: { route: Route; pathname: string; me: Who
     case 'sessions':
       return <Sessions me={me} />;
     case 'catalog':
-      return <Catalog />;
+      return <Catalog me={me} />;
+    case 'item': {
+      const name = itemNameOf(pathname) ?? '';
+      // A new page per item, as for spaces.
+      return <CatalogItem key={name} me={me} name={name} />;
+    }
     case 'repository': {
       const name = repositoryNameOf(pathname) ?? '';
       // A new page per repository, as for spaces.

@@ -27,8 +27,9 @@ export function Banner({
 
 /**
  * The banners of a page that refreshes by itself: why the last read failed
- * (test id `error`, with when it is tried again), why an action failed
- * (`<testIdPrefix>-error`) and what an action did (`<testIdPrefix>-notice`).
+ * (test id `error`, or `loadErrorTestId` when a page reads two lists, with
+ * when it is tried again), why an action failed (`<testIdPrefix>-error`) and
+ * what an action did (`<testIdPrefix>-notice`).
  */
 export function PageBanners({
   loadError,
@@ -36,17 +37,19 @@ export function PageBanners({
   notice,
   pollMs,
   testIdPrefix,
+  loadErrorTestId = 'error',
 }: {
   loadError: string | null;
   actionError: string | null;
   notice: string | null;
   pollMs: number;
   testIdPrefix: string;
+  loadErrorTestId?: string;
 }) {
   return (
     <>
       {loadError && (
-        <Banner tone="error" testId="error" hint={<>Retrying every {pollMs / 1000} s.</>}>
+        <Banner tone="error" testId={loadErrorTestId} hint={<>Retrying every {pollMs / 1000} s.</>}>
           {loadError}
         </Banner>
       )}

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createElement } from 'react';
 import { fetchWhoami, setCsrfToken, type RepositoryView } from './api';
-import { Catalog } from './Catalog';
+import { Repositories } from './Catalog';
 import { CATALOG_POLL_MS } from './catalog';
 import {
   ROOT,
@@ -53,7 +53,7 @@ async function signIn() {
 
 async function open(handler: Handler): Promise<{ calls: FetchCall[]; root: HTMLElement }> {
   const calls = stubFetch(handler);
-  page = await mount(createElement(Catalog));
+  page = await mount(createElement(Repositories));
   return { calls, root: page.container };
 }
 

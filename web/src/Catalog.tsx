@@ -1,7 +1,15 @@
 import { Fragment, useId, useRef, useState, type FormEvent } from 'react';
-import { addRepository, listRepositories, refreshRepository, removeRepository, type RepositoryView } from './api';
+import {
+  addRepository,
+  listRepositories,
+  refreshRepository,
+  removeRepository,
+  type RepositoryView,
+  type Whoami,
+} from './api';
 import { PageBanners } from './Banner';
 import { CountedCardHead } from './CardHead';
+import { CatalogItems } from './CatalogItems';
 import {
   CATALOG_POLL_MS,
   EMPTY_REPOSITORY_FORM,
@@ -15,18 +23,50 @@ import {
   withRepository,
   type NewRepositoryForm,
 } from './catalog';
-import { formErrorMessage, formatClock, formatDateTime, formatRelative } from './format';
+import { formErrorMessage, formatDateTime, formatRelative } from './format';
 import { usePolledList } from './polling';
-import { Link } from './router';
-import { repositoryPath } from './routes';
+import { Link, useLocation } from './router';
+import { repositoryPath, spaceFromSearch, spacePath } from './routes';
 import { TypeNameConfirm } from './SpaceParts';
+import { isAdmin } from './spaces';
 
 const COLUMNS = 6;
 
 type Busy = { name: string; action: 'refresh' | 'remove' } | null;
 
-/** The catalog's chart repositories (admins): `/catalog`. */
-export function Catalog() {
+/**
+ * The catalog: `/catalog`. Everyone gets its items, to install; admins also
+ * add items and manage the chart repositories the items draw from. With
+ * `?space=<name>` (the space page's "Install from the catalog") the items
+ * install into that space.
+ */
+export function Catalog({ me }: { me: Whoami }) {
+  const admin = isAdmin(me);
+  const space = spaceFromSearch(useLocation().search);
+  return (
+    <>
+      <div className="page-header">
+        <h1>Catalog</h1>
+        <p className="muted" data-testid="catalog-subtitle">
+          {space ? (
+            <>
+              Pick what to install into <Link to={spacePath(space)} className="mono">{space}</Link>
+            </>
+          ) : admin ? (
+            'What developers install into their spaces, and the chart repositories it comes from'
+          ) : (
+            'What you may install into your spaces'
+          )}
+        </p>
+      </div>
+      <CatalogItems me={me} space={space} />
+      {admin && <Repositories />}
+    </>
+  );
+}
+
+/** The catalog's chart repositories (admins): the lower half of `/catalog`. */
+export function Repositories() {
   const [actionError, setActionError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState<Busy>(null);
@@ -35,14 +75,7 @@ export function Catalog() {
 
   // The list, then again every CATALOG_POLL_MS (the daemon's scheduled fetches show up).
   // Only the answer to the latest request counts (see polling.ts).
-  const {
-    items: repos,
-    setItems: setRepos,
-    loadError,
-    checkedAt,
-    load,
-    latest,
-  } = usePolledList(listRepositories, CATALOG_POLL_MS);
+  const { items: repos, setItems: setRepos, loadError, load, latest } = usePolledList(listRepositories, CATALOG_POLL_MS);
   const mounted = latest.mounted;
 
   /** Puts the daemon's answer in the list at once (`null`: takes the name out); requests in flight are now stale. */
@@ -95,14 +128,6 @@ export function Catalog() {
 
   return (
     <>
-      <div className="page-header">
-        <h1>Catalog</h1>
-        <p className="muted">
-          The chart repositories the catalog draws from
-          {checkedAt ? ` · checked ${formatClock(checkedAt)}, read again every ${CATALOG_POLL_MS / 1000} s` : ''}
-        </p>
-      </div>
-
       <NewRepository
         onSubmit={() => {
           setActionError(null);

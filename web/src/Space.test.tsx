@@ -4,6 +4,7 @@ import { createElement } from 'react';
 import {
   fetchWhoami,
   setCsrfToken,
+  type AppView,
   type DevView,
   type SpaceObject,
   type SpaceView,
@@ -75,16 +76,20 @@ async function open(me: Whoami, handler: Handler, name = 'alpha'): Promise<{ cal
   return { calls, root: page.container };
 }
 
-/** What the space's dev mode routes answer (read at call time); none in dev mode, no workloads when left out. */
+/**
+ * What the space's dev mode and applications routes answer (read at call
+ * time); none in dev mode, no workloads and no applications when left out.
+ */
 interface DevApi {
   devs?: () => DevView[] | Response;
   workloads?: () => WorkloadView[] | Response;
+  apps?: () => AppView[] | Response;
 }
 
 /**
  * Answers GET of the space with `space()`, of its objects with OBJECTS, of its
- * targets in dev mode and its workloads with `dev` (all read at call time),
- * everything else with `other`.
+ * targets in dev mode, its workloads and its applications with `dev` (all read
+ * at call time), everything else with `other`.
  */
 function api(
   space: () => SpaceView | Response,
@@ -97,6 +102,7 @@ function api(
     if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/objects') return json(200, OBJECTS);
     if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/dev') return answer(dev.devs?.() ?? []);
     if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/workloads') return answer(dev.workloads?.() ?? []);
+    if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/apps') return answer(dev.apps?.() ?? []);
     return other(call);
   };
 }
@@ -107,6 +113,7 @@ const READS = [
   'GET /api/v1/spaces/alpha/objects',
   'GET /api/v1/spaces/alpha/dev',
   'GET /api/v1/spaces/alpha/workloads',
+  'GET /api/v1/spaces/alpha/apps',
 ];
 
 const changes = (calls: FetchCall[]) => requests(calls).filter((r) => !r.startsWith('GET '));
@@ -219,7 +226,7 @@ describe('Space page', () => {
     expect(text(root, 'space-phase')).toBe('Sleeping');
     expect(queryTestId(root, 'space-wake')).not.toBeNull();
     // ...and reads the space again.
-    await waitFor(() => expect(requests(calls).slice(-4)).toEqual(READS));
+    await waitFor(() => expect(requests(calls).slice(-READS.length)).toEqual(READS));
   });
 
   it('Wake posts to /wake; a refusal shows the daemon’s message', async () => {

@@ -3,21 +3,27 @@ import {
   ApiError,
   deleteSpace,
   fetchSpace,
+  listApps,
   listDev,
   listSpaceObjects,
   listWorkloads,
   shareSpace,
   sleepSpace,
   stopDev,
+  uninstallApp,
   unshareSpace,
+  upgradeApp,
   wakeSpace,
+  type AppView,
   type DevView,
   type SpaceMember,
   type SpaceObject,
   type SpaceView,
+  type UpgradeRequest,
   type Whoami,
   type WorkloadView,
 } from './api';
+import { APPS_POLL_MS, anyInProgress, appBusyKey, withApp } from './apps';
 import { Banner, PageBanners } from './Banner';
 import { useLatest, usePolling } from './polling';
 import { describeError, formErrorMessage, formatClock, formatDateTime, formatRelative } from './format';
@@ -25,6 +31,7 @@ import { Link, navigate } from './router';
 import { ROUTE_PATHS } from './routes';
 import { withoutDevMark, withoutDevTarget } from './dev';
 import { DevTargets, Workloads, devBusyKey } from './SpaceDev';
+import { Applications } from './SpaceApps';
 import { DeleteSpaceConfirm, PhaseBadge } from './SpaceParts';
 import {
   SPACES_POLL_MS,
@@ -56,6 +63,8 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
   const [devsError, setDevsError] = useState<string | null>(null);
   const [workloads, setWorkloads] = useState<WorkloadView[] | null>(null);
   const [workloadsError, setWorkloadsError] = useState<string | null>(null);
+  const [apps, setApps] = useState<AppView[] | null>(null);
+  const [appsError, setAppsError] = useState<string | null>(null);
   const [checkedAt, setCheckedAt] = useState<Date | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -69,18 +78,19 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
   const wasTerminating = useRef(false);
 
   /**
-   * Reads the space, its objects, its targets in dev mode and its workloads;
-   * `false` once the space is gone (no point asking again).
+   * Reads the space, its objects, its targets in dev mode, its workloads and
+   * its applications; `false` once the space is gone (no point asking again).
    */
   const load = useCallback(
     async (signal?: AbortSignal): Promise<boolean> => {
       const mine = latest.begin();
       const stale = () => !latest.current(mine, signal);
-      const [spaceResult, objectsResult, devsResult, workloadsResult] = await Promise.allSettled([
+      const [spaceResult, objectsResult, devsResult, workloadsResult, appsResult] = await Promise.allSettled([
         fetchSpace(name, { signal }),
         listSpaceObjects(name, { signal }),
         listDev(name, { signal }),
         listWorkloads(name, { signal }),
+        listApps(name, { signal }),
       ]);
       if (stale()) return true;
       if (spaceResult.status === 'fulfilled') {
@@ -113,20 +123,32 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
       } else {
         setWorkloadsError(describeError(workloadsResult.reason));
       }
+      if (appsResult.status === 'fulfilled') {
+        setApps(appsResult.value);
+        setAppsError(null);
+      } else {
+        setAppsError(describeError(appsResult.reason));
+      }
       return true;
     },
     [name, latest],
   );
 
-  usePolling(load, SPACES_POLL_MS);
+  // Faster while Helm installs, upgrades or uninstalls an application, so its status moves on.
+  usePolling(load, anyInProgress(apps) ? APPS_POLL_MS : SPACES_POLL_MS);
 
-  /** Runs an action; shows the daemon's answer at once (`show`), then reads everything again. */
+  /**
+   * Runs an action; shows the daemon's answer at once (`show`), then reads
+   * everything again. Why it failed goes to `onError` when given (a form
+   * says it), else to the page's banner.
+   */
   async function act<T>(
     key: string,
     call: () => Promise<T>,
     show: (answer: T) => void,
     done: string | ((answer: T) => string),
     failed: string,
+    onError?: (message: string) => void,
   ): Promise<boolean> {
     setBusy(key);
     setActionError(null);
@@ -141,7 +163,8 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
       ok = true;
     } catch (err) {
       if (!mounted.current) return false;
-      setActionError(`${failed}: ${formErrorMessage(err)}`);
+      if (onError) onError(formErrorMessage(err));
+      else setActionError(`${failed}: ${formErrorMessage(err)}`);
     } finally {
       if (mounted.current) setBusy(null);
     }
@@ -175,6 +198,33 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
       (ended) =>
         `“${dev.target}” is out of dev mode: ${ended.workload} is back to its own spec, and session ${ended.session.id} ended.`,
       `Taking “${dev.target}” out of dev mode failed`,
+    );
+  }
+
+  /** Upgrades an application in the background; answers why the daemon refused, or `null`. */
+  async function upgrade(app: AppView, req: UpgradeRequest): Promise<string | null> {
+    let refused: string | null = null;
+    await act(
+      appBusyKey(app.name),
+      () => upgradeApp(name, app.name, req),
+      (updated) => setApps((list) => withApp(list, app.name, updated)),
+      `“${app.name}” is being upgraded; its status and Helm’s output follow below.`,
+      `Upgrading “${app.name}” failed`,
+      (message) => {
+        refused = message;
+      },
+    );
+    return refused;
+  }
+
+  /** Uninstalls an application in the background: it leaves the list once Helm is done. */
+  function uninstall(app: AppView): Promise<boolean> {
+    return act(
+      appBusyKey(app.name),
+      () => uninstallApp(name, app.name),
+      (updated) => setApps((list) => withApp(list, app.name, updated)),
+      `“${app.name}” is being uninstalled; it leaves the list once Helm is done.`,
+      `Uninstalling “${app.name}” failed`,
     );
   }
 
@@ -398,6 +448,16 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
             busy={busy}
             locked={terminating}
             onStop={stop}
+          />
+          <Applications
+            space={name}
+            apps={apps}
+            error={appsError}
+            now={now}
+            busy={busy}
+            locked={terminating}
+            onUpgrade={upgrade}
+            onUninstall={uninstall}
           />
           <Workloads workloads={workloads} error={workloadsError} />
           <Conditions space={space} now={now} />

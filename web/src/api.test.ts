@@ -4,6 +4,17 @@ import {
   MalformedResponseError,
   UnreachableError,
   addRepository,
+  createItem,
+  deleteItem,
+  fetchApp,
+  fetchAppLogs,
+  fetchItem,
+  installApp,
+  listApps,
+  listItems,
+  uninstallApp,
+  updateItem,
+  upgradeApp,
   fetchRepository,
   listCharts,
   listRepositories,
@@ -1393,5 +1404,190 @@ describe('catalog repositories', () => {
       last_error: null,
       failed_at: null,
     });
+  });
+});
+
+const ITEM_SPEC = {
+  name: 'redis',
+  description: 'An in-memory store',
+  icon: null,
+  repository: 'stable',
+  chart: 'redis',
+  version: '^1.4',
+  values: { architecture: 'standalone' },
+  parameters: ['auth.password'],
+  hidden: false,
+};
+
+const FIELD = {
+  path: 'auth.password',
+  kind: 'string',
+  title: 'Password',
+  description: null,
+  default: null,
+  choices: [],
+  required: true,
+  minimum: null,
+  maximum: null,
+  secret: true,
+};
+
+const ITEM = {
+  spec: ITEM_SPEC,
+  icon: 'https://charts.example.com/redis.png',
+  chart_version: '1.10.0',
+  app_version: '7.4',
+  chart_description: 'An in-memory store',
+  fields: [FIELD, { ...FIELD, path: 'replicas', kind: 'integer', title: null, default: 1, required: false, minimum: 1, maximum: 10, secret: false, choices: [] }],
+  has_schema: true,
+  created_by: 'root',
+  created_at: '2026-11-27T10:00:00Z',
+  updated_by: 'root',
+  updated_at: '2026-11-27T10:00:00Z',
+};
+
+const APP = {
+  space: 'alpha',
+  name: 'cache',
+  item: 'redis',
+  chart: 'redis',
+  chart_version: '1.10.0',
+  values: { replicas: 2 },
+  status: 'installing',
+  operation: {
+    number: 1,
+    kind: 'install',
+    state: 'running',
+    chart_version: '1.10.0',
+    started_by: 'alice',
+    started_at: '2026-11-27T10:00:00Z',
+    finished_at: null,
+    error: null,
+    runner: 'helm',
+  },
+  release: null,
+  installed_by: 'alice',
+  installed_at: '2026-11-27T10:00:00Z',
+};
+
+describe('catalog items', () => {
+  afterEach(() => setCsrfToken(null));
+
+  it('reads the list and one item, with no CSRF header', async () => {
+    await signIn();
+    const calls = stubFetch((url) => json(200, url.endsWith('/items') ? [ITEM] : ITEM));
+    await expect(listItems()).resolves.toEqual([ITEM]);
+    await expect(fetchItem('a b')).resolves.toEqual(ITEM);
+    expect(calls.map((c) => `${c.init?.method} ${c.url}`)).toEqual([
+      'GET /api/v1/catalog/items',
+      'GET /api/v1/catalog/items/a%20b',
+    ]);
+    for (const call of calls) expect(header(call.init, 'x-csrf-token')).toBeUndefined();
+  });
+
+  it('creates (POST), replaces (PUT) and deletes items with the CSRF header', async () => {
+    await signIn();
+    const calls = stubFetch((_url, init) => json(init?.method === 'POST' ? 201 : 200, ITEM));
+    await expect(createItem(ITEM_SPEC)).resolves.toEqual(ITEM);
+    await expect(updateItem('redis', { ...ITEM_SPEC, hidden: true })).resolves.toEqual(ITEM);
+    await expect(deleteItem('redis')).resolves.toEqual(ITEM);
+    expect(calls.map((c) => `${c.init?.method} ${c.url}`)).toEqual([
+      'POST /api/v1/catalog/items',
+      'PUT /api/v1/catalog/items/redis',
+      'DELETE /api/v1/catalog/items/redis',
+    ]);
+    expect(bodyOf(calls[0]?.init)).toEqual(ITEM_SPEC);
+    expect(bodyOf(calls[1]?.init)).toEqual({ ...ITEM_SPEC, hidden: true });
+    expect(calls[2]?.init?.body).toBeUndefined();
+    for (const call of calls) expect(header(call.init, 'x-csrf-token')).toBe('csrf-123');
+  });
+
+  it('turns a 422 into an ApiError with the daemon’s message', async () => {
+    const message = 'values.replicas: 0 is less than the minimum of 1';
+    stubFetch(() => json(422, { error: { code: 'invalid', message, request_id: 'r-1' } }));
+    const err = await createItem(ITEM_SPEC).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 422, message, method: 'POST', endpoint: '/api/v1/catalog/items' });
+  });
+
+  it('takes missing optional fields as null and an absent values as {}', async () => {
+    const { icon: _icon, parameters: _parameters, values: _values, ...spec } = ITEM_SPEC;
+    stubFetch(() => json(200, { ...ITEM, spec, fields: [{ ...FIELD, default: undefined, choices: undefined }] }));
+    const item = await fetchItem('redis');
+    expect(item.spec).toMatchObject({ icon: null, parameters: null, values: {} });
+    expect(item.fields[0]).toMatchObject({ default: null, choices: [] });
+  });
+
+  it.each([
+    [{ ...ITEM, fields: null }, 'field "[0].fields" must be an array, got null'],
+    [{ ...ITEM, spec: { ...ITEM_SPEC, hidden: 'no' } }, 'field "[0].spec.hidden" must be a boolean'],
+    [{ ...ITEM, fields: [{ ...FIELD, minimum: '1' }] }, 'field "[0].fields[0].minimum" must be a number or null'],
+    [{ ...ITEM, spec: { ...ITEM_SPEC, values: [] } }, 'field "[0].spec.values" must be an object, got an array'],
+  ])('listItems names a bad field (%#)', async (view, message) => {
+    stubFetch(() => json(200, [view]));
+    const err = await listItems().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedResponseError);
+    expect((err as Error).message).toContain(message);
+  });
+});
+
+describe('applications', () => {
+  afterEach(() => setCsrfToken(null));
+
+  it('reads the list and one application', async () => {
+    const calls = stubFetch((url) => json(200, url.endsWith('/apps') ? [APP] : APP));
+    await expect(listApps('alpha')).resolves.toEqual([APP]);
+    await expect(fetchApp('alpha', 'cache')).resolves.toEqual(APP);
+    expect(calls.map((c) => c.url)).toEqual(['/api/v1/spaces/alpha/apps', '/api/v1/spaces/alpha/apps/cache']);
+  });
+
+  it('installs, upgrades and uninstalls (202), leaving out what is empty', async () => {
+    await signIn();
+    const calls = stubFetch(() => json(202, APP));
+    await installApp('alpha', { item: 'redis', name: '', values: {} });
+    await installApp('alpha', { item: 'redis', name: 'cache', values: { auth: { password: 'pw' } } });
+    await upgradeApp('alpha', 'cache', { values: {}, reset_values: false });
+    await upgradeApp('alpha', 'cache', { values: { replicas: 3 }, reset_values: true });
+    await uninstallApp('alpha', 'cache');
+    expect(calls.map((c) => `${c.init?.method} ${c.url}`)).toEqual([
+      'POST /api/v1/spaces/alpha/apps',
+      'POST /api/v1/spaces/alpha/apps',
+      'POST /api/v1/spaces/alpha/apps/cache/upgrade',
+      'POST /api/v1/spaces/alpha/apps/cache/upgrade',
+      'DELETE /api/v1/spaces/alpha/apps/cache',
+    ]);
+    expect(calls.map((c) => bodyOf(c.init))).toEqual([
+      { item: 'redis' },
+      { item: 'redis', name: 'cache', values: { auth: { password: 'pw' } } },
+      {},
+      { values: { replicas: 3 }, reset_values: true },
+      undefined,
+    ]);
+    for (const call of calls) expect(header(call.init, 'x-csrf-token')).toBe('csrf-123');
+  });
+
+  it('reads Helm’s output as text, even when it looks like JSON', async () => {
+    const calls = stubFetch(() => new Response('42', { status: 200, headers: { 'content-type': 'text/plain' } }));
+    await expect(fetchAppLogs('alpha', 'cache')).resolves.toBe('42');
+    expect(calls[0]?.url).toBe('/api/v1/spaces/alpha/apps/cache/logs');
+    expect(header(calls[0]?.init, 'accept')).toBe('text/plain');
+  });
+
+  it('turns a 404 of the logs (the app is gone) into an ApiError', async () => {
+    stubFetch(() => json(404, { error: { code: 'not_found', message: 'application cache not found', request_id: 'r-2' } }));
+    const err = await fetchAppLogs('alpha', 'cache').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 404, endpoint: '/api/v1/spaces/alpha/apps/cache/logs' });
+  });
+
+  it.each([
+    [{ ...APP, operation: { ...APP.operation, number: -1 } }, 'field "[0].operation.number" must be a whole number'],
+    [{ ...APP, release: { revision: 1 } }, 'field "[0].release.status" must be a non-empty string'],
+    [{ ...APP, status: 3 }, 'field "[0].status" must be a non-empty string'],
+  ])('listApps names a bad field (%#)', async (view, message) => {
+    stubFetch(() => json(200, [view]));
+    const err = await listApps('alpha').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MalformedResponseError);
+    expect((err as Error).message).toContain(message);
   });
 });

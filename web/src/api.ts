@@ -528,6 +528,139 @@ export interface ChartView {
   versions: ChartVersionView[];
 }
 
+// ---------------------------------------------------------------------------
+// Catalog: items (everyone reads those not hidden; admins see all and manage)
+
+/** The kinds of value a field holds; kept open so a newer daemon does not break the console. */
+export const FIELD_KINDS = ['string', 'integer', 'number', 'boolean', 'array', 'object'] as const;
+export type FieldKind = (typeof FIELD_KINDS)[number] | (string & {});
+
+/** A catalog item as an admin gives it: the body of a create, and the whole of an edit. */
+export interface ItemSpec {
+  /** A DNS label naming the item (and, by default, what it installs). */
+  name: string;
+  description: string;
+  /** The URL of an icon; the chart's when left out. */
+  icon?: string | null;
+  /** A chart repository of the catalog, by its name. */
+  repository: string;
+  chart: string;
+  /** An exact chart version or a semver range (`^1.4`); `*` by default. */
+  version: string;
+  /** Laid over the chart's own defaults for every install. */
+  values: Record<string, unknown>;
+  /** The dotted paths developers may set (a path allows what is under it); `null`: all. */
+  parameters?: string[] | null;
+  /** Not offered to developers (admins still see it). */
+  hidden: boolean;
+}
+
+/** One value a developer may set, as the install form shows it. */
+export interface FieldView {
+  /** Dotted: `auth.password`. */
+  path: string;
+  kind: FieldKind;
+  title: string | null;
+  description: string | null;
+  /** The item's value, else the chart's; `null` for none. */
+  default: unknown;
+  /** The only values allowed; empty when any is. */
+  choices: unknown[];
+  required: boolean;
+  minimum: number | null;
+  maximum: number | null;
+  /** A password or other secret: the form hides what is typed. */
+  secret: boolean;
+}
+
+export interface ItemView {
+  /** What the admin gave (the body of an edit). */
+  spec: ItemSpec;
+  /** The icon to show: the item's own, else the chart's. */
+  icon: string | null;
+  /** The chart version the item's range picked when last saved or installed. */
+  chart_version: string;
+  app_version: string | null;
+  chart_description: string | null;
+  fields: FieldView[];
+  /** Whether values are checked against the chart's `values.schema.json`. */
+  has_schema: boolean;
+  created_by: string;
+  created_at: string;
+  updated_by: string;
+  updated_at: string;
+}
+
+// ---------------------------------------------------------------------------
+// Applications installed into spaces (members of the space; admins any)
+
+/** Kept open so a newer daemon does not break the console. */
+export const APP_STATUSES = ['installing', 'upgrading', 'uninstalling', 'deployed', 'failed'] as const;
+export type AppStatus = (typeof APP_STATUSES)[number] | (string & {});
+export type OperationKind = 'install' | 'upgrade' | 'uninstall' | (string & {});
+export type OperationState = 'running' | 'succeeded' | 'failed' | (string & {});
+
+/** One Helm run on a release. */
+export interface OperationView {
+  /** Counts up per release from 1. */
+  number: number;
+  kind: OperationKind;
+  state: OperationState;
+  chart_version: string;
+  started_by: string;
+  started_at: string;
+  finished_at: string | null;
+  /** Why it failed: Helm's own message, when it gave one. */
+  error: string | null;
+  /** Where it ran: `helm` (a local process) or the Job's name. */
+  runner: string;
+}
+
+/** What Helm's own record of the release (in the space) says. */
+export interface HelmReleaseView {
+  revision: number;
+  /** `deployed`, `failed`, `pending-install`, `superseded`… */
+  status: string;
+  description: string | null;
+  notes: string | null;
+  updated: string | null;
+}
+
+export interface AppView {
+  space: string;
+  name: string;
+  /** The catalog item it was installed from. */
+  item: string;
+  chart: string;
+  chart_version: string;
+  /** The values given at install and upgrades (the item's and the chart's are under them). */
+  values: Record<string, unknown>;
+  status: AppStatus;
+  /** The latest operation. */
+  operation: OperationView;
+  /** `null` before the first install wrote one (or after an uninstall). */
+  release: HelmReleaseView | null;
+  installed_by: string;
+  installed_at: string;
+}
+
+/** `POST /api/v1/spaces/{space}/apps`. */
+export interface InstallRequest {
+  item: string;
+  /** The release's name in the space; the item's name when left out. */
+  name?: string;
+  /** Over the item's values. */
+  values?: Record<string, unknown>;
+}
+
+/** `POST /api/v1/spaces/{space}/apps/{name}/upgrade`. */
+export interface UpgradeRequest {
+  /** Laid over the values given before. */
+  values?: Record<string, unknown>;
+  /** Start from the item's values: forget what was given before. */
+  reset_values?: boolean;
+}
+
 export interface RequestOptions {
   /** Cancels the request (e.g. when the page unmounts). */
   signal?: AbortSignal;
@@ -557,6 +690,7 @@ export const AUDIT_PUBLIC_KEY_PATH = '/api/v1/audit/public-key';
 export const SPACES_PATH = '/api/v1/spaces';
 export const SESSIONS_PATH = '/api/v1/sessions';
 export const REPOSITORIES_PATH = '/api/v1/catalog/repositories';
+export const ITEMS_PATH = '/api/v1/catalog/items';
 export const CSRF_HEADER = 'x-csrf-token';
 
 /** The daemon answered with its error envelope `{"error":{code,message,request_id}}`. */
@@ -1074,6 +1208,126 @@ export function listCharts(name: string, options: RequestOptions = {}): Promise<
 }
 
 // ---------------------------------------------------------------------------
+// Public API: the catalog's items (everyone reads; admins manage)
+
+/** `/api/v1/catalog/items/{name}`, the name escaped. */
+export function itemApiPath(name: string): string {
+  return `${ITEMS_PATH}/${encodeURIComponent(name)}`;
+}
+
+/** `GET /api/v1/catalog/items`: those not hidden; every one for admins. */
+export function listItems(options: RequestOptions = {}): Promise<ItemView[]> {
+  return call(ITEMS_PATH, options, {}, [200], (body, fail) => parseArray(body, fail, parseItemView));
+}
+
+/** `GET /api/v1/catalog/items/{name}`: 404 when there is no such item you may see. */
+export function fetchItem(name: string, options: RequestOptions = {}): Promise<ItemView> {
+  return call(itemApiPath(name), options, {}, [200], (body, fail) => parseItemView(body, fail));
+}
+
+/**
+ * `POST /api/v1/catalog/items` (admins): the daemon fetches the chart first,
+ * to know its fields and check the values. It refuses a bad spec, a chart or
+ * version it cannot find, and values the chart refuses (422, naming the
+ * field), and a taken name (409).
+ */
+export function createItem(spec: ItemSpec, options: RequestOptions = {}): Promise<ItemView> {
+  return call(
+    ITEMS_PATH,
+    { timeoutMs: CATALOG_FETCH_TIMEOUT_MS, ...options },
+    { method: 'POST', body: spec },
+    [200, 201],
+    (body, fail) => parseItemView(body, fail),
+  );
+}
+
+/** `PUT /api/v1/catalog/items/{name}` (admins): the whole spec, its name the same. Hiding is an edit too. */
+export function updateItem(name: string, spec: ItemSpec, options: RequestOptions = {}): Promise<ItemView> {
+  return call(
+    itemApiPath(name),
+    { timeoutMs: CATALOG_FETCH_TIMEOUT_MS, ...options },
+    { method: 'PUT', body: spec },
+    [200],
+    (body, fail) => parseItemView(body, fail),
+  );
+}
+
+/** `DELETE /api/v1/catalog/items/{name}` (admins): answers the item as it was. */
+export function deleteItem(name: string, options: RequestOptions = {}): Promise<ItemView> {
+  return call(itemApiPath(name), options, { method: 'DELETE' }, [200], (body, fail) => parseItemView(body, fail));
+}
+
+// ---------------------------------------------------------------------------
+// Public API: applications in a space (members of the space; admins any)
+
+/** `/api/v1/spaces/{space}/apps/{name}`, both escaped. */
+export function appApiPath(space: string, name: string): string {
+  return `${spaceApiPath(space)}/apps/${encodeURIComponent(name)}`;
+}
+
+/** `GET /api/v1/spaces/{space}/apps`. */
+export function listApps(space: string, options: RequestOptions = {}): Promise<AppView[]> {
+  return call(`${spaceApiPath(space)}/apps`, options, {}, [200], (body, fail) => parseArray(body, fail, parseAppView));
+}
+
+/** `GET /api/v1/spaces/{space}/apps/{name}`: 404 once it is uninstalled. */
+export function fetchApp(space: string, name: string, options: RequestOptions = {}): Promise<AppView> {
+  return call(appApiPath(space, name), options, {}, [200], (body, fail) => parseAppView(body, fail));
+}
+
+/**
+ * `POST /api/v1/spaces/{space}/apps`: 202, the install runs in the
+ * background (`installing`). The daemon refuses values the chart or the
+ * item's parameters do not allow (422, naming the field) and a taken name
+ * (409). An empty name and empty values are left out.
+ */
+export function installApp(space: string, req: InstallRequest, options: RequestOptions = {}): Promise<AppView> {
+  const body: InstallRequest = { item: req.item };
+  if (req.name) body.name = req.name;
+  if (req.values && Object.keys(req.values).length > 0) body.values = req.values;
+  return call(
+    `${spaceApiPath(space)}/apps`,
+    { timeoutMs: CATALOG_FETCH_TIMEOUT_MS, ...options },
+    { method: 'POST', body },
+    [200, 201, 202],
+    (value, fail) => parseAppView(value, fail),
+  );
+}
+
+/**
+ * `POST /api/v1/spaces/{space}/apps/{name}/upgrade`: 202, to the newest
+ * chart version the item's range takes, `values` over the earlier ones (or
+ * over the item's alone with `reset_values`). Empty values and a false
+ * `reset_values` are left out.
+ */
+export function upgradeApp(space: string, name: string, req: UpgradeRequest, options: RequestOptions = {}): Promise<AppView> {
+  const body: UpgradeRequest = {};
+  if (req.values && Object.keys(req.values).length > 0) body.values = req.values;
+  if (req.reset_values) body.reset_values = true;
+  return call(
+    `${appApiPath(space, name)}/upgrade`,
+    { timeoutMs: CATALOG_FETCH_TIMEOUT_MS, ...options },
+    { method: 'POST', body },
+    [200, 202],
+    (value, fail) => parseAppView(value, fail),
+  );
+}
+
+/** `DELETE /api/v1/spaces/{space}/apps/{name}`: 202, `uninstalling`; once done, the app is gone. */
+export function uninstallApp(space: string, name: string, options: RequestOptions = {}): Promise<AppView> {
+  return call(appApiPath(space, name), options, { method: 'DELETE' }, [200, 202], (body, fail) => parseAppView(body, fail));
+}
+
+/** `GET /api/v1/spaces/{space}/apps/{name}/logs`: Helm's output of the latest operation so far, as text. */
+export async function fetchAppLogs(space: string, name: string, options: RequestOptions = {}): Promise<string> {
+  const path = `${appApiPath(space, name)}/logs`;
+  const init: CallInit = { accept: 'text/plain' };
+  const response = await request(path, options, init);
+  if (response.status === 200) return response.raw;
+  throw failure(path, response, init);
+}
+
+// ---------------------------------------------------------------------------
 // Shape validation (exported for tests)
 
 type Fail = (why: string) => MalformedResponseError;
@@ -1466,6 +1720,101 @@ export function parseChartVersionView(body: unknown, fail: Fail, where = ''): Ch
   };
 }
 
+export function parseItemSpec(body: unknown, fail: Fail, where = ''): ItemSpec {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    name: reqString(o, 'name', fail, where),
+    description: reqString(o, 'description', fail, where, true),
+    icon: optString(o, 'icon', fail, where),
+    repository: reqString(o, 'repository', fail, where),
+    chart: reqString(o, 'chart', fail, where),
+    version: reqString(o, 'version', fail, where),
+    values: { ...object(o.values ?? {}, `${where}values`, fail) },
+    parameters: o.parameters === undefined || o.parameters === null ? null : stringArray(o, 'parameters', fail, where),
+    hidden: reqBool(o, 'hidden', fail, where),
+  };
+}
+
+export function parseFieldView(body: unknown, fail: Fail, where = ''): FieldView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  const choices = o.choices ?? [];
+  if (!Array.isArray(choices)) throw fail(`field "${where}choices" must be an array, got ${describeValue(choices)}`);
+  return {
+    path: reqString(o, 'path', fail, where),
+    kind: reqString(o, 'kind', fail, where),
+    title: optString(o, 'title', fail, where),
+    description: optString(o, 'description', fail, where),
+    default: o.default ?? null,
+    choices: [...choices],
+    required: reqBool(o, 'required', fail, where),
+    minimum: optNumber(o, 'minimum', fail, where),
+    maximum: optNumber(o, 'maximum', fail, where),
+    secret: reqBool(o, 'secret', fail, where),
+  };
+}
+
+export function parseItemView(body: unknown, fail: Fail = failFor(ITEMS_PATH), where = ''): ItemView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  if (!Array.isArray(o.fields)) throw fail(`field "${where}fields" must be an array, got ${describeValue(o.fields)}`);
+  return {
+    spec: parseItemSpec(o.spec, fail, `${where}spec.`),
+    icon: optString(o, 'icon', fail, where),
+    chart_version: reqString(o, 'chart_version', fail, where),
+    app_version: optString(o, 'app_version', fail, where),
+    chart_description: optString(o, 'chart_description', fail, where),
+    fields: o.fields.map((f, i) => parseFieldView(f, fail, `${where}fields[${i}].`)),
+    has_schema: reqBool(o, 'has_schema', fail, where),
+    created_by: reqString(o, 'created_by', fail, where, true),
+    created_at: reqString(o, 'created_at', fail, where),
+    updated_by: reqString(o, 'updated_by', fail, where, true),
+    updated_at: reqString(o, 'updated_at', fail, where),
+  };
+}
+
+export function parseOperationView(body: unknown, fail: Fail, where = ''): OperationView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    number: reqCount(o, 'number', fail, where),
+    kind: reqString(o, 'kind', fail, where),
+    state: reqString(o, 'state', fail, where),
+    chart_version: reqString(o, 'chart_version', fail, where, true),
+    started_by: reqString(o, 'started_by', fail, where, true),
+    started_at: reqString(o, 'started_at', fail, where),
+    finished_at: optString(o, 'finished_at', fail, where),
+    error: optString(o, 'error', fail, where),
+    runner: reqString(o, 'runner', fail, where, true),
+  };
+}
+
+export function parseHelmReleaseView(body: unknown, fail: Fail, where = ''): HelmReleaseView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    revision: reqCount(o, 'revision', fail, where),
+    status: reqString(o, 'status', fail, where, true),
+    description: optString(o, 'description', fail, where),
+    notes: optString(o, 'notes', fail, where),
+    updated: optString(o, 'updated', fail, where),
+  };
+}
+
+export function parseAppView(body: unknown, fail: Fail = failFor(SPACES_PATH), where = ''): AppView {
+  const o = object(body, where.replace(/\.$/, ''), fail);
+  return {
+    space: reqString(o, 'space', fail, where),
+    name: reqString(o, 'name', fail, where),
+    item: reqString(o, 'item', fail, where),
+    chart: reqString(o, 'chart', fail, where),
+    chart_version: reqString(o, 'chart_version', fail, where, true),
+    values: { ...object(o.values ?? {}, `${where}values`, fail) },
+    status: reqString(o, 'status', fail, where),
+    operation: parseOperationView(o.operation, fail, `${where}operation.`),
+    release:
+      o.release === undefined || o.release === null ? null : parseHelmReleaseView(o.release, fail, `${where}release.`),
+    installed_by: reqString(o, 'installed_by', fail, where, true),
+    installed_at: reqString(o, 'installed_at', fail, where),
+  };
+}
+
 function parseArray<T>(body: unknown, fail: Fail, item: (value: unknown, fail: Fail, where: string) => T): T[] {
   if (!Array.isArray(body)) throw fail(`expected a JSON array, got ${describeValue(body)}`);
   return body.map((value, i) => item(value, fail, `[${i}].`));
@@ -1527,6 +1876,13 @@ function optCount(o: Record<string, unknown>, key: string, fail: Fail, where = '
   return reqCount(o, key, fail, where);
 }
 
+function optNumber(o: Record<string, unknown>, key: string, fail: Fail, where = ''): number | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw fail(`field "${where}${key}" must be a number or null, got ${describeValue(v)}`);
+  return v;
+}
+
 /** A nanosecond timestamp: a JSON number (beyond 2^53, so not exact) or a decimal string. */
 function reqNanos(o: Record<string, unknown>, key: string, fail: Fail, where = ''): number {
   const v = o[key];
@@ -1543,6 +1899,8 @@ type Body = { kind: 'json'; value: unknown } | { kind: 'text'; text: string };
 interface RawResponse {
   status: number;
   body: Body;
+  /** The body as it came, for the answers that are text (Helm's output). */
+  raw: string;
 }
 
 interface CallInit {
@@ -1554,6 +1912,8 @@ interface CallInit {
    * yet, ID token refused), not "the session ended": listeners are not told.
    */
   sessionProbe?: boolean;
+  /** The `Accept` header; `application/json` unless said. */
+  accept?: string;
 }
 
 /** One request: the answer must have one of `ok` statuses and a body `parse` accepts. */
@@ -1574,12 +1934,17 @@ async function call<T>(
       return parse(undefined, failFor(path, response.status, method));
     }
   }
-  const err = errorFromResponse(path, response, method);
+  throw failure(path, response, init);
+}
+
+/** The error for an answer that is not a success; a 401 of the session tells the listeners. */
+function failure(path: string, response: RawResponse, init: CallInit): Error {
+  const err = errorFromResponse(path, response, init.method ?? 'GET');
   if (err instanceof ApiError && err.status === 401 && !init.sessionProbe) {
     setCsrfToken(null);
     for (const listener of [...unauthenticatedListeners]) listener(err);
   }
-  throw err;
+  return err;
 }
 
 async function request(path: string, options: RequestOptions, init: CallInit = {}): Promise<RawResponse> {
@@ -1595,7 +1960,7 @@ async function request(path: string, options: RequestOptions, init: CallInit = {
   if (options.signal?.aborted) controller.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const headers: Record<string, string> = { Accept: 'application/json' };
+  const headers: Record<string, string> = { Accept: init.accept ?? 'application/json' };
   if (init.body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && csrfToken !== null) headers[CSRF_HEADER] = csrfToken;
 
@@ -1625,9 +1990,9 @@ async function request(path: string, options: RequestOptions, init: CallInit = {
     }
 
     try {
-      return { status: response.status, body: { kind: 'json', value: JSON.parse(text) } };
+      return { status: response.status, body: { kind: 'json', value: JSON.parse(text) }, raw: text };
     } catch {
-      return { status: response.status, body: { kind: 'text', text } };
+      return { status: response.status, body: { kind: 'text', text }, raw: text };
     }
   } finally {
     clearTimeout(timer);

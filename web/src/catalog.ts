@@ -117,15 +117,24 @@ export function versionList(chart: ChartView, max = 10): string {
   return more > 0 ? `${shown.join(', ')} and ${more} more` : shown.join(', ');
 }
 
+/**
+ * The list with this entry put in (replacing the one of the same name, the
+ * others sorted by name) or, for `null`, taken out: a daemon's answer shown
+ * at once, before the list is read again.
+ */
+export function withNamed<T>(list: T[] | null, name: string, entry: T | null, nameOf: (entry: T) => string): T[] | null {
+  if (list === null) return entry ? [entry] : null;
+  if (entry === null) return list.filter((e) => nameOf(e) !== name);
+  const found = list.some((e) => nameOf(e) === name);
+  if (found) return list.map((e) => (nameOf(e) === name ? entry : e));
+  return [...list, entry].sort((x, y) => (nameOf(x) < nameOf(y) ? -1 : nameOf(x) > nameOf(y) ? 1 : 0));
+}
+
 /** The list with this repository put in (replacing the one of the same name, sorted by name) or, for `null`, taken out. */
 export function withRepository(
   list: RepositoryView[] | null,
   name: string,
   repo: RepositoryView | null,
 ): RepositoryView[] | null {
-  if (list === null) return repo ? [repo] : null;
-  if (repo === null) return list.filter((r) => r.name !== name);
-  const found = list.some((r) => r.name === name);
-  if (found) return list.map((r) => (r.name === name ? repo : r));
-  return [...list, repo].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return withNamed(list, name, repo, (r) => r.name);
 }

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   ROUTE_PATHS,
   canOpen,
+  catalogPath,
+  itemNameOf,
+  itemPath,
   loginPath,
   navRouteOf,
   nextFromSearch,
@@ -10,6 +13,7 @@ import {
   routeOf,
   routeRoles,
   safeReturnPath,
+  spaceFromSearch,
   spaceNameOf,
   spacePath,
 } from './routes';
@@ -42,6 +46,10 @@ describe('routeOf', () => {
     ['/catalog/repositories', 'overview'],
     ['/catalog/stable', 'overview'],
     ['/catalog/repositories/stable/charts', 'overview'],
+    ['/catalog/items/redis', 'item'],
+    ['/catalog/items/redis/', 'item'],
+    ['/catalog/items', 'overview'],
+    ['/catalog/items/redis/install', 'overview'],
     ['/settings', 'overview'],
     ['/nope', 'overview'],
     ['/USERS', 'overview'],
@@ -109,8 +117,10 @@ describe('canOpen', () => {
     ['sessions', 'auditor', true],
     ['sessions', 'admin', true],
     ['catalog', 'admin', true],
-    ['catalog', 'member', false],
-    ['catalog', 'auditor', false],
+    ['catalog', 'member', true],
+    ['catalog', 'auditor', true],
+    ['item', 'member', true],
+    ['item', 'admin', true],
     ['repository', 'admin', true],
     ['repository', 'member', false],
     ['repository', 'auditor', false],
@@ -123,7 +133,8 @@ describe('canOpen', () => {
     expect(routeRoles('users')).toEqual(['admin']);
     expect(routeRoles('tokens')).toBeNull();
     expect(routeRoles('sessions')).toBeNull();
-    expect(routeRoles('catalog')).toEqual(['admin']);
+    expect(routeRoles('catalog')).toBeNull();
+    expect(routeRoles('item')).toBeNull();
     expect(routeRoles('repository')).toEqual(['admin']);
   });
 });
@@ -174,5 +185,35 @@ describe('repository paths', () => {
   it('puts a repository page under Catalog in the navigation', () => {
     expect(navRouteOf('repository')).toBe('catalog');
     expect(navRouteOf('catalog')).toBe('catalog');
+  });
+});
+
+describe('item paths', () => {
+  it('itemPath and itemNameOf go both ways, escaping the name; the space to install into rides along', () => {
+    expect(itemPath('redis')).toBe('/catalog/items/redis');
+    expect(itemNameOf('/catalog/items/redis')).toBe('redis');
+    expect(itemPath('a b/c')).toBe('/catalog/items/a%20b%2Fc');
+    expect(itemNameOf(itemPath('a b/c'))).toBe('a b/c');
+    expect(itemPath('redis', 'team a')).toBe('/catalog/items/redis?space=team%20a');
+    expect(itemPath('redis', null)).toBe('/catalog/items/redis');
+  });
+
+  it.each([['/catalog'], ['/catalog/items'], ['/catalog/items/a/b'], ['/catalog/repositories/redis'], ['/catalog/items/%E0%A4%A']])(
+    '%j is no item page',
+    (path) => {
+      expect(itemNameOf(path)).toBeNull();
+    },
+  );
+
+  it('puts an item page under Catalog in the navigation', () => {
+    expect(navRouteOf('item')).toBe('catalog');
+  });
+
+  it('catalogPath and spaceFromSearch carry the space to install into', () => {
+    expect(catalogPath('alpha')).toBe('/catalog?space=alpha');
+    expect(catalogPath(null)).toBe('/catalog');
+    expect(spaceFromSearch('?space=team%20a')).toBe('team a');
+    expect(spaceFromSearch('?space=')).toBeNull();
+    expect(spaceFromSearch('')).toBeNull();
   });
 });

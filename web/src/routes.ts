@@ -9,6 +9,7 @@ export type Route =
   | 'sessions'
   | 'catalog'
   | 'repository'
+  | 'item'
   | 'users'
   | 'tokens'
   | 'audit'
@@ -16,9 +17,10 @@ export type Route =
 
 /**
  * The pages with one fixed path. `space` is `/spaces/<name>` (see `spacePath`),
- * `repository` is `/catalog/repositories/<name>` (see `repositoryPath`).
+ * `repository` is `/catalog/repositories/<name>` (see `repositoryPath`), `item`
+ * is `/catalog/items/<name>` (see `itemPath`).
  */
-export type FixedRoute = Exclude<Route, 'space' | 'repository'>;
+export type FixedRoute = Exclude<Route, 'space' | 'repository' | 'item'>;
 
 export const ROUTE_PATHS: Record<FixedRoute, string> = {
   overview: '/',
@@ -41,6 +43,7 @@ export function routeOf(pathname: string): Route {
   }
   if (spaceNameOf(path) !== null) return 'space';
   if (repositoryNameOf(path) !== null) return 'repository';
+  if (itemNameOf(path) !== null) return 'item';
   return 'overview';
 }
 
@@ -76,15 +79,49 @@ export function repositoryNameOf(pathname: string): string | null {
   }
 }
 
-/** The navigation entry a page belongs to: a space's page is under Spaces, a repository's under Catalog. */
+/**
+ * The console path of one catalog item: `/catalog/items/<name>`, the name
+ * escaped; with `?space=` when it is to be installed into that space.
+ */
+export function itemPath(name: string, space?: string | null): string {
+  const path = `${ROUTE_PATHS.catalog}/items/${encodeURIComponent(name)}`;
+  return space ? `${path}?space=${encodeURIComponent(space)}` : path;
+}
+
+/** The item name in `/catalog/items/<name>` (a trailing slash ignored), or `null` for any other path. */
+export function itemNameOf(pathname: string): string | null {
+  const match = /^\/catalog\/items\/([^/]+)\/*$/.exec(pathname);
+  if (!match?.[1]) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** The Catalog page; with `?space=` when its items are to be installed into that space. */
+export function catalogPath(space?: string | null): string {
+  return space ? `${ROUTE_PATHS.catalog}?space=${encodeURIComponent(space)}` : ROUTE_PATHS.catalog;
+}
+
+/** The space a Catalog page's query string names to install into (`?space=`), or `null`. */
+export function spaceFromSearch(search: string): string | null {
+  const space = new URLSearchParams(search).get('space')?.trim();
+  return space ? space : null;
+}
+
+/** The navigation entry a page belongs to: a space's page is under Spaces, a repository's and an item's under Catalog. */
 export function navRouteOf(route: Route): FixedRoute {
   if (route === 'space') return 'spaces';
-  if (route === 'repository') return 'catalog';
+  if (route === 'repository' || route === 'item') return 'catalog';
   return route;
 }
 
-/** Pages only admins see in the navigation (the daemon enforces it too). */
-export const ADMIN_ROUTES: ReadonlySet<Route> = new Set<Route>(['users', 'sso', 'catalog', 'repository']);
+/**
+ * Pages only admins see in the navigation (the daemon enforces it too). The
+ * Catalog and its items are for everyone; its chart repositories are not.
+ */
+export const ADMIN_ROUTES: ReadonlySet<Route> = new Set<Route>(['users', 'sso', 'repository']);
 
 /** Pages for admins and auditors (the daemon enforces it too). */
 export const AUDITOR_ROUTES: ReadonlySet<Route> = new Set<Route>(['audit']);

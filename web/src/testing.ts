@@ -6,10 +6,13 @@ import { act, type ReactElement } from 'react';
 import { createRoot } from 'react-dom/client';
 import { vi } from 'vitest';
 import type {
+  AppView,
   ChartVersionView,
   ChartView,
   ContainerView,
   DevView,
+  FieldView,
+  ItemView,
   RepositoryView,
   SessionView,
   SpaceView,
@@ -147,10 +150,11 @@ export async function click(el: HTMLElement): Promise<void> {
   });
 }
 
-/** Sets an input's value the way typing does, so React's onChange sees it. */
+/** Sets an input's (or a textarea's) value the way typing does, so React's onChange sees it. */
 export async function typeInto(el: HTMLElement, value: string): Promise<void> {
-  if (!(el instanceof HTMLInputElement)) throw new Error('not an <input>');
-  const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')?.set;
+  if (!(el instanceof HTMLInputElement) && !(el instanceof HTMLTextAreaElement)) throw new Error('not an <input> or <textarea>');
+  const proto = el instanceof HTMLInputElement ? HTMLInputElement.prototype : HTMLTextAreaElement.prototype;
+  const setter = Object.getOwnPropertyDescriptor(proto, 'value')?.set;
   await act(async () => {
     setter?.call(el, value);
     el.dispatchEvent(new Event('input', { bubbles: true }));
@@ -368,4 +372,119 @@ export function charts(): ChartView[] {
       versions: [chartVersion(), chartVersion({ version: '1.2.0', app_version: '7.2' })],
     },
   ];
+}
+
+export function fieldView(overrides: Partial<FieldView> = {}): FieldView {
+  return {
+    path: 'replicas',
+    kind: 'integer',
+    title: 'Replicas',
+    description: 'How many pods',
+    default: 1,
+    choices: [],
+    required: false,
+    minimum: 1,
+    maximum: 10,
+    secret: false,
+    ...overrides,
+  };
+}
+
+/**
+ * The fields of `redis`: replicas (integer 1..10, default 1), auth.password
+ * (a secret, required, no default), auth.enabled (boolean, default true),
+ * architecture (a choice of standalone / replication, default standalone),
+ * image.tag (text, default "7.4"), tolerations (an array, default []).
+ */
+export function redisFields(): FieldView[] {
+  return [
+    fieldView(),
+    fieldView({
+      path: 'auth.password',
+      kind: 'string',
+      title: 'Password',
+      description: null,
+      default: null,
+      required: true,
+      minimum: null,
+      maximum: null,
+      secret: true,
+    }),
+    fieldView({ path: 'auth.enabled', kind: 'boolean', title: 'Use a password', description: null, default: true, minimum: null, maximum: null }),
+    fieldView({
+      path: 'architecture',
+      kind: 'string',
+      title: null,
+      description: 'One server, or a primary and replicas',
+      default: 'standalone',
+      choices: ['standalone', 'replication'],
+      minimum: null,
+      maximum: null,
+    }),
+    fieldView({ path: 'image.tag', kind: 'string', title: 'Image tag', description: null, default: '7.4', minimum: null, maximum: null }),
+    fieldView({ path: 'tolerations', kind: 'array', title: null, description: null, default: [], minimum: null, maximum: null }),
+  ];
+}
+
+/** The item `redis`: chart stable/redis ^1.4 picking 1.10.0 (app 7.4), with redisFields(), offered to developers; added by root. */
+export function itemView(overrides: Partial<ItemView> = {}, spec: Partial<ItemView['spec']> = {}): ItemView {
+  return {
+    spec: {
+      name: 'redis',
+      description: 'An in-memory store for caches and queues',
+      icon: null,
+      repository: 'stable',
+      chart: 'redis',
+      version: '^1.4',
+      values: { architecture: 'standalone' },
+      parameters: null,
+      hidden: false,
+      ...spec,
+    },
+    icon: spec.icon ?? null,
+    chart_version: '1.10.0',
+    app_version: '7.4',
+    chart_description: 'An in-memory store',
+    fields: redisFields(),
+    has_schema: true,
+    created_by: 'root',
+    created_at: '2026-11-20T10:00:00Z',
+    updated_by: 'root',
+    updated_at: '2026-11-21T10:00:00Z',
+    ...overrides,
+  };
+}
+
+/** `cache` in `alpha`, from the item redis (chart 1.10.0): deployed by alice 30 min ago, release revision 1 with notes. */
+export function appView(overrides: Partial<AppView> = {}): AppView {
+  return {
+    space: 'alpha',
+    name: 'cache',
+    item: 'redis',
+    chart: 'redis',
+    chart_version: '1.10.0',
+    values: { replicas: 2 },
+    status: 'deployed',
+    operation: {
+      number: 1,
+      kind: 'install',
+      state: 'succeeded',
+      chart_version: '1.10.0',
+      started_by: 'alice',
+      started_at: fromNow(-30 * 60_000),
+      finished_at: fromNow(-29 * 60_000),
+      error: null,
+      runner: 'helm',
+    },
+    release: {
+      revision: 1,
+      status: 'deployed',
+      description: 'Install complete',
+      notes: 'Redis can be reached at cache-redis.alpha.svc:6379',
+      updated: fromNow(-29 * 60_000),
+    },
+    installed_by: 'alice',
+    installed_at: fromNow(-30 * 60_000),
+    ...overrides,
+  };
 }

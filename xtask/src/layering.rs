@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-relay",
             "berth-dev",
             "berth-catalog",
+            "berth-apps",
             "berth-proto",
         ],
     ),
@@ -40,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-relay",
             "berth-dev",
             "berth-catalog",
+            "berth-apps",
             "berth-kube",
             "berth-kube-sim",
         ],
@@ -63,6 +65,18 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "berth-catalog",
         &["berth-core", "berth-store", "berth-audit", "berth-auth"],
+    ),
+    (
+        "berth-apps",
+        &[
+            "berth-core",
+            "berth-store",
+            "berth-audit",
+            "berth-auth",
+            "berth-spaces",
+            "berth-kube",
+            "berth-catalog",
+        ],
     ),
     (
         "berth-dev",
@@ -103,6 +117,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-relay",
             "berth-dev",
             "berth-catalog",
+            "berth-apps",
             "berth-proto",
             "berth-kube",
             "berth-kube-sim",
@@ -129,7 +144,8 @@ const OWNED: &[(&str, &[&str])] = &[
     ("sled", &["berth-store"]),
     // The simulator serves the Kubernetes API, not Berth's, so it has its own
     // HTTP server.
-    ("axum", &["berth-server", "berth-kube-sim"]),
+    // berth-testkit serves chart repositories to tests over loopback.
+    ("axum", &["berth-server", "berth-kube-sim", "berth-testkit"]),
     ("utoipa-axum", &["berth-server"]),
     ("rust-embed", &["berth-server"]),
     // berth-bench drives the simulator with the same client reconcilers use.

@@ -81,9 +81,12 @@ pub enum Action<'a> {
     },
     /// See every dev session.
     ListAllSessions,
+    /// See the catalog's items (hidden ones: admins).
+    ReadCatalog,
     /// See the catalog's chart repositories.
     ReadCatalogSources,
-    /// Add, refresh and remove chart repositories.
+    /// Add, refresh and remove chart repositories; create, edit, hide and
+    /// delete catalog items.
     ManageCatalog,
     /// Share, unshare, transfer or delete a space.
     OwnSpace {
@@ -144,6 +147,7 @@ pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), Error> {
         | Action::ReadSsoMapping
         | Action::WriteSsoMapping => role == Role::Admin,
         Action::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
+        Action::ReadCatalog => true,
         Action::ReadCatalogSources | Action::ManageCatalog => role == Role::Admin,
         Action::ListSpaces | Action::CreateSpace => true,
         Action::ListAllSessions => role == Role::Admin,

@@ -31,7 +31,7 @@ struct IndexEntry {
 }
 
 /// A YAML scalar as text (`appVersion: 1.16` is a number to YAML).
-fn text(value: &serde_yaml_ng::Value) -> Option<String> {
+pub(crate) fn text(value: &serde_yaml_ng::Value) -> Option<String> {
     match value {
         serde_yaml_ng::Value::String(s) => Some(s.clone()),
         serde_yaml_ng::Value::Number(n) => Some(n.to_string()),

@@ -5,10 +5,20 @@
 //! schedule and on demand, and reports a failed fetch on the repository
 //! while keeping the charts of the last good one.
 //!
+//! Items (`items`) name a chart of a repository and a version or range;
+//! developers install them (the `berth-apps` crate runs Helm).
+//!
 //! Invariant: a repository is only added once its index was fetched and
-//! read; a later failed fetch never loses the cached charts.
+//! read, and an item only saved once its chart was fetched and its values
+//! fit the chart's schema; a later failed fetch never loses the cached
+//! charts.
 
+pub mod chart;
 pub mod index;
+pub mod items;
+pub mod values;
+
+pub use items::{ITEMS, ItemRecord, Prepared};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,6 +131,8 @@ pub struct Catalog {
     audit: Arc<Audit>,
     clock: Arc<dyn Clock>,
     config: CatalogConfig,
+    /// Where fetched chart archives are kept.
+    cache_dir: std::path::PathBuf,
 }
 
 fn resource(name: &str) -> EventResource {
@@ -132,7 +144,7 @@ fn resource(name: &str) -> EventResource {
     }
 }
 
-fn check_name(name: &str) -> Result<(), Error> {
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     berth_core::space::SpaceName::try_from(name.to_owned())
         .map(|_| ())
         .map_err(|_| {
@@ -150,12 +162,19 @@ fn read_secret_file(field: &str, path: &std::path::Path) -> Result<String, Strin
 }
 
 impl Catalog {
-    pub fn new(auth: Arc<Auth>, config: CatalogConfig, clock: Arc<dyn Clock>) -> Arc<Catalog> {
+    /// `cache_dir` keeps fetched chart archives (under the data directory).
+    pub fn new(
+        auth: Arc<Auth>,
+        config: CatalogConfig,
+        clock: Arc<dyn Clock>,
+        cache_dir: std::path::PathBuf,
+    ) -> Arc<Catalog> {
         Arc::new(Catalog {
             audit: auth.audit().clone(),
             auth,
             clock,
             config,
+            cache_dir,
         })
     }
 
@@ -194,13 +213,8 @@ impl Catalog {
             .ok_or_else(|| Error::not_found("chart repository", name))
     }
 
-    /// Fetches and reads a repository's index.
-    async fn fetch(&self, record: &RepositoryRecord) -> Result<Vec<ChartView>, String> {
-        let base = reqwest::Url::parse(&format!("{}/", record.url.trim_end_matches('/')))
-            .map_err(|e| format!("{} is not a URL: {e}", record.url))?;
-        let index_url = base
-            .join("index.yaml")
-            .map_err(|e| format!("{} is not a URL: {e}", record.url))?;
+    /// A client for a repository: its timeout and certificate authorities.
+    fn client(&self, record: &RepositoryRecord) -> Result<reqwest::Client, String> {
         let mut client = reqwest::Client::builder().timeout(self.config.fetch_timeout);
         if let Some(ca) = &record.ca_file {
             let ca_path = self.config.file("ca_file", ca)?;
@@ -212,9 +226,29 @@ impl Catalog {
                 client = client.add_root_certificate(certificate);
             }
         }
-        let client = client.build().map_err(|e| e.to_string())?;
-        let mut request = client.get(index_url.clone());
-        if let (Some(user), Some(password)) = (&record.username_file, &record.password_file) {
+        client.build().map_err(|e| e.to_string())
+    }
+
+    /// Fetches a file of a repository (its index, a chart archive), up to
+    /// `max` bytes. The repository's credentials go only where the
+    /// repository is (scheme, host and port): an index may list archives
+    /// elsewhere, and those are fetched without them, as Helm does.
+    async fn download(
+        &self,
+        record: &RepositoryRecord,
+        url: &reqwest::Url,
+        max: usize,
+    ) -> Result<Vec<u8>, String> {
+        let mut request = self.client(record)?.get(url.clone());
+        let home = reqwest::Url::parse(&record.url).ok();
+        let same_place = home.is_some_and(|home| {
+            home.scheme() == url.scheme()
+                && home.host_str() == url.host_str()
+                && home.port_or_known_default() == url.port_or_known_default()
+        });
+        if same_place
+            && let (Some(user), Some(password)) = (&record.username_file, &record.password_file)
+        {
             request = request.basic_auth(
                 read_secret_file("username_file", &self.config.file("username_file", user)?)?,
                 Some(read_secret_file(
@@ -226,21 +260,32 @@ impl Catalog {
         let mut response = request
             .send()
             .await
-            .map_err(|e| format!("cannot fetch {index_url}: {}", berth_core::error::chain(&e)))?;
+            .map_err(|e| format!("cannot fetch {url}: {}", berth_core::error::chain(&e)))?;
         if !response.status().is_success() {
-            return Err(format!("{index_url} answered {}", response.status()));
+            return Err(format!("{url} answered {}", response.status()));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| format!("cannot fetch {index_url}: {e}"))?
+            .map_err(|e| format!("cannot fetch {url}: {e}"))?
         {
             body.extend_from_slice(&chunk);
-            if body.len() > MAX_INDEX {
-                return Err(format!("{index_url} is larger than {} MB", MAX_INDEX >> 20));
+            if body.len() > max {
+                return Err(format!("{url} is larger than {} MB", max >> 20));
             }
         }
+        Ok(body)
+    }
+
+    /// Fetches and reads a repository's index.
+    async fn fetch(&self, record: &RepositoryRecord) -> Result<Vec<ChartView>, String> {
+        let base = reqwest::Url::parse(&format!("{}/", record.url.trim_end_matches('/')))
+            .map_err(|e| format!("{} is not a URL: {e}", record.url))?;
+        let index_url = base
+            .join("index.yaml")
+            .map_err(|e| format!("{} is not a URL: {e}", record.url))?;
+        let body = self.download(record, &index_url, MAX_INDEX).await?;
         index::parse(&body, &base)
             .map_err(|e| format!("{index_url} is not a chart repository index: {e}"))
     }
@@ -462,6 +507,22 @@ impl Catalog {
         )
         .await?;
         let view = self.view(self.record(name)?)?;
+        let users = self.items_using(name)?;
+        if !users.is_empty() {
+            return Err(self
+                .auth
+                .failed(
+                    Error::conflict(format!(
+                        "catalog items install from repository {name}: {}; change or delete them first",
+                        users.join(", ")
+                    )),
+                    actor_of(actor),
+                    "catalog.repository.remove",
+                    resource(name),
+                    &actor.origin,
+                )
+                .await);
+        }
         let event = NewEvent::new(
             actor_of(actor),
             "catalog.repository.remove",

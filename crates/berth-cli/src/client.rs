@@ -87,6 +87,36 @@ impl Client {
         self.send(Method::DELETE, path, None::<&()>).await
     }
 
+    /// A GET whose answer is read as it comes (a followed log).
+    pub async fn get_stream(&self, path: &str) -> Result<reqwest::Response, Failure> {
+        let url = format!("{}{path}", self.base);
+        // As long as the operation runs (Helm has its own timeout).
+        let mut request = self.http.get(&url).timeout(Duration::from_secs(6 * 3600));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|err| {
+            Failure::new(
+                format!("cannot reach Berth at {}: {}", self.base, root_cause(&err)),
+                "check that berthd runs there and the URL is right (`berth context list`)",
+            )
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        Err(self.failure(status, &body, &url))
+    }
+
+    pub async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Failure> {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
     /// A call whose answer has no body (204).
     pub async fn post_empty(&self, path: &str) -> Result<(), Failure> {
         let (status, body, url) = self.raw(Method::POST, path, None::<&()>).await?;

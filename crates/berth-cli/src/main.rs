@@ -68,9 +68,15 @@ enum Command {
     /// berth.yaml itself.
     #[command(subcommand)]
     Manifest(commands::up::ManifestCommand),
-    /// The catalog of applications: its chart repositories (admins).
+    /// The catalog of applications: its items, and (admins) its chart
+    /// repositories.
     #[command(subcommand)]
     Catalog(commands::catalog::CatalogCommand),
+    /// Install a catalog item into a space (Helm runs it in the space).
+    Deploy(commands::apps::DeployArgs),
+    /// Applications installed into a space from the catalog.
+    #[command(subcommand)]
+    App(commands::apps::AppCommand),
     /// Dev sessions: a CLI and an agent paired through the relay.
     #[command(subcommand)]
     Session(commands::sessions::SessionCommand),
@@ -235,6 +241,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 &commands::client(cli.context.as_deref())?,
                 command,
                 cli.output,
+            )
+            .await
+        }
+        Command::Deploy(args) => {
+            commands::apps::deploy(
+                &commands::client(cli.context.as_deref())?,
+                args,
+                cli.output,
+                cli.context.as_deref(),
+            )
+            .await
+        }
+        Command::App(command) => {
+            commands::apps::run(
+                &commands::client(cli.context.as_deref())?,
+                command,
+                cli.output,
+                cli.context.as_deref(),
             )
             .await
         }

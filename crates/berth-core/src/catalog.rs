@@ -1,5 +1,5 @@
-//! The catalog as the API shows it: the chart repositories admins add, and
-//! the charts their indexes list.
+//! The catalog as the API shows it: the chart repositories admins add, the
+//! charts their indexes list, and the items developers install.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -66,4 +66,92 @@ pub struct ChartVersionView {
     /// Where the chart's archive is, absolute.
     pub urls: Vec<String>,
     pub deprecated: bool,
+}
+
+/// A catalog item, to create or the whole of one to replace (admins).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemSpec {
+    /// A DNS label naming the item (and, by default, what it installs).
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The URL of an icon; the chart's when left out.
+    #[serde(default)]
+    pub icon: Option<String>,
+    /// The chart repository (by its name in the catalog) and the chart.
+    pub repository: String,
+    pub chart: String,
+    /// An exact chart version or a semver range (`^1.4`, `>=2, <3`); the
+    /// newest version of the repository's index that matches is installed.
+    #[serde(default = "any_version")]
+    pub version: String,
+    /// Values laid over the chart's own defaults for every install.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub values: serde_json::Value,
+    /// The values developers may set (dotted paths, such as
+    /// `auth.password`; a path allows what is under it). Left out: every
+    /// value the chart's schema describes.
+    #[serde(default)]
+    pub parameters: Option<Vec<String>>,
+    /// Hidden items are not offered to developers (admins still see them).
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+fn any_version() -> String {
+    "*".to_owned()
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// One value a developer may set, as the install form shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FieldView {
+    /// The dotted path of the value (`auth.password`).
+    pub path: String,
+    /// `string`, `integer`, `number`, `boolean`, `array` or `object`.
+    pub kind: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// What it is unless a developer says otherwise: the item's value,
+    /// else the chart's (never shown for a secret).
+    #[schema(value_type = Object)]
+    pub default: Option<serde_json::Value>,
+    /// The only values allowed, when the schema lists them.
+    #[schema(value_type = Vec<Object>)]
+    pub choices: Vec<serde_json::Value>,
+    pub required: bool,
+    pub minimum: Option<f64>,
+    pub maximum: Option<f64>,
+    /// A password or other secret (`format: password` or `writeOnly`):
+    /// forms hide what is typed.
+    pub secret: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ItemView {
+    /// What the admin gave (the body of an edit).
+    pub spec: ItemSpec,
+    /// The icon to show: the item's, else the chart's.
+    pub icon: Option<String>,
+    /// The chart version the item's range picked when it was last saved
+    /// (each install and upgrade picks again), and what the chart says of
+    /// itself.
+    pub chart_version: String,
+    pub app_version: Option<String>,
+    pub chart_description: Option<String>,
+    /// What developers may set, from the chart's `values.schema.json`
+    /// (from its `values.yaml` when it has no schema).
+    pub fields: Vec<FieldView>,
+    /// Whether the chart has a `values.schema.json` that values are
+    /// checked against.
+    pub has_schema: bool,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_by: String,
+    pub updated_at: Timestamp,
 }

@@ -4,6 +4,7 @@
 //! Invariant: this crate performs no IO and depends on no runtime, store or
 //! network library. Every other Berth crate may depend on it; it depends on none.
 
+pub mod app;
 pub mod audit;
 pub mod catalog;
 pub mod dev;

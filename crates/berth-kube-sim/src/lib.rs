@@ -291,7 +291,6 @@ impl Simulator {
             .map(|(job, _)| job)
     }
 
-    /// Writes the snapshot now, if persistence is on.
     /// Creates an object (a user's Deployment, say) as `kubectl create`
     /// would; the plural is the kind's, lowercased, with an `s`.
     pub async fn create_object(&self, object: serde_json::Value) -> anyhow::Result<()> {
@@ -313,6 +312,30 @@ impl Simulator {
         Ok(())
     }
 
+    /// Reads an object as `kubectl get -o json` would; none when it is not
+    /// there. The plural is the kind's, lowercased, with an `s`.
+    pub async fn get_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<serde_json::Value>> {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let resource = kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(group, version, kind),
+            &format!("{}s", kind.to_ascii_lowercase()),
+        );
+        let api: kube::Api<kube::core::DynamicObject> =
+            kube::Api::namespaced_with(self.client()?, namespace, &resource);
+        Ok(api
+            .get_opt(name)
+            .await?
+            .map(serde_json::to_value)
+            .transpose()?)
+    }
+
+    /// Writes the snapshot now, if persistence is on.
     pub fn persist_now(&self) -> anyhow::Result<()> {
         match &self.shared.options.persist_to {
             Some(path) => persist::flush(&self.shared.cluster, path),

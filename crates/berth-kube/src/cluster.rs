@@ -630,7 +630,10 @@ impl Cluster {
 }
 
 /// What a failed request about `kind` `name` becomes.
-fn kube_error<'a>(kind: &'a str, name: &'a str) -> impl FnOnce(kube::Error) -> ApplyError + 'a {
+pub(crate) fn kube_error<'a>(
+    kind: &'a str,
+    name: &'a str,
+) -> impl FnOnce(kube::Error) -> ApplyError + 'a {
     move |source| ApplyError::Kube {
         kind: kind.to_owned(),
         name: name.to_owned(),

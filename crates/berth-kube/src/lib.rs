@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod cluster;
 pub mod dev;
+pub mod helm;
 pub mod plan;
 
 pub use apply::{ApplyError, FIELD_MANAGER, apply_changes};

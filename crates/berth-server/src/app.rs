@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use berth_apps::Apps;
 use berth_auth::Auth;
 use berth_catalog::Catalog;
 use berth_core::{BuildInfo, ComponentStatus, ReadinessReport};
@@ -27,6 +28,7 @@ struct Inner {
     relay: Arc<Relay>,
     dev: Arc<Dev>,
     catalog: Arc<Catalog>,
+    apps: Arc<Apps>,
     public_url: String,
     secure_cookies: bool,
     readiness: Readiness,
@@ -42,6 +44,7 @@ pub struct AppParts {
     pub relay: Arc<Relay>,
     pub dev: Arc<Dev>,
     pub catalog: Arc<Catalog>,
+    pub apps: Arc<Apps>,
     /// The URL users reach the daemon at; redirect URIs are built from it.
     pub public_url: String,
     pub metrics: HttpMetrics,
@@ -69,6 +72,7 @@ impl App {
                 relay: parts.relay,
                 dev: parts.dev,
                 catalog: parts.catalog,
+                apps: parts.apps,
                 public_url,
                 secure_cookies,
                 readiness,
@@ -96,6 +100,10 @@ impl App {
 
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.inner.catalog
+    }
+
+    pub fn apps(&self) -> &Arc<Apps> {
+        &self.inner.apps
     }
 
     pub fn audit(&self) -> &Arc<berth_audit::Audit> {

@@ -73,8 +73,10 @@ fn api_router() -> OpenApiRouter<App> {
     let mut doc = OpenApi::default();
     doc.info.title = "Berth API".to_owned();
     doc.info.version = berth_core::BuildInfo::current().version;
-    doc.info.description =
-        Some("The control-plane API of Berth: spaces, catalog, dev sessions and audit.".to_owned());
+    doc.info.description = Some(
+        "The control-plane API of Berth: spaces, catalog and apps, dev sessions and audit."
+            .to_owned(),
+    );
     OpenApiRouter::with_openapi(doc)
         .merge(routes::system::router())
         .merge(routes::auth::router())
@@ -84,4 +86,5 @@ fn api_router() -> OpenApiRouter<App> {
         .merge(routes::sessions::router())
         .merge(routes::dev::router())
         .merge(routes::catalog::router())
+        .merge(routes::apps::router())
 }

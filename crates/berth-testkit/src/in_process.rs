@@ -83,6 +83,30 @@ impl TestServer {
         relay_config: berth_relay::RelayConfig,
         clock: Arc<dyn berth_core::Clock>,
     ) -> anyhow::Result<TestServer> {
+        TestServer::start_inner(config, spaces, relay_config, clock, false).await
+    }
+
+    /// Catalog installs run as Jobs in spaces, as in a real cluster (the
+    /// simulator runs none: a test finishes them with
+    /// `Simulator::finish_job`).
+    pub async fn start_with_helm_jobs() -> anyhow::Result<TestServer> {
+        TestServer::start_inner(
+            berth_auth::config::AuthConfig::default(),
+            berth_spaces::SpacesConfig::default(),
+            berth_relay::RelayConfig::default(),
+            Arc::new(berth_core::SystemClock),
+            true,
+        )
+        .await
+    }
+
+    async fn start_inner(
+        config: berth_auth::config::AuthConfig,
+        spaces: berth_spaces::SpacesConfig,
+        relay_config: berth_relay::RelayConfig,
+        clock: Arc<dyn berth_core::Clock>,
+        helm_jobs: bool,
+    ) -> anyhow::Result<TestServer> {
         let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
         let store = Arc::new(Store::open(
             &temp.path().join("data"),
@@ -115,7 +139,7 @@ impl TestServer {
             auth.clone(),
             started.spaces.clone(),
             relay.clone(),
-            cluster,
+            cluster.clone(),
             berth_dev::DevConfig {
                 local_agents: true,
                 ..berth_dev::DevConfig::default()
@@ -127,7 +151,29 @@ impl TestServer {
         let catalog = berth_catalog::Catalog::new(
             auth.clone(),
             berth_catalog::CatalogConfig::default(),
+            clock_for_dev.clone(),
+            temp.path().join("data/catalog"),
+        );
+        // As with the daemon's embedded cluster: Helm runs here, against
+        // the simulator, through a kubeconfig for it.
+        let kubeconfig = temp.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, sim.kubeconfig())?;
+        let apps = berth_apps::Apps::new(
+            auth.clone(),
+            started.spaces.clone(),
+            catalog.clone(),
+            cluster.clone(),
+            berth_apps::AppsConfig {
+                helm: Some(crate::helm()),
+                timeout: std::time::Duration::from_secs(60),
+                ..berth_apps::AppsConfig::default()
+            },
             clock_for_dev,
+            &temp.path().join("data"),
+            (!helm_jobs).then_some(berth_apps::LocalCluster {
+                kubeconfig,
+                context: None,
+            }),
         );
         let app = App::new(AppParts {
             store,
@@ -136,6 +182,7 @@ impl TestServer {
             relay,
             dev,
             catalog,
+            apps,
             public_url: format!("http://{addr}"),
             metrics: HttpMetrics::new(&meter),
             prometheus: prometheus::Registry::new(),

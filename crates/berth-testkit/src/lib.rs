@@ -4,6 +4,7 @@
 //! Invariant: everything it starts binds to loopback on a port the OS picks,
 //! lives in a temporary directory, and is killed when its handle drops.
 
+pub mod charts;
 mod in_process;
 mod oidc;
 pub mod relay;

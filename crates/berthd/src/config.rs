@@ -43,6 +43,8 @@ pub struct Config {
     pub dev: berth_dev::DevConfig,
     #[serde(default)]
     pub catalog: berth_catalog::CatalogConfig,
+    #[serde(default)]
+    pub apps: berth_apps::AppsConfig,
 }
 
 /// Where the Kubernetes API is.
@@ -190,6 +192,7 @@ impl Default for Config {
             relay: berth_relay::RelayConfig::default(),
             dev: berth_dev::DevConfig::default(),
             catalog: berth_catalog::CatalogConfig::default(),
+            apps: berth_apps::AppsConfig::default(),
         }
     }
 }
@@ -327,6 +330,14 @@ impl Config {
         self.catalog
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: catalog: {e}"))?;
+        self.apps
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: apps: {e}"))?;
+        if self.apps.local_helm && self.kubernetes.mode == KubeMode::InCluster {
+            bail!(
+                "invalid configuration: apps.local_helm runs helm with a kubeconfig: it needs the embedded cluster or kubernetes.mode = \"kubeconfig\""
+            );
+        }
         match (self.kubernetes.mode, &self.kubernetes.kubeconfig) {
             (KubeMode::Kubeconfig, None) => bail!(
                 "invalid configuration: kubernetes.mode is \"kubeconfig\" but kubernetes.kubeconfig names no file"
@@ -554,6 +565,17 @@ fetch_timeout = "30s"
 # Repositories' credential and CA files must be under this folder (mount
 # their Secrets there); without it, repositories take none.
 # credentials_dir = "/etc/berth/catalog"
+
+[apps]
+# Helm installs catalog items into spaces as a Job in the space, under its
+# installer ServiceAccount, from this image (its entry point is `helm`).
+helm_image = "docker.io/alpine/helm:3.17.3"
+# How long one install, upgrade or uninstall may take (Helm's --timeout).
+timeout = "5m"
+# Run helm as a process of berthd instead (always so with the embedded
+# cluster, which runs no pods), found on PATH or here.
+local_helm = false
+# helm = "/usr/local/bin/helm"
 "#;
 
 // figment's Jail fixes its closures' error type, which clippy finds large.

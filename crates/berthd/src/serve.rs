@@ -105,8 +105,40 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         auth.clone(),
         config.catalog.clone(),
         Arc::new(berth_core::SystemClock),
+        config.data_dir.join("catalog"),
     );
     let catalog_refresh = catalog.start();
+    // Helm runs as a local process with the embedded cluster (which runs
+    // no pods) or when configured so; as Jobs in spaces otherwise.
+    let local_helm = if embedded.is_some() {
+        Some(berth_apps::LocalCluster {
+            kubeconfig: config.data_dir.join("kubeconfig"),
+            context: None,
+        })
+    } else if config.apps.local_helm {
+        config
+            .kubernetes
+            .kubeconfig
+            .clone()
+            .map(|kubeconfig| berth_apps::LocalCluster {
+                kubeconfig,
+                context: config.kubernetes.context.clone(),
+            })
+    } else {
+        None
+    };
+    let apps = berth_apps::Apps::new(
+        auth.clone(),
+        spaces.spaces.clone(),
+        catalog.clone(),
+        cluster.clone(),
+        config.apps.clone(),
+        Arc::new(berth_core::SystemClock),
+        &config.data_dir,
+        local_helm,
+    );
+    apps.start()
+        .map_err(|e| anyhow::anyhow!("cannot start apps: {}", e.message))?;
     let app = App::new(AppParts {
         store: store.clone(),
         auth: auth.clone(),
@@ -114,6 +146,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         relay,
         dev: dev.clone(),
         catalog,
+        apps,
         public_url: public_url.clone(),
         metrics: HttpMetrics::new(&telemetry.meter),
         prometheus: telemetry.registry.clone(),

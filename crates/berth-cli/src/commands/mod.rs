@@ -1,6 +1,7 @@
 //! The commands that talk to a signed-in server.
 
 pub mod agent;
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod catalog;

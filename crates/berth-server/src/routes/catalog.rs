@@ -1,9 +1,10 @@
-//! The catalog's chart repositories (admins).
+//! The catalog: chart repositories (admins) and the items developers
+//! install.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use berth_core::catalog::{ChartView, NewRepository, RepositoryView};
+use berth_core::catalog::{ChartView, ItemSpec, ItemView, NewRepository, RepositoryView};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -16,6 +17,75 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(get_repository, remove_repository))
         .routes(routes!(refresh_repository))
         .routes(routes!(repository_charts))
+        .routes(routes!(list_items, create_item))
+        .routes(routes!(get_item, update_item, delete_item))
+}
+
+/// The catalog's items (hidden ones: admins only).
+#[utoipa::path(get, path = "/api/v1/catalog/items", tag = "catalog",
+    responses((status = 200, body = Vec<ItemView>)))]
+async fn list_items(
+    State(app): State<App>,
+    Caller(actor): Caller,
+) -> Result<Json<Vec<ItemView>>, ApiError> {
+    Ok(Json(app.catalog().items(&actor).await?))
+}
+
+/// Creates a catalog item; its chart is fetched and its values checked
+/// against the chart's schema first.
+#[utoipa::path(post, path = "/api/v1/catalog/items", tag = "catalog", request_body = ItemSpec,
+    responses((status = 201, body = ItemView), (status = 403, description = "Admins only"),
+        (status = 409, description = "The name is taken"),
+        (status = 422, description = "A bad name, an unknown repository, chart or version, or values the schema refuses (the value named)"),
+        (status = 503, description = "The chart could not be fetched")))]
+async fn create_item(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    ApiJson(spec): ApiJson<ItemSpec>,
+) -> Result<(StatusCode, Json<ItemView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(app.catalog().create_item(&actor, spec).await?),
+    ))
+}
+
+/// One catalog item, with the fields developers may set.
+#[utoipa::path(get, path = "/api/v1/catalog/items/{name}", tag = "catalog", params(("name" = String, Path)),
+    responses((status = 200, body = ItemView), (status = 404, description = "No such item (or hidden)")))]
+async fn get_item(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<ItemView>, ApiError> {
+    Ok(Json(app.catalog().item(&actor, &name).await?))
+}
+
+/// Replaces a catalog item (hiding and showing it too); checked as when
+/// created.
+#[utoipa::path(put, path = "/api/v1/catalog/items/{name}", tag = "catalog", params(("name" = String, Path)),
+    request_body = ItemSpec,
+    responses((status = 200, body = ItemView), (status = 403, description = "Admins only"),
+        (status = 404, description = "No such item"),
+        (status = 422, description = "As for creating one")))]
+async fn update_item(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+    ApiJson(spec): ApiJson<ItemSpec>,
+) -> Result<Json<ItemView>, ApiError> {
+    Ok(Json(app.catalog().update_item(&actor, &name, spec).await?))
+}
+
+/// Deletes a catalog item; what was installed from it stays.
+#[utoipa::path(delete, path = "/api/v1/catalog/items/{name}", tag = "catalog", params(("name" = String, Path)),
+    responses((status = 200, body = ItemView), (status = 403, description = "Admins only"),
+        (status = 404, description = "No such item")))]
+async fn delete_item(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<ItemView>, ApiError> {
+    Ok(Json(app.catalog().delete_item(&actor, &name).await?))
 }
 
 /// The chart repositories the catalog draws from, with each one's last

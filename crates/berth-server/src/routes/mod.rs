@@ -1,5 +1,6 @@
 //! Route groups. Each module exposes `router()` returning an `OpenApiRouter`.
 
+pub(crate) mod apps;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod catalog;

@@ -250,7 +250,7 @@ async fn every_changing_route_records_an_audit_event() {
         "apiVersion: v1\nentries: {}\n",
     )
     .expect("index");
-    let repo_url = crate::catalog::serve_dir(repo.path().to_owned()).await;
+    let repo_url = berth_testkit::charts::serve_dir(repo.path().to_owned()).await;
     for (method, path, concrete, body, want) in [
         (
             "POST",
@@ -278,6 +278,107 @@ async fn every_changing_route_records_an_audit_event() {
         let (got, answer) = call(&http, method, &url(&concrete), Some(&admin), body).await;
         assert_eq!(got, want, "{method} {path}: {answer}");
         expect_event(method, path, before, audit.head().seq);
+    }
+
+    // A catalog item of a real chart, installed into the admin's space,
+    // upgraded and uninstalled (each waited for), then deleted.
+    let work = tempfile::tempdir().expect("work");
+    let charts = work.path().join("repo");
+    std::fs::create_dir_all(&charts).expect("repo");
+    let charts_url = berth_testkit::charts::serve_dir(charts.clone()).await;
+    berth_testkit::charts::publish_demo(work.path(), &charts, &charts_url, "0.1.0");
+    let (status, answer) = call(
+        &http,
+        "POST",
+        &url("/api/v1/catalog/repositories"),
+        Some(&admin),
+        Some(json!({"name": "charts", "url": charts_url})),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    berth_testkit::eventually(
+        std::time::Duration::from_secs(30),
+        "the admin space's installer",
+        || async {
+            server
+                .sim
+                .get_object("v1", "ServiceAccount", "admin", "berth-installer")
+                .await
+        },
+    )
+    .await
+    .expect("installer");
+    let item = json!({"name": "demo", "repository": "charts", "chart": "demo"});
+    for (method, path, concrete, body, want) in [
+        (
+            "POST",
+            "/api/v1/catalog/items",
+            "/api/v1/catalog/items",
+            Some(item.clone()),
+            201,
+        ),
+        (
+            "PUT",
+            "/api/v1/catalog/items/{name}",
+            "/api/v1/catalog/items/demo",
+            Some(
+                json!({"name": "demo", "repository": "charts", "chart": "demo", "description": "changed"}),
+            ),
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/spaces/{name}/apps",
+            "/api/v1/spaces/admin/apps",
+            Some(json!({"item": "demo"})),
+            202,
+        ),
+        (
+            "POST",
+            "/api/v1/spaces/{name}/apps/{app}/upgrade",
+            "/api/v1/spaces/admin/apps/demo/upgrade",
+            Some(json!({"values": {"message": "audited"}})),
+            202,
+        ),
+        (
+            "DELETE",
+            "/api/v1/spaces/{name}/apps/{app}",
+            "/api/v1/spaces/admin/apps/demo",
+            None,
+            202,
+        ),
+        (
+            "DELETE",
+            "/api/v1/catalog/items/{name}",
+            "/api/v1/catalog/items/demo",
+            None,
+            200,
+        ),
+    ] {
+        let before = audit.head().seq;
+        let (got, answer) = call(&http, method, &url(concrete), Some(&admin), body).await;
+        assert_eq!(got, want, "{method} {path}: {answer}");
+        expect_event(method, path, before, audit.head().seq);
+        // An app's operation runs on; the next one waits for its end.
+        if path.contains("/apps") {
+            berth_testkit::eventually(
+                std::time::Duration::from_secs(120),
+                "the operation ends",
+                || async {
+                    let (status, app) = call(
+                        &http,
+                        "GET",
+                        &url("/api/v1/spaces/admin/apps/demo"),
+                        Some(&admin),
+                        None,
+                    )
+                    .await;
+                    Ok((status == 404 || app["operation"]["state"] != "running").then_some(()))
+                },
+            )
+            .await
+            .expect("the operation ends");
+        }
     }
 
     // Dev mode on a Deployment of the admin's space, then back.

@@ -2,51 +2,13 @@
 //! over loopback; added, listed, refreshed when a version is published,
 //! kept through a failed fetch, removed. Admins only; each change audited.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use berth_testkit::TestServer;
-use berth_testkit::helm;
+use berth_testkit::charts::{helm_run, serve_dir};
 use serde_json::{Value, json};
 
 use crate::auth_local::{call, member};
-
-/// Serves the files of `dir` over loopback; answers its base URL.
-pub async fn serve_dir(dir: PathBuf) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-        let dir = dir.clone();
-        async move {
-            let name = uri.path().trim_start_matches('/');
-            match std::fs::read(dir.join(name)) {
-                Ok(bytes) if !name.contains("..") => (axum::http::StatusCode::OK, bytes),
-                _ => (axum::http::StatusCode::NOT_FOUND, b"not found".to_vec()),
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
-}
-
-fn helm_run(args: &[&str], home: &Path) {
-    let out = Command::new(helm())
-        .args(args)
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .output()
-        .expect("helm runs");
-    assert!(
-        out.status.success(),
-        "helm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Packages version `version` of a small chart into `repo` and indexes it.
 fn publish(work: &Path, repo: &Path, url: &str, version: &str) {

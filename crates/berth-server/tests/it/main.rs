@@ -1,6 +1,7 @@
 //! The router over real HTTP, served in-process.
 
 mod api;
+mod apps;
 mod audit_coverage;
 mod auth_local;
 mod catalog;

@@ -83,6 +83,21 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/catalog/repositories/{name}", Admin),
     ("POST", "/api/v1/catalog/repositories/{name}/refresh", Admin),
     ("GET", "/api/v1/catalog/repositories/{name}/charts", Admin),
+    ("GET", "/api/v1/catalog/items", User),
+    ("POST", "/api/v1/catalog/items", Admin),
+    ("GET", "/api/v1/catalog/items/{name}", User),
+    ("PUT", "/api/v1/catalog/items/{name}", Admin),
+    ("DELETE", "/api/v1/catalog/items/{name}", Admin),
+    ("GET", "/api/v1/spaces/{name}/apps", SpaceMembers),
+    ("POST", "/api/v1/spaces/{name}/apps", SpaceMembers),
+    ("GET", "/api/v1/spaces/{name}/apps/{app}", SpaceMembers),
+    ("DELETE", "/api/v1/spaces/{name}/apps/{app}", SpaceMembers),
+    (
+        "POST",
+        "/api/v1/spaces/{name}/apps/{app}/upgrade",
+        SpaceMembers,
+    ),
+    ("GET", "/api/v1/spaces/{name}/apps/{app}/logs", SpaceMembers),
     ("GET", "/api/v1/sessions", User),
     ("POST", "/api/v1/sessions", User),
     ("GET", "/api/v1/sessions/{id}", SpaceMembers),
@@ -114,6 +129,10 @@ fn body_for(method: &str, path: &str) -> serde_json::Value {
         ("POST", "/api/v1/catalog/repositories") => {
             json!({"name": "sweep", "url": "http://127.0.0.1:9"})
         }
+        ("POST" | "PUT", "/api/v1/catalog/items" | "/api/v1/catalog/items/{name}") => {
+            json!({"name": "admins-only", "repository": "sweep", "chart": "sweep"})
+        }
+        ("POST", "/api/v1/spaces/{name}/apps") => json!({"item": "sweep"}),
         ("POST", "/api/v1/spaces/{name}/dev") => {
             json!({"target": "api", "workload": "deployment/api"})
         }
@@ -206,6 +225,7 @@ async fn every_route_answers_each_kind_of_caller_as_expected() {
                 .replace("{name}", "admins-only")
                 .replace("{user}", "admin")
                 .replace("{target}", "api")
+                .replace("{app}", "web")
         );
         let body = (*method != "GET" && *method != "DELETE").then(|| body_for(method, path));
         let anonymous = call(&http, method, &url, None, body.clone())
