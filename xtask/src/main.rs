@@ -94,9 +94,20 @@ fn build_web(root: &Path) -> anyhow::Result<()> {
 fn serve(root: &Path, args: &[String]) -> anyhow::Result<()> {
     setup::web_packages(root)?;
     build_web(root)?;
-    run(cargo()
+    let mut command = cargo();
+    command
         .args(["run", "--package", "berthd", "--", "serve"])
-        .args(args))
+        .args(args);
+    // The embedded cluster's catalog installs run helm: the one on PATH,
+    // or the one the tests use.
+    let on_path = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .any(|dir| dir.join("helm").is_file());
+    if !on_path && std::env::var_os("BERTH_APPS__HELM").is_none() {
+        command.env("BERTH_APPS__HELM", setup::helm(root)?);
+    }
+    run(&mut command)
 }
 
 fn test(root: &Path) -> anyhow::Result<()> {
@@ -166,8 +177,9 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
         }
         // berthd runs in the cluster it manages, whatever the values say, the
         // spaces settings always reach it, dev pods always know where their
-        // agent comes from and how it reaches berthd, and the catalog's
-        // schedule always reaches it.
+        // agent comes from and how it reaches berthd, the catalog's
+        // schedule always reaches it, and so do the Helm Jobs' image and
+        // timeout.
         for line in [
             "[kubernetes]",
             "mode = \"in_cluster\"",
@@ -179,6 +191,10 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
             "[catalog]",
             "refresh_interval = ",
             "fetch_timeout = ",
+            "[apps]",
+            "helm_image = ",
+            // Not fetch_timeout: a line of its own.
+            "\n    timeout = ",
         ] {
             if !rendered.contains(line) {
                 bail!("helm template rendered a berthd.toml without {line}");
@@ -207,6 +223,10 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
         // number is no duration.
         "catalog.refreshInterval=0s",
         "catalog.fetchTimeout=30",
+        // berthd takes 10s to 1h for one Helm operation.
+        "apps.timeout=5s",
+        "apps.timeout=2h",
+        "apps.helmImage=",
     ] {
         let out = Command::new(helm)
             .args(["template", "berth"])

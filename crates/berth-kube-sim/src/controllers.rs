@@ -1,7 +1,7 @@
 //! The small controller behaviour Berth relies on, simulated: every
 //! namespace's `default` ServiceAccount, namespace termination, garbage
 //! collection of owned objects, workload status that follows `spec.replicas`,
-//! and ResourceQuota usage.
+//! ResourceQuota usage, and (when asked) Jobs that complete at once.
 
 use std::sync::Arc;
 
@@ -12,10 +12,14 @@ use crate::quantity;
 use crate::resources::ResourceType;
 use crate::store::{Cluster, DeleteOpts, Event, EventType, State};
 
-pub(crate) async fn run(cluster: Arc<Cluster>, mut events: mpsc::UnboundedReceiver<Arc<Event>>) {
+pub(crate) async fn run(
+    cluster: Arc<Cluster>,
+    mut events: mpsc::UnboundedReceiver<Arc<Event>>,
+    complete_jobs: bool,
+) {
     while let Some(event) = events.recv().await {
         let mut state = cluster.lock();
-        react(&mut state, &event);
+        react(&mut state, &event, complete_jobs);
     }
 }
 
@@ -26,7 +30,7 @@ fn rt(state: &State, group: &str, plural: &str) -> Option<ResourceType> {
         .cloned()
 }
 
-fn react(state: &mut State, event: &Event) {
+fn react(state: &mut State, event: &Event, complete_jobs: bool) {
     let (group, plural) = (event.res.0.as_str(), event.res.1.as_str());
     let object = &event.object;
     let ns = object["metadata"]["namespace"]
@@ -82,6 +86,37 @@ fn react(state: &mut State, event: &Event) {
     {
         follow_replicas(state, plural, &ns, &name);
     }
+    if complete_jobs && event.kind == EventType::Added && (group, plural) == ("batch", "jobs") {
+        complete_job(state, &ns, &name);
+    }
+}
+
+/// A Job completes as if its pods had run and succeeded (its
+/// `completions`, one by default); the times are its creation's.
+fn complete_job(state: &mut State, ns: &str, name: &str) {
+    let Some(rt) = rt(state, "batch", "jobs") else {
+        return;
+    };
+    let Some(old) = state.get(&rt, ns, name).cloned() else {
+        return;
+    };
+    if old["spec"]["suspend"] == true || old.pointer("/status/conditions").is_some() {
+        return;
+    }
+    let at = old["metadata"]["creationTimestamp"].clone();
+    let condition = |kind: &str| {
+        json!({"type": kind, "status": "True", "reason": "Completed",
+            "message": "the embedded cluster runs no pods: Jobs complete at once",
+            "lastProbeTime": at, "lastTransitionTime": at})
+    };
+    let mut new = old.clone();
+    new["status"] = json!({
+        "startTime": at,
+        "completionTime": at,
+        "succeeded": old["spec"]["completions"].as_i64().unwrap_or(1),
+        "conditions": [condition("SuccessCriteriaMet"), condition("Complete")],
+    });
+    state.write(&rt, ns, name, Some(&old), new);
 }
 
 fn ensure_default_service_account(state: &mut State, ns: &str) {

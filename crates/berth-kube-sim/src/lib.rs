@@ -101,6 +101,11 @@ pub struct SimOptions {
     pub bookmark_interval: Duration,
     /// How many events watches can resume from before they get 410 Gone.
     pub event_history: usize,
+    /// Jobs complete as soon as they are made, as if their pods had run
+    /// and succeeded (the daemon's embedded cluster, which runs no pods, so
+    /// that Helm's hook Jobs and `--wait` go on). Off: Jobs stay running
+    /// until a test finishes them (`Simulator::finish_job`).
+    pub complete_jobs: bool,
 }
 
 impl Default for SimOptions {
@@ -109,6 +114,7 @@ impl Default for SimOptions {
             persist_to: None,
             bookmark_interval: Duration::from_secs(1),
             event_history: 10_000,
+            complete_jobs: false,
         }
     }
 }
@@ -183,7 +189,11 @@ impl Simulator {
         }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         cluster.set_controllers(tx);
-        let mut tasks = vec![tokio::spawn(controllers::run(cluster.clone(), rx))];
+        let mut tasks = vec![tokio::spawn(controllers::run(
+            cluster.clone(),
+            rx,
+            options.complete_jobs,
+        ))];
         if let Some(path) = options.persist_to.clone() {
             tasks.push(tokio::spawn(persist::run(
                 cluster.clone(),

@@ -53,8 +53,9 @@ pub fn write(root: &Path, path: &str, text: &str) {
 }
 
 /// Packages version `version` of the `demo` chart (a Deployment, a
-/// Service, a ConfigMap and a Secret; a values schema; a template that
-/// fails when `fail` is set) into `repo` and indexes it.
+/// Service, a ConfigMap and a Secret; a post-install hook Job; a values
+/// schema; a template that fails when `fail` is set) into `repo` and
+/// indexes it.
 pub fn publish_demo(work: &Path, repo: &Path, url: &str, version: &str) {
     let chart = work.join("demo");
     write(
@@ -118,6 +119,12 @@ spec:
         &chart,
         "templates/secret.yaml",
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-secret\nstringData:\n  password: {{ .Values.password | quote }}\n",
+    );
+    // A hook Job, as many charts have (Helm waits for it to complete).
+    write(
+        &chart,
+        "templates/hook.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-migrate\n  annotations:\n    helm.sh/hook: post-install,post-upgrade\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: migrate\n          image: registry.k8s.io/pause:3.9\n",
     );
     write(
         &chart,

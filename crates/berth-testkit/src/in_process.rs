@@ -119,7 +119,13 @@ impl TestServer {
         let auth = berth_auth::Auth::new(store.clone(), audit, config, clock.clone())
             .map_err(|e| anyhow::anyhow!("auth: {e} {:?}", e.internal))?;
         let auth = Arc::new(auth);
-        let sim = berth_kube_sim::Simulator::start(berth_kube_sim::SimOptions::default()).await?;
+        // Catalog installs by a local Helm meet Jobs that complete, as in
+        // the daemon's embedded cluster; Helm Jobs under test stay running.
+        let sim = berth_kube_sim::Simulator::start(berth_kube_sim::SimOptions {
+            complete_jobs: !helm_jobs,
+            ..berth_kube_sim::SimOptions::default()
+        })
+        .await?;
         let cluster = berth_kube::Cluster::new(sim.client()?);
         let clock_for_relay = clock.clone();
         let clock_for_dev = clock.clone();

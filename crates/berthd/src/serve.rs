@@ -392,6 +392,8 @@ async fn connect(
 async fn embedded_cluster(data_dir: &std::path::Path) -> anyhow::Result<berth_kube_sim::Simulator> {
     let options = berth_kube_sim::SimOptions {
         persist_to: Some(data_dir.join("kubernetes.json")),
+        // It runs no pods: Jobs (Helm's hooks among them) complete at once.
+        complete_jobs: true,
         ..berth_kube_sim::SimOptions::default()
     };
     let sim = berth_kube_sim::Simulator::start(options)

@@ -303,7 +303,7 @@ pub async fn deploy(
     }
     eprintln!(
         "Installing {} ({} {}) in space {space}; `berth app status {}` follows it.",
-        app.name, app.chart, app.chart_version, app.name
+        app.name, app.chart, app.operation.chart_version, app.name
     );
     Ok(())
 }
@@ -373,7 +373,7 @@ pub async fn run(
             }
             eprintln!(
                 "Upgrading {name} to {} {}; `berth app status {name}` follows it.",
-                app.chart, app.chart_version
+                app.chart, app.operation.chart_version
             );
             Ok(())
         }

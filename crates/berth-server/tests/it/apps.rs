@@ -165,6 +165,54 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
     let work = tempfile::tempdir().expect("work");
     catalog(&api, &admin, work.path()).await;
 
+    // A repository whose index lists an archive nobody serves: an item of
+    // it is refused, saying which chart could not be fetched from where.
+    let broken = work.path().join("broken");
+    std::fs::create_dir_all(&broken).expect("broken");
+    std::fs::write(
+        broken.join("index.yaml"),
+        "apiVersion: v1\nentries:\n  gone:\n    - version: 1.0.0\n      urls: [http://127.0.0.1:9/gone-1.0.0.tgz]\n",
+    )
+    .expect("index");
+    let broken_url = serve_dir(broken).await;
+    let (status, body) = api
+        .call(
+            "POST",
+            "/api/v1/catalog/repositories",
+            &admin,
+            Some(json!({"name": "broken", "url": broken_url})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, answer) = api
+        .call(
+            "POST",
+            "/api/v1/catalog/items",
+            &admin,
+            Some(json!({"name": "gone", "repository": "broken", "chart": "gone"})),
+        )
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        message(&answer).contains("cannot fetch chart gone 1.0.0 from repository broken"),
+        "{answer}"
+    );
+    let (status, _) = api
+        .call("GET", "/api/v1/catalog/items/gone", &admin, None)
+        .await;
+    assert_eq!(status, 404, "nothing stored");
+    // A repository that items use is not removed.
+    let (status, answer) = api
+        .call(
+            "DELETE",
+            "/api/v1/catalog/repositories/stable",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(message(&answer).contains("demo"), "{answer}");
+
     // Items: admins only; what is not in the repository is named.
     let (status, _) = api
         .call(
@@ -350,6 +398,11 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
     object(&server, "v1", "Service", "shop", "demo-web")
         .await
         .expect("service");
+    // The chart's hook Job ran (Helm waited for it to complete).
+    let hook = object(&server, "batch/v1", "Job", "shop", "demo-migrate")
+        .await
+        .expect("hook job");
+    assert_eq!(hook["status"]["succeeded"], 1);
     assert!(
         api.logs(&developer, "shop", "demo")
             .await

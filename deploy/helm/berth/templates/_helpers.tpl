@@ -239,6 +239,12 @@ Checks that need more than the JSON schema.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- with .Values.apps.timeout }}
+{{- $timeout := include "berth.humantimeSeconds" . | int64 }}
+{{- if or (lt $timeout 10) (gt $timeout 3600) }}
+{{- fail (printf "berth: apps.timeout (%s) must be between 10s and 1h: it is how long one Helm install, upgrade or uninstall may take (berthd refuses to start otherwise)" .) }}
+{{- end }}
+{{- end }}
 {{- with .Values.audit.otlp }}
 {{- if and .headers.existingSecret (not .endpoint) }}
 {{- fail (printf "berth: audit.otlp.headers.existingSecret (%s) is set but audit.otlp.endpoint is empty: berthd reads the headers file only when it ships the audit log to a collector. Set audit.otlp.endpoint (e.g. http://otel-collector:4318) or clear audit.otlp.headers.existingSecret" .headers.existingSecret) }}
