@@ -107,6 +107,10 @@ pub struct LocalCluster {
     pub kubeconfig: PathBuf,
     /// A context of the kubeconfig other than its current one.
     pub context: Option<String>,
+    /// Act as the space's installer ServiceAccount (impersonated), so Helm
+    /// is held to the space as a Job is. The embedded cluster has no RBAC
+    /// to hold it.
+    pub as_installer: bool,
 }
 
 /// Where Helm runs.
@@ -138,6 +142,15 @@ impl Live {
         let mut text = self.text.lock().expect("log lock");
         text.push_str(line);
         text.push('\n');
+        // The end is kept (Helm's error is there); a follower that falls
+        // behind a cut is sent the rest whole.
+        if text.len() > 2 * MAX_LOG {
+            let cut = text.len() - MAX_LOG;
+            let cut = (cut..text.len())
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
+            text.drain(..cut);
+        }
         self.progress.send_replace((text.len(), false));
     }
 
@@ -338,6 +351,41 @@ impl Apps {
             .ok_or_else(|| Error::not_found("app", format!("{name} in space {space}")))
     }
 
+    /// Whether a record is of an earlier space of that name (or of a space
+    /// that is gone): its release went with that space's namespace.
+    fn stale(&self, record: &AppRecord) -> Result<bool, Error> {
+        Ok(match self.spaces.created_at(&record.space)? {
+            Some(created) => created > record.installed_at,
+            None => true,
+        })
+    }
+
+    /// The space's records, those of an earlier space of its name
+    /// forgotten first (a new space never shows another's apps).
+    async fn current(&self, space: &str) -> Result<Vec<AppRecord>, Error> {
+        let records: Vec<(String, AppRecord)> =
+            self.audit.store().scan(APPS, &format!("{space}/"))?;
+        let mut out = Vec::with_capacity(records.len());
+        for (id, record) in records {
+            if self.stale(&record)? {
+                self.forget(&id, &record).await?;
+            } else {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// An app of the space (as [`Apps::current`] would list it).
+    async fn current_one(&self, space: &str, name: &str) -> Result<AppRecord, Error> {
+        let record = self.existing(space, name)?;
+        if self.stale(&record)? {
+            self.forget(&key(space, name), &record).await?;
+            return Err(Error::not_found("app", format!("{name} in space {space}")));
+        }
+        Ok(record)
+    }
+
     fn view(record: AppRecord) -> AppView {
         AppView {
             space: record.space,
@@ -356,20 +404,24 @@ impl Apps {
 
     pub async fn list(&self, actor: &Actor, space: &str) -> Result<Vec<AppView>, Error> {
         self.spaces.check_use(actor, space, "app.list").await?;
-        let records: Vec<(String, AppRecord)> =
-            self.audit.store().scan(APPS, &format!("{space}/"))?;
-        Ok(records.into_iter().map(|(_, r)| Self::view(r)).collect())
+        Ok(self
+            .current(space)
+            .await?
+            .into_iter()
+            .map(Self::view)
+            .collect())
     }
 
     pub async fn get(&self, actor: &Actor, space: &str, name: &str) -> Result<AppView, Error> {
         self.spaces.check_use(actor, space, "app.get").await?;
-        Ok(Self::view(self.existing(space, name)?))
+        Ok(Self::view(self.current_one(space, name).await?))
     }
 
     /// The latest operation's output, and a way to follow it while it runs.
     pub async fn logs(&self, actor: &Actor, space: &str, name: &str) -> Result<Logs, Error> {
         self.spaces.check_use(actor, space, "app.logs").await?;
-        let record = self.existing(space, name)?;
+        // The running operation first: its end is recorded before it
+        // leaves the map, so no output falls between the two.
         let live = self
             .running
             .lock()
@@ -390,7 +442,7 @@ impl Apps {
                 }
             }
             None => Logs {
-                text: record.log,
+                text: self.current_one(space, name).await?.log,
                 follow: None,
             },
         })
@@ -411,7 +463,7 @@ impl Apps {
             .unwrap_or_else(|| Value::Object(Default::default()));
         let result = async {
             check_name(&name)?;
-            if let Some(existing) = self.record(space, &name)? {
+            if let Some(existing) = self.current(space).await?.into_iter().find(|r| r.name == name) {
                 return Err(Error::conflict(format!(
                     "an app named {name} is in space {space} already ({} from {}); upgrade or uninstall it",
                     existing.status, existing.item
@@ -437,7 +489,8 @@ impl Apps {
             self.begin(actor, record, Some(prepared), true).await
         }
         .await;
-        self.audited_failure(actor, "app.install", space, &name, result)
+        self.auth
+            .audited(actor, "app.install", resource(space, &name), result)
             .await
     }
 
@@ -452,7 +505,7 @@ impl Apps {
     ) -> Result<AppView, Error> {
         self.spaces.check_use(actor, space, "app.upgrade").await?;
         let result = async {
-            let mut record = self.existing(space, name)?;
+            let mut record = self.current_one(space, name).await?;
             self.runnable()?;
             let mut values = if req.reset_values {
                 Value::Object(Default::default())
@@ -475,6 +528,8 @@ impl Apps {
                 other => other?,
             };
             record.values = values;
+            // An admin may have moved the item to another chart.
+            record.chart = prepared.chart.clone();
             record.operation = self.operation(
                 actor,
                 record.operation.number + 1,
@@ -486,7 +541,8 @@ impl Apps {
             self.begin(actor, record, Some(prepared), false).await
         }
         .await;
-        self.audited_failure(actor, "app.upgrade", space, name, result)
+        self.auth
+            .audited(actor, "app.upgrade", resource(space, name), result)
             .await
     }
 
@@ -500,7 +556,7 @@ impl Apps {
     ) -> Result<AppView, Error> {
         self.spaces.check_use(actor, space, "app.uninstall").await?;
         let result = async {
-            let mut record = self.existing(space, name)?;
+            let mut record = self.current_one(space, name).await?;
             self.runnable()?;
             record.operation = self.operation(
                 actor,
@@ -513,7 +569,8 @@ impl Apps {
             self.begin(actor, record, None, false).await
         }
         .await;
-        self.audited_failure(actor, "app.uninstall", space, name, result)
+        self.auth
+            .audited(actor, "app.uninstall", resource(space, name), result)
             .await
     }
 
@@ -602,6 +659,18 @@ impl Apps {
                     .into());
                 }
                 (None, false) => return Err(Error::not_found("app", &record.name).into()),
+                // Another operation began (and perhaps ended) since the
+                // caller read the record, or the app was made again.
+                (Some(stored), false)
+                    if stored.operation.number + 1 != record.operation.number
+                        || stored.installed_at != record.installed_at =>
+                {
+                    return Err(Error::conflict(format!(
+                        "{} changed while this was asked; look at it again (berth app status {})",
+                        record.name, record.name
+                    ))
+                    .into());
+                }
                 // What the last operation's end recorded (it may have ended
                 // since the caller read the record).
                 (Some(stored), false) => {
@@ -620,7 +689,7 @@ impl Apps {
                 return Err(e);
             }
         };
-        self.audit.durable(sealed.seq).await?;
+        // Recorded as running: it runs, whatever happens to this request.
         let view = Self::view(record.clone());
         let job = run::Operation {
             record,
@@ -631,30 +700,8 @@ impl Apps {
         };
         let apps = self.clone();
         tokio::spawn(async move { apps.run(job).await });
+        self.audit.durable(sealed.seq).await?;
         Ok(view)
-    }
-
-    async fn audited_failure<T>(
-        &self,
-        actor: &Actor,
-        action: &str,
-        space: &str,
-        name: &str,
-        result: Result<T, Error>,
-    ) -> Result<T, Error> {
-        match result {
-            Ok(value) => Ok(value),
-            Err(err) => Err(self
-                .auth
-                .failed(
-                    err,
-                    actor_of(actor),
-                    action,
-                    resource(space, name),
-                    &actor.origin,
-                )
-                .await),
-        }
     }
 
     /// Records how an operation ended (and Helm's record of the release,
@@ -778,36 +825,43 @@ impl Apps {
     /// A deleted space took its releases with its namespace: their
     /// records go too (audited), so a new space of that name starts empty.
     pub async fn forget_deleted_spaces(&self) -> Result<usize, Error> {
-        let spaces: std::collections::HashSet<String> = self.spaces.names()?.into_iter().collect();
         let records: Vec<(String, AppRecord)> = self.audit.store().scan(APPS, "")?;
         let mut forgotten = 0;
         for (id, record) in records {
-            if spaces.contains(&record.space) {
-                continue;
+            if self.stale(&record)? && self.forget(&id, &record).await? {
+                forgotten += 1;
             }
-            let event = NewEvent::new(
-                EventActor::system(),
-                "app.forget",
-                resource(&record.space, &record.name),
-                Outcome::Success,
-            )
-            .reason(format!("space {} was deleted", record.space));
-            // Not while an operation runs on it (it ends recorded first).
-            let sealed = {
-                let running = self.running.lock().expect("running lock");
-                if running.contains_key(&id) {
-                    continue;
-                }
-                self.audit.commit(&[APPS.name], |tx| {
-                    tx.delete(APPS, &id)?;
-                    Ok(((), event.clone()))
-                })
-            };
-            let (_, sealed) = sealed?;
-            self.audit.durable(sealed.seq).await?;
-            forgotten += 1;
         }
         Ok(forgotten)
+    }
+
+    /// Forgets the record of a release whose space is gone; not while an
+    /// operation runs on it (it ends recorded first). Answers whether it
+    /// was forgotten.
+    async fn forget(&self, id: &str, record: &AppRecord) -> Result<bool, Error> {
+        let event = NewEvent::new(
+            EventActor::system(),
+            "app.forget",
+            resource(&record.space, &record.name),
+            Outcome::Success,
+        )
+        .reason(format!(
+            "space {} was deleted (installed {})",
+            record.space, record.installed_at
+        ));
+        let sealed = {
+            let running = self.running.lock().expect("running lock");
+            if running.contains_key(id) {
+                return Ok(false);
+            }
+            self.audit.commit(&[APPS.name], |tx| {
+                tx.delete(APPS, id)?;
+                Ok(((), event.clone()))
+            })
+        };
+        let (_, sealed) = sealed?;
+        self.audit.durable(sealed.seq).await?;
+        Ok(true)
     }
 }
 

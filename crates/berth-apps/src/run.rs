@@ -21,6 +21,10 @@ const MAX_SECRET: usize = 900 << 10;
 /// How often a Job is looked at while it runs.
 const POLL: Duration = Duration::from_secs(2);
 
+/// How long past Helm's own timeout an operation is waited for: the Job's
+/// deadline is a minute past it.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
+
 /// How an operation ended: its outcome, Helm's output, and Helm's record
 /// of the release when it was read (`Some(None)`: there is none now).
 pub(crate) struct Ended {
@@ -128,7 +132,12 @@ impl Apps {
     ) -> Option<Option<HelmReleaseView>> {
         let helm = self.helm_binary().ok()?;
         let out = self
-            .helm_command(&helm, cluster, self.job(record).status_args())
+            .helm_command(
+                &helm,
+                cluster,
+                &record.space,
+                self.job(record).status_args(),
+            )
             .stdin(Stdio::null())
             .output()
             .await
@@ -166,6 +175,7 @@ impl Apps {
         &self,
         helm: &std::path::Path,
         cluster: &LocalCluster,
+        namespace: &str,
         args: Vec<String>,
     ) -> tokio::process::Command {
         let home = self.home.join("helm");
@@ -179,6 +189,14 @@ impl Apps {
             .env("HELM_DATA_HOME", home.join("data"));
         if let Some(context) = &cluster.context {
             command.arg("--kube-context").arg(context);
+        }
+        if cluster.as_installer {
+            // As the space's installer, as a Job would run: a chart (or a
+            // value such as namespaceOverride) cannot reach past the space.
+            command.arg("--kube-as-user").arg(format!(
+                "system:serviceaccount:{namespace}:{}",
+                berth_kube::plan::INSTALLER
+            ));
         }
         command
     }
@@ -211,7 +229,7 @@ impl Apps {
         };
         prepare().map_err(|e| format!("cannot write the chart and values under {files}: {e}"))?;
         let mut child = self
-            .helm_command(&helm, cluster, job.args(&files))
+            .helm_command(&helm, cluster, &record.space, job.args(&files))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -220,16 +238,29 @@ impl Apps {
             .map_err(|e| format!("cannot run {}: {e}", helm.display()))?;
         op.live
             .push(&format!("$ helm {}", job.args(&files).join(" ")));
-        let stdout = child.stdout.take().map(|s| BufReader::new(s).lines());
-        let stderr = child.stderr.take().map(|s| BufReader::new(s).lines());
-        let (_, _, status) = tokio::join!(
-            pump(stdout, op.live.clone()),
-            pump(stderr, op.live.clone()),
-            child.wait()
-        );
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let ran = tokio::time::timeout(self.config.timeout + GIVE_UP_AFTER, async {
+            tokio::join!(
+                pump(stdout, op.live.clone()),
+                pump(stderr, op.live.clone()),
+                child.wait()
+            )
+            .2
+        })
+        .await;
         // The values may hold secrets: not kept once Helm has read them.
         let _ = std::fs::remove_dir_all(&dir);
-        let status = status.map_err(|e| format!("helm did not finish: {e}"))?;
+        let status = match ran {
+            Ok(status) => status.map_err(|e| format!("helm did not finish: {e}"))?,
+            Err(_) => {
+                let _ = child.kill().await;
+                return Err(format!(
+                    "helm did not end within {}s of its own timeout; it was stopped",
+                    GIVE_UP_AFTER.as_secs()
+                ));
+            }
+        };
         if status.success() {
             Ok(())
         } else {
@@ -242,25 +273,7 @@ impl Apps {
         op: &Operation,
     ) -> (Result<(), String>, Option<Option<HelmReleaseView>>) {
         match self.start_job(op).await {
-            Ok(job) => {
-                let (outcome, release) = self.follow_job(op, &job).await;
-                if outcome.is_ok()
-                    && job.command == HelmCommand::Uninstall
-                    && let Err(e) = self
-                        .cluster
-                        .delete_secret(&job.namespace, &job.secret_name())
-                        .await
-                {
-                    return (
-                        Err(format!(
-                            "cannot delete the release's Secret: {}",
-                            berth_core::error::chain(&e)
-                        )),
-                        release,
-                    );
-                }
-                (outcome, release)
-            }
+            Ok(job) => self.follow_job(op, &job).await,
             Err(error) => (Err(error), None),
         }
     }
@@ -292,7 +305,7 @@ impl Apps {
             .map_err(|e| failed("create the Helm Job", e))?;
         op.live.push(&format!(
             "Job {} runs helm {}",
-            job.job_name(),
+            job.name.clone(),
             job.args(berth_kube::helm::MOUNT).join(" ")
         ));
         Ok(job)
@@ -306,67 +319,106 @@ impl Apps {
         op: &Operation,
         job: &HelmJob,
     ) -> (Result<(), String>, Option<Option<HelmReleaseView>>) {
-        let name = job.job_name();
-        loop {
-            let found = match self.cluster.job(&job.namespace, &name).await {
-                Ok(found) => found,
-                Err(e) => {
+        let name = &job.name;
+        // The Job's own deadline, and a little more: past it, something
+        // other than Helm is wrong.
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(job.timeout_secs) + GIVE_UP_AFTER;
+        let mut unreadable: Option<String>;
+        let object = loop {
+            match self.cluster.job(&job.namespace, name).await {
+                Ok(Some(object)) if job_outcome(&object).is_some() => break object,
+                Ok(Some(_)) => unreadable = None,
+                Ok(None) => {
                     return (
-                        Err(format!(
-                            "cannot read Job {name}: {}",
-                            berth_core::error::chain(&e)
-                        )),
+                        Err(format!("Job {name} was deleted before it finished")),
                         None,
                     );
                 }
-            };
-            let Some(object) = found else {
-                return (
-                    Err(format!("Job {name} was deleted before it finished")),
-                    None,
-                );
-            };
+                // The API may be away for a while (an upgrade of the
+                // control plane): the Job goes on meanwhile, and so does
+                // the operation.
+                Err(e) => unreadable = Some(berth_core::error::chain(&e)),
+            }
             if let Ok(Some(log)) = self
                 .cluster
-                .job_log(&job.namespace, &name, HELM_CONTAINER)
+                .job_log(&job.namespace, name, HELM_CONTAINER)
                 .await
             {
                 op.live.set(&log);
             }
-            match job_outcome(&object) {
-                None => tokio::time::sleep(POLL).await,
-                Some(Err(job_error)) => {
-                    let error = helm_error(&op.live.text())
-                        .unwrap_or(format!("Job {name} failed: {job_error}"));
-                    return (Err(error), None);
-                }
-                Some(Ok(())) => {
-                    let release = match job.command {
-                        HelmCommand::Uninstall => Some(None),
-                        HelmCommand::Deploy => self
-                            .cluster
-                            .job_log(&job.namespace, &name, STATUS_CONTAINER)
-                            .await
-                            .ok()
-                            .flatten()
-                            .and_then(|log| release_view(&log))
-                            .map(Some),
-                    };
-                    return (Ok(()), release);
-                }
+            if tokio::time::Instant::now() > deadline {
+                return (
+                    Err(match unreadable {
+                        Some(e) => format!("cannot read Job {name}: {e}"),
+                        None => format!("Job {name} did not end in time"),
+                    }),
+                    None,
+                );
             }
+            tokio::time::sleep(POLL).await;
+        };
+        if let Ok(Some(log)) = self
+            .cluster
+            .job_log(&job.namespace, name, HELM_CONTAINER)
+            .await
+        {
+            op.live.set(&log);
+        }
+        match job_outcome(&object) {
+            Some(Err(job_error)) => {
+                let error = helm_error(&op.live.text())
+                    .unwrap_or(format!("Job {name} failed: {job_error}"));
+                (Err(error), None)
+            }
+            _ => match job.command {
+                // The chart and values go with the release.
+                HelmCommand::Uninstall => match self
+                    .cluster
+                    .delete_secret(&job.namespace, &job.secret_name())
+                    .await
+                {
+                    Ok(()) => (Ok(()), Some(None)),
+                    Err(e) => (
+                        Err(format!(
+                            "cannot delete the release's Secret: {}",
+                            berth_core::error::chain(&e)
+                        )),
+                        Some(None),
+                    ),
+                },
+                HelmCommand::Deploy => {
+                    let release = self
+                        .cluster
+                        .job_log(&job.namespace, name, STATUS_CONTAINER)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|log| release_view(&log))
+                        .map(Some);
+                    (Ok(()), release)
+                }
+            },
         }
     }
 }
 
-/// Each line a process writes, into the operation's output.
-async fn pump<R: tokio::io::AsyncRead + Unpin>(
-    lines: Option<tokio::io::Lines<BufReader<R>>>,
-    live: Arc<Live>,
-) {
-    if let Some(mut lines) = lines {
-        while let Ok(Some(line)) = lines.next_line().await {
-            live.push(&line);
+/// Each line a process writes, into the operation's output (bytes that
+/// are not UTF-8 shown as such, so the pipe is always drained).
+async fn pump<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>, live: Arc<Live>) {
+    let Some(reader) = reader else {
+        return;
+    };
+    let mut reader = BufReader::new(reader);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                live.push(text.trim_end_matches(['\n', '\r']));
+            }
         }
     }
 }

@@ -390,6 +390,23 @@ impl Auth {
 
     /// Records a failed attempt, then returns its error. Other services
     /// record theirs through this too.
+    /// Passes `result` on; an error is first audited as a failure of
+    /// `action` by `actor` (a refused change: a bad value, a conflict).
+    pub async fn audited<T>(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: EventResource,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self
+                .failed(err, actor_of(actor), action, target, &actor.origin)
+                .await),
+        }
+    }
+
     pub async fn failed(
         &self,
         err: Error,

@@ -76,15 +76,15 @@ pub fn parse(bytes: &[u8], base: &reqwest::Url) -> Result<Vec<ChartView>, String
                 version,
             });
         }
-        // Newest first: by semantic version where the versions are such.
-        versions.sort_by(|a, b| {
-            match (
-                semver::Version::parse(a.version.trim_start_matches('v')),
-                semver::Version::parse(b.version.trim_start_matches('v')),
-            ) {
-                (Ok(a), Ok(b)) => b.cmp(&a),
-                _ => b.version.cmp(&a.version),
-            }
+        // Newest first: semantic versions by their order, then any others
+        // by their text (a total order, whatever the index holds).
+        versions.sort_by_cached_key(|v| {
+            let parsed = semver::Version::parse(v.version.trim_start_matches('v')).ok();
+            (
+                std::cmp::Reverse(parsed.is_some()),
+                std::cmp::Reverse(parsed),
+                std::cmp::Reverse(v.version.clone()),
+            )
         });
         charts.push(ChartView { name, versions });
     }

@@ -65,10 +65,8 @@ impl ItemRecord {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub item: String,
-    pub repository: String,
     pub chart: String,
     pub version: String,
-    pub app_version: Option<String>,
     pub archive: Vec<u8>,
     /// The item's values with the developer's over them.
     pub helm_values: Value,
@@ -123,12 +121,24 @@ impl Catalog {
             .ok_or_else(|| Error::not_found("catalog item", name))
     }
 
-    /// Where a chart version's archive is kept once fetched.
-    fn archive_path(&self, repository: &str, chart: &str, version: &str) -> PathBuf {
-        self.cache_dir
-            .join("charts")
-            .join(repository)
-            .join(format!("{chart}-{version}.tgz"))
+    /// Where an archive is kept once fetched: under its repository, named
+    /// by the SHA-256 of its URL (names and versions come from a remote
+    /// index, and are never parts of a path).
+    fn archive_path(&self, repository: &str, url: &str) -> PathBuf {
+        self.cache_dir.join("charts").join(repository).join(format!(
+            "{}.tgz",
+            hex::encode(sha2::Sha256::digest(url.as_bytes()))
+        ))
+    }
+
+    /// Forgets the archives fetched from a repository (it was removed).
+    pub(crate) fn forget_archives(&self, repository: &str) {
+        let dir = self.cache_dir.join("charts").join(repository);
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a removed repository's chart archives");
+        }
     }
 
     /// Resolves `range` in the repository's cached index and fetches that
@@ -182,7 +192,13 @@ impl Catalog {
                 ),
             )
         })?;
-        let path = self.archive_path(repository, chart, &version.version);
+        let url = version.urls.first().ok_or_else(|| {
+            Error::unavailable(format!(
+                "chart {chart} {} lists no archive URL in repository {repository}",
+                version.version
+            ))
+        })?;
+        let path = self.archive_path(repository, url);
         let matches = |bytes: &[u8]| {
             version.digest.as_deref().is_none_or(|digest| {
                 hex::encode(sha2::Sha256::digest(bytes)) == digest.to_ascii_lowercase()
@@ -191,12 +207,6 @@ impl Catalog {
         let archive = match std::fs::read(&path) {
             Ok(bytes) if matches(&bytes) => bytes,
             _ => {
-                let url = version.urls.first().ok_or_else(|| {
-                    Error::unavailable(format!(
-                        "chart {chart} {} lists no archive URL in repository {repository}",
-                        version.version
-                    ))
-                })?;
                 let url = reqwest::Url::parse(url).map_err(|e| {
                     Error::unavailable(format!("chart {chart}: {url:?} is not a URL: {e}"))
                 })?;
@@ -318,7 +328,8 @@ impl Catalog {
             Ok(record.view())
         }
         .await;
-        self.audited_failure(actor, "catalog.item.create", &name, result)
+        self.auth
+            .audited(actor, "catalog.item.create", resource(&name), result)
             .await
     }
 
@@ -346,9 +357,24 @@ impl Catalog {
                 ));
             }
             let before = self.item_record(name)?;
-            let mut record = self
-                .build(spec, actor.user.username.as_str(), self.clock.now())
-                .await?;
+            let by = actor.user.username.as_str();
+            let now = self.clock.now();
+            // Hiding or showing alone fetches nothing: an item whose chart
+            // cannot be fetched any more can still be hidden.
+            let same_but_hidden = ItemSpec {
+                hidden: before.spec.hidden,
+                ..spec.clone()
+            } == before.spec;
+            let mut record = if same_but_hidden {
+                ItemRecord {
+                    spec,
+                    updated_by: by.to_owned(),
+                    updated_at: now,
+                    ..before.clone()
+                }
+            } else {
+                self.build(spec, by, now).await?
+            };
             record.created_by = before.created_by;
             record.created_at = before.created_at;
             self.save(actor, "catalog.item.update", &record, |tx| {
@@ -361,7 +387,8 @@ impl Catalog {
             Ok(record.view())
         }
         .await;
-        self.audited_failure(actor, "catalog.item.update", name, result)
+        self.auth
+            .audited(actor, "catalog.item.update", resource(name), result)
             .await
     }
 
@@ -393,23 +420,6 @@ impl Catalog {
         })?;
         self.audit.durable(sealed.seq).await?;
         Ok(())
-    }
-
-    /// A refused change is audited as a failure, with why.
-    async fn audited_failure<T>(
-        &self,
-        actor: &Actor,
-        action: &str,
-        name: &str,
-        result: Result<T, Error>,
-    ) -> Result<T, Error> {
-        match result {
-            Ok(value) => Ok(value),
-            Err(err) => Err(self
-                .auth
-                .failed(err, actor_of(actor), action, resource(name), &actor.origin)
-                .await),
-        }
     }
 
     /// Deletes an item (admins). Applications installed from it stay, and
@@ -515,10 +525,8 @@ impl Catalog {
         )?;
         Ok(Prepared {
             item: spec.name.clone(),
-            repository: spec.repository.clone(),
             chart: spec.chart.clone(),
             version: fetched.version.version,
-            app_version: files.app_version.clone(),
             archive: fetched.archive,
             helm_values,
         })

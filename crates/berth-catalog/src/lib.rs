@@ -302,19 +302,10 @@ impl Catalog {
         )
         .await?;
         let name = req.name.clone();
-        match self.add_checked(actor, req).await {
-            Ok(view) => Ok(view),
-            Err(err) => Err(self
-                .auth
-                .failed(
-                    err,
-                    actor_of(actor),
-                    "catalog.repository.add",
-                    resource(&name),
-                    &actor.origin,
-                )
-                .await),
-        }
+        let result = self.add_checked(actor, req).await;
+        self.auth
+            .audited(actor, "catalog.repository.add", resource(&name), result)
+            .await
     }
 
     async fn add_checked(
@@ -509,19 +500,14 @@ impl Catalog {
         let view = self.view(self.record(name)?)?;
         let users = self.items_using(name)?;
         if !users.is_empty() {
-            return Err(self
+            let refused = Err(Error::conflict(format!(
+                "catalog items install from repository {name}: {}; change or delete them first",
+                users.join(", ")
+            )));
+            return self
                 .auth
-                .failed(
-                    Error::conflict(format!(
-                        "catalog items install from repository {name}: {}; change or delete them first",
-                        users.join(", ")
-                    )),
-                    actor_of(actor),
-                    "catalog.repository.remove",
-                    resource(name),
-                    &actor.origin,
-                )
-                .await);
+                .audited(actor, "catalog.repository.remove", resource(name), refused)
+                .await;
         }
         let event = NewEvent::new(
             actor_of(actor),
@@ -538,6 +524,7 @@ impl Catalog {
                 Ok(((), event.clone()))
             })?;
         self.audit.durable(sealed.seq).await?;
+        self.forget_archives(name);
         Ok(view)
     }
 

@@ -126,6 +126,10 @@ pub fn fields(
     out
 }
 
+/// How deep a schema's `properties` are followed for fields: a schema that
+/// refers to itself (a tree) would go on forever.
+const MAX_DEPTH: usize = 16;
+
 fn walk_schema(
     root: &Value,
     schema: &Value,
@@ -136,6 +140,9 @@ fn walk_schema(
 ) {
     let schema = resolve(root, schema);
     if let Some(Value::Object(properties)) = schema.get("properties") {
+        if path.split('.').count() >= MAX_DEPTH {
+            return;
+        }
         let required_keys: Vec<&str> = schema
             .get("required")
             .and_then(Value::as_array)
@@ -239,7 +246,8 @@ fn validator(schema: &Value) -> Result<jsonschema::Validator, Error> {
 /// A schema error as a 422 naming the value.
 fn named(error: &jsonschema::ValidationError<'_>) -> Error {
     let field = field_of(&error.instance_path().to_string());
-    Error::invalid(&field, error)
+    // Masked: the value may be a password.
+    Error::invalid(&field, error.masked())
 }
 
 /// Checks what a developer gives (`given`) against what the item lets
@@ -350,6 +358,36 @@ mod tests {
                 .iter()
                 .any(|f| f.path == "replicas" && f.kind == "integer")
         );
+    }
+
+    #[test]
+    fn a_schema_that_refers_to_itself_gives_fields_to_a_depth() {
+        let tree = json!({"type": "object", "properties": {
+            "name": {"type": "string"},
+            "child": {"$ref": "#"}
+        }});
+        let found = fields(Some(&tree), &json!({}), &json!({}), None);
+        assert!(!found.is_empty());
+        assert!(found.iter().all(|f| f.path.split('.').count() <= MAX_DEPTH));
+    }
+
+    #[test]
+    fn a_refused_value_is_not_repeated() {
+        let schema = json!({"type": "object", "properties": {"password": {"type": "string", "minLength": 12}}});
+        let err = check(
+            Some(&schema),
+            &json!({}),
+            &json!({}),
+            None,
+            &json!({"password": "hunter2"}),
+        )
+        .expect_err("too short");
+        assert!(
+            err.message.starts_with("values.password:"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("hunter2"), "{}", err.message);
     }
 
     #[test]

@@ -384,7 +384,7 @@ impl Cluster {
         }
     }
 
-    fn workloads(
+    pub(crate) fn workloads(
         &self,
         namespace: &str,
         kind: &str,

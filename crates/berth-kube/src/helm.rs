@@ -7,7 +7,7 @@ use kube::api::{Api, DynamicObject, ListParams, LogParams, Patch, PatchParams, P
 use serde_json::{Value, json};
 
 use crate::apply::ApplyError;
-use crate::cluster::{Cluster, api_resource, kube_error};
+use crate::cluster::{Cluster, kube_error};
 use crate::plan::INSTALLER;
 
 /// Where the values Secret is mounted in the Job's container.
@@ -37,7 +37,7 @@ pub struct HelmJob {
     pub release: String,
     /// Counts up per release (a label of the Job).
     pub operation: u32,
-    /// The Job's name (see [`job_name`]).
+    /// The Job's name ([`job_name`]).
     pub name: String,
     pub command: HelmCommand,
     pub image: String,
@@ -46,10 +46,6 @@ pub struct HelmJob {
 }
 
 impl HelmJob {
-    pub fn job_name(&self) -> String {
-        self.name.clone()
-    }
-
     pub fn secret_name(&self) -> String {
         secret_name(&self.release)
     }
@@ -161,7 +157,7 @@ impl HelmJob {
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {
-                "name": self.job_name(),
+                "name": self.name,
                 "namespace": self.namespace,
                 "labels": labels,
             },
@@ -211,20 +207,6 @@ pub fn job_outcome(job: &Value) -> Option<Result<(), String>> {
 }
 
 impl Cluster {
-    fn api(
-        &self,
-        namespace: &str,
-        api_version: &str,
-        kind: &str,
-        plural: &str,
-    ) -> Api<DynamicObject> {
-        Api::namespaced_with(
-            self.client().clone(),
-            namespace,
-            &api_resource(api_version, kind, plural),
-        )
-    }
-
     /// Creates or replaces the Secret a release's Jobs mount.
     pub async fn put_release_secret(
         &self,
@@ -243,7 +225,7 @@ impl Cluster {
         });
         let object: DynamicObject =
             serde_json::from_value(object).map_err(|e| ApplyError::Malformed(e.to_string()))?;
-        self.api(namespace, "v1", "Secret", "secrets")
+        self.workloads(namespace, "Secret", "v1", "secrets")
             .patch(
                 &name,
                 &PatchParams::apply(crate::FIELD_MANAGER).force(),
@@ -256,19 +238,19 @@ impl Cluster {
 
     /// Creates a Helm Job.
     pub async fn create_job(&self, job: &HelmJob) -> Result<(), ApplyError> {
-        let name = job.job_name();
+        let name = &job.name;
         let object: DynamicObject = serde_json::from_value(job.object())
             .map_err(|e| ApplyError::Malformed(e.to_string()))?;
-        self.api(&job.namespace, "batch/v1", "Job", "jobs")
+        self.workloads(&job.namespace, "Job", "batch/v1", "jobs")
             .create(&PostParams::default(), &object)
             .await
             .map(|_| ())
-            .map_err(kube_error("Job", &name))
+            .map_err(kube_error("Job", name))
     }
 
     /// A Job, whole; none when it is gone.
     pub async fn job(&self, namespace: &str, name: &str) -> Result<Option<Value>, ApplyError> {
-        self.api(namespace, "batch/v1", "Job", "jobs")
+        self.workloads(namespace, "Job", "batch/v1", "jobs")
             .get_opt(name)
             .await
             .map(|found| found.map(|o| serde_json::to_value(o).unwrap_or_default()))

@@ -139,6 +139,12 @@ impl Spaces {
         let _ = self.kick.send(name.to_owned());
     }
 
+    /// When a space was made; none when there is no such space. What was
+    /// recorded for a space of that name before is not this one's.
+    pub fn created_at(&self, name: &str) -> Result<Option<Timestamp>, Error> {
+        Ok(self.record(name)?.map(|r| r.created_at))
+    }
+
     pub(crate) fn record(&self, name: &str) -> Result<Option<SpaceRecord>, Error> {
         self.store.get(SPACES, name).map_err(Error::from)
     }

@@ -179,6 +179,7 @@ impl TestServer {
             (!helm_jobs).then_some(berth_apps::LocalCluster {
                 kubeconfig,
                 context: None,
+                as_installer: false,
             }),
         );
         let app = App::new(AppParts {

@@ -114,6 +114,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         Some(berth_apps::LocalCluster {
             kubeconfig: config.data_dir.join("kubeconfig"),
             context: None,
+            as_installer: false,
         })
     } else if config.apps.local_helm {
         config
@@ -123,6 +124,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
             .map(|kubeconfig| berth_apps::LocalCluster {
                 kubeconfig,
                 context: config.kubernetes.context.clone(),
+                as_installer: true,
             })
     } else {
         None

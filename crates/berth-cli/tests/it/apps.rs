@@ -10,16 +10,6 @@ use berth_testkit::eventually;
 use crate::Cli;
 use crate::auth::server_with_admin;
 
-/// The CLI runs as a process the test waits for; the server, the chart
-/// repository and Helm's runs go on in this runtime meanwhile.
-fn ok(cli: &Cli, args: &[&str]) -> String {
-    tokio::task::block_in_place(|| cli.ok(args))
-}
-
-fn fails(cli: &Cli, args: &[&str]) -> String {
-    tokio::task::block_in_place(|| cli.fails(args))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn developers_deploy_and_manage_apps_from_the_cli() {
     let server = server_with_admin().await;
@@ -30,7 +20,7 @@ async fn developers_deploy_and_manage_apps_from_the_cli() {
     std::fs::create_dir_all(&repo).expect("repo");
     let url = serve_dir(repo.clone()).await;
     publish_demo(work.path(), &repo, &url, "0.1.0");
-    ok(&cli, &["catalog", "repo", "add", "stable", &url]);
+    cli.ok(&["catalog", "repo", "add", "stable", &url]);
 
     // An admin's item, from a file.
     let item = work.path().join("item.yaml");
@@ -39,38 +29,32 @@ async fn developers_deploy_and_manage_apps_from_the_cli() {
         "name: demo\ndescription: The demo web app\nrepository: stable\nchart: demo\nversion: ~0.1\nvalues:\n  message: from the item\nparameters: [replicaCount, message, password, fail]\n",
     )
     .expect("item");
-    ok(
-        &cli,
-        &[
-            "catalog",
-            "item",
-            "apply",
-            "-f",
-            item.to_str().expect("utf-8"),
-        ],
-    );
-    let list = ok(&cli, &["catalog", "list"]);
+    cli.ok(&[
+        "catalog",
+        "item",
+        "apply",
+        "-f",
+        item.to_str().expect("utf-8"),
+    ]);
+    let list = cli.ok(&["catalog", "list"]);
     assert!(
         list.contains("demo") && list.contains("stable/demo") && list.contains("0.1.0"),
         "{list}"
     );
-    let show = ok(&cli, &["catalog", "show", "demo"]);
+    let show = cli.ok(&["catalog", "show", "demo"]);
     assert!(
         show.contains("replicaCount *") && show.contains("1 to 5") && show.contains("(secret)"),
         "{show}"
     );
     // A file that is not an item is named.
     std::fs::write(&item, "name: [not, a, name]\n").expect("item");
-    let err = fails(
-        &cli,
-        &[
-            "catalog",
-            "item",
-            "apply",
-            "-f",
-            item.to_str().expect("utf-8"),
-        ],
-    );
+    let err = cli.fails(&[
+        "catalog",
+        "item",
+        "apply",
+        "-f",
+        item.to_str().expect("utf-8"),
+    ]);
     assert!(err.contains("is not a catalog item"), "{err}");
 
     eventually(
@@ -90,37 +74,28 @@ async fn developers_deploy_and_manage_apps_from_the_cli() {
     let values = work.path().join("values.yaml");
     std::fs::write(&values, "replicaCount: 2\nmessage: from a file\n").expect("values");
     let values = values.to_str().expect("utf-8");
-    let err = fails(
-        &cli,
-        &[
-            "deploy",
-            "demo",
-            "--space",
-            "admin",
-            "--set",
-            "replicaCount=9",
-        ],
-    );
+    let err = cli.fails(&[
+        "deploy",
+        "demo",
+        "--space",
+        "admin",
+        "--set",
+        "replicaCount=9",
+    ]);
     assert!(err.contains("values.replicaCount"), "{err}");
-    let err = fails(
-        &cli,
-        &["deploy", "demo", "--space", "admin", "--set", "novalue"],
-    );
+    let err = cli.fails(&["deploy", "demo", "--space", "admin", "--set", "novalue"]);
     assert!(err.contains("has no '='"), "{err}");
-    let out = ok(
-        &cli,
-        &[
-            "deploy",
-            "demo",
-            "--space",
-            "admin",
-            "-f",
-            values,
-            "--set",
-            "message=from --set",
-            "--wait",
-        ],
-    );
+    let out = cli.ok(&[
+        "deploy",
+        "demo",
+        "--space",
+        "admin",
+        "-f",
+        values,
+        "--set",
+        "message=from --set",
+        "--wait",
+    ]);
     assert!(
         out.contains("deployed") && out.contains("revision 1"),
         "{out}"
@@ -140,45 +115,38 @@ async fn developers_deploy_and_manage_apps_from_the_cli() {
         .expect("deployment");
     assert_eq!(web["spec"]["replicas"], 2);
 
-    let list = ok(&cli, &["app", "list", "--space", "admin"]);
+    let list = cli.ok(&["app", "list", "--space", "admin"]);
     assert!(list.contains("demo") && list.contains("deployed"), "{list}");
-    let status: serde_json::Value = serde_json::from_str(&ok(
-        &cli,
-        &["app", "status", "demo", "--space", "admin", "-o", "json"],
-    ))
-    .expect("json");
+    let status: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["app", "status", "demo", "--space", "admin", "-o", "json"]))
+            .expect("json");
     assert_eq!(status["release"]["revision"], 1);
-    let logs = ok(&cli, &["app", "logs", "demo", "--space", "admin"]);
+    let logs = cli.ok(&["app", "logs", "demo", "--space", "admin"]);
     assert!(logs.contains("NAME: demo"), "{logs}");
 
     // Upgrade; a failing one says Helm's words and fails the command.
-    let out = ok(
-        &cli,
-        &[
-            "app",
-            "upgrade",
-            "demo",
-            "--space",
-            "admin",
-            "--set",
-            "message=changed",
-            "--wait",
-        ],
-    );
+    let out = cli.ok(&[
+        "app",
+        "upgrade",
+        "demo",
+        "--space",
+        "admin",
+        "--set",
+        "message=changed",
+        "--wait",
+    ]);
     assert!(out.contains("revision 2"), "{out}");
     // Helm's output comes first on stderr, then what failed and what to do.
-    let out = tokio::task::block_in_place(|| {
-        cli.run(&[
-            "app",
-            "upgrade",
-            "demo",
-            "--space",
-            "admin",
-            "--set",
-            "fail=true",
-            "--wait",
-        ])
-    });
+    let out = cli.run(&[
+        "app",
+        "upgrade",
+        "demo",
+        "--space",
+        "admin",
+        "--set",
+        "fail=true",
+        "--wait",
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
@@ -193,11 +161,8 @@ async fn developers_deploy_and_manage_apps_from_the_cli() {
     );
     assert!(lines[lines.len() - 1].starts_with("  to fix: "), "{stderr}");
 
-    ok(
-        &cli,
-        &["app", "uninstall", "demo", "--space", "admin", "--wait"],
-    );
-    let list = ok(&cli, &["app", "list", "--space", "admin", "-o", "json"]);
+    cli.ok(&["app", "uninstall", "demo", "--space", "admin", "--wait"]);
+    let list = cli.ok(&["app", "list", "--space", "admin", "-o", "json"]);
     assert_eq!(list.trim(), "[]");
     assert!(
         server
@@ -209,11 +174,11 @@ async fn developers_deploy_and_manage_apps_from_the_cli() {
     );
 
     // Hidden items are not offered; deleted ones are gone.
-    ok(&cli, &["catalog", "item", "hide", "demo"]);
+    cli.ok(&["catalog", "item", "hide", "demo"]);
     let shown: serde_json::Value =
-        serde_json::from_str(&ok(&cli, &["catalog", "show", "demo", "-o", "json"])).expect("json");
+        serde_json::from_str(&cli.ok(&["catalog", "show", "demo", "-o", "json"])).expect("json");
     assert_eq!(shown["spec"]["hidden"], true);
-    ok(&cli, &["catalog", "item", "delete", "demo"]);
-    let err = fails(&cli, &["catalog", "show", "demo"]);
+    cli.ok(&["catalog", "item", "delete", "demo"]);
+    let err = cli.fails(&["catalog", "show", "demo"]);
     assert!(err.contains("not found"), "{err}");
 }

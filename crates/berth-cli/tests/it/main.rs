@@ -13,6 +13,20 @@ mod version;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+/// Waits for a process in a test that also serves it (an in-process
+/// server on the test's runtime): the runtime is told this thread blocks,
+/// so the server's tasks move to another worker instead of waiting behind
+/// it (a task woken here could otherwise sit in this worker's slot until the
+/// process ends, and the process waits on the task).
+pub fn blocking<T>(wait: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
+    }
+}
+
 pub struct Cli {
     config_home: tempfile::TempDir,
 }
@@ -47,7 +61,7 @@ impl Cli {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("berth runs")
+        blocking(|| self.command(args).output().expect("berth runs"))
     }
 
     /// Runs a command with `input` on its standard input, as a user types a
@@ -66,7 +80,7 @@ impl Cli {
             .expect("stdin")
             .write_all(input.as_bytes())
             .expect("write stdin");
-        child.wait_with_output().expect("berth exits")
+        blocking(|| child.wait_with_output().expect("berth exits"))
     }
 
     /// Runs a command that must succeed and returns its stdout.

@@ -44,7 +44,7 @@ fn wait_for(what: &str, up: &Up, mut check: impl FnMut() -> bool) {
             "timed out waiting for {what}; berth up said:\n{}",
             up.log()
         );
-        std::thread::sleep(Duration::from_millis(50));
+        crate::blocking(|| std::thread::sleep(Duration::from_millis(50)));
     }
 }
 
@@ -337,7 +337,7 @@ async fn berth_up_syncs_both_ways_and_berth_down_restores_the_workload() {
             "berth up did not stop: {}",
             up.log()
         );
-        std::thread::sleep(Duration::from_millis(50));
+        crate::blocking(|| std::thread::sleep(Duration::from_millis(50)));
     };
     assert!(code.success(), "{}", up.log());
     assert!(up.log().contains("berth down"), "{}", up.log());
