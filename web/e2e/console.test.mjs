@@ -1,5 +1,6 @@
 // Browser test of the console against a fresh berthd (no user yet): first-admin
-// setup, Overview, Users (with a new local account), Tokens, Spaces, sign-out,
+// setup, Overview, Users (with a new local account), Tokens, Spaces, the Catalog
+// (a repository, an item, an install and uninstall from the console), sign-out,
 // local sign-in, and the audit log of all that.
 //
 //   BERTH_URL=http://127.0.0.1:8080 \
@@ -9,15 +10,18 @@
 // Env:
 //   BERTH_URL        base URL of the daemon serving the console (required)
 //   BERTH_SETUP_URL  the whole first-admin setup link berthd printed on stdout (required)
+//   BERTH_CHARTS_URL a chart repository with the demo chart (berth_testkit::charts::publish_demo);
+//                    berthd installs it with helm (required)
 // and those of e2e/browser.mjs (BERTH_CHROMIUM, BERTH_E2E_ARTIFACTS, BERTH_E2E_SCREENSHOTS).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WAIT_MS, expectOverview, launchBrowser, requireEnv, textOf, waitForPath, withPage } from './browser.mjs';
 
-const { BERTH_URL, BERTH_SETUP_URL } = requireEnv(
+const { BERTH_URL, BERTH_SETUP_URL, BERTH_CHARTS_URL } = requireEnv(
   {
     BERTH_URL: 'base URL of a running berthd that serves the console',
+    BERTH_CHARTS_URL: 'a chart repository holding the demo chart of berth_testkit::charts::publish_demo (berthd must be able to run helm)',
     BERTH_SETUP_URL: 'the first-admin setup link that berthd printed on stdout (…/setup#token=<64 hex>), for a fresh data directory',
   },
   "BERTH_URL=http://127.0.0.1:8080 BERTH_SETUP_URL='http://127.0.0.1:8080/setup#token=…' node --test e2e/console.test.mjs",
@@ -183,6 +187,47 @@ test('first admin: setup, overview, users (a new local account), tokens, sign-ou
       await page.getByTestId('space-sleep').waitFor({ state: 'visible', timeout: WAIT_MS });
       assert.match(await textOf(page, 'space-wakefulness'), new RegExp(`woken by ${ADMIN}`));
       assert.equal(await page.getByTestId('error').count(), 0, 'no error banner on the space page');
+    });
+
+    await step('catalog: a chart repository, an item, an install from its form, the application in the space', async () => {
+      await page.goto(`${BERTH_URL}/catalog`, { waitUntil: 'domcontentloaded', timeout: WAIT_MS });
+      await page.getByTestId('repo-new-name').fill('e2e', { timeout: WAIT_MS });
+      await page.getByTestId('repo-new-url').fill(BERTH_CHARTS_URL, { timeout: WAIT_MS });
+      await page.getByTestId('repo-new-submit').click({ timeout: WAIT_MS });
+      await page.getByTestId('repo-row-e2e').waitFor({ state: 'visible', timeout: WAIT_MS });
+
+      await page.getByTestId('item-new-toggle').click({ timeout: WAIT_MS });
+      await page.getByTestId('item-new-form').waitFor({ state: 'visible', timeout: WAIT_MS });
+      await page.getByTestId('item-new-name').fill('demo', { timeout: WAIT_MS });
+      await page.getByTestId('item-new-repository').selectOption('e2e', { timeout: WAIT_MS });
+      await page.getByTestId('item-new-chart').fill('demo', { timeout: WAIT_MS });
+      await page.getByTestId('item-new-submit').click({ timeout: WAIT_MS });
+      await page.getByTestId('item-link-demo').click({ timeout: WAIT_MS });
+      await waitForPath(page, '/catalog/items/demo');
+
+      // The form comes from the chart's values.schema.json; a value it refuses is named.
+      await page.getByTestId('field-message').fill('from the browser', { timeout: WAIT_MS });
+      await page.getByTestId('install-space').selectOption(SPACE, { timeout: WAIT_MS });
+      await page.getByTestId('field-replicaCount').fill('9', { timeout: WAIT_MS });
+      await page.getByTestId('install-submit').click({ timeout: WAIT_MS });
+      assert.match(await textOf(page, 'field-error-replicaCount'), /5/);
+      await page.getByTestId('field-replicaCount').fill('2', { timeout: WAIT_MS });
+      await page.getByTestId('install-submit').click({ timeout: WAIT_MS });
+      await waitForPath(page, `/spaces/${SPACE}`);
+
+      // Helm runs in the background; the space's applications show it end.
+      await page
+        .getByTestId('app-status-demo')
+        .filter({ hasText: 'deployed' })
+        .waitFor({ state: 'visible', timeout: 60_000 });
+      assert.match(await textOf(page, 'app-release-demo'), /1/);
+      await page.getByTestId('app-expand-demo').click({ timeout: WAIT_MS });
+      await page.getByTestId('app-logs-demo').filter({ hasText: 'NAME: demo' }).waitFor({ state: 'visible', timeout: WAIT_MS });
+
+      await page.getByTestId('app-uninstall-demo').click({ timeout: WAIT_MS });
+      await page.getByTestId('app-uninstall-name-demo').fill('demo', { timeout: WAIT_MS });
+      await page.getByTestId('app-uninstall-confirm-demo').click({ timeout: WAIT_MS });
+      await page.getByTestId('app-demo').waitFor({ state: 'detached', timeout: 60_000 });
     });
 
     await step('sign out', async () => {

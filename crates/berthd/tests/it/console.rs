@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::daemon::{BERTHD, start};
+use crate::daemon::BERTHD;
 
 fn web() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web")
@@ -35,13 +35,40 @@ fn run_browser_test(file: &str, env: &[(&str, &str)]) {
 
 #[test]
 fn first_admin_setup_then_the_console_in_a_browser() {
-    let daemon = start();
+    // A chart repository for the catalog steps, served from a runtime of
+    // its own while the browser test runs; berthd installs with the tests'
+    // Helm.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let work = tempfile::tempdir().expect("work");
+    let charts = work.path().join("charts");
+    std::fs::create_dir_all(&charts).expect("charts");
+    let charts_url = runtime.block_on(berth_testkit::charts::serve_dir(charts.clone()));
+    berth_testkit::charts::publish_demo(work.path(), &charts, &charts_url, "0.1.0");
+    let config = work.path().join("berthd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[apps]\nhelm = {:?}\n",
+            berth_testkit::helm().to_str().expect("utf-8 path")
+        ),
+    )
+    .expect("config");
+    let daemon = berth_testkit::DaemonProcess::start_in(
+        Path::new(BERTHD),
+        &work.path().join("data"),
+        &["--config", config.to_str().expect("utf-8 path")],
+    )
+    .expect("berthd starts");
     let setup = daemon
         .setup_url()
         .expect("a fresh daemon prints a setup link");
     run_browser_test(
         "e2e/console.test.mjs",
-        &[("BERTH_URL", &daemon.url), ("BERTH_SETUP_URL", &setup)],
+        &[
+            ("BERTH_URL", &daemon.url),
+            ("BERTH_SETUP_URL", &setup),
+            ("BERTH_CHARTS_URL", &charts_url),
+        ],
     );
 }
 
