@@ -11,64 +11,39 @@ use base64::Engine;
 use berth_testkit::{TestServer, eventually};
 use serde_json::{Value, json};
 
-use crate::auth_local::{call, member};
+use crate::auth_local::{Api, member};
 use berth_testkit::charts::{publish_demo, serve_dir};
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
+/// Waits until the app's operation is no longer running; answers it
+/// (or none once it is gone).
+async fn settled(api: &Api, token: &str, space: &str, name: &str) -> Option<Value> {
+    let path = format!("/api/v1/spaces/{space}/apps/{name}");
+    eventually(Duration::from_secs(120), "the operation ends", || async {
+        let (status, app) = api.call("GET", &path, token, None).await;
+        Ok(match status.as_u16() {
+            404 => Some(None),
+            200 if app["operation"]["state"] != "running" => Some(Some(app)),
+            200 => None,
+            other => panic!("GET {path} answered {other}: {app}"),
+        })
+    })
+    .await
+    .expect("settles")
 }
 
-impl Api {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let (status, body) = call(
-            &self.http,
-            method,
-            &format!("{}{path}", self.base),
-            Some(token),
-            body,
-        )
-        .await;
-        (status.as_u16(), body)
-    }
-
-    /// Waits until the app's operation is no longer running; answers it
-    /// (or none once it is gone).
-    async fn settled(&self, token: &str, space: &str, name: &str) -> Option<Value> {
-        let path = format!("/api/v1/spaces/{space}/apps/{name}");
-        eventually(Duration::from_secs(120), "the operation ends", || async {
-            let (status, app) = self.call("GET", &path, token, None).await;
-            Ok(match status {
-                404 => Some(None),
-                200 if app["operation"]["state"] != "running" => Some(Some(app)),
-                200 => None,
-                other => panic!("GET {path} answered {other}: {app}"),
-            })
-        })
+async fn logs(api: &Api, token: &str, space: &str, name: &str) -> String {
+    api.http
+        .get(format!(
+            "{}/api/v1/spaces/{space}/apps/{name}/logs",
+            api.base
+        ))
+        .bearer_auth(token)
+        .send()
         .await
-        .expect("settles")
-    }
-
-    async fn logs(&self, token: &str, space: &str, name: &str) -> String {
-        self.http
-            .get(format!(
-                "{}/api/v1/spaces/{space}/apps/{name}/logs",
-                self.base
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("logs")
-            .text()
-            .await
-            .expect("text")
-    }
+        .expect("logs")
+        .text()
+        .await
+        .expect("text")
 }
 
 fn message(answer: &Value) -> &str {
@@ -158,10 +133,7 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
     let server = TestServer::start().await.expect("server");
     let admin = server.admin_token().await.expect("admin");
     let developer = member(&server, &admin, "dev").await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: server.url.clone(),
-    };
+    let api = Api::new(&server, "");
     let work = tempfile::tempdir().expect("work");
     catalog(&api, &admin, work.path()).await;
 
@@ -374,8 +346,7 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
         .call("POST", apps, &developer, Some(json!({"item": "demo"})))
         .await;
     assert_eq!(status, 409, "{answer}");
-    let app = api
-        .settled(&developer, "shop", "demo")
+    let app = settled(&api, &developer, "shop", "demo")
         .await
         .expect("installed");
     assert_eq!(app["status"], "deployed", "{app}");
@@ -404,7 +375,7 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
         .expect("hook job");
     assert_eq!(hook["status"]["succeeded"], 1);
     assert!(
-        api.logs(&developer, "shop", "demo")
+        logs(&api, &developer, "shop", "demo")
             .await
             .contains("NAME: demo")
     );
@@ -435,8 +406,7 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
         )
         .await;
     assert_eq!(status, 202, "{answer}");
-    let app = api
-        .settled(&developer, "shop", "demo")
+    let app = settled(&api, &developer, "shop", "demo")
         .await
         .expect("upgraded");
     assert_eq!(app["status"], "deployed", "{app}");
@@ -465,8 +435,7 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
         )
         .await;
     assert_eq!(status, 202);
-    let app = api
-        .settled(&developer, "shop", "demo")
+    let app = settled(&api, &developer, "shop", "demo")
         .await
         .expect("failed");
     assert_eq!(app["status"], "failed", "{app}");
@@ -481,7 +450,7 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
     assert_eq!(app["release"]["revision"], 2, "{app}");
     assert_eq!(app["release"]["status"], "deployed");
     assert!(
-        api.logs(&developer, "shop", "demo")
+        logs(&api, &developer, "shop", "demo")
             .await
             .contains("the chart refuses: fail is set")
     );
@@ -492,7 +461,7 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
         .await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["status"], "uninstalling");
-    assert!(api.settled(&developer, "shop", "demo").await.is_none());
+    assert!(settled(&api, &developer, "shop", "demo").await.is_none());
     assert!(
         object(&server, "apps/v1", "Deployment", "shop", "demo-web")
             .await
@@ -561,10 +530,7 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
 async fn in_a_cluster_helm_runs_as_a_job_under_the_spaces_installer() {
     let server = TestServer::start_with_helm_jobs().await.expect("server");
     let admin = server.admin_token().await.expect("admin");
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: server.url.clone(),
-    };
+    let api = Api::new(&server, "");
     let work = tempfile::tempdir().expect("work");
     catalog(&api, &admin, work.path()).await;
     space(&api, &server, &admin, "jobs").await;
@@ -655,7 +621,9 @@ async fn in_a_cluster_helm_runs_as_a_job_under_the_spaces_installer() {
         .sim
         .finish_job("jobs", &first, true, "")
         .expect("finish");
-    let app = api.settled(&admin, "jobs", "web").await.expect("installed");
+    let app = settled(&api, &admin, "jobs", "web")
+        .await
+        .expect("installed");
     assert_eq!(app["status"], "deployed", "{app}");
 
     // An uninstall whose Job fails is recorded as failed, with why; run
@@ -689,7 +657,7 @@ async fn in_a_cluster_helm_runs_as_a_job_under_the_spaces_installer() {
             "Job has reached the specified backoff limit",
         )
         .expect("finish");
-    let app = api.settled(&admin, "jobs", "web").await.expect("failed");
+    let app = settled(&api, &admin, "jobs", "web").await.expect("failed");
     assert_eq!(app["status"], "failed");
     assert!(
         app["operation"]["error"]
@@ -708,7 +676,7 @@ async fn in_a_cluster_helm_runs_as_a_job_under_the_spaces_installer() {
         .sim
         .finish_job("jobs", &third, true, "")
         .expect("finish");
-    assert!(api.settled(&admin, "jobs", "web").await.is_none());
+    assert!(settled(&api, &admin, "jobs", "web").await.is_none());
     assert!(
         object(&server, "v1", "Secret", "jobs", "berth-app-web")
             .await
@@ -737,7 +705,9 @@ async fn in_a_cluster_helm_runs_as_a_job_under_the_spaces_installer() {
         .sim
         .finish_job("jobs", &again, true, "")
         .expect("finish");
-    api.settled(&admin, "jobs", "web").await.expect("installed");
+    settled(&api, &admin, "jobs", "web")
+        .await
+        .expect("installed");
     let (status, _) = api
         .call("DELETE", "/api/v1/spaces/jobs", &admin, None)
         .await;

@@ -64,6 +64,39 @@ pub async fn whoami(
     call(http, "GET", &format!("{base}/api/v1/whoami"), token, None).await
 }
 
+/// The API as callers with tokens see it, paths under `base`.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    /// Paths under the server's URL and `prefix` (`/api/v1`, or none).
+    pub fn new(server: &TestServer, prefix: &str) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: format!("{}{prefix}", server.url),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        call(
+            &self.http,
+            method,
+            &format!("{}{path}", self.base),
+            Some(token),
+            body,
+        )
+        .await
+    }
+}
+
 /// A member with a token, made by the admin.
 pub async fn member(server: &TestServer, admin: &str, name: &str) -> String {
     let http = reqwest::Client::new();

@@ -4,34 +4,9 @@
 use std::sync::Arc;
 
 use berth_testkit::TestServer;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::auth_local::{call, member};
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        call(
-            &self.http,
-            method,
-            &format!("{}/api/v1{path}", self.base),
-            Some(token),
-            body,
-        )
-        .await
-    }
-}
+use crate::auth_local::{Api, member};
 
 fn names(list: &Value) -> Vec<String> {
     list.as_array()
@@ -47,10 +22,7 @@ fn names(list: &Value) -> Vec<String> {
 async fn members_share_use_and_own_spaces_as_their_roles_allow() {
     let server = TestServer::start().await.expect("server");
     let admin = server.admin_token().await.expect("admin");
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: server.url.clone(),
-    };
+    let api = Api::new(&server, "/api/v1");
     let bob = member(&server, &admin, "bob").await;
     let carol = member(&server, &admin, "carol").await;
     let dave = member(&server, &admin, "dave.smith").await;
@@ -247,10 +219,7 @@ async fn bad_requests_and_limits_are_named() {
     .await
     .expect("server");
     let admin = server.admin_token().await.expect("admin");
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: server.url.clone(),
-    };
+    let api = Api::new(&server, "/api/v1");
     let erin = member(&server, &admin, "erin").await;
 
     for (body, field) in [
