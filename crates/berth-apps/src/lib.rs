@@ -699,7 +699,14 @@ impl Apps {
             origin: actor.origin.clone(),
         };
         let apps = self.clone();
-        tokio::spawn(async move { apps.run(job).await });
+        // A span of its own, under the request's trace: the Helm run
+        // outlives the request.
+        let span = tracing::info_span!("app.operation", space = %view.space, app = %view.name,
+            kind = ?view.operation.kind, runner = %view.operation.runner);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move { apps.run(job).await },
+            span,
+        ));
         self.audit.durable(sealed.seq).await?;
         Ok(view)
     }

@@ -93,6 +93,10 @@ impl Apps {
             }
             Runner::Job => self.run_job(&op).await,
         };
+        match &outcome {
+            Ok(()) => tracing::info!("the Helm operation succeeded"),
+            Err(error) => tracing::warn!(%error, "the Helm operation failed"),
+        }
         let ended = Ended {
             outcome,
             log: op.live.text(),
