@@ -3,6 +3,7 @@
 //! converged with no further writes, drift repaired.
 
 mod dev;
+mod helm;
 
 use std::time::Duration;
 
