@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createElement } from 'react';
-import { setCsrfToken, type Whoami } from './api';
+import type { Whoami } from './api';
 import { App } from './App';
 import {
   ALICE,
@@ -10,52 +10,44 @@ import {
   byTestId,
   charts,
   click,
+  closePage,
   flush,
   itemView,
   json,
-  mount,
+  openPage,
   queryTestId,
   repositoryView,
   sessionView,
   spaceView,
-  stubFetch,
   text,
   waitFor,
-  type Mounted,
 } from './testing';
 
-let page: Mounted | null = null;
-
 /** Opens the console at `path`, signed in as `me`. */
-async function open(me: Whoami, path: string) {
-  window.history.replaceState(null, '', path);
-  const calls = stubFetch((call) => {
-    if (call.url === '/api/v1/whoami') return json(200, me);
-    if (call.url === '/api/v1/spaces') return json(200, [spaceView()]);
-    if (call.url === '/api/v1/spaces/alpha') return json(200, spaceView());
-    if (call.url === '/api/v1/spaces/alpha/objects') return json(200, []);
-    if (call.url === '/api/v1/spaces/alpha/apps') return json(200, []);
-    if (call.url === '/api/v1/sessions') return json(200, [sessionView()]);
-    if (call.url === '/api/v1/catalog/repositories') return json(200, [repositoryView()]);
-    if (call.url === '/api/v1/catalog/repositories/stable') return json(200, repositoryView());
-    if (call.url === '/api/v1/catalog/repositories/stable/charts') return json(200, charts());
-    if (call.url === '/api/v1/catalog/items') return json(200, [itemView()]);
-    if (call.url === '/api/v1/catalog/items/redis') return json(200, itemView());
-    if (call.url === '/api/v1/version') return json(200, { version: '0.1.0', api: 'v1' });
-    if (call.url === '/readyz') return json(200, { ready: true, components: {} });
-    return json(404, { error: { code: 'not_found', message: 'no such route' } });
-  });
-  page = await mount(createElement(App));
-  return { calls, root: page.container };
+function open(me: Whoami, path: string) {
+  return openPage(
+    createElement(App),
+    (call) => {
+      if (call.url === '/api/v1/whoami') return json(200, me);
+      if (call.url === '/api/v1/spaces') return json(200, [spaceView()]);
+      if (call.url === '/api/v1/spaces/alpha') return json(200, spaceView());
+      if (call.url === '/api/v1/spaces/alpha/objects') return json(200, []);
+      if (call.url === '/api/v1/spaces/alpha/apps') return json(200, []);
+      if (call.url === '/api/v1/sessions') return json(200, [sessionView()]);
+      if (call.url === '/api/v1/catalog/repositories') return json(200, [repositoryView()]);
+      if (call.url === '/api/v1/catalog/repositories/stable') return json(200, repositoryView());
+      if (call.url === '/api/v1/catalog/repositories/stable/charts') return json(200, charts());
+      if (call.url === '/api/v1/catalog/items') return json(200, [itemView()]);
+      if (call.url === '/api/v1/catalog/items/redis') return json(200, itemView());
+      if (call.url === '/api/v1/version') return json(200, { version: '0.1.0', api: 'v1' });
+      if (call.url === '/readyz') return json(200, { ready: true, components: {} });
+      return json(404, { error: { code: 'not_found', message: 'no such route' } });
+    },
+    path,
+  );
 }
 
-afterEach(async () => {
-  await page?.unmount();
-  page = null;
-  vi.unstubAllGlobals();
-  setCsrfToken(null);
-  window.history.replaceState(null, '', '/');
-});
+afterEach(closePage);
 
 describe('Spaces in the console', () => {
   it('every signed-in user has Spaces in the navigation', async () => {

@@ -1,4 +1,4 @@
-import { Fragment, useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { Fragment, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import {
   AUDIT_OUTCOMES,
   auditExportHref,
@@ -35,6 +35,8 @@ import { describeError, formErrorMessage, formatClock } from './format';
 import { navigate, useLocation } from './router';
 import { ROUTE_PATHS } from './routes';
 import { Banner } from './Banner';
+import { ExpanderCell, ListStateRows, useExpanded } from './TableParts';
+import { useMounted } from './polling';
 
 /** Events per page (the daemon takes 1..1000). */
 const PAGE_SIZE = 100;
@@ -60,7 +62,7 @@ export function AuditLog() {
   const [moreError, setMoreError] = useState<string | null>(null);
   const [loadingMore, setLoadingMore] = useState(false);
   const [reloadKey, setReloadKey] = useState(0);
-  const [expanded, setExpanded] = useState<ReadonlySet<number>>(new Set());
+  const { expanded, toggle: toggleRow, collapse } = useExpanded<number>();
   const [live, setLive] = useState(false);
   const [liveCheckedAt, setLiveCheckedAt] = useState<Date | null>(null);
   const [liveError, setLiveError] = useState<string | null>(null);
@@ -79,7 +81,7 @@ export function AuditLog() {
     setNext(null);
     setLoadError(null);
     setMoreError(null);
-    setExpanded(new Set());
+    collapse();
     setFresh(new Set());
     listAuditEvents(filters, { limit: PAGE_SIZE }, { signal: controller.signal }).then(
       (page) => {
@@ -148,7 +150,7 @@ export function AuditLog() {
           moreController.current?.abort();
           setEvents(incoming);
           setNext(page.next);
-          setExpanded(new Set());
+          collapse();
         } else if (incoming.some((e) => newest === null || e.seq > newest)) {
           const { added } = mergeEvents(shown, incoming);
           setEvents((current) => mergeEvents(current ?? [], incoming).events);
@@ -181,15 +183,6 @@ export function AuditLog() {
       setLiveError(null);
     };
   }, [live, loaded, filters]);
-
-  const toggleRow = useCallback((seq: number) => {
-    setExpanded((prev) => {
-      const copy = new Set(prev);
-      if (copy.has(seq)) copy.delete(seq);
-      else copy.add(seq);
-      return copy;
-    });
-  }, []);
 
   function apply(wanted: AuditFilters) {
     const query = auditSearch(wanted);
@@ -287,20 +280,14 @@ export function AuditLog() {
                   onToggle={toggleRow}
                 />
               ))}
-              {events?.length === 0 && (
-                <tr>
-                  <td colSpan={COLUMNS} className="muted empty" data-testid="audit-empty">
-                    {filtered ? 'No events match these filters.' : 'No events yet.'}
-                  </td>
-                </tr>
-              )}
-              {events === null && (
-                <tr>
-                  <td colSpan={COLUMNS} className="muted empty">
-                    {loadError ? 'Events unknown.' : 'Loading…'}
-                  </td>
-                </tr>
-              )}
+              <ListStateRows
+                items={events}
+                failed={loadError !== null}
+                columns={COLUMNS}
+                empty={filtered ? 'No events match these filters.' : 'No events yet.'}
+                emptyTestId="audit-empty"
+                unknown="Events unknown."
+              />
             </tbody>
           </table>
         </div>
@@ -560,19 +547,13 @@ function EventRows({
         data-outcome={event.outcome}
         className={classes}
       >
-        <td className="col-expand">
-          <button
-            type="button"
-            className="expander"
-            aria-expanded={open}
-            aria-controls={open ? detailId : undefined}
-            aria-label={`${open ? 'Hide' : 'Show'} details of event ${event.seq}`}
-            data-testid={`audit-expand-${event.seq}`}
-            onClick={() => onToggle(event.seq)}
-          >
-            <span aria-hidden="true">{open ? '▾' : '▸'}</span>
-          </button>
-        </td>
+        <ExpanderCell
+          open={open}
+          controls={detailId}
+          what={`details of event ${event.seq}`}
+          testId={`audit-expand-${event.seq}`}
+          onToggle={() => onToggle(event.seq)}
+        />
         <td className="mono" title={formatEventTimeFull(event.time_unix_nano)}>
           {formatEventTime(event.time_unix_nano)}
         </td>
@@ -697,10 +678,9 @@ function VerifyPanel() {
   const [keyError, setKeyError] = useState<string | null>(null);
   const [copied, setCopied] = useState<'yes' | 'no' | null>(null);
   const keyRef = useRef<HTMLElement>(null);
-  const mounted = useRef(true);
+  const mounted = useMounted();
 
   useEffect(() => {
-    mounted.current = true;
     const controller = new AbortController();
     fetchAuditPublicKey({ signal: controller.signal }).then(
       (key) => {
@@ -710,10 +690,7 @@ function VerifyPanel() {
         if (!controller.signal.aborted) setKeyError(describeError(err));
       },
     );
-    return () => {
-      mounted.current = false;
-      controller.abort();
-    };
+    return () => controller.abort();
   }, []);
 
   async function run() {

@@ -66,3 +66,18 @@ export function PageBanners({
     </>
   );
 }
+
+/**
+ * Why a card's own list could not be read, inside the card (the page's
+ * banners speak of the page's record); nothing while it reads fine.
+ */
+export function CardError({ error, testId }: { error: string | null; testId: string }) {
+  if (!error) return null;
+  return (
+    <div className="card-inset">
+      <Banner tone="error" testId={testId}>
+        {error}
+      </Banner>
+    </div>
+  );
+}

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createElement } from 'react';
-import { fetchWhoami, setCsrfToken, type RepositoryView } from './api';
+import type { RepositoryView } from './api';
 import { Repositories } from './Catalog';
 import { CATALOG_POLL_MS } from './catalog';
 import {
@@ -10,20 +10,20 @@ import {
   apiError,
   byTestId,
   click,
+  closePage,
   flush,
   json,
-  mount,
+  noRoute,
+  openPage,
   pressEnter,
   queryTestId,
   repositoryView,
   requests,
-  stubFetch,
+  signIn,
   text,
   typeInto,
   waitFor,
-  type FetchCall,
   type Handler,
-  type Mounted,
 } from './testing';
 
 const STABLE = repositoryView();
@@ -43,22 +43,10 @@ const INTERNAL = repositoryView({
 
 const LIST = '/api/v1/catalog/repositories';
 
-let page: Mounted | null = null;
-
-/** Signed in as the console is: whoami's answer gives the CSRF token (csrf-123). */
-async function signIn() {
-  stubFetch(() => json(200, ROOT));
-  await fetchWhoami();
-}
-
-async function open(handler: Handler): Promise<{ calls: FetchCall[]; root: HTMLElement }> {
-  const calls = stubFetch(handler);
-  page = await mount(createElement(Repositories));
-  return { calls, root: page.container };
-}
+const open = (handler: Handler) => openPage(createElement(Repositories), handler);
 
 /** Answers the list with `list()` (read at call time) and everything else with `other`. */
-function api(list: () => RepositoryView[], other: Handler = () => apiError(404, 'not_found', 'no such route')): Handler {
+function api(list: () => RepositoryView[], other: Handler = noRoute): Handler {
   return (call) => (call.method === 'GET' && call.url === LIST ? json(200, list()) : other(call));
 }
 
@@ -66,17 +54,7 @@ function input(root: HTMLElement, id: string): HTMLInputElement {
   return byTestId(root, id) as HTMLInputElement;
 }
 
-beforeEach(() => {
-  setCsrfToken(null);
-});
-
-afterEach(async () => {
-  await page?.unmount();
-  page = null;
-  vi.unstubAllGlobals();
-  vi.useRealTimers();
-  setCsrfToken(null);
-});
+afterEach(closePage);
 
 describe('Chart repositories list', () => {
   it('shows a row per repository from GET /api/v1/catalog/repositories, the last error highlighted', async () => {
@@ -148,7 +126,7 @@ describe('Chart repositories list', () => {
 
 describe('Add repository form', () => {
   it('posts the name, URL and the three file paths (trimmed) with the CSRF token, then lists the repository', async () => {
-    await signIn();
+    await signIn(ROOT);
     let list: RepositoryView[] = [STABLE];
     const { calls, root } = await open(
       api(
@@ -270,7 +248,7 @@ describe('Add repository form', () => {
 
 describe('Refresh', () => {
   it('posts to /refresh with the CSRF token and no body, shows the new counts and reads the list again', async () => {
-    await signIn();
+    await signIn(ROOT);
     const refreshed = { ...STABLE, charts: 3, versions: 5, fetched_at: new Date().toISOString() };
     let list = [STABLE];
     const { calls, root } = await open(
@@ -355,7 +333,7 @@ describe('Refresh', () => {
 
 describe('Remove', () => {
   it('removes only once the repository’s name is typed', async () => {
-    await signIn();
+    await signIn(ROOT);
     let list = [INTERNAL, STABLE];
     const { calls, root } = await open(
       api(

@@ -29,6 +29,7 @@ import { Link, useLocation } from './router';
 import { repositoryPath, spaceFromSearch, spacePath } from './routes';
 import { TypeNameConfirm } from './SpaceParts';
 import { isAdmin } from './spaces';
+import { ListStateRows } from './TableParts';
 
 const COLUMNS = 6;
 
@@ -264,20 +265,14 @@ export function Repositories() {
                   </Fragment>
                 );
               })}
-              {repos?.length === 0 && (
-                <tr>
-                  <td colSpan={COLUMNS} className="muted empty" data-testid="catalog-empty">
-                    No chart repository yet: add one above.
-                  </td>
-                </tr>
-              )}
-              {repos === null && (
-                <tr>
-                  <td colSpan={COLUMNS} className="muted empty">
-                    {loadError ? 'Repositories unknown.' : 'Loading…'}
-                  </td>
-                </tr>
-              )}
+              <ListStateRows
+                items={repos}
+                failed={loadError !== null}
+                columns={COLUMNS}
+                empty="No chart repository yet: add one above."
+                emptyTestId="catalog-empty"
+                unknown="Repositories unknown."
+              />
             </tbody>
           </table>
         </div>

@@ -1,79 +1,56 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createElement } from 'react';
-import { fetchWhoami, setCsrfToken, type ItemView, type Whoami } from './api';
+import type { ItemView, Whoami } from './api';
 import { CatalogItem } from './CatalogItem';
 import {
   ALICE,
   ROOT,
+  answer,
   apiError,
   appView,
   byTestId,
   choose,
   click,
+  closePage,
   flush,
   itemView,
   json,
-  mount,
+  noRoute,
+  openPage,
   pressEnter,
   queryTestId,
   repositoryView,
   requests,
+  signIn,
   spaceView,
-  stubFetch,
   text,
   typeInto,
   waitFor,
   type FetchCall,
   type Handler,
-  type Mounted,
 } from './testing';
 
 const REDIS = itemView();
 const ITEM = '/api/v1/catalog/items/redis';
 
-let page: Mounted | null = null;
-
-async function open(me: Whoami, handler: Handler, path = '/catalog/items/redis'): Promise<{ calls: FetchCall[]; root: HTMLElement }> {
-  window.history.replaceState(null, '', path);
-  const calls = stubFetch(handler);
-  page = await mount(createElement(CatalogItem, { me, name: 'redis' }));
-  return { calls, root: page.container };
-}
+const open = (me: Whoami, handler: Handler, path = '/catalog/items/redis') =>
+  openPage(createElement(CatalogItem, { me, name: 'redis' }), handler, path);
 
 /** Answers the item with `item()`, the caller's spaces with alpha and beta, the repositories with [stable], the rest with `other`. */
-function api(item: () => ItemView | Response = () => REDIS, other: Handler = () => apiError(404, 'not_found', 'no such route')): Handler {
+function api(item: () => ItemView | Response = () => REDIS, other: Handler = noRoute): Handler {
   return (call) => {
-    if (call.method === 'GET' && call.url === ITEM) {
-      const answer = item();
-      return answer instanceof Response ? answer : json(200, answer);
-    }
+    if (call.method === 'GET' && call.url === ITEM) return answer(item());
     if (call.method === 'GET' && call.url === '/api/v1/spaces') return json(200, [spaceView(), spaceView({ name: 'beta' })]);
     if (call.method === 'GET' && call.url === '/api/v1/catalog/repositories') return json(200, [repositoryView()]);
     return other(call);
   };
 }
 
-/** Signed in as the console is: whoami's answer gives the CSRF token (csrf-123). */
-async function signIn(me: Whoami = ALICE) {
-  stubFetch(() => json(200, me));
-  await fetchWhoami();
-}
-
 const field = (root: HTMLElement, path: string) => byTestId(root, `field-${path}`);
 const changes = (calls: FetchCall[]) => calls.filter((c) => c.method !== 'GET');
 
-beforeEach(() => {
-  setCsrfToken(null);
-});
-
-afterEach(async () => {
-  await page?.unmount();
-  page = null;
-  vi.unstubAllGlobals();
-  setCsrfToken(null);
-  window.history.replaceState(null, '', '/');
-});
+afterEach(closePage);
 
 describe('Catalog item page', () => {
   it('shows what the item installs', async () => {
@@ -152,7 +129,7 @@ describe('Install form', () => {
   });
 
   it('sends only the values changed from their default, nested by path, then goes to the space', async () => {
-    await signIn();
+    await signIn(ALICE);
     const { calls, root } = await open(
       ALICE,
       api(undefined, (call) =>

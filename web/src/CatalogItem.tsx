@@ -1,20 +1,20 @@
-import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useId, useState, type FormEvent } from 'react';
 import {
   ApiError,
   deleteItem,
   fetchItem,
   installApp,
+  isNotFound,
   listSpaces,
   updateItem,
   type FieldView,
   type ItemView,
-  type SpaceView,
   type Whoami,
 } from './api';
-import { Banner, PageBanners } from './Banner';
+import { PageBanners } from './Banner';
 import { CATALOG_POLL_MS } from './catalog';
 import { ItemForm, ItemIcon } from './CatalogItems';
-import { describeError, formErrorMessage, formatClock, formatDateTime } from './format';
+import { describeError, formErrorMessage, formatDateTime } from './format';
 import {
   choiceLabel,
   fieldLabel,
@@ -28,7 +28,8 @@ import {
   withHidden,
   type FieldInput,
 } from './items';
-import { useLatest, usePolling } from './polling';
+import { useLatest, useMounted, usePolling, useReadOnce } from './polling';
+import { GoneBanner, PARENTS, RecordHeader, RecordPending } from './RecordPage';
 import { Link, navigate, useLocation } from './router';
 import { ROUTE_PATHS, repositoryPath, spaceFromSearch, spacePath } from './routes';
 import { TypeNameConfirm } from './SpaceParts';
@@ -71,7 +72,7 @@ export function CatalogItem({ me, name }: { me: Whoami; name: string }) {
         setCheckedAt(new Date());
       } catch (err) {
         if (!latest.current(mine, signal)) return true;
-        if (err instanceof ApiError && err.status === 404) {
+        if (isNotFound(err)) {
           setGone(formErrorMessage(err));
           setLoadError(null);
           return false;
@@ -126,40 +127,31 @@ export function CatalogItem({ me, name }: { me: Whoami; name: string }) {
   }
 
   const header = (
-    <div className="page-header">
-      <h1 className="crumbs">
-        <Link to={ROUTE_PATHS.catalog}>Catalog</Link>
-        <span aria-hidden="true" className="muted">
-          /
-        </span>
-        <span className="mono" data-testid="item-title">
-          {name}
-        </span>
-        {admin && item?.spec.hidden && !deleted && (
+    <RecordHeader
+      parent={PARENTS.catalog}
+      name={name}
+      titleTestId="item-title"
+      badges={
+        admin &&
+        item?.spec.hidden &&
+        !deleted && (
           <span className="badge badge-small badge-neutral" data-testid="item-hidden">
             Hidden
           </span>
-        )}
-      </h1>
-      <p className="muted">
-        {checkedAt && !gone && !deleted ? `Checked ${formatClock(checkedAt)} · read again every ${CATALOG_POLL_MS / 1000} s` : ''}
-      </p>
-    </div>
+        )
+      }
+      checkedAt={gone || deleted ? null : checkedAt}
+      every={`read again every ${CATALOG_POLL_MS / 1000} s`}
+    />
   );
 
   if (deleted || gone !== null) {
     return (
       <>
         {header}
-        {deleted ? (
-          <Banner tone="ok" testId="item-gone" hint={<Link to={ROUTE_PATHS.catalog}>Back to the catalog</Link>}>
-            “{name}” is deleted from the catalog.
-          </Banner>
-        ) : (
-          <Banner tone="error" testId="item-gone" hint={<Link to={ROUTE_PATHS.catalog}>Back to the catalog</Link>}>
-            {gone}
-          </Banner>
-        )}
+        <GoneBanner parent={PARENTS.catalog} testId="item-gone" deleted={deleted}>
+          {deleted ? <>“{name}” is deleted from the catalog.</> : gone}
+        </GoneBanner>
       </>
     );
   }
@@ -177,9 +169,7 @@ export function CatalogItem({ me, name }: { me: Whoami; name: string }) {
       />
 
       {item === null ? (
-        <section className="card">
-          <p className="muted">{loadError ? 'Item unknown.' : 'Loading…'}</p>
-        </section>
+        <RecordPending failed={loadError !== null} unknown="Item unknown." />
       ) : (
         <>
           <section className="card" aria-labelledby="item-summary-title">
@@ -370,9 +360,11 @@ function ItemFacts({ item, admin }: { item: ItemView; admin: boolean }) {
 function InstallForm({ item, initialSpace }: { item: ItemView; initialSpace: string | null }) {
   const id = useId();
   const { fields } = item;
-  const [spaces, setSpaces] = useState<SpaceView[] | null>(null);
-  const [spacesError, setSpacesError] = useState<string | null>(null);
   const [space, setSpace] = useState(initialSpace ?? '');
+  const { value: spaces, error: spacesError } = useReadOnce(listSpaces, (list) =>
+    // The space asked for when it is one of yours, else the first.
+    setSpace((current) => (list.some((s) => s.name === current) ? current : (list[0]?.name ?? ''))),
+  );
   const [release, setRelease] = useState(item.spec.name);
   const [inputs, setInputs] = useState<Record<string, FieldInput>>(() => initialInputs(fields));
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
@@ -380,26 +372,7 @@ function InstallForm({ item, initialSpace }: { item: ItemView; initialSpace: str
   /** The field (or `name`, the release's) the daemon's refusal names. */
   const [named, setNamed] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const mounted = useRef(true);
-
-  useEffect(() => {
-    mounted.current = true;
-    const controller = new AbortController();
-    listSpaces({ signal: controller.signal }).then(
-      (list) => {
-        setSpaces(list);
-        // The space asked for when it is one of yours, else the first.
-        setSpace((current) => (list.some((s) => s.name === current) ? current : (list[0]?.name ?? '')));
-      },
-      (err: unknown) => {
-        if (!controller.signal.aborted) setSpacesError(describeError(err));
-      },
-    );
-    return () => {
-      mounted.current = false;
-      controller.abort();
-    };
-  }, []);
+  const mounted = useMounted();
 
   function change(path: string, value: FieldInput) {
     setInputs((current) => ({ ...current, [path]: value }));

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createElement } from 'react';
-import { fetchWhoami, setCsrfToken, type ItemView, type Whoami } from './api';
+import type { ItemView, Whoami } from './api';
 import { Catalog } from './Catalog';
 import {
   ALICE,
@@ -10,20 +10,20 @@ import {
   byTestId,
   choose,
   click,
+  closePage,
   flush,
   itemView,
   json,
-  mount,
+  noRoute,
+  openPage,
   queryTestId,
   repositoryView,
   requests,
-  stubFetch,
+  signIn,
   text,
   typeInto,
   waitFor,
-  type FetchCall,
   type Handler,
-  type Mounted,
 } from './testing';
 
 const REDIS = itemView({}, { icon: 'https://charts.example.com/icons/redis.png' });
@@ -36,17 +36,10 @@ const LEGACY = itemView(
 const ITEMS = '/api/v1/catalog/items';
 const REPOSITORIES = '/api/v1/catalog/repositories';
 
-let page: Mounted | null = null;
-
-async function open(me: Whoami, handler: Handler, path = '/catalog'): Promise<{ calls: FetchCall[]; root: HTMLElement }> {
-  window.history.replaceState(null, '', path);
-  const calls = stubFetch(handler);
-  page = await mount(createElement(Catalog, { me }));
-  return { calls, root: page.container };
-}
+const open = (me: Whoami, handler: Handler, path = '/catalog') => openPage(createElement(Catalog, { me }), handler, path);
 
 /** Answers the items with `items()`, the repositories with [stable], everything else with `other`. */
-function api(items: () => ItemView[], other: Handler = () => apiError(404, 'not_found', 'no such route')): Handler {
+function api(items: () => ItemView[], other: Handler = noRoute): Handler {
   return (call) => {
     if (call.method === 'GET' && call.url === ITEMS) return json(200, items());
     if (call.method === 'GET' && call.url === REPOSITORIES) return json(200, [repositoryView(), repositoryView({ name: 'internal' })]);
@@ -54,17 +47,7 @@ function api(items: () => ItemView[], other: Handler = () => apiError(404, 'not_
   };
 }
 
-beforeEach(() => {
-  setCsrfToken(null);
-});
-
-afterEach(async () => {
-  await page?.unmount();
-  page = null;
-  vi.unstubAllGlobals();
-  setCsrfToken(null);
-  window.history.replaceState(null, '', '/');
-});
+afterEach(closePage);
 
 describe('Catalog items for developers', () => {
   it('shows a card per item, each linking to its page, and none of the admins’ controls', async () => {
@@ -106,8 +89,6 @@ describe('Catalog items for developers', () => {
   it('says when there is nothing to install, and why the list could not be read', async () => {
     const { root } = await open(ALICE, api(() => []));
     await waitFor(() => expect(text(root, 'items-empty')).toBe('Nothing to install yet: ask an admin to add items.'));
-    await page?.unmount();
-    page = null;
 
     const failed = await open(ALICE, () => apiError(500, 'internal', 'the store is down'));
     await waitFor(() => expect(text(failed.root, 'items-load-error')).toContain('the store is down'));
@@ -130,7 +111,7 @@ describe('Catalog items for admins', () => {
   });
 
   it('“New item” posts the spec: repository picked from the catalog’s, values as JSON, parameters as a list', async () => {
-    await signIn();
+    await signIn(ROOT);
     let items = [REDIS];
     const created = itemView(
       { chart_version: '15.2.0', app_version: '16.4', fields: [] },
@@ -206,9 +187,3 @@ describe('Catalog items for admins', () => {
     expect(queryTestId(root, 'item-new-added')).toBeNull();
   });
 });
-
-/** Signed in as the console is: whoami's answer gives the CSRF token (csrf-123). */
-async function signIn() {
-  stubFetch(() => json(200, ROOT));
-  await fetchWhoami();
-}

@@ -1,14 +1,14 @@
 // The catalog's items: the cards of the Catalog page (everyone), the "New item"
 // form and the item form it shares with an item's Edit (admins).
 
-import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import { createItem, listItems, listRepositories, type ItemSpec, type ItemView, type RepositoryView, type Whoami } from './api';
+import { useId, useRef, useState, type FormEvent } from 'react';
+import { createItem, listItems, listRepositories, type ItemSpec, type ItemView, type Whoami } from './api';
 import { PageBanners } from './Banner';
 import { CountedCardHead } from './CardHead';
 import { CATALOG_POLL_MS, withNamed } from './catalog';
-import { describeError, formErrorMessage } from './format';
+import { formErrorMessage } from './format';
 import { EMPTY_ITEM_FORM, chartRef, itemSpecOf, type ItemForm as ItemFormState } from './items';
-import { usePolledList } from './polling';
+import { useMounted, usePolledList, useReadOnce } from './polling';
 import { Link } from './router';
 import { itemPath } from './routes';
 import { isAdmin } from './spaces';
@@ -221,25 +221,9 @@ export function ItemForm({
   const [form, setForm] = useState<ItemFormState>(initial);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const [repos, setRepos] = useState<RepositoryView[] | null>(null);
-  const [reposError, setReposError] = useState<string | null>(null);
-  const mounted = useRef(true);
+  const { value: repos, error: reposError } = useReadOnce(listRepositories);
+  const mounted = useMounted();
   const firstRef = useRef<HTMLInputElement>(null);
-
-  useEffect(() => {
-    mounted.current = true;
-    const controller = new AbortController();
-    listRepositories({ signal: controller.signal }).then(
-      (list) => setRepos(list),
-      (err: unknown) => {
-        if (!controller.signal.aborted) setReposError(describeError(err));
-      },
-    );
-    return () => {
-      mounted.current = false;
-      controller.abort();
-    };
-  }, []);
 
   function edit<K extends keyof ItemFormState>(key: K, value: ItemFormState[K]) {
     setForm((f) => ({ ...f, [key]: value }));

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createElement } from 'react';
-import { fetchWhoami, setCsrfToken, type ChartView, type RepositoryView } from './api';
+import type { ChartView, RepositoryView } from './api';
 import { Repository } from './Repository';
 import {
   ROOT,
@@ -9,18 +9,18 @@ import {
   byTestId,
   charts,
   click,
+  closePage,
   json,
-  mount,
+  noRoute,
+  openPage,
   queryTestId,
   repositoryView,
   requests,
-  stubFetch,
+  signIn,
   text,
   typeInto,
   waitFor,
-  type FetchCall,
   type Handler,
-  type Mounted,
 } from './testing';
 
 const STABLE = repositoryView({
@@ -29,19 +29,13 @@ const STABLE = repositoryView({
 });
 const REPO = '/api/v1/catalog/repositories/stable';
 
-let page: Mounted | null = null;
-
-async function open(handler: Handler, name = 'stable'): Promise<{ calls: FetchCall[]; root: HTMLElement }> {
-  const calls = stubFetch(handler);
-  page = await mount(createElement(Repository, { name }));
-  return { calls, root: page.container };
-}
+const open = (handler: Handler, name = 'stable') => openPage(createElement(Repository, { name }), handler);
 
 /** Answers the repository with `repo()` and its charts with `list()`, read at call time; everything else with `other`. */
 function api(
   repo: () => RepositoryView,
   list: () => ChartView[],
-  other: Handler = () => apiError(404, 'not_found', 'no such route'),
+  other: Handler = noRoute,
 ): Handler {
   return (call) => {
     if (call.method === 'GET' && call.url === REPO) return json(200, repo());
@@ -50,16 +44,7 @@ function api(
   };
 }
 
-beforeEach(() => {
-  setCsrfToken(null);
-});
-
-afterEach(async () => {
-  await page?.unmount();
-  page = null;
-  vi.unstubAllGlobals();
-  setCsrfToken(null);
-});
+afterEach(closePage);
 
 describe('A chart repository’s page', () => {
   it('shows the repository and its charts: latest version, app version, description, versions, deprecated marked', async () => {
@@ -103,8 +88,7 @@ describe('A chart repository’s page', () => {
   });
 
   it('Refresh posts with the CSRF token; a failed fetch shows its error and keeps the charts', async () => {
-    stubFetch(() => json(200, ROOT));
-    await fetchWhoami();
+    await signIn(ROOT);
     const failed = {
       ...STABLE,
       last_error: 'cannot fetch https://charts.example.com/stable/index.yaml: operation timed out',

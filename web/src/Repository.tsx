@@ -1,6 +1,6 @@
 import { useCallback, useState } from 'react';
-import { ApiError, fetchRepository, listCharts, refreshRepository, type ChartView, type RepositoryView } from './api';
-import { Banner, PageBanners } from './Banner';
+import { fetchRepository, isNotFound, listCharts, refreshRepository, type ChartView, type RepositoryView } from './api';
+import { CardError, PageBanners } from './Banner';
 import {
   CATALOG_POLL_MS,
   countsLabel,
@@ -13,10 +13,10 @@ import {
   refreshOutcome,
   versionList,
 } from './catalog';
-import { describeError, formErrorMessage, formatClock, formatDateTime, formatRelative } from './format';
+import { describeError, formErrorMessage, formatDateTime, formatRelative } from './format';
 import { useLatest, usePolling } from './polling';
-import { Link } from './router';
-import { ROUTE_PATHS } from './routes';
+import { GoneBanner, PARENTS, RecordHeader, RecordPending } from './RecordPage';
+import { ListStateRows } from './TableParts';
 
 /** One chart repository of the catalog and the charts of its last good index: `/catalog/repositories/<name>`. */
 export function Repository({ name }: { name: string }) {
@@ -50,7 +50,7 @@ export function Repository({ name }: { name: string }) {
         setRepo(repoResult.value);
         setLoadError(null);
         setCheckedAt(new Date());
-      } else if (repoResult.reason instanceof ApiError && repoResult.reason.status === 404) {
+      } else if (isNotFound(repoResult.reason)) {
         setGone(formErrorMessage(repoResult.reason));
         setLoadError(null);
         return false;
@@ -93,29 +93,22 @@ export function Repository({ name }: { name: string }) {
   }
 
   const header = (
-    <div className="page-header">
-      <h1 className="crumbs">
-        <Link to={ROUTE_PATHS.catalog}>Catalog</Link>
-        <span aria-hidden="true" className="muted">
-          /
-        </span>
-        <span className="mono" data-testid="repo-title">
-          {name}
-        </span>
-      </h1>
-      <p className="muted">
-        {checkedAt && !gone ? `Checked ${formatClock(checkedAt)} · read again every ${CATALOG_POLL_MS / 1000} s` : ''}
-      </p>
-    </div>
+    <RecordHeader
+      parent={PARENTS.catalog}
+      name={name}
+      titleTestId="repo-title"
+      checkedAt={gone ? null : checkedAt}
+      every={`read again every ${CATALOG_POLL_MS / 1000} s`}
+    />
   );
 
   if (gone !== null) {
     return (
       <>
         {header}
-        <Banner tone="error" testId="repo-gone" hint={<Link to={ROUTE_PATHS.catalog}>Back to the catalog</Link>}>
+        <GoneBanner parent={PARENTS.catalog} testId="repo-gone">
           {gone}
-        </Banner>
+        </GoneBanner>
       </>
     );
   }
@@ -136,9 +129,7 @@ export function Repository({ name }: { name: string }) {
       />
 
       {repo === null ? (
-        <section className="card">
-          <p className="muted">{loadError ? 'Repository unknown.' : 'Loading…'}</p>
-        </section>
+        <RecordPending failed={loadError !== null} unknown="Repository unknown." />
       ) : (
         <section className="card" aria-labelledby="repo-summary-title">
           <div className="card-head">
@@ -225,13 +216,7 @@ export function Repository({ name }: { name: string }) {
             </div>
           )}
         </div>
-        {chartsError && (
-          <div className="card-inset">
-            <Banner tone="error" testId="repo-charts-error">
-              {chartsError}
-            </Banner>
-          </div>
-        )}
+        <CardError error={chartsError} testId="repo-charts-error" />
         <div className="table-scroll">
           <table className="table table-data table-charts">
             <thead>
@@ -283,24 +268,18 @@ export function Repository({ name }: { name: string }) {
                   </tr>
                 );
               })}
-              {charts?.length === 0 && (
-                <tr>
-                  <td colSpan={5} className="muted empty" data-testid="repo-charts-empty">
-                    Its index lists no charts.
-                  </td>
-                </tr>
-              )}
+              <ListStateRows
+                items={charts}
+                failed={chartsError !== null}
+                columns={5}
+                empty="Its index lists no charts."
+                emptyTestId="repo-charts-empty"
+                unknown="Charts unknown."
+              />
               {charts !== null && charts.length > 0 && shown?.length === 0 && (
                 <tr>
                   <td colSpan={5} className="muted empty" data-testid="repo-charts-none-match">
                     No chart matches “{query.trim()}”.
-                  </td>
-                </tr>
-              )}
-              {charts === null && (
-                <tr>
-                  <td colSpan={5} className="muted empty">
-                    {chartsError ? 'Charts unknown.' : 'Loading…'}
                   </td>
                 </tr>
               )}

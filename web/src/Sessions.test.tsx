@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createElement } from 'react';
-import { fetchWhoami, setCsrfToken, type SessionView, type SpaceView, type Whoami } from './api';
+import type { SessionView, SpaceView, Whoami } from './api';
 import { SESSIONS_POLL_MS } from './sessions';
 import { Sessions } from './Sessions';
 import {
@@ -14,20 +14,21 @@ import {
   byTestId,
   choose,
   click,
+  closePage,
   flush,
   json,
-  mount,
+  noRoute,
+  openPage,
   queryTestId,
   requests,
   sessionView,
+  signIn,
   spaceView,
-  stubFetch,
   text,
   typeInto,
   waitFor,
   type FetchCall,
   type Handler,
-  type Mounted,
 } from './testing';
 
 const MINE = sessionView();
@@ -58,13 +59,7 @@ const BETA = asleep(
 const SESSIONS = '/api/v1/sessions';
 const SPACES = '/api/v1/spaces';
 
-let page: Mounted | null = null;
-
-async function open(me: Whoami, handler: Handler): Promise<{ calls: FetchCall[]; root: HTMLElement }> {
-  const calls = stubFetch(handler);
-  page = await mount(createElement(Sessions, { me }));
-  return { calls, root: page.container };
-}
+const open = (me: Whoami, handler: Handler) => openPage(createElement(Sessions, { me }), handler);
 
 /**
  * Answers the session list with `list()` and the space list with `spaces()`
@@ -72,7 +67,7 @@ async function open(me: Whoami, handler: Handler): Promise<{ calls: FetchCall[];
  */
 function api(
   list: () => SessionView[],
-  other: Handler = () => apiError(404, 'not_found', 'no such route'),
+  other: Handler = noRoute,
   spaces: () => SpaceView[] = () => [ALPHA, BETA],
 ): Handler {
   return (call) => {
@@ -82,24 +77,11 @@ function api(
   };
 }
 
-/** Signed in as the console is: the CSRF token comes with whoami. */
-async function signIn(me: Whoami) {
-  stubFetch(() => json(200, me));
-  await fetchWhoami();
-}
 
 const sessionCalls = (calls: FetchCall[]) => requests(calls).filter((r) => r.includes(SESSIONS));
 
-beforeEach(() => {
-  setCsrfToken(null);
-});
-
 afterEach(async () => {
-  await page?.unmount();
-  page = null;
-  vi.unstubAllGlobals();
-  vi.useRealTimers();
-  setCsrfToken(null);
+  await closePage();
   Reflect.deleteProperty(document, 'hidden');
 });
 
@@ -168,13 +150,11 @@ describe('Sessions list', () => {
     await waitFor(() => byTestId(asMember.root, 'session-row-s-b2'));
     expect(queryTestId(asMember.root, 'session-end-s-a1')).not.toBeNull();
     expect(queryTestId(asMember.root, 'session-end-s-b2')).toBeNull();
-    await page?.unmount();
 
     const asBob = await open(BOB, api(() => [MINE, BOBS]));
     await waitFor(() => byTestId(asBob.root, 'session-row-s-b2'));
     expect(queryTestId(asBob.root, 'session-end-s-a1')).toBeNull();
     expect(queryTestId(asBob.root, 'session-end-s-b2')).not.toBeNull();
-    await page?.unmount();
 
     const asAdmin = await open(ROOT, api(() => [MINE, BOBS]));
     await waitFor(() => byTestId(asAdmin.root, 'session-row-s-b2'));
@@ -318,7 +298,6 @@ describe('Sessions list', () => {
     const asMember = await open(ALICE, api(() => []));
     await waitFor(() => expect(text(asMember.root, 'sessions-empty')).toBe('You have no live dev session: start one above.'));
     expect(text(asMember.root, 'sessions-count')).toBe('0 sessions');
-    await page?.unmount();
     const asAdmin = await open(ROOT, api(() => []));
     await waitFor(() => expect(text(asAdmin.root, 'sessions-empty')).toBe('No dev session is live.'));
   });

@@ -32,6 +32,7 @@ import {
   withSession,
 } from './sessions';
 import { isAdmin } from './spaces';
+import { ListStateRows } from './TableParts';
 
 const COLUMNS = 10;
 
@@ -259,20 +260,14 @@ export function Sessions({ me }: { me: Whoami }) {
                   </Fragment>
                 );
               })}
-              {sessions?.length === 0 && (
-                <tr>
-                  <td colSpan={COLUMNS} className="muted empty" data-testid="sessions-empty">
-                    {admin ? 'No dev session is live.' : 'You have no live dev session: start one above.'}
-                  </td>
-                </tr>
-              )}
-              {sessions === null && (
-                <tr>
-                  <td colSpan={COLUMNS} className="muted empty">
-                    {loadError ? 'Sessions unknown.' : 'Loading…'}
-                  </td>
-                </tr>
-              )}
+              <ListStateRows
+                items={sessions}
+                failed={loadError !== null}
+                columns={COLUMNS}
+                empty={admin ? 'No dev session is live.' : 'You have no live dev session: start one above.'}
+                emptyTestId="sessions-empty"
+                unknown="Sessions unknown."
+              />
             </tbody>
           </table>
         </div>

@@ -1,16 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createElement } from 'react';
-import {
-  fetchWhoami,
-  setCsrfToken,
-  type AppView,
-  type DevView,
-  type SpaceObject,
-  type SpaceView,
-  type Whoami,
-  type WorkloadView,
-} from './api';
+import type { AppView, DevView, SpaceObject, SpaceView, Whoami, WorkloadView } from './api';
 import { Space } from './Space';
 import { SPACES_POLL_MS } from './spaces';
 import {
@@ -18,29 +9,31 @@ import {
   BOB,
   ROOT,
   advance,
+  answer,
   apiError,
   asleep,
   byTestId,
   click,
+  closePage,
   containerView,
   devView,
   flush,
   fromNow,
   json,
-  mount,
+  noRoute,
+  openPage,
   pressEnter,
   queryTestId,
   requests,
   sessionView,
+  signIn,
   spaceView,
-  stubFetch,
   text,
   typeInto,
   waitFor,
   workloadView,
   type FetchCall,
   type Handler,
-  type Mounted,
 } from './testing';
 
 const ALPHA = spaceView();
@@ -68,13 +61,7 @@ const OBJECTS: SpaceObject[] = [
   { api_version: 'networking.k8s.io/v1', kind: 'NetworkPolicy', name: 'berth-isolate', in_sync: false, object: null },
 ];
 
-let page: Mounted | null = null;
-
-async function open(me: Whoami, handler: Handler, name = 'alpha'): Promise<{ calls: FetchCall[]; root: HTMLElement }> {
-  const calls = stubFetch(handler);
-  page = await mount(createElement(Space, { me, name }));
-  return { calls, root: page.container };
-}
+const open = (me: Whoami, handler: Handler, name = 'alpha') => openPage(createElement(Space, { me, name }), handler);
 
 /**
  * What the space's dev mode and applications routes answer (read at call
@@ -93,10 +80,9 @@ interface DevApi {
  */
 function api(
   space: () => SpaceView | Response,
-  other: Handler = () => apiError(404, 'not_found', 'no such route'),
+  other: Handler = noRoute,
   dev: DevApi = {},
 ): Handler {
-  const answer = (value: unknown) => (value instanceof Response ? value : json(200, value));
   return (call) => {
     if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha') return answer(space());
     if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/objects') return json(200, OBJECTS);
@@ -119,17 +105,10 @@ const READS = [
 const changes = (calls: FetchCall[]) => requests(calls).filter((r) => !r.startsWith('GET '));
 
 beforeEach(() => {
-  setCsrfToken(null);
   window.history.replaceState(null, '', '/spaces/alpha');
 });
 
-afterEach(async () => {
-  await page?.unmount();
-  page = null;
-  vi.unstubAllGlobals();
-  vi.useRealTimers();
-  setCsrfToken(null);
-});
+afterEach(closePage);
 
 describe('Space page', () => {
   it('shows the space from GET /api/v1/spaces/{name}', async () => {
@@ -203,8 +182,7 @@ describe('Space page', () => {
   });
 
   it('Sleep posts to /sleep with the CSRF token and shows the answer', async () => {
-    stubFetch(() => json(200, ALICE));
-    await fetchWhoami();
+    await signIn(ALICE);
     let current = ALPHA;
     const { calls, root } = await open(
       ALICE,
@@ -551,8 +529,7 @@ describe('Space dev mode', () => {
   });
 
   it('takes a target out of dev mode only once its name is typed: DELETE /dev/{target}, then reads again', async () => {
-    stubFetch(() => json(200, ALICE));
-    await fetchWhoami();
+    await signIn(ALICE);
     let devs = [API_DEV, WORKER_DEV];
     let workloads = WORKLOADS;
     const ended: DevView = {

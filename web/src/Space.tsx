@@ -1,8 +1,8 @@
 import { Fragment, useCallback, useRef, useState, type FormEvent } from 'react';
 import {
-  ApiError,
   deleteSpace,
   fetchSpace,
+  isNotFound,
   listApps,
   listDev,
   listSpaceObjects,
@@ -24,15 +24,17 @@ import {
   type WorkloadView,
 } from './api';
 import { APPS_POLL_MS, anyInProgress, appBusyKey, withApp } from './apps';
-import { Banner, PageBanners } from './Banner';
+import { CardError, PageBanners } from './Banner';
 import { useLatest, usePolling } from './polling';
-import { describeError, formErrorMessage, formatClock, formatDateTime, formatRelative } from './format';
-import { Link, navigate } from './router';
+import { describeError, formErrorMessage, formatDateTime, formatRelative } from './format';
+import { navigate } from './router';
 import { ROUTE_PATHS } from './routes';
 import { withoutDevMark, withoutDevTarget } from './dev';
 import { DevTargets, Workloads, devBusyKey } from './SpaceDev';
 import { Applications } from './SpaceApps';
+import { GoneBanner, PARENTS, RecordHeader, RecordPending } from './RecordPage';
 import { DeleteSpaceConfirm, PhaseBadge } from './SpaceParts';
+import { ExpanderCell, ListStateRows, useExpanded } from './TableParts';
 import {
   SPACES_POLL_MS,
   canManageSpace,
@@ -98,7 +100,7 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
         wasTerminating.current = isTerminating(spaceResult.value);
         setLoadError(null);
         setCheckedAt(new Date());
-      } else if (spaceResult.reason instanceof ApiError && spaceResult.reason.status === 404) {
+      } else if (isNotFound(spaceResult.reason)) {
         setGone({ deleted: wasTerminating.current, message: formErrorMessage(spaceResult.reason) });
         setLoadError(null);
         return false;
@@ -242,36 +244,23 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
   }
 
   const header = (
-    <div className="page-header">
-      <h1 className="crumbs">
-        <Link to={ROUTE_PATHS.spaces}>Spaces</Link>
-        <span aria-hidden="true" className="muted">
-          /
-        </span>
-        <span className="mono" data-testid="space-title">
-          {name}
-        </span>
-        {space && !gone && <PhaseBadge phase={space.status.phase} testId="space-phase" />}
-      </h1>
-      <p className="muted">
-        {checkedAt && !gone ? `Checked ${formatClock(checkedAt)} · refreshes every ${SPACES_POLL_MS / 1000} s` : ''}
-      </p>
-    </div>
+    <RecordHeader
+      parent={PARENTS.spaces}
+      name={name}
+      titleTestId="space-title"
+      badges={space && !gone && <PhaseBadge phase={space.status.phase} testId="space-phase" />}
+      checkedAt={gone ? null : checkedAt}
+      every={`refreshes every ${SPACES_POLL_MS / 1000} s`}
+    />
   );
 
   if (gone) {
     return (
       <>
         {header}
-        {gone.deleted ? (
-          <Banner tone="ok" testId="space-gone" hint={<Link to={ROUTE_PATHS.spaces}>Back to the spaces</Link>}>
-            “{name}” is deleted: its namespace and everything in it are gone.
-          </Banner>
-        ) : (
-          <Banner tone="error" testId="space-gone" hint={<Link to={ROUTE_PATHS.spaces}>Back to the spaces</Link>}>
-            {gone.message}
-          </Banner>
-        )}
+        <GoneBanner parent={PARENTS.spaces} testId="space-gone" deleted={gone.deleted}>
+          {gone.deleted ? <>“{name}” is deleted: its namespace and everything in it are gone.</> : gone.message}
+        </GoneBanner>
       </>
     );
   }
@@ -292,9 +281,7 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
       />
 
       {space === null ? (
-        <section className="card">
-          <p className="muted">{loadError ? 'Space unknown.' : 'Loading…'}</p>
-        </section>
+        <RecordPending failed={loadError !== null} unknown="Space unknown." />
       ) : (
         <>
           <section className="card" aria-labelledby="space-summary-title">
@@ -707,16 +694,7 @@ function Members({
 }
 
 function Objects({ objects, error }: { objects: SpaceObject[] | null; error: string | null }) {
-  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
-
-  function toggle(key: string) {
-    setExpanded((prev) => {
-      const next = new Set(prev);
-      if (next.has(key)) next.delete(key);
-      else next.add(key);
-      return next;
-    });
-  }
+  const { expanded, toggle } = useExpanded<string>();
 
   const outOfSync = objects?.filter((o) => !o.in_sync).length ?? 0;
 
@@ -738,13 +716,7 @@ function Objects({ objects, error }: { objects: SpaceObject[] | null; error: str
           )}
         </div>
       </div>
-      {error && (
-        <div className="card-inset">
-          <Banner tone="error" testId="space-objects-error">
-            {error}
-          </Banner>
-        </div>
-      )}
+      <CardError error={error} testId="space-objects-error" />
       <div className="table-scroll">
         <table className="table table-data table-objects" data-testid="space-objects">
           <thead>
@@ -766,19 +738,13 @@ function Objects({ objects, error }: { objects: SpaceObject[] | null; error: str
               return (
                 <Fragment key={key}>
                   <tr data-testid={id} data-in-sync={String(o.in_sync)} className={open ? 'row-open' : undefined}>
-                    <td className="col-expand">
-                      <button
-                        type="button"
-                        className="expander"
-                        aria-expanded={open}
-                        aria-controls={open ? `${id}-json` : undefined}
-                        aria-label={`${open ? 'Hide' : 'Show'} ${o.kind} ${o.name} as JSON`}
-                        data-testid={`${id}-expand`}
-                        onClick={() => toggle(key)}
-                      >
-                        <span aria-hidden="true">{open ? '▾' : '▸'}</span>
-                      </button>
-                    </td>
+                    <ExpanderCell
+                      open={open}
+                      controls={`${id}-json`}
+                      what={`${o.kind} ${o.name} as JSON`}
+                      testId={`${id}-expand`}
+                      onToggle={() => toggle(key)}
+                    />
                     <td>{o.kind}</td>
                     <td className="mono">{o.name}</td>
                     <td className="mono muted">{o.api_version}</td>
@@ -811,20 +777,14 @@ function Objects({ objects, error }: { objects: SpaceObject[] | null; error: str
                 </Fragment>
               );
             })}
-            {objects?.length === 0 && (
-              <tr>
-                <td colSpan={5} className="muted empty" data-testid="space-objects-empty">
-                  No objects yet.
-                </td>
-              </tr>
-            )}
-            {objects === null && (
-              <tr>
-                <td colSpan={5} className="muted empty">
-                  {error ? 'Objects unknown.' : 'Loading…'}
-                </td>
-              </tr>
-            )}
+            <ListStateRows
+              items={objects}
+              failed={error !== null}
+              columns={5}
+              empty="No objects yet."
+              emptyTestId="space-objects-empty"
+              unknown="Objects unknown."
+            />
           </tbody>
         </table>
       </div>

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createElement } from 'react';
-import { fetchWhoami, setCsrfToken, type AppView, type SpaceView } from './api';
+import type { AppView, SpaceView } from './api';
 import { Space } from './Space';
 import { SPACES_POLL_MS } from './spaces';
 import { APPS_POLL_MS } from './apps';
@@ -12,20 +12,21 @@ import {
   appView,
   byTestId,
   click,
+  closePage,
   flush,
   fromNow,
   json,
-  mount,
+  noRoute,
+  openPage,
   pressEnter,
   queryTestId,
+  signIn,
   spaceView,
-  stubFetch,
   text,
   typeInto,
   waitFor,
   type FetchCall,
   type Handler,
-  type Mounted,
 } from './testing';
 
 const CACHE = appView();
@@ -63,8 +64,6 @@ const WEB = appView({
 
 const APPS = '/api/v1/spaces/alpha/apps';
 
-let page: Mounted | null = null;
-
 /** Helm's output: text/plain. */
 function plain(body: string): Response {
   return new Response(body, { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' } });
@@ -78,7 +77,7 @@ function plain(body: string): Response {
 function api(
   apps: () => AppView[],
   logs: (name: string) => string = () => '',
-  other: Handler = () => apiError(404, 'not_found', 'no such route'),
+  other: Handler = noRoute,
   space: () => SpaceView = () => spaceView(),
 ): Handler {
   return (call) => {
@@ -93,27 +92,16 @@ function api(
   };
 }
 
-async function open(handler: Handler): Promise<{ calls: FetchCall[]; root: HTMLElement }> {
-  const calls = stubFetch(handler);
-  page = await mount(createElement(Space, { me: ALICE, name: 'alpha' }));
-  return { calls, root: page.container };
-}
+const open = (handler: Handler) => openPage(createElement(Space, { me: ALICE, name: 'alpha' }), handler);
 
 const count = (calls: FetchCall[], url: string) => calls.filter((c) => c.method === 'GET' && c.url === url).length;
 const changes = (calls: FetchCall[]) => calls.filter((c) => c.method !== 'GET');
 
 beforeEach(() => {
-  setCsrfToken(null);
   window.history.replaceState(null, '', '/spaces/alpha');
 });
 
-afterEach(async () => {
-  await page?.unmount();
-  page = null;
-  vi.unstubAllGlobals();
-  vi.useRealTimers();
-  setCsrfToken(null);
-});
+afterEach(closePage);
 
 describe('Applications section', () => {
   it('lists the space’s applications: status, chart, release and last operation', async () => {
@@ -226,8 +214,7 @@ describe('Applications section', () => {
 describe('Uninstall', () => {
   it('needs the application’s name typed, then shows it uninstalling until it is gone', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    stubFetch(() => json(200, ALICE));
-    await fetchWhoami();
+    await signIn(ALICE);
     let apps = [CACHE, QUEUE];
     const { calls, root } = await open(
       api(

@@ -5,7 +5,7 @@
 
 import { Fragment, useCallback, useId, useState, type FormEvent } from 'react';
 import { fetchAppLogs, type AppView, type UpgradeRequest } from './api';
-import { Banner } from './Banner';
+import { CardError } from './Banner';
 import {
   APPS_POLL_MS,
   EMPTY_UPGRADE_FORM,
@@ -23,6 +23,7 @@ import { Link } from './router';
 import { catalogPath, itemPath } from './routes';
 import { TypeNameConfirm } from './SpaceParts';
 import { formatObjectJson } from './spaces';
+import { ExpanderCell, ListStateRows, useExpanded } from './TableParts';
 
 const APP_COLUMNS = 8;
 
@@ -61,17 +62,8 @@ export function Applications({
   /** Answers whether the uninstall was accepted. */
   onUninstall: (app: AppView) => Promise<boolean>;
 }) {
-  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
+  const { expanded, toggle } = useExpanded<string>();
   const [step, setStep] = useState<Step>(null);
-
-  function toggle(name: string) {
-    setExpanded((prev) => {
-      const next = new Set(prev);
-      if (next.has(name)) next.delete(name);
-      else next.add(name);
-      return next;
-    });
-  }
 
   const working = apps?.filter(isInProgress).length ?? 0;
 
@@ -94,13 +86,7 @@ export function Applications({
           </Link>
         </div>
       </div>
-      {error && (
-        <div className="card-inset">
-          <Banner tone="error" testId="space-apps-error">
-            {error}
-          </Banner>
-        </div>
-      )}
+      <CardError error={error} testId="space-apps-error" />
       <div className="table-scroll">
         <table className="table table-data table-spaces table-objects table-apps" data-testid="space-apps">
           <thead>
@@ -134,19 +120,13 @@ export function Applications({
                     data-status={app.status}
                     className={open ? 'row-open' : undefined}
                   >
-                    <td className="col-expand">
-                      <button
-                        type="button"
-                        className="expander"
-                        aria-expanded={open}
-                        aria-controls={open ? `app-${n}-details` : undefined}
-                        aria-label={`${open ? 'Hide' : 'Show'} the details of ${n}`}
-                        data-testid={`app-expand-${n}`}
-                        onClick={() => toggle(n)}
-                      >
-                        <span aria-hidden="true">{open ? '▾' : '▸'}</span>
-                      </button>
-                    </td>
+                    <ExpanderCell
+                      open={open}
+                      controls={`app-${n}-details`}
+                      what={`the details of ${n}`}
+                      testId={`app-expand-${n}`}
+                      onToggle={() => toggle(n)}
+                    />
                     <td className="mono">{n}</td>
                     <td data-testid={`app-item-${n}`}>
                       <Link to={itemPath(app.item)} className="mono">
@@ -247,20 +227,14 @@ export function Applications({
                 </Fragment>
               );
             })}
-            {apps?.length === 0 && (
-              <tr>
-                <td colSpan={APP_COLUMNS} className="muted empty" data-testid="space-apps-empty">
-                  Nothing installed from the catalog yet.
-                </td>
-              </tr>
-            )}
-            {apps === null && (
-              <tr>
-                <td colSpan={APP_COLUMNS} className="muted empty">
-                  {error ? 'Applications unknown.' : 'Loading…'}
-                </td>
-              </tr>
-            )}
+            <ListStateRows
+              items={apps}
+              failed={error !== null}
+              columns={APP_COLUMNS}
+              empty="Nothing installed from the catalog yet."
+              emptyTestId="space-apps-empty"
+              unknown="Applications unknown."
+            />
           </tbody>
         </table>
       </div>

@@ -4,12 +4,13 @@
 
 import { Fragment, useState } from 'react';
 import type { DevView, WorkloadView, Whoami } from './api';
-import { Banner } from './Banner';
+import { CardError } from './Banner';
 import { formatDateTime, formatRelative } from './format';
 import { SessionStateBadge } from './Sessions';
 import { TypeNameConfirm } from './SpaceParts';
 import { isEnded, sidesLabel } from './sessions';
 import { commandLine, devModeLabel, isOwnDev, portsLabel } from './dev';
+import { ListStateRows } from './TableParts';
 
 const DEV_COLUMNS = 10;
 
@@ -55,13 +56,7 @@ export function DevTargets({
           )}
         </div>
       </div>
-      {error && (
-        <div className="card-inset">
-          <Banner tone="error" testId="space-dev-error">
-            {error}
-          </Banner>
-        </div>
-      )}
+      <CardError error={error} testId="space-dev-error" />
       <div className="table-scroll">
         <table className="table table-data table-spaces" data-testid="space-dev">
           <thead>
@@ -181,21 +176,19 @@ export function DevTargets({
                 </Fragment>
               );
             })}
-            {devs?.length === 0 && (
-              <tr>
-                <td colSpan={DEV_COLUMNS} className="muted empty" data-testid="space-dev-empty">
+            <ListStateRows
+              items={devs}
+              failed={error !== null}
+              columns={DEV_COLUMNS}
+              empty={
+                <>
                   No workload is in dev mode. Run <code className="mono">berth up</code> in a project with a{' '}
                   <code className="mono">berth.yaml</code>.
-                </td>
-              </tr>
-            )}
-            {devs === null && (
-              <tr>
-                <td colSpan={DEV_COLUMNS} className="muted empty">
-                  {error ? 'Dev mode unknown.' : 'Loading…'}
-                </td>
-              </tr>
-            )}
+                </>
+              }
+              emptyTestId="space-dev-empty"
+              unknown="Dev mode unknown."
+            />
           </tbody>
         </table>
       </div>
@@ -220,13 +213,7 @@ export function Workloads({ workloads, error }: { workloads: WorkloadView[] | nu
           )}
         </div>
       </div>
-      {error && (
-        <div className="card-inset">
-          <Banner tone="error" testId="space-workloads-error">
-            {error}
-          </Banner>
-        </div>
-      )}
+      <CardError error={error} testId="space-workloads-error" />
       <div className="table-scroll">
         <table className="table table-data table-spaces" data-testid="space-workloads">
           <thead>
@@ -264,20 +251,14 @@ export function Workloads({ workloads, error }: { workloads: WorkloadView[] | nu
                 </td>
               </tr>
             ))}
-            {workloads?.length === 0 && (
-              <tr>
-                <td colSpan={3} className="muted empty" data-testid="space-workloads-empty">
-                  No Deployment or StatefulSet in this space yet.
-                </td>
-              </tr>
-            )}
-            {workloads === null && (
-              <tr>
-                <td colSpan={3} className="muted empty">
-                  {error ? 'Workloads unknown.' : 'Loading…'}
-                </td>
-              </tr>
-            )}
+            <ListStateRows
+              items={workloads}
+              failed={error !== null}
+              columns={3}
+              empty="No Deployment or StatefulSet in this space yet."
+              emptyTestId="space-workloads-empty"
+              unknown="Workloads unknown."
+            />
           </tbody>
         </table>
       </div>

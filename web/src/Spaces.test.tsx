@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createElement } from 'react';
-import { fetchWhoami, setCsrfToken, type SpaceView, type Whoami } from './api';
+import type { SpaceView, Whoami } from './api';
 import { SPACES_POLL_MS } from './spaces';
 import { Spaces } from './Spaces';
 import {
@@ -13,20 +13,20 @@ import {
   asleep,
   byTestId,
   click,
+  closePage,
   flush,
   json,
-  mount,
+  noRoute,
+  openPage,
   pressEnter,
   queryTestId,
   requests,
+  signIn,
   spaceView,
-  stubFetch,
   text,
   typeInto,
   waitFor,
-  type FetchCall,
   type Handler,
-  type Mounted,
 } from './testing';
 
 const ALPHA = spaceView();
@@ -50,30 +50,14 @@ const BETA = asleep(
   }),
 );
 
-let page: Mounted | null = null;
-
-async function open(me: Whoami, handler: Handler): Promise<{ calls: FetchCall[]; root: HTMLElement }> {
-  const calls = stubFetch(handler);
-  page = await mount(createElement(Spaces, { me }));
-  return { calls, root: page.container };
-}
+const open = (me: Whoami, handler: Handler) => openPage(createElement(Spaces, { me }), handler);
 
 /** Answers the list with `list()` (read at call time) and everything else with `other`. */
-function api(list: () => SpaceView[], other: Handler = () => apiError(404, 'not_found', 'no such route')): Handler {
+function api(list: () => SpaceView[], other: Handler = noRoute): Handler {
   return (call) => (call.method === 'GET' && call.url === '/api/v1/spaces' ? json(200, list()) : other(call));
 }
 
-beforeEach(() => {
-  setCsrfToken(null);
-});
-
-afterEach(async () => {
-  await page?.unmount();
-  page = null;
-  vi.unstubAllGlobals();
-  vi.useRealTimers();
-  setCsrfToken(null);
-});
+afterEach(closePage);
 
 describe('Spaces list', () => {
   it('shows a row per space from GET /api/v1/spaces', async () => {
@@ -114,7 +98,6 @@ describe('Spaces list', () => {
     await waitFor(() => byTestId(asMember.root, 'space-row-beta'));
     expect(queryTestId(asMember.root, 'space-delete-alpha')).not.toBeNull();
     expect(queryTestId(asMember.root, 'space-delete-beta')).toBeNull();
-    await page?.unmount();
 
     const admin = [ALPHA, BETA].map((s) => ({ ...s, your_role: null }));
     const asAdmin = await open(ROOT, api(() => admin));
@@ -126,8 +109,7 @@ describe('Spaces list', () => {
 
   it('Sleep posts to /sleep with the CSRF token, shows the answer and reads the list again', async () => {
     // Signed in as the console is: the CSRF token comes with whoami.
-    stubFetch(() => json(200, ALICE));
-    await fetchWhoami();
+    await signIn(ALICE);
     let list = [ALPHA, BETA];
     const { calls, root } = await open(
       ALICE,

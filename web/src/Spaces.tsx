@@ -15,6 +15,7 @@ import { formErrorMessage, formatClock, formatDateTime } from './format';
 import { Link } from './router';
 import { spacePath } from './routes';
 import { DeleteSpaceConfirm, PhaseBadge } from './SpaceParts';
+import { ListStateRows } from './TableParts';
 import {
   SPACES_POLL_MS,
   canManageSpace,
@@ -261,20 +262,14 @@ export function Spaces({ me }: { me: Whoami }) {
                   </Fragment>
                 );
               })}
-              {spaces?.length === 0 && (
-                <tr>
-                  <td colSpan={COLUMNS} className="muted empty" data-testid="spaces-empty">
-                    {admin ? 'There are no spaces yet.' : 'You are not in any space yet: create one above.'}
-                  </td>
-                </tr>
-              )}
-              {spaces === null && (
-                <tr>
-                  <td colSpan={COLUMNS} className="muted empty">
-                    {loadError ? 'Spaces unknown.' : 'Loading…'}
-                  </td>
-                </tr>
-              )}
+              <ListStateRows
+                items={spaces}
+                failed={loadError !== null}
+                columns={COLUMNS}
+                empty={admin ? 'There are no spaces yet.' : 'You are not in any space yet: create one above.'}
+                emptyTestId="spaces-empty"
+                unknown="Spaces unknown."
+              />
             </tbody>
           </table>
         </div>

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react'
 import { SCOPES, createToken, listTokens, revokeToken, type Scope, type Token, type TokenCreated, type Whoami } from './api';
 import { describeError, formErrorMessage, formatDateTime, formatRelative, isPast, kindLabel } from './format';
 import { Banner } from './Banner';
+import { ListStateRows } from './TableParts';
 
 const DEFAULT_EXPIRY_DAYS = 90;
 
@@ -166,20 +167,13 @@ export function Tokens({ me }: { me: Whoami }) {
                   </tr>
                 );
               })}
-              {tokens?.length === 0 && (
-                <tr>
-                  <td colSpan={columns} className="muted empty">
-                    {all ? 'Nobody has a token.' : 'You have no tokens yet.'}
-                  </td>
-                </tr>
-              )}
-              {tokens === null && (
-                <tr>
-                  <td colSpan={columns} className="muted empty">
-                    {loadError ? 'Tokens unknown.' : 'Loading…'}
-                  </td>
-                </tr>
-              )}
+              <ListStateRows
+                items={tokens}
+                failed={loadError !== null}
+                columns={columns}
+                empty={all ? 'Nobody has a token.' : 'You have no tokens yet.'}
+                unknown="Tokens unknown."
+              />
             </tbody>
           </table>
         </div>

@@ -16,6 +16,7 @@ import {
   type NewUserForm,
 } from './format';
 import { Banner } from './Banner';
+import { ListStateRows } from './TableParts';
 
 export function Users({ me }: { me: Whoami }) {
   const [users, setUsers] = useState<User[] | null>(null);
@@ -223,20 +224,13 @@ export function Users({ me }: { me: Whoami }) {
                   </tr>
                 );
               })}
-              {users?.length === 0 && (
-                <tr>
-                  <td colSpan={8} className="muted empty">
-                    No users.
-                  </td>
-                </tr>
-              )}
-              {users === null && (
-                <tr>
-                  <td colSpan={8} className="muted empty">
-                    {loadError ? 'Users unknown.' : 'Loading…'}
-                  </td>
-                </tr>
-              )}
+              <ListStateRows
+                items={users}
+                failed={loadError !== null}
+                columns={8}
+                empty="No users."
+                unknown="Users unknown."
+              />
             </tbody>
           </table>
         </div>

@@ -758,6 +758,11 @@ export function isUnauthenticated(err: unknown): err is ApiError {
   return err instanceof ApiError && err.status === 401;
 }
 
+/** The daemon does not know what was asked for (HTTP 404): removed, never there, or not yours to see. */
+export function isNotFound(err: unknown): err is ApiError {
+  return err instanceof ApiError && err.status === 404;
+}
+
 // ---------------------------------------------------------------------------
 // Session state: the CSRF token (memory only) and the "signed out" signal
 
@@ -926,7 +931,7 @@ export async function fetchMapping(options: RequestOptions = {}): Promise<Mappin
   try {
     return await call(MAPPING_PATH, options, {}, [200], parseMappingRules);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return null;
+    if (isNotFound(err)) return null;
     throw err;
   }
 }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { AppView } from './api';
 import {
   anyInProgress,
   appStatusBadge,
@@ -9,39 +8,7 @@ import {
   upgradeRequestOf,
   withApp,
 } from './apps';
-
-function appView(overrides: Partial<AppView> = {}): AppView {
-  return {
-    space: 'alpha',
-    name: 'cache',
-    item: 'redis',
-    chart: 'redis',
-    chart_version: '1.10.0',
-    values: {},
-    status: 'deployed',
-    operation: {
-      number: 1,
-      kind: 'install',
-      state: 'succeeded',
-      chart_version: '1.10.0',
-      started_by: 'alice',
-      started_at: '2026-11-27T10:00:00Z',
-      finished_at: '2026-11-27T10:01:00Z',
-      error: null,
-      runner: 'helm',
-    },
-    release: {
-      revision: 1,
-      status: 'deployed',
-      description: 'Install complete',
-      notes: null,
-      updated: null,
-    },
-    installed_by: 'alice',
-    installed_at: '2026-11-27T10:00:00Z',
-    ...overrides,
-  };
-}
+import { appView } from './testing';
 
 describe('applications', () => {
   it('are in progress while Helm installs, upgrades or uninstalls them', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FieldView, ItemView } from './api';
+import type { FieldView } from './api';
 import {
   EMPTY_ITEM_FORM,
   fieldOfMessage,
@@ -14,64 +14,7 @@ import {
   setPath,
   versionLabel,
 } from './items';
-
-function fieldView(overrides: Partial<FieldView> = {}): FieldView {
-  return {
-    path: 'replicas',
-    kind: 'integer',
-    title: 'Replicas',
-    description: null,
-    default: 1,
-    choices: [],
-    required: false,
-    minimum: 1,
-    maximum: 10,
-    secret: false,
-    ...overrides,
-  };
-}
-
-const text = { kind: 'string', minimum: null, maximum: null } as const;
-
-/** replicas (1..10, default 1), auth.password (secret, required), auth.enabled (default true), architecture (a choice), image.tag, tolerations. */
-function redisFields(): FieldView[] {
-  return [
-    fieldView(),
-    fieldView({ ...text, path: 'auth.password', default: null, required: true, secret: true }),
-    fieldView({ path: 'auth.enabled', kind: 'boolean', default: true, minimum: null, maximum: null }),
-    fieldView({ ...text, path: 'architecture', default: 'standalone', choices: ['standalone', 'replication'] }),
-    fieldView({ ...text, path: 'image.tag', default: '7.4' }),
-    fieldView({ path: 'tolerations', kind: 'array', default: [], minimum: null, maximum: null }),
-  ];
-}
-
-function itemView(overrides: Partial<ItemView> = {}, spec: Partial<ItemView['spec']> = {}): ItemView {
-  return {
-    spec: {
-      name: 'redis',
-      description: 'An in-memory store',
-      icon: null,
-      repository: 'stable',
-      chart: 'redis',
-      version: '^1.4',
-      values: { architecture: 'standalone' },
-      parameters: null,
-      hidden: false,
-      ...spec,
-    },
-    icon: spec.icon ?? null,
-    chart_version: '1.10.0',
-    app_version: '7.4',
-    chart_description: null,
-    fields: redisFields(),
-    has_schema: true,
-    created_by: 'root',
-    created_at: '2026-11-20T10:00:00Z',
-    updated_by: 'root',
-    updated_at: '2026-11-21T10:00:00Z',
-    ...overrides,
-  };
-}
+import { fieldView, itemView, redisFields } from './testing';
 
 const byPath = (path: string): FieldView => {
   const field = redisFields().find((f) => f.path === path);

@@ -1,4 +1,5 @@
-// Shared by the pages that refresh by themselves (Spaces, a space, Sessions).
+// Shared by the pages that refresh by themselves (Spaces, a space, Sessions),
+// and by the forms that read their choices once.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { describeError } from './format';
@@ -26,6 +27,51 @@ export function usePolling(load: (signal: AbortSignal) => Promise<boolean | void
 }
 
 /**
+ * Whether the component is still there (`current`): what an action answers
+ * after it went is dropped.
+ */
+export function useMounted(): { readonly current: boolean } {
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+  return mounted;
+}
+
+/**
+ * Something read once, when the component shows (a form's choices, a key):
+ * `value` is `null` until it answers, `error` says why it could not be read.
+ * `onRead` (as first given) also gets the answer, to pick a default from it.
+ * `fetch` should be stable (a module function).
+ */
+export function useReadOnce<T>(
+  fetch: (options: { signal?: AbortSignal }) => Promise<T>,
+  onRead?: (value: T) => void,
+): { value: T | null; error: string | null } {
+  const [value, setValue] = useState<T | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const first = useRef(onRead);
+  useEffect(() => {
+    const controller = new AbortController();
+    fetch({ signal: controller.signal }).then(
+      (answer) => {
+        if (controller.signal.aborted) return;
+        setValue(answer);
+        first.current?.(answer);
+      },
+      (err: unknown) => {
+        if (!controller.signal.aborted) setError(describeError(err));
+      },
+    );
+    return () => controller.abort();
+  }, [fetch]);
+  return { value, error };
+}
+
+/**
  * Only the answer to the latest request counts: an older one that arrives
  * late (a refresh that crossed an action) must not bring back a stale
  * state. `begin` numbers a request; `current(n, signal)` says whether its
@@ -34,13 +80,7 @@ export function usePolling(load: (signal: AbortSignal) => Promise<boolean | void
  */
 export function useLatest() {
   const latest = useRef(0);
-  const mounted = useRef(true);
-  useEffect(() => {
-    mounted.current = true;
-    return () => {
-      mounted.current = false;
-    };
-  }, []);
+  const mounted = useMounted();
   const begin = useCallback(() => ++latest.current, []);
   const current = useCallback(
     (n: number, signal?: AbortSignal) => !signal?.aborted && mounted.current && n === latest.current,

@@ -1,10 +1,12 @@
-// Helpers of the page tests (`*.test.tsx`, run in jsdom): mount a page, stub
-// fetch (as src/api.test.ts does: the global is replaced, the calls recorded),
-// click and type, and fixtures of the API's answers. Not part of the build.
+// Helpers of the page tests (`*.test.tsx`, run in jsdom): open a page and
+// close it after each test, stub fetch (as src/api.test.ts does: the global is
+// replaced, the calls recorded), sign in, click and type; and fixtures of the
+// API's answers, which the unit tests (`*.test.ts`) use too. Not part of the build.
 
 import { act, type ReactElement } from 'react';
 import { createRoot } from 'react-dom/client';
 import { vi } from 'vitest';
+import { fetchWhoami, setCsrfToken } from './api';
 import type {
   AppView,
   ChartVersionView,
@@ -61,9 +63,23 @@ export function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 }
 
+/** A fixture as the daemon answers it (200, JSON), or the Response given (an error) as it is. */
+export function answer(value: unknown): Response {
+  return value instanceof Response ? value : json(200, value);
+}
+
 /** The daemon's error envelope. */
 export function apiError(status: number, code: string, message: string): Response {
   return json(status, { error: { code, message, request_id: 'req-7' } });
+}
+
+/** What a test's handler answers for the routes it does not know: the daemon's 404. */
+export const noRoute: Handler = () => apiError(404, 'not_found', 'no such route');
+
+/** Signed in as the console is: whoami's answer (`me`) gives the CSRF token (csrf-123). */
+export async function signIn(me: Whoami): Promise<void> {
+  stubFetch(() => json(200, me));
+  await fetchWhoami();
 }
 
 /** `METHOD url` of each call, for compact assertions. */
@@ -90,6 +106,40 @@ export async function mount(element: ReactElement): Promise<Mounted> {
       container.remove();
     },
   };
+}
+
+/** The page a test opened (one at a time), which closePage takes down. */
+let opened: Mounted | null = null;
+
+/**
+ * Opens a page for a test: the address set to `path` when given (the page
+ * may read it), fetch stubbed with `handler` (the calls recorded), `page`
+ * mounted in place of the one opened before, if any.
+ */
+export async function openPage(
+  page: ReactElement,
+  handler: Handler,
+  path?: string,
+): Promise<{ calls: FetchCall[]; root: HTMLElement }> {
+  await opened?.unmount();
+  opened = null;
+  if (path !== undefined) window.history.replaceState(null, '', path);
+  const calls = stubFetch(handler);
+  opened = await mount(page);
+  return { calls, root: opened.container };
+}
+
+/**
+ * After each page test (`afterEach(closePage)`): unmounts the page and puts
+ * back what the test changed: fetch, the timers, the CSRF token, the address.
+ */
+export async function closePage(): Promise<void> {
+  await opened?.unmount();
+  opened = null;
+  vi.unstubAllGlobals();
+  vi.useRealTimers();
+  setCsrfToken(null);
+  window.history.replaceState(null, '', '/');
 }
 
 /** Lets pending requests answer and React render. */

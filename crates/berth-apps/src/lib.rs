@@ -463,11 +463,15 @@ impl Apps {
             .unwrap_or_else(|| Value::Object(Default::default()));
         let result = async {
             check_name(&name)?;
-            if let Some(existing) = self.current(space).await?.into_iter().find(|r| r.name == name) {
-                return Err(Error::conflict(format!(
-                    "an app named {name} is in space {space} already ({} from {}); upgrade or uninstall it",
-                    existing.status, existing.item
-                )));
+            match self.current_one(space, &name).await {
+                Ok(existing) => {
+                    return Err(Error::conflict(format!(
+                        "an app named {name} is in space {space} already ({} from {}); upgrade or uninstall it",
+                        existing.status, existing.item
+                    )));
+                }
+                Err(e) if e.code == berth_core::ErrorCode::NotFound => {}
+                Err(e) => return Err(e),
             }
             self.runnable()?;
             let prepared = self.catalog.prepare(&req.item, &given, false).await?;
