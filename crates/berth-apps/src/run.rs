@@ -43,6 +43,36 @@ pub(crate) struct Operation {
     pub origin: berth_core::audit::Origin,
 }
 
+/// The `helm` to run: `configured`, else the first on `path` (the value
+/// of `PATH`); missing, a 503 that says how to get one.
+fn find_helm(
+    configured: Option<&std::path::Path>,
+    path: Option<std::ffi::OsString>,
+) -> Result<PathBuf, Error> {
+    let missing = |what: String| {
+        Error::unavailable(format!(
+            "{what}: with the embedded cluster, berthd runs Helm itself to install catalog items. \
+             Install Helm 3.14 or later (https://helm.sh/docs/intro/install/) on this machine's PATH, \
+             or set [apps] helm = \"/path/to/helm\""
+        ))
+    };
+    if let Some(configured) = configured {
+        return if configured.is_file() {
+            Ok(configured.to_owned())
+        } else {
+            Err(missing(format!(
+                "[apps] helm names {}, which is not a file",
+                configured.display()
+            )))
+        };
+    }
+    path.iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("helm"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| missing("no helm on PATH".to_owned()))
+}
+
 /// Helm's own words for why it failed: its last `Error:` line.
 fn helm_error(log: &str) -> Option<String> {
     log.lines()
@@ -54,29 +84,7 @@ fn helm_error(log: &str) -> Option<String> {
 impl Apps {
     /// The local `helm`: the configured one, or the first on `PATH`.
     pub(crate) fn helm_binary(&self) -> Result<PathBuf, Error> {
-        let missing = |what: String| {
-            Error::unavailable(format!(
-                "{what}: with the embedded cluster, berthd runs Helm itself to install catalog items. \
-                 Install Helm 3.14 or later (https://helm.sh/docs/intro/install/) on this machine's PATH, \
-                 or set [apps] helm = \"/path/to/helm\""
-            ))
-        };
-        if let Some(path) = &self.config.helm {
-            return if path.is_file() {
-                Ok(path.clone())
-            } else {
-                Err(missing(format!(
-                    "[apps] helm names {}, which is not a file",
-                    path.display()
-                )))
-            };
-        }
-        std::env::var_os("PATH")
-            .iter()
-            .flat_map(std::env::split_paths)
-            .map(|dir| dir.join("helm"))
-            .find(|p| p.is_file())
-            .ok_or_else(|| missing("no helm on PATH".to_owned()))
+        find_helm(self.config.helm.as_deref(), std::env::var_os("PATH"))
     }
 
     pub(crate) async fn run(self: Arc<Self>, op: Operation) {
@@ -430,6 +438,36 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>, live: Arc<Live
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_helm_says_how_to_get_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let err = find_helm(None, Some(dir.path().as_os_str().to_owned())).expect_err("none");
+        assert_eq!(err.code, berth_core::ErrorCode::Unavailable);
+        assert!(
+            err.message.starts_with("no helm on PATH: "),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("Install Helm 3.14 or later"),
+            "{}",
+            err.message
+        );
+        let named = dir.path().join("helm");
+        let err = find_helm(Some(&named), None).expect_err("not a file");
+        assert!(
+            err.message.contains("which is not a file"),
+            "{}",
+            err.message
+        );
+        std::fs::write(&named, "").expect("helm");
+        assert_eq!(
+            find_helm(None, Some(dir.path().as_os_str().to_owned())).expect("on PATH"),
+            named
+        );
+        assert_eq!(find_helm(Some(&named), None).expect("configured"), named);
+    }
 
     #[test]
     fn helms_error_line_is_the_reason() {
