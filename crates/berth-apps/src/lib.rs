@@ -214,6 +214,34 @@ impl LogFollower {
     }
 }
 
+/// Operations ended, by kind and outcome, for the daemon's metrics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// [install, upgrade, uninstall] × [succeeded, failed]
+    ended: [[std::sync::atomic::AtomicU64; 2]; 3],
+}
+
+impl Counters {
+    fn slot(kind: OperationKind) -> usize {
+        match kind {
+            OperationKind::Install => 0,
+            OperationKind::Upgrade => 1,
+            OperationKind::Uninstall => 2,
+        }
+    }
+
+    fn count(&self, kind: OperationKind, succeeded: bool) {
+        self.ended[Self::slot(kind)][usize::from(!succeeded)]
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many operations of `kind` ended so, since the daemon started.
+    pub fn ended(&self, kind: OperationKind, succeeded: bool) -> u64 {
+        self.ended[Self::slot(kind)][usize::from(!succeeded)]
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 pub struct Apps {
     auth: Arc<Auth>,
     audit: Arc<Audit>,
@@ -226,6 +254,7 @@ pub struct Apps {
     /// Where local Helm runs keep their files.
     home: PathBuf,
     running: Mutex<HashMap<String, Arc<Live>>>,
+    counters: Counters,
 }
 
 /// Five random lowercase letters and digits.
@@ -339,7 +368,18 @@ impl Apps {
             runner,
             home: data_dir.join("apps"),
             running: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
         })
+    }
+
+    /// Operations ended since the daemon started.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Operations running now.
+    pub fn running(&self) -> usize {
+        self.running.lock().expect("running lock").len()
     }
 
     fn record(&self, space: &str, name: &str) -> Result<Option<AppRecord>, Error> {
@@ -741,6 +781,7 @@ impl Apps {
             .unwrap_or(0);
         record.log = log[start..].to_owned();
         let remove = kind == OperationKind::Uninstall && outcome.is_ok();
+        self.counters.count(kind, outcome.is_ok());
         match &outcome {
             Ok(()) => {
                 record.operation.state = OperationState::Succeeded;

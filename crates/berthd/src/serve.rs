@@ -141,6 +141,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     );
     apps.start()
         .map_err(|e| anyhow::anyhow!("cannot start apps: {}", e.message))?;
+    apps_metrics(&telemetry.meter, apps.clone());
     let app = App::new(AppParts {
         store: store.clone(),
         auth: auth.clone(),
@@ -279,6 +280,40 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
 
 /// The reconciler's counters as OpenTelemetry instruments (and so on
 /// `/metrics` and over OTLP).
+/// What the apps service counts, as metrics: operations ended by kind and
+/// outcome, and those running.
+fn apps_metrics(meter: &opentelemetry::metrics::Meter, apps: Arc<berth_apps::Apps>) {
+    use berth_core::app::OperationKind;
+    use opentelemetry::KeyValue;
+    let counted = apps.clone();
+    meter
+        .u64_observable_counter("berth.apps.operations")
+        .with_description("Helm operations on applications that ended, by kind and outcome")
+        .with_callback(move |counter| {
+            for (kind, name) in [
+                (OperationKind::Install, "install"),
+                (OperationKind::Upgrade, "upgrade"),
+                (OperationKind::Uninstall, "uninstall"),
+            ] {
+                for (succeeded, outcome) in [(true, "succeeded"), (false, "failed")] {
+                    counter.observe(
+                        counted.counters().ended(kind, succeeded),
+                        &[
+                            KeyValue::new("kind", name),
+                            KeyValue::new("outcome", outcome),
+                        ],
+                    );
+                }
+            }
+        })
+        .build();
+    meter
+        .u64_observable_gauge("berth.apps.running")
+        .with_description("Helm operations on applications running now")
+        .with_callback(move |gauge| gauge.observe(apps.running() as u64, &[]))
+        .build();
+}
+
 fn spaces_metrics(
     meter: &opentelemetry::metrics::Meter,
     reconciler: Arc<berth_spaces::Reconciler>,

@@ -475,6 +475,20 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
     let (_, listed) = api.call("GET", apps, &developer, None).await;
     assert_eq!(listed, json!([]));
 
+    // Counted for the daemon's metrics.
+    use berth_core::app::OperationKind::{Install, Uninstall, Upgrade};
+    let counters = server.app.apps().counters();
+    assert_eq!(
+        [
+            counters.ended(Install, true),
+            counters.ended(Upgrade, true),
+            counters.ended(Upgrade, false),
+            counters.ended(Uninstall, true),
+        ],
+        [1, 1, 1, 1]
+    );
+    assert_eq!(server.app.apps().running(), 0);
+
     // Each step in the audit log, with who and how it went.
     let (_, events) = api
         .call(

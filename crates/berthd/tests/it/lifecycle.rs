@@ -68,6 +68,8 @@ async fn serves_probes_metrics_version_and_openapi() {
         "berth_spaces_kubernetes_writes_total",
         "berth_spaces_reconcile_errors_total",
         "berth_spaces_cached",
+        "berth_apps_operations_total",
+        "berth_apps_running",
     ] {
         assert!(
             samples.iter().any(|(n, _, _)| n == name),
