@@ -366,9 +366,13 @@ async fn run_until_stopped(
     let mut last_space_check: Option<Instant> = None;
     let mut reported = Reported::default();
     let mut last_report = Instant::now();
+    // One listener for the whole run: a Ctrl-C that comes while the loop
+    // body runs is kept for the next select, not lost with a new listener.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     let outcome: Result<(), Failure> = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break Ok(()),
+            _ = &mut ctrl_c => break Ok(()),
             reason = &mut relay.task => {
                 let reason = reason.unwrap_or_else(|_| "the relay task failed".to_owned());
                 break Err(Failure::new(
