@@ -42,6 +42,14 @@ const FORGET_EVERY: Duration = Duration::from_secs(60);
 /// The most of an operation's output kept (its end, where Helm's error is).
 const MAX_LOG: usize = 256 << 10;
 
+/// Where the last `MAX_LOG` bytes of `text` start (at a character).
+fn tail_start(text: &str) -> usize {
+    let start = text.len().saturating_sub(MAX_LOG);
+    (start..=text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppRecord {
     pub space: String,
@@ -51,7 +59,6 @@ pub struct AppRecord {
     pub chart_version: String,
     /// What developers gave, at install and upgrades.
     pub values: Value,
-    pub status: String,
     pub operation: OperationView,
     /// The latest operation's output.
     pub log: String,
@@ -145,10 +152,7 @@ impl Live {
         // The end is kept (Helm's error is there); a follower that falls
         // behind a cut is sent the rest whole.
         if text.len() > 2 * MAX_LOG {
-            let cut = text.len() - MAX_LOG;
-            let cut = (cut..text.len())
-                .find(|i| text.is_char_boundary(*i))
-                .unwrap_or(0);
+            let cut = tail_start(&text);
             text.drain(..cut);
         }
         self.progress.send_replace((text.len(), false));
@@ -165,6 +169,18 @@ impl Live {
 
     fn text(&self) -> String {
         self.text.lock().expect("log lock").clone()
+    }
+
+    /// What was written after the first `from` bytes, and the length now
+    /// (copying only the new part). A log that got shorter (a Job's read
+    /// again from a new Pod, or its start cut) is given whole.
+    fn since(&self, from: usize) -> (String, usize) {
+        let text = self.text.lock().expect("log lock");
+        let chunk = match text.get(from..) {
+            Some(rest) => rest.to_owned(),
+            None => text.clone(),
+        };
+        (chunk, text.len())
     }
 
     fn finish(&self) {
@@ -193,15 +209,8 @@ impl LogFollower {
         loop {
             let (len, done) = *self.progress.borrow_and_update();
             if len != self.sent {
-                let text = self.live.text();
-                // A Job's log read again may be shorter (a new Pod): send
-                // it whole.
-                let chunk = if text.len() >= self.sent && text.is_char_boundary(self.sent) {
-                    text[self.sent..].to_owned()
-                } else {
-                    text.clone()
-                };
-                self.sent = text.len();
+                let (chunk, now) = self.live.since(self.sent);
+                self.sent = now;
                 return Some(chunk);
             }
             if done {
@@ -288,11 +297,15 @@ fn action_of(kind: OperationKind) -> &'static str {
     }
 }
 
-fn status_running(kind: OperationKind) -> &'static str {
-    match kind {
-        OperationKind::Install => "installing",
-        OperationKind::Upgrade => "upgrading",
-        OperationKind::Uninstall => "uninstalling",
+/// An app's status, from its latest operation (a succeeded uninstall
+/// leaves no app to have one).
+fn status(operation: &OperationView) -> &'static str {
+    match (operation.state, operation.kind) {
+        (OperationState::Running, OperationKind::Install) => "installing",
+        (OperationState::Running, OperationKind::Upgrade) => "upgrading",
+        (OperationState::Running, OperationKind::Uninstall) => "uninstalling",
+        (OperationState::Succeeded, _) => "deployed",
+        (OperationState::Failed, _) => "failed",
     }
 }
 
@@ -434,7 +447,7 @@ impl Apps {
             chart: record.chart,
             chart_version: record.chart_version,
             values: record.values,
-            status: record.status,
+            status: status(&record.operation).to_owned(),
             operation: record.operation,
             release: record.release,
             installed_by: record.installed_by,
@@ -507,7 +520,7 @@ impl Apps {
                 Ok(existing) => {
                     return Err(Error::conflict(format!(
                         "an app named {name} is in space {space} already ({} from {}); upgrade or uninstall it",
-                        existing.status, existing.item
+                        status(&existing.operation), existing.item
                     )));
                 }
                 Err(e) if e.code == berth_core::ErrorCode::NotFound => {}
@@ -523,7 +536,6 @@ impl Apps {
                 chart: prepared.chart.clone(),
                 chart_version: prepared.version.clone(),
                 values: given.clone(),
-                status: String::new(),
                 operation: self.operation(actor, 1, OperationKind::Install, &prepared.version, &name, now),
                 log: String::new(),
                 release: None,
@@ -670,7 +682,7 @@ impl Apps {
                     "{} is {} now; wait for it to finish (berth app status {})",
                     record.name,
                     self.record(&record.space, &record.name)?
-                        .map_or_else(|| "busy".to_owned(), |r| r.status),
+                        .map_or("busy", |r| status(&r.operation)),
                     record.name
                 )));
             }
@@ -678,7 +690,6 @@ impl Apps {
             running.insert(id.clone(), live.clone());
             live
         };
-        record.status = status_running(kind).to_owned();
         record.log = String::new();
         let event = NewEvent::new(
             actor_of(actor),
@@ -775,23 +786,17 @@ impl Apps {
         let id = key(&record.space, &record.name);
         let kind = record.operation.kind;
         record.operation.finished_at = Some(self.clock.now());
-        let start = log.len().saturating_sub(MAX_LOG);
-        let start = (start..=log.len())
-            .find(|i| log.is_char_boundary(*i))
-            .unwrap_or(0);
-        record.log = log[start..].to_owned();
+        record.log = log[tail_start(&log)..].to_owned();
         let remove = kind == OperationKind::Uninstall && outcome.is_ok();
         self.counters.count(kind, outcome.is_ok());
         match &outcome {
             Ok(()) => {
                 record.operation.state = OperationState::Succeeded;
-                record.status = "deployed".to_owned();
                 record.chart_version = record.operation.chart_version.clone();
             }
             Err(error) => {
                 record.operation.state = OperationState::Failed;
                 record.operation.error = Some(error.clone());
-                record.status = "failed".to_owned();
             }
         }
         let event = NewEvent::new(

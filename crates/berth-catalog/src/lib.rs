@@ -60,6 +60,24 @@ pub struct RepositoryRecord {
 }
 
 impl RepositoryRecord {
+    /// As the API shows it (the same way as an item's record).
+    fn view(self) -> RepositoryView {
+        RepositoryView {
+            charts: self.charts,
+            versions: self.versions,
+            name: self.name,
+            url: self.url,
+            username_file: self.username_file,
+            password_file: self.password_file,
+            ca_file: self.ca_file,
+            added_by: self.added_by,
+            added_at: self.added_at,
+            fetched_at: self.fetched_at,
+            last_error: self.last_error,
+            failed_at: self.failed_at,
+        }
+    }
+
     fn count(&mut self, charts: &[ChartView]) {
         self.charts = charts.len();
         self.versions = charts.iter().map(|c| c.versions.len()).sum();
@@ -187,23 +205,6 @@ impl Catalog {
         name: &str,
     ) -> Result<(), Error> {
         self.auth.allow(actor, action, what, resource(name)).await
-    }
-
-    fn view(&self, record: RepositoryRecord) -> Result<RepositoryView, Error> {
-        Ok(RepositoryView {
-            charts: record.charts,
-            versions: record.versions,
-            name: record.name,
-            url: record.url,
-            username_file: record.username_file,
-            password_file: record.password_file,
-            ca_file: record.ca_file,
-            added_by: record.added_by,
-            added_at: record.added_at,
-            fetched_at: record.fetched_at,
-            last_error: record.last_error,
-            failed_at: record.failed_at,
-        })
     }
 
     fn record(&self, name: &str) -> Result<RepositoryRecord, Error> {
@@ -379,7 +380,7 @@ impl Catalog {
                 Ok(((), event.clone()))
             })?;
         self.audit.durable(sealed.seq).await?;
-        self.view(record)
+        Ok(record.view())
     }
 
     pub async fn list(&self, actor: &Actor) -> Result<Vec<RepositoryView>, Error> {
@@ -391,7 +392,7 @@ impl Catalog {
         )
         .await?;
         let records: Vec<(String, RepositoryRecord)> = self.audit.store().scan(REPOSITORIES, "")?;
-        records.into_iter().map(|(_, r)| self.view(r)).collect()
+        Ok(records.into_iter().map(|(_, r)| r.view()).collect())
     }
 
     pub async fn get(&self, actor: &Actor, name: &str) -> Result<RepositoryView, Error> {
@@ -402,7 +403,7 @@ impl Catalog {
             name,
         )
         .await?;
-        self.view(self.record(name)?)
+        Ok(self.record(name)?.view())
     }
 
     /// The charts of a repository's last good index.
@@ -486,7 +487,7 @@ impl Catalog {
                 }
                 Ok(())
             })?;
-        Ok((self.view(record)?, failure))
+        Ok((record.view(), failure))
     }
 
     pub async fn remove(&self, actor: &Actor, name: &str) -> Result<RepositoryView, Error> {
@@ -497,7 +498,7 @@ impl Catalog {
             name,
         )
         .await?;
-        let view = self.view(self.record(name)?)?;
+        let view = self.record(name)?.view();
         let users = self.items_using(name)?;
         if !users.is_empty() {
             let refused = Err(Error::conflict(format!(

@@ -89,18 +89,15 @@ impl Client {
 
     /// A GET whose answer is read as it comes (a followed log).
     pub async fn get_stream(&self, path: &str) -> Result<reqwest::Response, Failure> {
-        let url = format!("{}{path}", self.base);
         // As long as the operation runs (Helm has its own timeout).
-        let mut request = self.http.get(&url).timeout(Duration::from_secs(6 * 3600));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(|err| {
-            Failure::new(
-                format!("cannot reach Berth at {}: {}", self.base, root_cause(&err)),
-                "check that berthd runs there and the URL is right (`berth context list`)",
+        let (response, url) = self
+            .start(
+                Method::GET,
+                path,
+                None::<&()>,
+                Some(Duration::from_secs(6 * 3600)),
             )
-        })?;
+            .await?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -137,14 +134,20 @@ impl Client {
         }
     }
 
-    async fn raw<B: Serialize>(
+    /// Sends a request, with the token and a JSON body; answers the
+    /// response (its body not read yet) and the URL.
+    async fn start<B: Serialize>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
-    ) -> Result<(reqwest::StatusCode, Vec<u8>, String), Failure> {
+        timeout: Option<Duration>,
+    ) -> Result<(reqwest::Response, String), Failure> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -157,6 +160,16 @@ impl Client {
                 "check that berthd runs there and the URL is right (`berth context list`)",
             )
         })?;
+        Ok((response, url))
+    }
+
+    async fn raw<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>, String), Failure> {
+        let (response, url) = self.start(method, path, body, None).await?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|err| {
             Failure::new(

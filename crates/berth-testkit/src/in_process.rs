@@ -48,6 +48,22 @@ impl TestServer {
         Ok(token.secret)
     }
 
+    /// Waits until the reconciler has made `space`'s installer
+    /// ServiceAccount, which catalog installs run as.
+    pub async fn installer_ready(&self, space: &str) {
+        crate::eventually(
+            std::time::Duration::from_secs(30),
+            "the space's installer",
+            || async {
+                self.sim
+                    .get_object("v1", "ServiceAccount", space, berth_kube::plan::INSTALLER)
+                    .await
+            },
+        )
+        .await
+        .expect("the space's installer is made");
+    }
+
     /// Starts serving on the current tokio runtime with the default
     /// sign-in configuration.
     pub async fn start() -> anyhow::Result<TestServer> {

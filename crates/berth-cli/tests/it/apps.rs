@@ -2,10 +2,7 @@
 //! against a real server, a chart repository served over loopback and the
 //! real Helm running against the server's cluster.
 
-use std::time::Duration;
-
 use berth_testkit::charts::{publish_demo, serve_dir};
-use berth_testkit::eventually;
 
 use crate::Cli;
 use crate::auth::server_with_admin;
@@ -57,18 +54,7 @@ async fn developers_deploy_and_manage_apps_from_the_cli() {
     ]);
     assert!(err.contains("is not a catalog item"), "{err}");
 
-    eventually(
-        Duration::from_secs(30),
-        "the admin space's installer",
-        || async {
-            server
-                .sim
-                .get_object("v1", "ServiceAccount", "admin", "berth-installer")
-                .await
-        },
-    )
-    .await
-    .expect("installer");
+    server.installer_ready("admin").await;
 
     // Deploy with a values file and --set, waiting for Helm.
     let values = work.path().join("values.yaml");

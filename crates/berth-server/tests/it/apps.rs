@@ -56,14 +56,7 @@ async fn space(api: &Api, server: &TestServer, token: &str, name: &str) {
         .call("POST", "/api/v1/spaces", token, Some(json!({"name": name})))
         .await;
     assert_eq!(status, 201, "{body}");
-    eventually(Duration::from_secs(30), "the space's installer", || async {
-        server
-            .sim
-            .get_object("v1", "ServiceAccount", name, "berth-installer")
-            .await
-    })
-    .await
-    .expect("installer");
+    server.installer_ready(name).await;
 }
 
 /// An admin's repository `stable` and item `demo` (version ~0.1; the

@@ -296,18 +296,7 @@ async fn every_changing_route_records_an_audit_event() {
     )
     .await;
     assert_eq!(status, 201, "{answer}");
-    berth_testkit::eventually(
-        std::time::Duration::from_secs(30),
-        "the admin space's installer",
-        || async {
-            server
-                .sim
-                .get_object("v1", "ServiceAccount", "admin", "berth-installer")
-                .await
-        },
-    )
-    .await
-    .expect("installer");
+    server.installer_ready("admin").await;
     let item = json!({"name": "demo", "repository": "charts", "chart": "demo"});
     for (method, path, concrete, body, want) in [
         (
