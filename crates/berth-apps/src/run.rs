@@ -13,7 +13,10 @@ use berth_core::audit::EventActor;
 use berth_kube::helm::{HELM_CONTAINER, HelmCommand, HelmJob, STATUS_CONTAINER, job_outcome};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::{AppRecord, Apps, Live, LocalCluster, Runner, release_view};
+use crate::Apps;
+use crate::config::{LocalCluster, Runner};
+use crate::logs::Live;
+use crate::records::{AppRecord, release_view};
 
 /// A Secret holds at most 1 MiB; the chart and values must fit with room.
 const MAX_SECRET: usize = 900 << 10;
