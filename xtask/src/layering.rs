@@ -59,9 +59,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "berth-cli",
-        &["berth-core", "berth-proto", "berth-agent", "berth-sync"],
+        &[
+            "berth-core",
+            "berth-proto",
+            "berth-dial",
+            "berth-agent",
+            "berth-sync",
+        ],
     ),
-    ("berth-agent", &["berth-proto", "berth-sync"]),
+    ("berth-agent", &["berth-proto", "berth-dial", "berth-sync"]),
+    ("berth-dial", &["berth-proto"]),
     (
         "berth-catalog",
         &["berth-core", "berth-store", "berth-audit", "berth-auth"],
@@ -132,6 +139,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-testkit",
             "berth-kube-sim",
             "berth-proto",
+            "berth-dial",
             "berth-agent",
             "berth-sync",
         ],

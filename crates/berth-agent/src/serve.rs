@@ -7,16 +7,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use berth_proto::StreamKind;
 use berth_proto::exec::{Decoder, ExecMessage};
 use berth_proto::mux::Stream;
+use berth_proto::{ExecOpen, OpenMeta, PortForwardOpen, ResetCode, StreamKind, SyncOpen};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dial::{self, Refused, Role};
+use berth_dial::{self as dial, Refused, Role};
 
 /// What an agent serves, and where.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ async fn serve(mut session: dial::Session, root: PathBuf, workdir: PathBuf, dev:
                         StreamKind::Exec => exec(stream, meta, workdir).await,
                         StreamKind::PortForward => forward(stream, meta).await,
                         StreamKind::Sync => sync(stream, meta, root, dev).await,
-                        other => stream.reset(1, &format!("this agent does not serve {other:?} streams")).await,
+                        other => stream.reset(ResetCode::UnsupportedKind, &format!("this agent does not serve {other:?} streams")).await,
                     }
                 });
             }
@@ -128,17 +128,18 @@ async fn exec(mut stream: Stream, meta: Value, root: PathBuf) {
         let writer = writer.clone();
         async move { writer.send(&message.encode()).await.is_ok() }
     };
-    let command: Vec<String> = meta["command"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|w| w.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    if meta["tty"] == true && !command.is_empty() {
+    let open = match ExecOpen::from_meta(meta) {
+        Ok(open) => open,
+        Err(e) => {
+            send(ExecMessage::Failed(e.to_string())).await;
+            let _ = writer.close().await;
+            return;
+        }
+    };
+    let command = &open.command;
+    if open.tty && !command.is_empty() {
         drop(writer);
-        return exec_tty(stream, &meta, root, command).await;
+        return exec_tty(stream, &open, root).await;
     }
     let Some((program, arguments)) = command.split_first() else {
         send(ExecMessage::Failed("no command given".to_owned())).await;
@@ -239,17 +240,26 @@ async fn exec(mut stream: Stream, meta: Value, root: PathBuf) {
 }
 
 async fn forward(stream: Stream, meta: Value) {
-    let Some(port) = meta["port"].as_u64().and_then(|p| u16::try_from(p).ok()) else {
-        stream
-            .reset(2, "a port-forward names a port from 1 to 65535")
-            .await;
-        return;
+    let port = match PortForwardOpen::from_meta(meta) {
+        Ok(open) if open.port > 0 => open.port,
+        _ => {
+            stream
+                .reset(
+                    ResetCode::BadRequest,
+                    "a port-forward names a port from 1 to 65535",
+                )
+                .await;
+            return;
+        }
     };
     match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
         Ok(tcp) => pump(tcp, stream).await,
         Err(e) => {
             stream
-                .reset(3, &format!("nothing answers on port {port}: {e}"))
+                .reset(
+                    ResetCode::Refused,
+                    &format!("nothing answers on port {port}: {e}"),
+                )
                 .await
         }
     }
@@ -257,31 +267,24 @@ async fn forward(stream: Stream, meta: Value) {
 
 /// A command on a pseudo-terminal: its output is one stream, resizes
 /// follow the CLI's terminal, and input is typed keys.
-async fn exec_tty(mut stream: Stream, meta: &Value, root: PathBuf, command: Vec<String>) {
+async fn exec_tty(mut stream: Stream, open: &ExecOpen, root: PathBuf) {
     use portable_pty::{CommandBuilder, PtySize, native_pty_system};
     let writer = stream.writer();
-    let size = |cols: &Value, rows: &Value| PtySize {
-        cols: cols
-            .as_u64()
-            .and_then(|c| u16::try_from(c).ok())
-            .filter(|c| *c > 0)
-            .unwrap_or(80),
-        rows: rows
-            .as_u64()
-            .and_then(|r| u16::try_from(r).ok())
-            .filter(|r| *r > 0)
-            .unwrap_or(24),
+    let command = &open.command;
+    let size = PtySize {
+        cols: open.cols.filter(|c| *c > 0).unwrap_or(80),
+        rows: open.rows.filter(|r| *r > 0).unwrap_or(24),
         pixel_width: 0,
         pixel_height: 0,
     };
     let started = (|| -> Result<_, String> {
         let pair = native_pty_system()
-            .openpty(size(&meta["cols"], &meta["rows"]))
+            .openpty(size)
             .map_err(|e| format!("cannot open a pseudo-terminal: {e}"))?;
         let mut builder = CommandBuilder::new(&command[0]);
         builder.args(&command[1..]);
         builder.cwd(&root);
-        builder.env("TERM", meta["term"].as_str().unwrap_or("xterm-256color"));
+        builder.env("TERM", open.term.as_deref().unwrap_or("xterm-256color"));
         let child = pair
             .slave
             .spawn_command(builder)
@@ -488,31 +491,31 @@ impl DevCommand {
 
 async fn sync(stream: Stream, meta: Value, root: PathBuf, dev: Arc<DevCommand>) {
     use berth_sync::engine::{self, Settings, SharedStatus};
-    if meta["version"].as_u64() != Some(u64::from(berth_sync::wire::VERSION)) {
+    let ours = u64::from(berth_sync::wire::VERSION);
+    let theirs = SyncOpen::version_of(&meta);
+    if theirs != Some(ours) {
+        let theirs = theirs.map_or_else(|| "none".to_owned(), |v| v.to_string());
         let reason = format!(
-            "this agent speaks sync protocol {}, the CLI {}; use the same berth on both ends",
-            berth_sync::wire::VERSION,
-            meta["version"]
+            "this agent speaks sync protocol {ours}, the CLI {theirs}; use the same berth on both ends"
         );
-        stream.reset(5, &reason).await;
+        stream.reset(ResetCode::Version, &reason).await;
         return;
     }
-    let folder = meta["path"].as_str().unwrap_or(".");
-    let root = match sync_root(&root, folder) {
-        Ok(root) => root,
-        Err(reason) => {
-            stream.reset(6, &reason).await;
+    let open = match SyncOpen::from_meta(meta) {
+        Ok(open) => open,
+        Err(e) => {
+            stream.reset(ResetCode::BadRequest, &e.to_string()).await;
             return;
         }
     };
-    let ignores = meta["ignores"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let root = match sync_root(&root, &open.path) {
+        Ok(root) => root,
+        Err(reason) => {
+            stream.reset(ResetCode::BadPath, &reason).await;
+            return;
+        }
+    };
+    let ignores = open.ignores;
     let (input, inbox) = tokio::sync::mpsc::channel(64);
     let (outbox, _) = berth_sync::link::attach(stream, input.clone());
     let settings = Settings {

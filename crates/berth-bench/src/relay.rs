@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use berth_proto::StreamKind;
 use berth_proto::mux::{Incoming, Mux, MuxConfig, Side};
+use berth_proto::{Handshake, Hello, PortForwardOpen, Welcome};
 use berth_testkit::DaemonProcess;
 use berth_testkit::relay::{WsLink, connect};
 use hdrhistogram::Histogram;
@@ -82,7 +82,7 @@ async fn pair(base: &str, token: &str, http: &reqwest::Client) -> anyhow::Result
         .as_str()
         .context("no agent token")?
         .to_owned();
-    let hello = json!({"version": 1, "session": id});
+    let hello = Hello::new(Some(id), None).to_json();
     let agent = {
         let (base, hello) = (base.to_owned(), hello.clone());
         tokio::spawn(async move { connect(&base, "agent", &agent_token, hello).await })
@@ -93,8 +93,8 @@ async fn pair(base: &str, token: &str, http: &reqwest::Client) -> anyhow::Result
     let (agent_ws, agent_welcome) = agent.await?.map_err(|e| anyhow::anyhow!("agent: {e}"))?;
     let (client, _client_in, mut client_driver) = Mux::new(MuxConfig::new(Side::Client));
     let (_agent, agent_incoming, mut agent_driver) = Mux::new(MuxConfig::new(Side::Agent));
-    let peer = |w: &serde_json::Value| w["peer_last_received"].as_u64().unwrap_or(0);
-    let (cp, ap) = (peer(&client_welcome), peer(&agent_welcome));
+    let peer = |w: serde_json::Value| Welcome::from_json(w).map(|w| w.peer_last_received);
+    let (cp, ap) = (peer(client_welcome)?, peer(agent_welcome)?);
     tokio::spawn(async move {
         let _ = client_driver
             .run(
@@ -192,9 +192,7 @@ async fn relay_bulk(pair: Pair) -> anyhow::Result<f64> {
             }
         });
     }
-    let stream = client
-        .open(StreamKind::PortForward, json!({"port": 1}))
-        .await?;
+    let stream = client.open_with(&PortForwardOpen { port: 1 }).await?;
     let started = Instant::now();
     let chunk = vec![7u8; 64 * 1024];
     let mut sent = 0u64;
@@ -215,9 +213,7 @@ async fn round_trips(
     every: Option<Duration>,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
     let mut hist = histogram()?;
-    let mut stream = client
-        .open(StreamKind::PortForward, json!({"port": 2}))
-        .await?;
+    let mut stream = client.open_with(&PortForwardOpen { port: 2 }).await?;
     let message = vec![1u8; size];
     let mut errors = 0;
     for _ in 0..count {

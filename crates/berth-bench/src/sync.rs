@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use berth_agent::dial::{self, Role};
+use berth_dial::{self as dial, Role};
 use berth_kube_sim::{SimOptions, Simulator};
-use berth_proto::StreamKind;
+use berth_proto::SyncOpen;
 use berth_sync::engine::{self, Phase, Settings, SharedStatus, Status};
 use berth_sync::{Input, ScanOptions};
 use berth_testkit::DaemonProcess;
@@ -181,10 +181,11 @@ async fn open(
 ) -> anyhow::Result<Side> {
     let stream = session
         .mux
-        .open(
-            StreamKind::Sync,
-            json!({"version": berth_sync::wire::VERSION, "path": remote, "ignores": []}),
-        )
+        .open_with(&SyncOpen {
+            version: u64::from(berth_sync::wire::VERSION),
+            path: remote.to_owned(),
+            ignores: Vec::new(),
+        })
         .await?;
     let (input, inbox) = mpsc::channel(64);
     let (outbox, wire) = berth_sync::link::attach(stream, input.clone());

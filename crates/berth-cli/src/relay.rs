@@ -1,7 +1,7 @@
-//! The CLI's side of the relay: [`berth_agent::dial`] with the CLI's
+//! The CLI's side of the relay: [`berth_dial`] with the CLI's
 //! errors.
 
-pub use berth_agent::dial::{Refused, Role, Session, first, run};
+pub use berth_dial::{Refused, Role, Session, first, run};
 
 use crate::output::Failure;
 

@@ -12,6 +12,11 @@
 
 pub mod exec;
 pub mod frame;
+pub mod messages;
 pub mod mux;
 
 pub use frame::{Frame, FrameError, Header, StreamKind};
+pub use messages::{
+    CloseReason, ControlOpen, ExecOpen, Handshake, Hello, MessageError, MetaError, OpenMeta,
+    PortForwardOpen, ResetCode, Resume, SyncOpen, Welcome,
+};

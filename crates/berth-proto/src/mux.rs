@@ -23,6 +23,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
 use crate::frame::{Frame, FrameError, MAX_DATA, StreamKind};
+use crate::messages::{OpenMeta, ResetCode};
 
 /// The largest receive window a side accepts from the opener of a stream.
 pub const MAX_WINDOW: u32 = 16 << 20;
@@ -67,7 +68,7 @@ pub enum MuxError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StreamError {
     #[error("the peer reset the stream (code {code}): {reason}")]
-    Reset { code: u16, reason: String },
+    Reset { code: ResetCode, reason: String },
     #[error("the session is closed")]
     Closed,
 }
@@ -268,8 +269,14 @@ impl Mux {
         self.shared.last_received.load(Ordering::SeqCst)
     }
 
+    /// Opens a stream of the kind `meta` is for; the metadata travels in
+    /// the OPEN frame (the relay reads it for the audit log).
+    pub async fn open_with<M: OpenMeta>(&self, meta: &M) -> Result<Stream, MuxError> {
+        self.open(M::KIND, meta.to_meta()).await
+    }
+
     /// Opens a stream of `kind`; `meta` travels in the OPEN frame (the
-    /// relay may read it).
+    /// relay may read it). [`Mux::open_with`] is the typed way.
     pub async fn open(&self, kind: StreamKind, meta: Value) -> Result<Stream, MuxError> {
         let id = {
             let mut next = self
@@ -389,7 +396,10 @@ impl Stream {
             }
             Some(Inbound::Reset { code, reason }) => {
                 self.finished = true;
-                Some(Err(StreamError::Reset { code, reason }))
+                Some(Err(StreamError::Reset {
+                    code: ResetCode::from(code),
+                    reason,
+                }))
             }
             None => {
                 self.finished = true;
@@ -404,7 +414,7 @@ impl Stream {
     }
 
     /// Abandons the stream both ways.
-    pub async fn reset(&self, code: u16, reason: &str) {
+    pub async fn reset(&self, code: ResetCode, reason: &str) {
         self.writer().reset(code, reason).await
     }
 }
@@ -464,14 +474,14 @@ impl StreamWriter {
     }
 
     /// Abandons the stream both ways.
-    pub async fn reset(&self, code: u16, reason: &str) {
+    pub async fn reset(&self, code: ResetCode, reason: &str) {
         self.shared.streams().remove(&self.id);
         let _ = self
             .shared
             .out
             .send(Outgoing::Reset {
                 stream: self.id,
-                code,
+                code: code.code(),
                 reason: reason.to_owned(),
             })
             .await;
@@ -484,7 +494,7 @@ impl Drop for Stream {
             // Dropped mid-way: tell the peer rather than leave it waiting.
             let _ = self.shared.out.try_send(Outgoing::Reset {
                 stream: self.id,
-                code: 0,
+                code: ResetCode::Abandoned.code(),
                 reason: "the stream was abandoned".to_owned(),
             });
         }

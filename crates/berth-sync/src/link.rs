@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use berth_proto::ResetCode;
 use berth_proto::mux::Stream;
 use tokio::sync::mpsc;
 
@@ -152,7 +153,7 @@ pub fn attach(mut stream: Stream, input: mpsc::Sender<Input>) -> (Outbox, WireCo
                     }
                     Err(e) => {
                         let reason = format!("the peer sent a bad message: {e}");
-                        stream.reset(4, &reason).await;
+                        stream.reset(ResetCode::BadMessage, &reason).await;
                         Some(reason)
                     }
                 },

@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use berth_core::session::{SessionCreated, SessionView};
-use berth_proto::StreamKind;
 use berth_proto::exec::{Decoder, ExecMessage};
+use berth_proto::{ExecOpen, PortForwardOpen};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -138,10 +138,13 @@ pub async fn exec(
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_owned());
     let mut stream = relay
         .mux
-        .open(
-            StreamKind::Exec,
-            json!({"command": command, "tty": tty, "cols": cols, "rows": rows, "term": term}),
-        )
+        .open_with(&ExecOpen {
+            command,
+            tty,
+            cols: Some(cols),
+            rows: Some(rows),
+            term: Some(term),
+        })
         .await
         .map_err(|e| Failure::new(format!("cannot start the command: {e}"), "try again"))?;
     let writer = stream.writer();
@@ -262,10 +265,7 @@ pub async fn forward(relay: &relay::Session, local: u16, remote: u16) -> Result<
         while let Ok((tcp, _)) = listener.accept().await {
             let mux = mux.clone();
             tokio::spawn(async move {
-                match mux
-                    .open(StreamKind::PortForward, json!({"port": remote}))
-                    .await
-                {
+                match mux.open_with(&PortForwardOpen { port: remote }).await {
                     Ok(stream) => berth_agent::pump(tcp, stream).await,
                     Err(e) => eprintln!("berth: cannot forward to {remote}: {e}"),
                 }

@@ -1,14 +1,19 @@
-//! The CLI's and the agent's side of the relay: a WebSocket to `berthd`
-//! (TLS with the web's root certificates for https), the handshake, and a
-//! session that reconnects and resumes when the connection drops.
+//! The dialer: the CLI's and the agent's side of the relay. A WebSocket to
+//! `berthd` (TLS with the web's root certificates for https, through an
+//! HTTP proxy when the environment names one), the HELLO/WELCOME
+//! handshake, and a session that reconnects and resumes when the
+//! connection drops.
+//!
+//! Invariant: a session is resumed after every drop until the relay says
+//! it is over ([`berth_proto::CloseReason::SessionEnded`]) or refuses the
+//! connection; a network failure alone never ends it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_proto::Frame;
 use berth_proto::mux::{Ended, Incoming, Link, LinkError, LinkRx, LinkTx, Mux, MuxConfig, Side};
+use berth_proto::{CloseReason, Frame, Handshake, Hello, Resume, Welcome};
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -222,8 +227,8 @@ async fn connect(
     base: &str,
     role: Role,
     token: &str,
-    hello: Value,
-) -> Result<(Ws, Value), Refused> {
+    hello: Hello,
+) -> Result<(Ws, Welcome), Refused> {
     let url = reqwest::Url::parse(base)
         .map_err(|e| Refused::Relay(format!("{base} is not a URL: {e}")))?;
     let secure = match url.scheme() {
@@ -279,12 +284,16 @@ async fn connect(
             )),
             other => Refused::Network(other.to_string()),
         })?;
-    ws.send(Message::Binary(Frame::Hello(hello).encode().into()))
-        .await
-        .map_err(|e| Refused::Network(e.to_string()))?;
+    ws.send(Message::Binary(
+        Frame::Hello(hello.to_json()).encode().into(),
+    ))
+    .await
+    .map_err(|e| Refused::Network(e.to_string()))?;
     match ws.next().await {
         Some(Ok(Message::Binary(bytes))) => match Frame::decode(&bytes) {
-            Ok(Frame::Welcome(welcome)) => Ok((ws, welcome)),
+            Ok(Frame::Welcome(welcome)) => Welcome::from_json(welcome)
+                .map(|welcome| (ws, welcome))
+                .map_err(|e| Refused::Relay(e.to_string())),
             _ => Err(Refused::Relay(
                 "the relay answered something other than WELCOME".to_owned(),
             )),
@@ -313,9 +322,9 @@ pub async fn first(
     token: &str,
     session: Option<&str>,
     say: &(dyn Fn(&str) + Send + Sync),
-) -> Result<(Ws, Value), Refused> {
-    let session = session.map(str::to_owned);
-    let first = connect(base, role, token, hello(&session, None));
+) -> Result<(Ws, Welcome), Refused> {
+    let hello = Hello::new(session.map(str::to_owned), None);
+    let first = connect(base, role, token, hello);
     tokio::pin!(first);
     tokio::select! {
         connected = &mut first => connected,
@@ -333,7 +342,7 @@ pub fn run(
     role: Role,
     token: String,
     session: Option<String>,
-    (ws, welcome): (Ws, Value),
+    (ws, welcome): (Ws, Welcome),
     say: impl Fn(&str) + Send + 'static,
 ) -> Session {
     let side = match role {
@@ -349,17 +358,13 @@ pub fn run(
             let Some(current) = link.take() else {
                 return "the relay task lost its connection".to_owned();
             };
-            let resume_token = welcome["resume_token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let peer = welcome["peer_last_received"].as_u64().unwrap_or(0);
-            match driver.run(current, peer).await {
+            let resume_token = welcome.resume_token.clone();
+            match driver.run(current, welcome.peer_last_received).await {
                 Ok(Ended::Finished) => return "done".to_owned(),
                 Ok(Ended::Disconnected(reason)) => {
-                    let reason = reason.map(|r| r.0).unwrap_or_default();
-                    if reason.contains("session ended") {
-                        return reason;
+                    let reason = CloseReason::parse(&reason.map(|r| r.0).unwrap_or_default());
+                    if reason.is_session_ended() {
+                        return reason.to_string();
                     }
                     say(&format!(
                         "connection to the relay lost ({reason}); resuming…"
@@ -371,11 +376,15 @@ pub fn run(
             loop {
                 tokio::time::sleep(delay).await;
                 let last = task_mux.last_received();
+                let resume = Resume {
+                    token: resume_token.clone(),
+                    last_received: last,
+                };
                 match connect(
                     &base,
                     role,
                     &token,
-                    hello(&session, Some((&resume_token, last))),
+                    Hello::new(session.clone(), Some(resume)),
                 )
                 .await
                 {
@@ -396,13 +405,4 @@ pub fn run(
         incoming,
         task,
     }
-}
-
-/// The HELLO this side sends: the session, and what to resume from.
-fn hello(session: &Option<String>, resume: Option<(&str, u64)>) -> Value {
-    let mut hello = json!({"version": 1, "session": session});
-    if let Some((token, last)) = resume {
-        hello["resume"] = json!({"token": token, "last_received": last});
-    }
-    hello
 }
