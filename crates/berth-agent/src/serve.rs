@@ -302,7 +302,7 @@ async fn exec_tty(mut stream: Stream, open: &ExecOpen, root: PathBuf) {
         }
     };
     // Shared by reference across awaits: resizes come while output flows.
-    let master = std::sync::Mutex::new(master);
+    let master = parking_lot::Mutex::new(master);
     // The terminal's output, read on a thread (the pty is blocking).
     let (output_tx, mut output_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     let reading = std::thread::spawn(move || {
@@ -345,15 +345,12 @@ async fn exec_tty(mut stream: Stream, open: &ExecOpen, root: PathBuf) {
                         return;
                     }
                     ExecMessage::Resize { cols, rows } => {
-                        let _ = master
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .resize(PtySize {
-                                cols,
-                                rows,
-                                pixel_width: 0,
-                                pixel_height: 0,
-                            });
+                        let _ = master.lock().resize(PtySize {
+                            cols,
+                            rows,
+                            pixel_width: 0,
+                            pixel_height: 0,
+                        });
                     }
                     _ => {}
                 }
@@ -426,7 +423,7 @@ pub struct DevCommand {
     workdir: Option<PathBuf>,
     started: std::sync::atomic::AtomicBool,
     say: Box<dyn Fn(&str) + Send + Sync>,
-    indexes: std::sync::Mutex<std::collections::HashMap<PathBuf, berth_sync::Index>>,
+    indexes: parking_lot::Mutex<std::collections::HashMap<PathBuf, berth_sync::Index>>,
 }
 
 impl std::fmt::Debug for DevCommand {
@@ -448,14 +445,8 @@ impl DevCommand {
             workdir,
             started: std::sync::atomic::AtomicBool::new(false),
             say: Box::new(say),
-            indexes: std::sync::Mutex::default(),
+            indexes: parking_lot::Mutex::default(),
         }
-    }
-
-    fn indexes(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<PathBuf, berth_sync::Index>> {
-        self.indexes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn start_once(&self, folder: &Path, runtime: &tokio::runtime::Handle) {
@@ -525,12 +516,12 @@ async fn sync(stream: Stream, meta: Value, root: PathBuf, dev: Arc<DevCommand>) 
         watch: true,
     };
     let runtime = tokio::runtime::Handle::current();
-    let previous = dev.indexes().remove(&root);
+    let previous = dev.indexes.lock().remove(&root);
     let folder = root.clone();
     let kept = dev.clone();
     let synced = move || dev.start_once(&folder, &runtime);
     let keep = move |index| {
-        kept.indexes().insert(root, index);
+        kept.indexes.lock().insert(root, index);
     };
     let _ = tokio::task::spawn_blocking(move || {
         engine::serve(

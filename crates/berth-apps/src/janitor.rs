@@ -28,10 +28,7 @@ impl Apps {
                 continue;
             }
             let live = Live::new();
-            self.running
-                .lock()
-                .expect("running lock")
-                .insert(id.clone(), live.clone());
+            self.running.lock().insert(id.clone(), live.clone());
             let apps = self.clone();
             let job = run::Operation {
                 record,
@@ -82,7 +79,7 @@ impl Apps {
             record.space, record.installed_at
         ));
         let sealed = {
-            let running = self.running.lock().expect("running lock");
+            let running = self.running.lock();
             if running.contains_key(id) {
                 return Ok(false);
             }

@@ -28,9 +28,10 @@ pub use logs::{LogFollower, Logs};
 pub use operation::Counters;
 pub use records::{APPS, AppRecord};
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use berth_audit::Audit;
 use berth_auth::{Actor, Auth};
@@ -99,7 +100,7 @@ impl Apps {
 
     /// Operations running now.
     pub fn running(&self) -> usize {
-        self.running.lock().expect("running lock").len()
+        self.running.lock().len()
     }
 
     pub async fn list(&self, actor: &Actor, space: &str) -> Result<Vec<AppView>, Error> {

@@ -2,7 +2,8 @@
 //! Helm's error is), followed by callers as it grows, and read from the
 //! record once the operation ended.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 use berth_auth::Actor;
 use berth_core::Error;
@@ -39,7 +40,7 @@ impl Live {
     }
 
     pub(crate) fn push(&self, line: &str) {
-        let mut text = self.text.lock().expect("log lock");
+        let mut text = self.text.lock();
         text.push_str(line);
         text.push('\n');
         // The end is kept (Helm's error is there); a follower that falls
@@ -53,7 +54,7 @@ impl Live {
 
     /// Replaces the whole output (a Job's log, read again).
     pub(crate) fn set(&self, log: &str) {
-        let mut text = self.text.lock().expect("log lock");
+        let mut text = self.text.lock();
         if *text != log {
             *text = log.to_owned();
             self.progress.send_replace((text.len(), false));
@@ -61,14 +62,14 @@ impl Live {
     }
 
     pub(crate) fn text(&self) -> String {
-        self.text.lock().expect("log lock").clone()
+        self.text.lock().clone()
     }
 
     /// What was written after the first `from` bytes, and the length now
     /// (copying only the new part). A log that got shorter (a Job's read
     /// again from a new Pod, or its start cut) is given whole.
     fn since(&self, from: usize) -> (String, usize) {
-        let text = self.text.lock().expect("log lock");
+        let text = self.text.lock();
         let chunk = match text.get(from..) {
             Some(rest) => rest.to_owned(),
             None => text.clone(),
@@ -77,7 +78,7 @@ impl Live {
     }
 
     pub(crate) fn finish(&self) {
-        let len = self.text.lock().expect("log lock").len();
+        let len = self.text.lock().len();
         self.progress.send_replace((len, true));
     }
 }
@@ -122,12 +123,7 @@ impl Apps {
         self.spaces.check_use(actor, space, "app.logs").await?;
         // The running operation first: its end is recorded before it
         // leaves the map, so no output falls between the two.
-        let live = self
-            .running
-            .lock()
-            .expect("running lock")
-            .get(&key(space, name))
-            .cloned();
+        let live = self.running.lock().get(&key(space, name)).cloned();
         Ok(match live {
             Some(live) => {
                 let progress = live.progress.subscribe();

@@ -261,7 +261,7 @@ impl Apps {
         let id = key(&record.space, &record.name);
         let kind = record.operation.kind;
         let live = {
-            let mut running = self.running.lock().expect("running lock");
+            let mut running = self.running.lock();
             if running.contains_key(&id) {
                 return Err(Error::conflict(format!(
                     "{} is {} now; wait for it to finish (berth app status {})",
@@ -325,7 +325,7 @@ impl Apps {
         let (record, sealed) = match committed {
             Ok(committed) => committed,
             Err(e) => {
-                self.running.lock().expect("running lock").remove(&id);
+                self.running.lock().remove(&id);
                 return Err(e);
             }
         };
@@ -402,7 +402,7 @@ impl Apps {
         // The end is recorded and the release freed together: a caller
         // that reads the end may start the next operation at once.
         let (committed, live) = {
-            let mut running = self.running.lock().expect("running lock");
+            let mut running = self.running.lock();
             let committed = self.audit.commit(&[APPS.name], |tx| {
                 if remove {
                     tx.delete(APPS, &id)?;
@@ -423,7 +423,7 @@ impl Apps {
                 }
             }
             Err(e) => {
-                tracing::error!(app = %id, error = %e.internal.as_deref().unwrap_or(&e.message), "cannot record how an app's operation ended")
+                tracing::error!(app = %id, error = %e.detail(), "cannot record how an app's operation ended")
             }
         }
     }

@@ -13,8 +13,9 @@ pub mod forward;
 mod query;
 mod verify;
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use berth_core::Error;
 use berth_store::{Store, StoreError, Table, Tx, TxError};
@@ -201,7 +202,7 @@ impl Audit {
     }
 
     pub fn head(&self) -> ChainPoint {
-        self.head.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.head.lock().clone()
     }
 
     /// Runs `change` and appends the event it returns in one transaction
@@ -221,7 +222,7 @@ impl Audit {
         }
         // One writer extends the chain at a time; the transaction itself
         // then never conflicts on the head.
-        let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        let mut head = self.head.lock();
         let time = self.next_time();
         let result = self
             .store
@@ -246,7 +247,7 @@ impl Audit {
     pub fn record(&self, event: NewEvent) -> Result<AuditEvent, Error> {
         // No other table changes: one atomic batch on the audit tree is
         // enough, and much cheaper than a transaction.
-        let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        let mut head = self.head.lock();
         let event = event::seal(head.seq + 1, self.next_time(), &head.hash, event);
         let mut batch = self.store.batch(EVENTS);
         batch
@@ -278,6 +279,26 @@ impl Audit {
         self.durability
             .committed
             .fetch_max(event.seq, Ordering::SeqCst);
+        Ok(event)
+    }
+
+    /// Runs `change` and appends its event in one transaction, then waits
+    /// until the event is on disk: what a request does before it answers.
+    pub async fn commit_durable<R>(
+        &self,
+        tables: &[&'static str],
+        change: impl Fn(&Tx<'_>) -> Result<(R, NewEvent), TxError>,
+    ) -> Result<R, Error> {
+        let (value, event) = self.commit(tables, change)?;
+        self.durable(event.seq).await?;
+        Ok(value)
+    }
+
+    /// Appends an event that goes with no change (a refusal, a failure), then
+    /// waits until it is on disk.
+    pub async fn record_durable(&self, event: NewEvent) -> Result<AuditEvent, Error> {
+        let event = self.record(event)?;
+        self.durable(event.seq).await?;
         Ok(event)
     }
 

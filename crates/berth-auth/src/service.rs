@@ -7,10 +7,11 @@ pub mod sso;
 mod tokens;
 mod users;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_audit::{ActorKind, Audit, EventActor, EventResource, NewEvent, Origin, Outcome};
@@ -169,11 +170,6 @@ impl std::fmt::Debug for Auth {
 fn quota(per_minute: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN))
 }
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Turns any name into a valid user name: lowercase, invalid characters
 /// replaced by `-`, at most 63 characters.
 pub fn normalize_username(raw: &str) -> Option<Username> {
@@ -330,9 +326,7 @@ impl Auth {
         tables: &[&'static str],
         change: impl Fn(&Tx<'_>) -> Result<(R, NewEvent), TxError>,
     ) -> Result<R, Error> {
-        let (value, event) = self.audit.commit(tables, change)?;
-        self.audit.durable(event.seq).await?;
-        Ok(value)
+        self.audit.commit_durable(tables, change).await
     }
 
     /// Records an event that goes with no change (a refusal), durably.
@@ -345,7 +339,7 @@ impl Auth {
                 }
             }
             Err(err) => {
-                tracing::error!(error = %err.internal.as_deref().unwrap_or(&err.message), "cannot record an audit event")
+                tracing::error!(error = %err.detail(), "cannot record an audit event")
             }
         }
     }
@@ -384,8 +378,7 @@ impl Auth {
         let event = NewEvent::new(actor_of(actor), action, target, Outcome::Success)
             .origin(actor.origin.clone())
             .reason(reason);
-        let sealed = self.audit.record(event)?;
-        self.audit.durable(sealed.seq).await
+        self.audit.record_durable(event).await.map(drop)
     }
 
     /// Records a failed attempt, then returns its error. Other services

@@ -413,12 +413,13 @@ impl Catalog {
             record.chart_version,
             if record.spec.hidden { " (hidden)" } else { "" }
         ));
-        let (_, sealed) = self.audit.commit(&[ITEMS.name], |tx| {
-            precondition(tx)?;
-            tx.put(ITEMS, &record.spec.name, record)?;
-            Ok(((), event.clone()))
-        })?;
-        self.audit.durable(sealed.seq).await?;
+        self.audit
+            .commit_durable(&[ITEMS.name], |tx| {
+                precondition(tx)?;
+                tx.put(ITEMS, &record.spec.name, record)?;
+                Ok(((), event.clone()))
+            })
+            .await?;
         Ok(())
     }
 
@@ -441,11 +442,12 @@ impl Catalog {
             Outcome::Success,
         )
         .origin(actor.origin.clone());
-        let (_, sealed) = self.audit.commit(&[ITEMS.name], |tx| {
-            tx.delete(ITEMS, name)?;
-            Ok(((), event.clone()))
-        })?;
-        self.audit.durable(sealed.seq).await?;
+        self.audit
+            .commit_durable(&[ITEMS.name], |tx| {
+                tx.delete(ITEMS, name)?;
+                Ok(((), event.clone()))
+            })
+            .await?;
         Ok(record.view())
     }
 

@@ -372,14 +372,13 @@ impl Catalog {
         )
         .origin(actor.origin.clone())
         .reason(format!("{} ({} charts)", record.url, charts.len()));
-        let (_, sealed) = self
-            .audit
-            .commit(&[REPOSITORIES.name, INDEXES.name], |tx| {
+        self.audit
+            .commit_durable(&[REPOSITORIES.name, INDEXES.name], |tx| {
                 tx.put(REPOSITORIES, &record.name, &record)?;
                 tx.put(INDEXES, &record.name, &charts)?;
                 Ok(((), event.clone()))
-            })?;
-        self.audit.durable(sealed.seq).await?;
+            })
+            .await?;
         Ok(record.view())
     }
 
@@ -448,8 +447,7 @@ impl Catalog {
                 .clone()
                 .unwrap_or_else(|| format!("{} charts", view.charts)),
         );
-        let sealed = self.audit.record(event)?;
-        self.audit.durable(sealed.seq).await?;
+        self.audit.record_durable(event).await?;
         Ok(view)
     }
 
@@ -517,14 +515,13 @@ impl Catalog {
             Outcome::Success,
         )
         .origin(actor.origin.clone());
-        let (_, sealed) = self
-            .audit
-            .commit(&[REPOSITORIES.name, INDEXES.name], |tx| {
+        self.audit
+            .commit_durable(&[REPOSITORIES.name, INDEXES.name], |tx| {
                 tx.delete(REPOSITORIES, name)?;
                 tx.delete(INDEXES, name)?;
                 Ok(((), event.clone()))
-            })?;
-        self.audit.durable(sealed.seq).await?;
+            })
+            .await?;
         self.forget_archives(name);
         Ok(view)
     }

@@ -76,6 +76,12 @@ impl Error {
         }
     }
 
+    /// What a log line says of this error: the internal detail when there
+    /// is one, else the message. Never sent to a caller.
+    pub fn detail(&self) -> &str {
+        self.internal.as_deref().unwrap_or(&self.message)
+    }
+
     /// A value named `field` failed validation.
     pub fn invalid(field: &str, problem: impl std::fmt::Display) -> Self {
         Error::new(ErrorCode::Invalid, format!("{field}: {problem}"))

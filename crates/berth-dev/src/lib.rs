@@ -10,9 +10,10 @@
 //! Invariant: a workload in dev mode carries its original spec, and
 //! `down` puts exactly that back; a second `up` never overwrites it.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use berth_audit::Audit;
 use berth_auth::{Actor, Auth, actor_of};
@@ -171,10 +172,6 @@ impl Dev {
         })
     }
 
-    fn local(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::JoinHandle<()>>> {
-        self.local.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn record(&self, space: &str, target: &str) -> Result<Option<DevRecord>, Error> {
         Ok(self.audit.store().get(TARGETS, &key(space, target))?)
     }
@@ -205,7 +202,8 @@ impl Dev {
             .is_ok_and(|s| s.state != SessionState::Ended);
         let agent_live = record.mode == DevMode::Cluster
             || self
-                .local()
+                .local
+                .lock()
                 .get(&key(&record.space, &record.target))
                 .is_some_and(|task| !task.is_finished());
         session_live && agent_live
@@ -331,7 +329,7 @@ impl Dev {
                     tracing::info!(target: "berth_dev::agent", "local agent stopped: {e}");
                 }
             });
-            if let Some(previous) = self.local().insert(label, task) {
+            if let Some(previous) = self.local.lock().insert(label, task) {
                 previous.abort();
             }
         }
@@ -364,11 +362,12 @@ impl Dev {
             "{} in dev mode, session {}",
             req.workload, record.session
         ));
-        let (_, sealed) = self.audit.commit(&[TARGETS.name], |tx| {
-            tx.put(TARGETS, &key(space, &req.target), &record)?;
-            Ok(((), event.clone()))
-        })?;
-        self.audit.durable(sealed.seq).await?;
+        self.audit
+            .commit_durable(&[TARGETS.name], |tx| {
+                tx.put(TARGETS, &key(space, &req.target), &record)?;
+                Ok(((), event.clone()))
+            })
+            .await?;
         self.view(actor, record).await
     }
 
@@ -405,7 +404,7 @@ impl Dev {
                     berth_core::error::chain(&e),
                 )
             })?;
-        if let Some(task) = self.local().remove(&key(space, target)) {
+        if let Some(task) = self.local.lock().remove(&key(space, target)) {
             task.abort();
         }
         let view = self.view(actor, record.clone()).await;
@@ -418,11 +417,12 @@ impl Dev {
         )
         .origin(actor.origin.clone())
         .reason(format!("{} restored", record.workload));
-        let (_, sealed) = self.audit.commit(&[TARGETS.name], |tx| {
-            tx.delete(TARGETS, &key(space, target))?;
-            Ok(((), event.clone()))
-        })?;
-        self.audit.durable(sealed.seq).await?;
+        self.audit
+            .commit_durable(&[TARGETS.name], |tx| {
+                tx.delete(TARGETS, &key(space, target))?;
+                Ok(((), event.clone()))
+            })
+            .await?;
         view
     }
 
@@ -451,7 +451,7 @@ impl Dev {
 
     /// Ends every local agent (the daemon is stopping).
     pub fn stop(&self) {
-        for (_, task) in self.local().drain() {
+        for (_, task) in self.local.lock().drain() {
             task.abort();
         }
     }

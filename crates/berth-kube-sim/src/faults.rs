@@ -2,7 +2,7 @@
 //! server: refused requests (500s, 409s, any status), slow answers, and
 //! watches cut off mid-stream.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -52,10 +52,7 @@ fn status_reason(code: u16) -> &'static str {
 
 impl Faults {
     fn add(&self, rule: Rule) {
-        self.rules
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(rule);
+        self.rules.lock().push(rule);
     }
 
     /// The next `count` requests whose path contains `path_contains` (and,
@@ -95,7 +92,7 @@ impl Faults {
 
     /// Forgets every pending rule.
     pub fn clear(&self) {
-        self.rules.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.rules.lock().clear();
     }
 
     pub(crate) fn watch_epoch(&self) -> watch::Receiver<u64> {
@@ -106,7 +103,7 @@ impl Faults {
     /// returns the error to answer with.
     pub(crate) async fn apply(&self, method: &str, path: &str) -> Result<(), ApiError> {
         let effect = {
-            let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
+            let mut rules = self.rules.lock();
             let found = rules.iter_mut().position(|rule| {
                 rule.remaining > 0
                     && rule.method.as_deref().is_none_or(|m| m == method)

@@ -12,10 +12,11 @@
 //! it granted; a side holds at most `replay_limit` bytes of unacknowledged
 //! frames and stops sending until acknowledgements arrive.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -195,12 +196,6 @@ struct Shared {
     closed: Notify,
 }
 
-impl Shared {
-    fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<u32, StreamState>> {
-        self.streams.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
 /// A session's streams. Cheap to clone.
 #[derive(Clone)]
 pub struct Mux {
@@ -279,11 +274,7 @@ impl Mux {
     /// relay may read it). [`Mux::open_with`] is the typed way.
     pub async fn open(&self, kind: StreamKind, meta: Value) -> Result<Stream, MuxError> {
         let id = {
-            let mut next = self
-                .shared
-                .next_id
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut next = self.shared.next_id.lock();
             let id = *next;
             *next = next
                 .checked_add(2)
@@ -312,7 +303,7 @@ fn register(shared: &Arc<Shared>, id: u32, window: u32) -> Stream {
         bytes: Mutex::new(u64::from(window)),
         more: Notify::new(),
     });
-    shared.streams().insert(
+    shared.streams.lock().insert(
         id,
         StreamState {
             inbound: tx,
@@ -438,7 +429,7 @@ impl StreamWriter {
                     return Err(StreamError::Closed);
                 }
                 {
-                    let mut credit = self.credit.bytes.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut credit = self.credit.bytes.lock();
                     if *credit > 0 {
                         let n = data.len().min(MAX_DATA).min(*credit as usize);
                         *credit -= n as u64;
@@ -475,7 +466,7 @@ impl StreamWriter {
 
     /// Abandons the stream both ways.
     pub async fn reset(&self, code: ResetCode, reason: &str) {
-        self.shared.streams().remove(&self.id);
+        self.shared.streams.lock().remove(&self.id);
         let _ = self
             .shared
             .out
@@ -490,7 +481,7 @@ impl StreamWriter {
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        if self.shared.streams().remove(&self.id).is_some() && !self.finished {
+        if self.shared.streams.lock().remove(&self.id).is_some() && !self.finished {
             // Dropped mid-way: tell the peer rather than leave it waiting.
             let _ = self.shared.out.try_send(Outgoing::Reset {
                 stream: self.id,
@@ -506,7 +497,7 @@ impl Drop for Driver {
         self.shared.is_closed.store(true, Ordering::SeqCst);
         self.shared.closed.notify_waiters();
         // Readers see the session end instead of waiting forever.
-        self.shared.streams().clear();
+        self.shared.streams.lock().clear();
     }
 }
 
@@ -594,7 +585,7 @@ impl Driver {
                         return Ok(Ended::Finished);
                     };
                     if let Outgoing::Credit { stream, bytes } = &outgoing
-                        && let Some(state) = self.shared.streams().get_mut(stream)
+                        && let Some(state) = self.shared.streams.lock().get_mut(stream)
                     {
                         // What the peer may send grows as this side hands out credit.
                         state.receivable += u64::from(*bytes);
@@ -648,7 +639,7 @@ impl Driver {
                         "the peer opened stream {stream}, an id of this side's"
                     )));
                 }
-                if self.shared.streams().contains_key(&stream) {
+                if self.shared.streams.lock().contains_key(&stream) {
                     return Err(protocol(format!("stream {stream} opened twice")));
                 }
                 if window == 0 || window > MAX_WINDOW {
@@ -659,11 +650,11 @@ impl Driver {
                 let accepted = register(&self.shared, stream, window);
                 if self.incoming.send((accepted, kind, meta)).await.is_err() {
                     // Nobody accepts streams on this side any more.
-                    self.shared.streams().remove(&stream);
+                    self.shared.streams.lock().remove(&stream);
                 }
             }
             Frame::Data { stream, data, .. } => {
-                let mut streams = self.shared.streams();
+                let mut streams = self.shared.streams.lock();
                 // Data for a stream this side reset is dropped: the peer
                 // may have sent it before the RESET arrived.
                 if let Some(state) = streams.get_mut(&stream) {
@@ -679,14 +670,14 @@ impl Driver {
                 }
             }
             Frame::Credit { stream, bytes, .. } => {
-                if let Some(state) = self.shared.streams().get(&stream) {
-                    let mut credit = state.credit.bytes.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(state) = self.shared.streams.lock().get(&stream) {
+                    let mut credit = state.credit.bytes.lock();
                     *credit += u64::from(bytes);
                     state.credit.more.notify_waiters();
                 }
             }
             Frame::Close { stream, .. } => {
-                if let Some(state) = self.shared.streams().get(&stream) {
+                if let Some(state) = self.shared.streams.lock().get(&stream) {
                     let _ = state.inbound.send(Inbound::End);
                 }
             }
@@ -696,7 +687,7 @@ impl Driver {
                 reason,
                 ..
             } => {
-                if let Some(state) = self.shared.streams().remove(&stream) {
+                if let Some(state) = self.shared.streams.lock().remove(&stream) {
                     let _ = state.inbound.send(Inbound::Reset { code, reason });
                     state.credit.more.notify_waiters();
                 }

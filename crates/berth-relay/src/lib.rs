@@ -22,8 +22,9 @@ mod sessions;
 mod socket;
 mod splice;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use berth_audit::Audit;
 use berth_auth::Auth;
@@ -83,9 +84,5 @@ impl Relay {
 
     pub fn config(&self) -> &RelayConfig {
         &self.config
-    }
-
-    pub(crate) fn lives(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Live>>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

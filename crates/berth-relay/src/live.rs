@@ -2,8 +2,8 @@
 //! other side, the attachments (one CLI connection paired with one agent
 //! connection each), resume tokens, open streams and traffic counters.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
@@ -82,10 +82,4 @@ pub(crate) struct Live {
     pub(crate) to_client: AtomicU64,
     pub(crate) last_traffic: Mutex<Instant>,
     pub(crate) last_activity_note: Mutex<Option<Instant>>,
-}
-
-impl Live {
-    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, LiveState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }

@@ -96,7 +96,8 @@ impl Relay {
             }
         };
         let live = self
-            .lives()
+            .live
+            .lock()
             .get(&id)
             .cloned()
             .ok_or_else(|| "the session has ended".to_owned())?;
@@ -117,7 +118,7 @@ impl Relay {
             Pair(u64, Waiting, Waiting, Option<Waiting>),
         }
         let next = {
-            let mut state = live.state();
+            let mut state = live.state.lock();
             let arrived = Waiting {
                 tx,
                 rx,

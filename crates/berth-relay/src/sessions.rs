@@ -2,8 +2,9 @@
 //! terminate, end, and the watch that ends attachments past the grace
 //! period and sessions past the idle timeout.
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_audit::{EventActor, NewEvent, Outcome};
@@ -19,10 +20,10 @@ use crate::{AGENT_PREFIX, Relay};
 
 impl Relay {
     fn view(&self, record: &SessionRecord) -> SessionView {
-        let live = self.lives().get(&record.id).cloned();
+        let live = self.live.lock().get(&record.id).cloned();
         let (state, client, agent, streams, to_agent, to_client) = match &live {
             Some(live) => {
-                let s = live.state();
+                let s = live.state.lock();
                 let connected = s.attachments.values().any(|a| a.connected);
                 let state = if s.ended.is_some() {
                     SessionState::Ended
@@ -72,9 +73,10 @@ impl Relay {
             .check_use(actor, &req.space, "session.create")
             .await?;
         let live_for_user = self
-            .lives()
+            .live
+            .lock()
             .values()
-            .filter(|l| l.record.owner_id == actor.user.id && l.state().ended.is_none())
+            .filter(|l| l.record.owner_id == actor.user.id && l.state.lock().ended.is_none())
             .count();
         if live_for_user >= self.config.max_sessions_per_user {
             return Err(Error::forbidden(format!(
@@ -99,14 +101,13 @@ impl Relay {
             Outcome::Success,
         )
         .origin(actor.origin.clone());
-        let (_, sealed) = self
-            .audit
-            .commit(&[SESSIONS.name, AGENT_TOKENS.name], |tx| {
+        self.audit
+            .commit_durable(&[SESSIONS.name, AGENT_TOKENS.name], |tx| {
                 tx.put(SESSIONS, &record.id, &record)?;
                 tx.put(AGENT_TOKENS, &hash, &record.id)?;
                 Ok(((), event.clone()))
-            })?;
-        self.audit.durable(sealed.seq).await?;
+            })
+            .await?;
         let live = Arc::new(Live {
             record: record.clone(),
             state: Mutex::new(LiveState::default()),
@@ -115,7 +116,7 @@ impl Relay {
             last_traffic: Mutex::new(Instant::now()),
             last_activity_note: Mutex::new(None),
         });
-        self.lives().insert(record.id.clone(), live.clone());
+        self.live.lock().insert(record.id.clone(), live.clone());
         tokio::spawn(self.clone().watch(live));
         let _ = self
             .spaces
@@ -163,7 +164,8 @@ impl Relay {
         let all = berth_auth::policy::authorize(actor, Action::ListAllSessions).is_ok();
         // Collected first: `view` takes the same lock.
         let records: Vec<SessionRecord> = self
-            .lives()
+            .live
+            .lock()
             .values()
             .filter(|l| all || l.record.owner_id == actor.user.id)
             .map(|l| l.record.clone())
@@ -201,10 +203,10 @@ impl Relay {
         reason: &str,
         event: Option<NewEvent>,
     ) -> Result<(), Error> {
-        let live = self.lives().remove(id);
+        let live = self.live.lock().remove(id);
         if let Some(live) = &live {
             let waiting: Vec<Waiting> = {
-                let mut state = live.state();
+                let mut state = live.state.lock();
                 if state.ended.is_some() {
                     return Ok(());
                 }
@@ -240,17 +242,18 @@ impl Relay {
             )
             .reason(reason)
         });
-        let (_, sealed) = self.audit.commit(&[SESSIONS.name], |tx| {
-            if let Some(mut record) = tx.get(SESSIONS, id)?
-                && record.ended_at.is_none()
-            {
-                record.ended_at = Some(now);
-                record.ended_reason = Some(reason.to_owned());
-                tx.put(SESSIONS, id, &record)?;
-            }
-            Ok(((), event.clone()))
-        })?;
-        self.audit.durable(sealed.seq).await?;
+        self.audit
+            .commit_durable(&[SESSIONS.name], |tx| {
+                if let Some(mut record) = tx.get(SESSIONS, id)?
+                    && record.ended_at.is_none()
+                {
+                    record.ended_at = Some(now);
+                    record.ended_reason = Some(reason.to_owned());
+                    tx.put(SESSIONS, id, &record)?;
+                }
+                Ok(((), event.clone()))
+            })
+            .await?;
         tracing::info!(session = id, reason, "dev session ended");
         Ok(())
     }
@@ -264,7 +267,7 @@ impl Relay {
             // Attachments whose side did not come back in time end; the
             // session goes on.
             let expired: Vec<Waiting> = {
-                let mut state = live.state();
+                let mut state = live.state.lock();
                 if state.ended.is_some() {
                     return;
                 }
@@ -295,11 +298,7 @@ impl Relay {
                 ))
                 .await;
             }
-            let idle = live
-                .last_traffic
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .elapsed();
+            let idle = live.last_traffic.lock().elapsed();
             if idle > self.config.idle_timeout {
                 let reason = format!("no traffic for {}s", self.config.idle_timeout.as_secs());
                 if let Err(e) = self.end(&live.record.id, &reason, None).await {

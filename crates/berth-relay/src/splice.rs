@@ -26,7 +26,7 @@ impl Relay {
     ) {
         let (client_token, agent_token) = (random_secret(), random_secret());
         {
-            let mut state = live.state();
+            let mut state = live.state.lock();
             state
                 .tokens
                 .insert(client_token.clone(), (attachment, Role::Client));
@@ -53,7 +53,7 @@ impl Relay {
             & agent.tx.send(to_agent.into()).await.is_ok();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<String>();
         let epoch = {
-            let mut state = live.state();
+            let mut state = live.state.lock();
             let Some(entry) = state.attachments.get_mut(&attachment) else {
                 return;
             };
@@ -109,7 +109,7 @@ impl Relay {
             for closer in &mut closers {
                 closer.close(reason.clone()).await;
             }
-            let mut state = live.state();
+            let mut state = live.state.lock();
             if let Some(entry) = state.attachments.get_mut(&attachment)
                 && entry.epoch == epoch
             {
@@ -158,7 +158,7 @@ impl Relay {
                     stream, kind, meta, ..
                 }) => {
                     let over = {
-                        let mut state = live.state();
+                        let mut state = live.state.lock();
                         state.open_streams.insert((attachment, stream));
                         state.open_streams.len() > self.config.max_streams_per_session
                     };
@@ -189,12 +189,12 @@ impl Relay {
                     self.auth.record(event).await;
                 }
                 Ok(Header::Reset { stream, .. }) => {
-                    live.state().open_streams.remove(&(attachment, stream));
+                    live.state.lock().open_streams.remove(&(attachment, stream));
                 }
                 Ok(_) => {}
             }
             counter.fetch_add(frame.len() as u64, Ordering::Relaxed);
-            *live.last_traffic.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            *live.last_traffic.lock() = Instant::now();
             self.note_activity(&live).await;
             if let Err(e) = tx.send(frame).await {
                 return format!(
@@ -208,10 +208,7 @@ impl Relay {
     /// Relay traffic keeps the space awake; noted at most once a minute.
     async fn note_activity(&self, live: &Live) {
         let due = {
-            let mut last = live
-                .last_activity_note
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut last = live.last_activity_note.lock();
             let due = last.is_none_or(|t| t.elapsed() > Duration::from_secs(60));
             if due {
                 *last = Some(Instant::now());

@@ -1,7 +1,8 @@
 //! The application state shared by every handler.
 
+use parking_lot::RwLock;
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use berth_apps::Apps;
 use berth_auth::Auth;
@@ -166,17 +167,11 @@ impl Readiness {
     pub fn set(&self, component: &str, status: ComponentStatus) {
         // A poisoned lock only means a writer panicked mid-insert of a plain
         // value; the map is still whole, so keep using it.
-        let mut map = self
-            .components
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = self.components.write();
         map.insert(component.to_owned(), status);
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, ComponentStatus> {
-        self.components
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.components.read().clone()
     }
 }

@@ -145,19 +145,11 @@ fn encode<V: Serialize>(table: &'static str, value: &V) -> Result<Vec<u8>, Store
 
 impl Store {
     fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
-        if let Some(tree) = self
-            .trees
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
+        if let Some(tree) = self.trees.read().get(name) {
             return Ok(tree.clone());
         }
         let tree = self.db.open_tree(name)?;
-        self.trees
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name, tree.clone());
+        self.trees.write().insert(name, tree.clone());
         Ok(tree)
     }
 

@@ -47,24 +47,15 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let audit = berth_audit::Audit::open(store.clone()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the audit log: {}",
-            e.internal.as_deref().unwrap_or(&e.message)
-        )
-    })?;
+    let audit = berth_audit::Audit::open(store.clone())
+        .map_err(|e| anyhow::anyhow!("cannot open the audit log: {}", e.detail()))?;
     let auth = berth_auth::Auth::new(
         store.clone(),
         audit.clone(),
         config.auth.clone(),
         Arc::new(berth_core::SystemClock),
     )
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "cannot start sign-in: {}",
-            e.internal.as_deref().unwrap_or(&e.message)
-        )
-    })?;
+    .map_err(|e| anyhow::anyhow!("cannot start sign-in: {}", e.detail()))?;
     let auth = Arc::new(auth);
     let (cluster, embedded) = connect(&config).await?;
     let spaces = berth_spaces::start(

@@ -1,7 +1,9 @@
 //! Single sign-on: browser sign-in for the console and the CLI's loopback,
 //! the device grant, turning claims into users, and the group mapping.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use berth_audit::{NewEvent, Origin, Outcome};
 use berth_core::Error;
@@ -10,8 +12,7 @@ use berth_core::identity::{RoleSource, TokenCreated, Username};
 use super::accounts::Credential;
 use super::{
     Auth, CliCode, DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, PENDING_TTL,
-    PendingLogin, actor_of, anonymous, lock, normalize_username, resource, store_err, tx_err,
-    user_actor,
+    PendingLogin, actor_of, anonymous, normalize_username, resource, store_err, tx_err, user_actor,
 };
 use crate::oidc::{Claims, Oidc};
 use crate::policy::{Action, Actor};
@@ -53,7 +54,7 @@ impl Auth {
         purpose: LoginPurpose,
     ) -> Result<(String, String), Error> {
         let authorization = self.sso()?.authorize(redirect).await?;
-        let mut pending = lock(&self.pending);
+        let mut pending = self.pending.lock();
         pending.retain(|_, p| p.started.elapsed() < PENDING_TTL);
         pending.insert(
             authorization.state.clone(),
@@ -77,7 +78,9 @@ impl Auth {
         origin: &Origin,
     ) -> Result<SsoDone, Error> {
         let target = resource("session", None, None);
-        let pending = lock(&self.pending)
+        let pending = self
+            .pending
+            .lock()
             .remove(state)
             .filter(|p| p.started.elapsed() < PENDING_TTL);
         let Some(pending) = pending else {
@@ -126,7 +129,7 @@ impl Auth {
     /// Issues the one-time code a CLI loopback sign-in exchanges.
     fn cli_code(&self, user: &UserRecord, code_challenge: &str) -> String {
         let code = secrets::random_secret();
-        let mut codes = lock(&self.cli_codes);
+        let mut codes = self.cli_codes.lock();
         codes.retain(|_, c| c.issued.elapsed() < PENDING_TTL);
         codes.insert(
             self.hasher.hash(&code),
@@ -180,7 +183,9 @@ impl Auth {
                 "must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_', '~' (RFC 7636)",
             ));
         }
-        let entry = lock(&self.cli_codes)
+        let entry = self
+            .cli_codes
+            .lock()
             .remove(&self.hasher.hash(code))
             .ok_or_else(invalid)?;
         if entry.issued.elapsed() > PENDING_TTL {
@@ -222,7 +227,7 @@ impl Auth {
         let login_id = secrets::random_secret();
         let state = Arc::new(Mutex::new(DevicePoll::Pending));
         {
-            let mut devices = lock(&self.devices);
+            let mut devices = self.devices.lock();
             // A device sign-in nobody collects is forgotten after a while.
             devices.retain(|_, (started, _)| started.elapsed() < DEVICE_TTL);
             devices.insert(
@@ -268,7 +273,7 @@ impl Auth {
                 }
             }
             .await;
-            *lock(&state) = match outcome {
+            *state.lock() = match outcome {
                 Ok(token) => DevicePoll::Done { token },
                 Err(err) => {
                     if let Some(detail) = &err.internal {
@@ -286,11 +291,11 @@ impl Auth {
     /// The state of a device sign-in. A finished one is handed out once.
     pub fn device_poll(&self, login_id: &str) -> Result<DevicePoll, Error> {
         let key = self.hasher.hash(login_id);
-        let mut devices = lock(&self.devices);
+        let mut devices = self.devices.lock();
         let (_, state) = devices
             .get(&key)
             .ok_or_else(|| Error::not_found("device sign-in", "with this id"))?;
-        let current = lock(state).clone();
+        let current = state.lock().clone();
         if current != DevicePoll::Pending {
             devices.remove(&key);
         }

@@ -26,8 +26,9 @@ mod objects;
 mod subresources;
 mod watch;
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use tokio::sync::{broadcast, mpsc};
@@ -178,9 +179,7 @@ impl Cluster {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // The state is plain data updated under the lock in small steps; a
         // panic mid-step cannot leave it worse than the step before.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 
     pub(crate) fn set_controllers(&self, tx: mpsc::UnboundedSender<Arc<Event>>) {
