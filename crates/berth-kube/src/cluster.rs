@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::apply::ApplyError;
+use crate::observed::{NamespaceState, Observation};
 use crate::plan::{Change, SPACE_LABEL};
 
 /// Workloads annotated with this set to `never` are left running when their
@@ -326,8 +327,9 @@ impl Cluster {
         self.synced.load(Ordering::SeqCst) == SPACE_KINDS.len()
     }
 
-    /// The objects of `space` the watches have seen: its namespace and the
-    /// labelled objects in it.
+    /// The objects of `space` the watches have seen, whole: its namespace
+    /// and the labelled objects in it, as [`changes`](crate::changes)
+    /// reads them.
     pub fn observed(&self, space: &str) -> Vec<Value> {
         self.cache
             .read()
@@ -341,6 +343,12 @@ impl Cluster {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// What the watches have seen of `space`, typed: its namespace and
+    /// quota, beside the whole objects.
+    pub fn observation(&self, space: &str) -> Observation {
+        Observation::of(self.observed(space))
     }
 
     /// How many spaces have objects in the cache.
@@ -357,13 +365,18 @@ impl Cluster {
 
     /// The namespace `name` as the API holds it now (not the cache), or
     /// none.
-    pub async fn namespace(&self, name: &str) -> Result<Option<Value>, ApplyError> {
+    pub async fn namespace(&self, name: &str) -> Result<Option<NamespaceState>, ApplyError> {
         let found = self
             .namespaces()
             .get_opt(name)
             .await
             .map_err(kube_error("Namespace", name))?;
-        Ok(found.map(|ns| as_value(ns, &api_resource("v1", "Namespace", "namespaces"))))
+        Ok(found.map(|ns| {
+            NamespaceState::of(&as_value(
+                ns,
+                &api_resource("v1", "Namespace", "namespaces"),
+            ))
+        }))
     }
 
     /// Server-side applies each change as Berth's field manager.

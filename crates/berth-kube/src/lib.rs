@@ -6,15 +6,19 @@
 //! (the simulator's own crate aside). Planning is pure: [`plan::space`] turns
 //! a space's spec into objects, [`plan::changes`] compares them with what
 //! the cluster holds, and only [`apply`] writes, with one field manager.
+//! What the cluster holds of a space reaches the crates above typed
+//! ([`observed`]): its namespace, its quota, each object against the plan.
 
 pub mod apply;
 pub mod cluster;
 pub mod dev;
 pub mod helm;
+pub mod observed;
 pub mod plan;
 
 pub use apply::{ApplyError, FIELD_MANAGER, apply_changes};
 pub use cluster::{Cluster, ConnectError, WorkloadReport};
+pub use observed::{NamespaceState, ObjectState, Observation, QuotaState, compare};
 pub use plan::{
     Change, ClusterPolicy, ForeignNamespace, OWNER_LABEL, PodSecurity, QuotaProfile, SPACE_LABEL,
     SpaceSpec, changes, contains, space,

@@ -12,6 +12,7 @@ pub mod naming;
 pub mod reconciler;
 mod records;
 mod service;
+mod status;
 
 pub use config::{QuotaProfileConfig, SpacesConfig};
 pub use reconciler::Reconciler;

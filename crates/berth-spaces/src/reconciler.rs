@@ -11,22 +11,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_core::space::Phase;
 use berth_core::{Error, Timestamp};
-use berth_kube::{Cluster, SpaceSpec, changes};
+use berth_kube::{Cluster, NamespaceState, SpaceSpec, changes};
 use rand::Rng;
-use serde_json::Value;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::config::SpacesConfig;
 use crate::records::{SpaceRecord, StatusRecord};
 use crate::service::Spaces;
+use crate::status::{Observed, next_status};
 
-/// The condition that says whether the cluster holds the space as it
-/// should.
-pub const READY: &str = "Ready";
-/// The condition that says whether the space's workloads are scaled down.
-pub const ASLEEP: &str = "Asleep";
+pub use crate::status::{ASLEEP, READY};
 
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
@@ -193,7 +188,7 @@ impl Reconciler {
                 _ = resync.tick() => self.resync(),
                 _ = idle.tick() => {
                     if let Err(err) = self.spaces.check_idle().await {
-                        tracing::error!(error = %err.internal.as_deref().unwrap_or(&err.message), "the idle check failed");
+                        tracing::error!(error = %err.detail(), "the idle check failed");
                     }
                 }
             }
@@ -245,8 +240,10 @@ impl Reconciler {
                         *n += 1;
                         *n
                     };
-                    tracing::warn!(space = %name, attempt, error = %err.internal.as_deref().unwrap_or(&err.message), "reconcile failed; retrying");
-                    self.failed(&name, &err, attempt);
+                    // The whole chain goes to the log; the status shows
+                    // only the external message.
+                    tracing::warn!(space = %name, attempt, error = %err.detail(), "reconcile failed; retrying");
+                    self.failed(&name, err, attempt);
                     Some(backoff(attempt))
                 }
             };
@@ -265,26 +262,20 @@ impl Reconciler {
         self.attempts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Shows a failure in the space's conditions.
-    fn failed(&self, name: &str, err: &Error, attempt: u32) {
+    /// Shows a failure in the space's conditions: its external message,
+    /// which every member reads (the internal detail is only logged).
+    fn failed(&self, name: &str, error: Error, attempt: u32) {
         let now = self.spaces.now();
         let Ok(Some(record)) = self.spaces.record(name) else {
             return;
         };
-        let mut status = self
+        let status = self
             .spaces
             .status(name)
             .ok()
             .flatten()
             .unwrap_or_else(|| StatusRecord::pending(&record.quota_profile));
-        let detail = err.internal.as_deref().unwrap_or(&err.message);
-        status.set_condition(
-            READY,
-            false,
-            "KubernetesApiError",
-            format!("attempt {attempt} failed, retrying with backoff: {detail}"),
-            now,
-        );
+        let status = next_status(&record, &status, &Observed::Failed { attempt, error }, now);
         if let Err(e) = self.spaces.put_status(name, &status) {
             tracing::error!(space = %name, error = %e.message, "cannot record a space's status");
         }
@@ -299,48 +290,36 @@ impl Reconciler {
             .spaces
             .status(name)?
             .unwrap_or_else(|| StatusRecord::pending(&record.quota_profile));
-        let observed = self.cluster.observed(name);
-        let cached_ns = observed.iter().find(|o| o["kind"] == "Namespace").cloned();
-
-        if record.deleting.is_some() {
-            return self.delete(name, cached_ns, status, now).await;
-        }
-
+        let observed = self.cluster.observation(name);
         // Not in the cache: new, deleted by hand, or not ours. Ask the API.
-        let namespace = match cached_ns {
+        let namespace = match observed.namespace.clone() {
             Some(ns) => Some(ns),
             None => self.cluster.namespace(name).await.map_err(kube_err)?,
         };
+
+        if record.deleting.is_some() {
+            return self.delete(&record, namespace, status, now).await;
+        }
+
         if let Some(ns) = &namespace {
-            let ours = ns["metadata"]["labels"][berth_kube::SPACE_LABEL] == name;
-            if !ours && !record.adopt {
-                status.phase = Phase::Failed;
-                status.set_condition(
-                    READY,
-                    false,
-                    "ForeignNamespace",
-                    berth_kube::ForeignNamespace(name.to_owned()).to_string(),
-                    now,
-                );
-                self.spaces.put_status(name, &status)?;
-                return Ok(Outcome::Done);
-            }
-            if ns["metadata"]["deletionTimestamp"].is_string() {
-                status.set_condition(
-                    READY,
-                    false,
-                    "NamespaceTerminating",
-                    "the namespace is being deleted outside Berth; it is made again once it is gone",
-                    now,
-                );
-                self.spaces.put_status(name, &status)?;
-                return Ok(Outcome::Waiting);
+            let seen = if !ns.made_by_berth() && !record.adopt {
+                Some((Observed::ForeignNamespace, Outcome::Done))
+            } else if ns.terminating {
+                Some((Observed::NamespaceTerminating, Outcome::Waiting))
+            } else {
+                None
+            };
+            if let Some((seen, outcome)) = seen {
+                self.spaces
+                    .put_status(name, &next_status(&record, &status, &seen, now))?;
+                return Ok(outcome);
             }
         }
 
         let spec = self.spaces.spec(&record)?;
         let desired = berth_kube::space(&spec, &self.spaces.config().cluster_policy());
-        let needed = changes(&desired, &observed).map_err(|e| Error::conflict(e.to_string()))?;
+        let needed =
+            changes(&desired, &observed.objects).map_err(|e| Error::conflict(e.to_string()))?;
         if !needed.is_empty() {
             let written = self.cluster.apply(&needed).await.map_err(kube_err)?;
             self.counters
@@ -349,89 +328,52 @@ impl Reconciler {
             tracing::info!(space = %name, written, "space objects applied");
         }
 
-        if record.wakefulness.asleep && !status.workloads_asleep {
+        let mut workloads_asleep = status.workloads_asleep;
+        if record.wakefulness.asleep && !workloads_asleep {
             let report = self.cluster.sleep(name).await.map_err(kube_err)?;
             tracing::info!(space = %name, scaled = ?report.scaled, cronjobs = ?report.cronjobs, left_running = ?report.left_running, "space asleep");
-            status.workloads_asleep = true;
-        } else if !record.wakefulness.asleep && status.workloads_asleep {
-            status.phase = Phase::Waking;
+            workloads_asleep = true;
+        } else if !record.wakefulness.asleep && workloads_asleep {
+            status = next_status(&record, &status, &Observed::Waking, now);
             self.spaces.put_status(name, &status)?;
             let report = self.cluster.wake(name).await.map_err(kube_err)?;
             tracing::info!(space = %name, scaled = ?report.scaled, cronjobs = ?report.cronjobs, "space awake");
-            status.workloads_asleep = false;
+            workloads_asleep = false;
         }
 
-        status.phase = if status.workloads_asleep {
-            Phase::Sleeping
-        } else {
-            Phase::Active
+        let seen = Observed::Converged {
+            objects: desired.len(),
+            applied: needed.len(),
+            workloads_asleep,
+            quota: observed.quota,
         };
-        status.observed_generation = record.generation;
-        let message = if needed.is_empty() {
-            format!("{} objects match the space's spec", desired.len())
-        } else {
-            format!(
-                "{} objects match the space's spec ({} applied at {})",
-                desired.len(),
-                needed.len(),
-                crate::service::clock_time(now)
-            )
-        };
-        let was_ready = status
-            .conditions
-            .iter()
-            .any(|c| c.kind == READY && c.status);
-        // Keep the message of a converged space stable, so a resync that
-        // finds nothing to do writes nothing.
-        if !was_ready || !needed.is_empty() {
-            status.set_condition(READY, true, "Converged", message, now);
-        }
-        status.set_condition(
-            ASLEEP,
-            status.workloads_asleep,
-            if status.workloads_asleep {
-                "ScaledToZero"
-            } else {
-                "Running"
-            },
-            record.wakefulness.reason.clone(),
-            now,
-        );
-        status.quota = quota_usage(&record.quota_profile, &observed);
-        self.spaces.put_status(name, &status)?;
+        self.spaces
+            .put_status(name, &next_status(&record, &status, &seen, now))?;
         Ok(Outcome::Done)
     }
 
     async fn delete(
         &self,
-        name: &str,
-        cached_ns: Option<Value>,
-        mut status: StatusRecord,
+        record: &SpaceRecord,
+        namespace: Option<NamespaceState>,
+        status: StatusRecord,
         now: Timestamp,
     ) -> Result<Outcome, Error> {
-        let namespace = match cached_ns {
-            Some(ns) => Some(ns),
-            None => self.cluster.namespace(name).await.map_err(kube_err)?,
-        };
+        let name = record.name.as_str();
         match namespace {
             // A namespace that is not ours is never deleted.
-            Some(ns) if ns["metadata"]["labels"][berth_kube::SPACE_LABEL] == name => {
-                if !ns["metadata"]["deletionTimestamp"].is_string() {
+            Some(ns) if ns.made_by_berth() => {
+                if !ns.terminating {
                     self.cluster
                         .delete_namespace(name)
                         .await
                         .map_err(kube_err)?;
                     tracing::info!(space = %name, "namespace deletion asked for");
                 }
-                status.phase = Phase::Terminating;
-                status.set_condition(
-                    READY,
-                    false,
-                    "Terminating",
-                    "the namespace is being deleted; the space goes once it is gone",
-                    now,
-                );
-                self.spaces.put_status(name, &status)?;
+                self.spaces.put_status(
+                    name,
+                    &next_status(record, &status, &Observed::Deleting, now),
+                )?;
                 Ok(Outcome::Waiting)
             }
             _ => {
@@ -440,25 +382,6 @@ impl Reconciler {
                 Ok(Outcome::Done)
             }
         }
-    }
-}
-
-/// What the space's ResourceQuota allows and what is in use.
-fn quota_usage(profile: &str, observed: &[Value]) -> berth_core::space::QuotaUsage {
-    let quota = observed.iter().find(|o| o["kind"] == "ResourceQuota");
-    let map = |v: Option<&Value>| {
-        v.and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    berth_core::space::QuotaUsage {
-        profile: profile.to_owned(),
-        hard: map(quota.map(|q| &q["spec"]["hard"])),
-        used: map(quota.map(|q| &q["status"]["used"])),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod lifecycle;
 mod sleep;
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
