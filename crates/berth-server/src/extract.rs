@@ -20,15 +20,16 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// An authenticated caller.
 pub struct Caller(pub Actor);
 
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of the cookie `name` in the request's `Cookie` headers.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
 }
 
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -88,7 +89,7 @@ impl FromRequestParts<App> for Caller {
                 Error::unauthenticated("sign in first: no session cookie or bearer token").into(),
             );
         };
-        let actor = auth.authenticate_session(secret, &origin)?;
+        let actor = auth.authenticate_session(&secret, &origin)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
             let expected = match &actor.via {
@@ -127,16 +128,29 @@ impl FromRequestParts<App> for Source {
     }
 }
 
+/// A `Set-Cookie` value: HTTP-only, same-site lax, under `path`, for
+/// `max_age` seconds, and secure when Berth is served over https.
+pub(crate) fn set_cookie(app: &App, name: &str, value: &str, path: &str, max_age: u64) -> String {
+    cookie::Cookie::build((name, value))
+        .path(path)
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(
+            i64::try_from(max_age).unwrap_or(i64::MAX),
+        ))
+        .secure(app.secure_cookies())
+        .build()
+        .to_string()
+}
+
 /// A `Set-Cookie` value for a session.
 pub(crate) fn session_cookie(app: &App, secret: &str) -> String {
     let max_age = app.auth().config().session_max_lifetime.as_secs();
-    let secure = if app.secure_cookies() { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+    set_cookie(app, SESSION_COOKIE, secret, "/", max_age)
 }
 
 pub(crate) fn clear_session_cookie(app: &App) -> String {
-    let secure = if app.secure_cookies() { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+    set_cookie(app, SESSION_COOKIE, "", "/", 0)
 }
 
 /// Query parameters; a bad one answers 422 naming it, like a bad body.

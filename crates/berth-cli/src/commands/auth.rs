@@ -1,6 +1,6 @@
 //! `berth login`, `logout` and `whoami`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
@@ -230,12 +230,14 @@ async fn web_login(client: &Client) -> Result<TokenCreated, Failure> {
     let state = random_hex(16);
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let url = format!(
-        "{}/auth/cli/login?port={port}&state={state}&code_challenge={challenge}",
-        client.base()
-    );
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("port", &port.to_string())
+        .append_pair("state", &state)
+        .append_pair("code_challenge", &challenge)
+        .finish();
+    let url = format!("{}/auth/cli/login?{query}", client.base());
     eprintln!("Opening the browser to sign in. If it does not open, visit:\n  {url}");
-    let _ = open_browser(&url);
+    let _ = webbrowser::open(&url);
     let expected_state = state.clone();
     let code = tokio::task::spawn_blocking(move || wait_for_callback(listener, &expected_state))
         .await
@@ -254,106 +256,52 @@ fn random_hex(bytes: usize) -> String {
         .collect()
 }
 
-fn open_browser(url: &str) -> std::io::Result<()> {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    std::process::Command::new(opener)
-        .arg(url)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map(drop)
-}
-
+/// Serves the one request the browser comes back with, on the listener
+/// the sign-in URL named, and answers it with a page the user reads.
 fn wait_for_callback(listener: TcpListener, expected_state: &str) -> Result<String, Failure> {
-    listener
-        .set_nonblocking(false)
-        .map_err(|e| Failure::new(e.to_string(), "try again"))?;
+    let server = tiny_http::Server::from_listener(listener, None)
+        .map_err(|e| Failure::new(format!("the sign-in listener failed: {e}"), "try again"))?;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        if Instant::now() > deadline {
-            return Err(Failure::new(
-                "no sign-in arrived within 5 minutes",
-                "run `berth login --web` again",
-            ));
-        }
-        let (mut stream, _) = listener
-            .accept()
-            .map_err(|e| Failure::new(e.to_string(), "try again"))?;
-        let mut request_line = String::new();
-        let mut reader = BufReader::new(
-            stream
-                .try_clone()
-                .map_err(|e| Failure::new(e.to_string(), "try again"))?,
-        );
-        if reader.read_line(&mut request_line).is_err() {
-            continue;
-        }
-        // Drain the headers so the browser sees a clean response.
-        let mut header = String::new();
-        while reader
-            .read_line(&mut header)
-            .map(|n| n > 2)
-            .unwrap_or(false)
-        {
-            header.clear();
-        }
-        let target = request_line.split_whitespace().nth(1).unwrap_or("");
-        let Some(query) = target.strip_prefix("/callback?") else {
-            let _ = stream.write_all(
-                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
+        let left = deadline.saturating_duration_since(Instant::now());
+        let request = match server.recv_timeout(left) {
+            Ok(Some(request)) => request,
+            Ok(None) => {
+                return Err(Failure::new(
+                    "no sign-in arrived within 5 minutes",
+                    "run `berth login --web` again",
+                ));
+            }
+            Err(e) => return Err(Failure::new(e.to_string(), "try again")),
+        };
+        let Some(query) = request.url().strip_prefix("/callback?") else {
+            let _ = request.respond(tiny_http::Response::empty(404));
             continue;
         };
-        let params: std::collections::HashMap<String, String> = query
-            .split('&')
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| (k.to_owned(), percent_decode(v)))
-            .collect();
-        let ok = params.get("state").map(String::as_str) == Some(expected_state)
-            && params.contains_key("code");
-        let page = if ok {
+        let params: std::collections::HashMap<String, String> =
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect();
+        let code = params
+            .get("code")
+            .filter(|_| params.get("state").map(String::as_str) == Some(expected_state))
+            .cloned();
+        let page = if code.is_some() {
             "Signed in to Berth. You can close this tab and return to the terminal."
         } else {
             "This sign-in does not match the one the terminal started. Run berth login --web again."
         };
-        let _ = write!(
-            stream,
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
-            page.len()
-        );
-        let mut sink = Vec::new();
-        let _ = stream.read_to_end(&mut sink);
-        if ok {
-            return Ok(params["code"].clone());
-        }
-        return Err(Failure::new(
-            "the browser came back with a different sign-in",
-            "run `berth login --web` again",
-        ));
+        let content_type =
+            tiny_http::Header::from_bytes("content-type", "text/plain; charset=utf-8")
+                .expect("a static header is valid");
+        let _ = request.respond(tiny_http::Response::from_string(page).with_header(content_type));
+        return code.ok_or_else(|| {
+            Failure::new(
+                "the browser came back with a different sign-in",
+                "run `berth login --web` again",
+            )
+        });
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..(i + 3).min(s.len())], 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Revokes this context's token on the server and forgets it here.

@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{
-    ApiJson, ApiQuery, Caller, Meta, Source, clear_session_cookie, session_cookie,
+    ApiJson, ApiQuery, Caller, Meta, Source, clear_session_cookie, session_cookie, set_cookie,
 };
 use crate::{ApiError, App};
 
@@ -211,14 +211,7 @@ fn safe_return(path: Option<String>) -> String {
 const SSO_STATE_COOKIE: &str = "berth_sso_state";
 
 fn sso_redirect(app: &App, url: &str, state: &str) -> Response {
-    let secure = if app.public_url().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{SSO_STATE_COOKIE}={state}; Path=/auth/; HttpOnly; SameSite=Lax; Max-Age=600{secure}"
-    );
+    let cookie = set_cookie(app, SSO_STATE_COOKIE, state, "/auth/", 600);
     (
         StatusCode::SEE_OTHER,
         [
@@ -274,7 +267,7 @@ async fn oidc_callback(
     let (Some(code), Some(state)) = (query.code, query.state) else {
         return Err(Error::invalid("code", "the callback needs code and state").into());
     };
-    if crate::extract::cookie(&headers, SSO_STATE_COOKIE) != Some(state.as_str()) {
+    if crate::extract::cookie(&headers, SSO_STATE_COOKIE).as_deref() != Some(state.as_str()) {
         return Err(Error::unauthenticated(
             "this sign-in was started in another browser (or its cookie expired); start it again here",
         )
@@ -296,24 +289,14 @@ async fn oidc_callback(
         )
             .into_response()),
         SsoDone::Cli { port, state, code } => {
-            let location = format!(
-                "http://127.0.0.1:{port}/callback?code={code}&state={}",
-                url_escape(&state)
-            );
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("code", &code)
+                .append_pair("state", &state)
+                .finish();
+            let location = format!("http://127.0.0.1:{port}/callback?{query}");
             Ok(Redirect::to(&location).into_response())
         }
     }
-}
-
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
