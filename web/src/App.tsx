@@ -1,12 +1,12 @@
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { fetchWhoami, isUnauthenticated, logout, onUnauthenticated, type Whoami } from './api';
-import { AuditLog } from './AuditLog';
-import { Catalog } from './Catalog';
-import { CatalogItem } from './CatalogItem';
-import { describeError, roleLabel } from './format';
-import { Login } from './Login';
-import { Overview } from './Overview';
-import { Repository } from './Repository';
+import { AuditLog } from './audit/AuditLog';
+import { Catalog } from './catalog/Catalog';
+import { CatalogItem } from './catalog/CatalogItem';
+import { describeError, roleLabel } from './ui/format';
+import { Login } from './auth/Login';
+import { Overview } from './overview/Overview';
+import { Repository } from './catalog/Repository';
 import { Link, navigate, useLocation } from './router';
 import {
   ROUTE_PATHS,
@@ -22,14 +22,14 @@ import {
   type FixedRoute,
   type Route,
 } from './routes';
-import { Sessions } from './Sessions';
-import { Setup } from './Setup';
-import { Space } from './Space';
-import { Spaces } from './Spaces';
-import { SsoSettings } from './SsoSettings';
-import { Tokens } from './Tokens';
-import { Users } from './Users';
-import { Banner } from './Banner';
+import { Sessions } from './sessions/Sessions';
+import { Setup } from './auth/Setup';
+import { Space } from './spaces/Space';
+import { Spaces } from './spaces/Spaces';
+import { SsoSettings } from './auth/SsoSettings';
+import { Tokens } from './auth/Tokens';
+import { Users } from './auth/Users';
+import { Banner } from './ui/Banner';
 
 type Session =
   | { status: 'loading' }

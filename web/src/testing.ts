@@ -1,5 +1,5 @@
 // Helpers of the page tests (`*.test.tsx`, run in jsdom): open a page and
-// close it after each test, stub fetch (as src/api.test.ts does: the global is
+// close it after each test, stub fetch (as src/api/client.test.ts does: the global is
 // replaced, the calls recorded), sign in, click and type; and fixtures of the
 // API's answers, which the unit tests (`*.test.ts`) use too. Not part of the build.
 

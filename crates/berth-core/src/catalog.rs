@@ -119,10 +119,8 @@ pub struct FieldView {
     pub description: Option<String>,
     /// What it is unless a developer says otherwise: the item's value,
     /// else the chart's (never shown for a secret).
-    #[schema(value_type = Object)]
     pub default: Option<serde_json::Value>,
     /// The only values allowed, when the schema lists them.
-    #[schema(value_type = Vec<Object>)]
     pub choices: Vec<serde_json::Value>,
     pub required: bool,
     pub minimum: Option<f64>,

@@ -217,7 +217,6 @@ pub struct SpaceObject {
     /// Whether the cluster holds what Berth wants of it.
     pub in_sync: bool,
     /// The object as the cluster holds it; null when it is missing.
-    #[schema(value_type = Object)]
     pub object: serde_json::Value,
 }
 

@@ -107,6 +107,7 @@ async fn uninstall_app(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LogsQuery {
     /// Keep the response open until the running operation ends.
     #[serde(default)]

@@ -183,6 +183,7 @@ fn callback_url(app: &App) -> String {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
     /// A console path to come back to after signing in.
     pub return_to: Option<String>,
@@ -237,6 +238,7 @@ async fn oidc_login(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -300,6 +302,7 @@ async fn oidc_callback(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CliWebQuery {
     /// The CLI's loopback port on 127.0.0.1.
     pub port: u16,

@@ -69,6 +69,7 @@ async fn update_user(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     /// Everyone's tokens (admins).
     #[serde(default)]

@@ -6,6 +6,7 @@ mod audit_coverage;
 mod auth_local;
 mod catalog;
 mod console;
+mod openapi_file;
 mod relay;
 mod spaces;
 mod sso;
