@@ -35,7 +35,12 @@ enum Seen {
 }
 
 /// Watches `root` and sends batches to `input`.
+///
+/// The watch does not keep `input` open: it holds a weak sender, so an
+/// engine's input ends when its stream's side does, even while the engine
+/// still owns the watch (it drops the watch only once it has stopped).
 pub fn start(root: &Path, input: mpsc::Sender<Input>) -> Result<Watch, String> {
+    let input = input.downgrade();
     let (tx, rx) = std::sync::mpsc::channel::<Seen>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let seen = match event {
@@ -61,7 +66,7 @@ pub fn start(root: &Path, input: mpsc::Sender<Input>) -> Result<Watch, String> {
     Ok(Watch { _watcher: watcher })
 }
 
-fn coalesce(rx: &std::sync::mpsc::Receiver<Seen>, input: &mpsc::Sender<Input>) {
+fn coalesce(rx: &std::sync::mpsc::Receiver<Seen>, input: &mpsc::WeakSender<Input>) {
     while let Ok(first) = rx.recv() {
         let began = Instant::now();
         let mut paths = Vec::new();
@@ -78,15 +83,25 @@ fn coalesce(rx: &std::sync::mpsc::Receiver<Seen>, input: &mpsc::Sender<Input>) {
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
-        paths.sort();
-        paths.dedup();
-        let batch = if lost || paths.len() > BURST {
-            Input::Rescan
-        } else {
-            Input::Local(paths, began)
+        let batch = match batch(paths) {
+            Some(paths) if !lost => Input::Local(paths, began),
+            _ => Input::Rescan,
+        };
+        // Nobody else sends to the engine any more: it is stopping.
+        let Some(input) = input.upgrade() else {
+            return;
         };
         if input.blocking_send(batch).is_err() {
             return;
         }
     }
+}
+
+/// A batch's paths, sorted and each once; `None` for a burst (more than
+/// [`BURST`]), which a rescan handles more cheaply. The watcher cuts its
+/// batches with it, and the engine again when it takes several together.
+pub fn batch(mut paths: Vec<PathBuf>) -> Option<Vec<PathBuf>> {
+    paths.sort();
+    paths.dedup();
+    (paths.len() <= BURST).then_some(paths)
 }

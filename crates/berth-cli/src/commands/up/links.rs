@@ -1,0 +1,91 @@
+//! What `berth up` runs over the dev session: one sync engine per folder,
+//! as the coordinator, each on a stream of its own, and the port forwards.
+
+use std::path::PathBuf;
+
+use berth_proto::StreamKind;
+use berth_sync::engine::{self, Settings, SharedStatus};
+use berth_sync::{Input, ScanOptions};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{Resolved, state_dir};
+use crate::commands::sessions;
+use crate::manifest::Target;
+use crate::output::Failure;
+
+/// A sync folder while `berth up` runs: its engine, what it is doing, and
+/// where to tell it to stop.
+pub(super) struct Folder {
+    pub(super) local: PathBuf,
+    pub(super) remote: String,
+    pub(super) status: SharedStatus,
+    pub(super) input: mpsc::Sender<Input>,
+    pub(super) engine: tokio::task::JoinHandle<Result<(), berth_sync::SyncError>>,
+}
+
+/// Opens a sync stream per folder and starts its engine.
+pub(super) async fn sync_folders(
+    relay: &crate::relay::Session,
+    resolved: &Resolved,
+    spec: &Target,
+    folders: Vec<(PathBuf, String)>,
+) -> Result<Vec<Folder>, Failure> {
+    let state = state_dir(&resolved.project);
+    let mut running = Vec::new();
+    for (i, (local, remote)) in folders.into_iter().enumerate() {
+        let stream = relay
+            .mux
+            .open(
+                StreamKind::Sync,
+                json!({"version": berth_sync::wire::VERSION, "path": remote, "ignores": spec.ignore}),
+            )
+            .await
+            .map_err(|e| Failure::new(format!("cannot start syncing {remote}: {e}"), "try again"))?;
+        let (input, inbox) = mpsc::channel(64);
+        let (outbox, wire) = berth_sync::link::attach(stream, input.clone());
+        let status = SharedStatus::default();
+        let settings = Settings {
+            root: local.clone(),
+            options: ScanOptions {
+                ignores: spec.ignore.clone(),
+            },
+            index_file: Some(
+                state
+                    .join("sync")
+                    .join(format!("{}-{i}.index.json", resolved.target)),
+            ),
+            watch: true,
+        };
+        let engine = {
+            let status = status.clone();
+            let watch = input.clone();
+            tokio::task::spawn_blocking(move || {
+                engine::coordinate(settings, inbox, Some(watch), outbox, wire, status)
+            })
+        };
+        running.push(Folder {
+            local,
+            remote,
+            status,
+            input,
+            engine,
+        });
+    }
+    Ok(running)
+}
+
+/// Starts the manifest's port forwards; answers them as `berth up` shows
+/// them (`127.0.0.1:LOCAL -> REMOTE`).
+pub(super) async fn forward_ports(
+    relay: &crate::relay::Session,
+    spec: &Target,
+) -> Result<Vec<String>, Failure> {
+    let mut forwards = Vec::new();
+    for forward in &spec.forward {
+        let (local, remote) = forward.ports();
+        let bound = sessions::forward(relay, local, remote).await?;
+        forwards.push(format!("127.0.0.1:{bound} -> {remote}"));
+    }
+    Ok(forwards)
+}
