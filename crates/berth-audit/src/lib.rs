@@ -26,7 +26,7 @@ use tokio::sync::{Notify, watch};
 pub use event::{
     ActorKind, AuditEvent, Change, EventActor, EventResource, NewEvent, Origin, Outcome, hash_of,
 };
-pub use query::{Page, Query};
+pub use query::{Page, Query, checked};
 pub use verify::{Verification, VerifyProblem, verify_store};
 
 // The log lives in one sled tree, its parts told apart by key prefix, so an

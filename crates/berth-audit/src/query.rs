@@ -149,8 +149,14 @@ impl From<StoreError> for QueryError {
     }
 }
 
-fn run(store: &Store, q: &Query) -> Result<Page, QueryError> {
-    // An empty filter is no filter.
+/// The largest time or sequence number a query takes: the API documents
+/// `since`, `until` and `before` as int64.
+const MAX_BOUND: u64 = i64::MAX.unsigned_abs();
+
+/// A query as every read of the log takes it: an empty filter is no filter,
+/// and a bad one is refused with an error naming its parameter. Callers that
+/// answer in more than one read (an export) check it here before the first.
+pub fn checked(q: &Query) -> Result<Query, Error> {
     let mut q = q.clone();
     for field in [
         &mut q.actor,
@@ -163,20 +169,23 @@ fn run(store: &Store, q: &Query) -> Result<Page, QueryError> {
             *field = None;
         }
     }
-    let q = &q;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(QueryError::Invalid(Error::invalid(
-            "limit",
-            "must be between 1 and 1000",
-        )));
+    if q.limit.is_some_and(|limit| !(1..=1000).contains(&limit)) {
+        return Err(Error::invalid("limit", "must be between 1 and 1000"));
     }
     if q.resource.is_some() && q.resource_kind.is_none() {
-        return Err(QueryError::Invalid(Error::invalid(
-            "resource",
-            "needs resource_kind",
-        )));
+        return Err(Error::invalid("resource", "needs resource_kind"));
     }
+    for (name, value) in [("since", q.since), ("until", q.until), ("before", q.before)] {
+        if value.is_some_and(|v| v > MAX_BOUND) {
+            return Err(Error::invalid(name, format!("must be at most {MAX_BOUND}")));
+        }
+    }
+    Ok(q)
+}
+
+fn run(store: &Store, q: &Query) -> Result<Page, QueryError> {
+    let q = &checked(q).map_err(QueryError::Invalid)?;
+    let limit = q.limit.unwrap_or(100);
     let Some(mut upper) = last_seq(store)? else {
         return Ok(Page {
             events: Vec::new(),

@@ -7,6 +7,7 @@
 //! secrets) are stored only as Argon2id or keyed BLAKE3 hashes and are never
 //! logged.
 
+mod audit_log;
 pub mod config;
 pub mod oidc;
 pub mod passwords;
@@ -15,8 +16,10 @@ pub mod records;
 pub mod secrets;
 mod service;
 
+pub use audit_log::{AuditExport, AuditLog};
 pub use policy::{Action, Actor, Via};
 pub use records::MappingRules;
+pub use service::browser::SsoCallback;
 pub use service::sso::SsoDone;
 pub use service::{
     Auth, DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, NewLocalUser, SignInHook,

@@ -3,6 +3,7 @@
 //! and answers only once the event is durable. Refusals are audited too.
 
 mod accounts;
+pub mod browser;
 pub mod sso;
 mod tokens;
 mod users;

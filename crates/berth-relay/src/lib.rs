@@ -18,6 +18,7 @@ pub mod config;
 mod live;
 mod pairing;
 mod records;
+mod reports;
 mod sessions;
 mod socket;
 mod splice;

@@ -1863,6 +1863,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A bad filter */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     public_key: {

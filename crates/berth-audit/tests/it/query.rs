@@ -140,4 +140,19 @@ async fn bad_queries_are_named() {
         })
         .expect_err("resource without kind");
     assert!(err.message.contains("resource_kind"));
+    // Times and cursors are int64 in the API: one past the largest is refused.
+    let err = audit
+        .query(&Query {
+            until: Some(1 << 63),
+            ..Query::default()
+        })
+        .expect_err("until past int64");
+    assert!(err.message.starts_with("until:"), "{}", err.message);
+    let page = audit
+        .query(&Query {
+            until: Some(i64::MAX.unsigned_abs()),
+            ..Query::default()
+        })
+        .expect("the largest int64 is a time");
+    assert!(page.events.is_empty());
 }

@@ -6,9 +6,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use berth_audit::Origin;
 use berth_auth::{
-    Auth, DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, MappingRules, SsoDone,
+    DevicePoll, DeviceStarted, LoginPurpose, MappingPreview, MappingRules, SsoCallback, SsoDone,
 };
 use berth_core::Error;
 use berth_core::identity::{TokenCreated, Whoami};
@@ -92,17 +91,6 @@ fn signed_in(app: &App, status: StatusCode, whoami: Whoami, secret: &str) -> Res
         .into_response()
 }
 
-async fn whoami_for(
-    auth: &Auth,
-    user: &berth_auth::records::UserRecord,
-    secret: &str,
-    origin: &Origin,
-) -> Result<Whoami, Error> {
-    let actor = auth.authenticate_session(secret, origin)?;
-    debug_assert_eq!(actor.user.id, user.id);
-    auth.whoami(&actor).await
-}
-
 /// Creates the first admin with the one-time setup link and signs them in.
 #[utoipa::path(post, path = "/api/v1/setup", tag = "auth", request_body = SetupRequest,
     responses((status = 201, body = Whoami, description = "The first admin, signed in (a session cookie is set)"),
@@ -125,7 +113,7 @@ async fn setup(
     Ok(signed_in(
         &app,
         StatusCode::CREATED,
-        whoami_for(auth, &user, &secret, &origin).await?,
+        auth.session_whoami(&user, &secret, &origin).await?,
         &secret,
     ))
 }
@@ -154,7 +142,7 @@ async fn login(
     Ok(signed_in(
         &app,
         StatusCode::OK,
-        whoami_for(auth, &user, &secret, &origin).await?,
+        auth.session_whoami(&user, &secret, &origin).await?,
         &secret,
     ))
 }
@@ -237,66 +225,51 @@ async fn oidc_login(
     Ok(sso_redirect(&app, &url, &state))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CallbackQuery {
-    pub code: Option<String>,
-    pub state: Option<String>,
-    pub error: Option<String>,
-    pub error_description: Option<String>,
-}
-
 /// Where the identity provider sends the browser back. Console sign-ins get
 /// a session; CLI sign-ins go on to the CLI's loopback port with a code.
-#[utoipa::path(get, path = "/auth/oidc/callback", tag = "auth", params(CallbackQuery),
+#[utoipa::path(get, path = "/auth/oidc/callback", tag = "auth", params(SsoCallback),
     responses((status = 303, description = "Signed in; on to the console or the CLI"),
         (status = 401, description = "The sign-in was refused, unknown, expired or replayed")))]
 async fn oidc_callback(
     State(app): State<App>,
     Meta(origin): Meta,
     headers: axum::http::HeaderMap,
-    ApiQuery(query): ApiQuery<CallbackQuery>,
+    ApiQuery(callback): ApiQuery<SsoCallback>,
 ) -> Result<Response, ApiError> {
-    if let Some(error) = query.error {
-        let detail = query.error_description.unwrap_or_default();
-        return Err(Error::unauthenticated(
-            format!("the identity provider refused the sign-in: {error} {detail}")
-                .trim()
-                .to_owned(),
-        )
-        .into());
-    }
-    let (Some(code), Some(state)) = (query.code, query.state) else {
-        return Err(Error::invalid("code", "the callback needs code and state").into());
-    };
-    if crate::extract::cookie(&headers, SSO_STATE_COOKIE).as_deref() != Some(state.as_str()) {
-        return Err(Error::unauthenticated(
-            "this sign-in was started in another browser (or its cookie expired); start it again here",
-        )
-        .into());
-    }
-    match app
+    // The state cookie is the browser's; whether it matches is the service's.
+    let browser_state = crate::extract::cookie(&headers, SSO_STATE_COOKIE);
+    let done = app
         .auth()
-        .sso_finish(&callback_url(&app), &state, &code, &origin)
-        .await?
-    {
+        .sso_callback(
+            &callback_url(&app),
+            callback,
+            browser_state.as_deref(),
+            &origin,
+        )
+        .await?;
+    Ok(sso_done(&app, done))
+}
+
+/// On to the console with a session, or to the CLI's loopback port.
+fn sso_done(app: &App, done: SsoDone) -> Response {
+    match done {
         SsoDone::Console {
             return_to, session, ..
-        } => Ok((
+        } => (
             StatusCode::SEE_OTHER,
             [
-                (header::SET_COOKIE, session_cookie(&app, &session)),
+                (header::SET_COOKIE, session_cookie(app, &session)),
                 (header::LOCATION, return_to),
             ],
         )
-            .into_response()),
+            .into_response(),
         SsoDone::Cli { port, state, code } => {
             let query = form_urlencoded::Serializer::new(String::new())
                 .append_pair("code", &code)
                 .append_pair("state", &state)
                 .finish();
             let location = format!("http://127.0.0.1:{port}/callback?{query}");
-            Ok(Redirect::to(&location).into_response())
+            Redirect::to(&location).into_response()
         }
     }
 }

@@ -89,25 +89,7 @@ async fn sync_report(
     Path(id): Path<String>,
     ApiJson(report): ApiJson<SyncReport>,
 ) -> Result<StatusCode, ApiError> {
-    app.relay().get(&actor, &id).await?;
-    if report.save_latencies_ms.len() > 1000 {
-        return Err(berth_core::Error::invalid(
-            "save_latencies_ms",
-            "at most 1,000 latencies per report",
-        )
-        .into());
-    }
-    if let Some(bad) = report
-        .save_latencies_ms
-        .iter()
-        .find(|ms| !ms.is_finite() || **ms < 0.0)
-    {
-        return Err(berth_core::Error::invalid(
-            "save_latencies_ms",
-            format!("{bad} is not a latency in milliseconds"),
-        )
-        .into());
-    }
+    let report = app.relay().sync_report(&actor, &id, report).await?;
     app.metrics().sync(&report);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -567,3 +567,80 @@ async fn a_bad_filter_is_named() {
         "an empty filter is no filter"
     );
 }
+
+#[tokio::test]
+async fn the_export_refuses_a_bad_filter_before_it_starts() {
+    let server = TestServer::start().await.expect("server");
+    let admin = server.admin_token().await.expect("admin");
+    let http = reqwest::Client::new();
+    // Issue 27: the export answered 200 and then cut its body for a filter
+    // the events refuse, and took a time past the documented int64.
+    for (query, parameter) in [
+        ("resource=abc", "resource:"),
+        ("resource=abc&resource_kind=", "resource:"),
+        ("until=9223372036854775808", "until:"),
+        ("since=18446744073709551615", "since:"),
+        ("before=9223372036854775808", "before:"),
+    ] {
+        for path in ["events", "export"] {
+            let (status, body) = call(
+                &http,
+                "GET",
+                &format!("{}/api/v1/audit/{path}?{query}", server.url),
+                Some(&admin),
+                None,
+            )
+            .await;
+            assert_eq!(status, 422, "{path}?{query}: {body}");
+            assert_eq!(body["error"]["code"], "invalid", "{path}?{query}: {body}");
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.starts_with(parameter), "{path}?{query}: {message}");
+        }
+    }
+    let refused = server
+        .app
+        .audit()
+        .query(&berth_audit::Query {
+            action: Some("audit.export".to_owned()),
+            ..Default::default()
+        })
+        .expect("query");
+    assert!(
+        refused.events.is_empty(),
+        "a refused export is not recorded as one: {:?}",
+        refused.events
+    );
+
+    // The largest documented time is a time: the whole log, line by line.
+    let response = http
+        .get(format!(
+            "{}/api/v1/audit/export?until=9223372036854775807",
+            server.url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let body = response.text().await.expect("the whole body");
+    let lines: Vec<serde_json::Value> = body
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one event a line"))
+        .collect();
+    assert!(!lines.is_empty(), "the setup's events are exported");
+    let seqs: Vec<u64> = lines.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seqs:?}"
+    );
+    let recorded = server
+        .app
+        .audit()
+        .query(&berth_audit::Query {
+            action: Some("audit.export".to_owned()),
+            ..Default::default()
+        })
+        .expect("query");
+    assert_eq!(recorded.events.len(), 1, "the export is recorded");
+}
