@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable;
 use berth_dial::{self as dial, Refused, Role};
 
 /// What an agent serves, and where.
@@ -73,11 +74,19 @@ pub async fn run(
         config.workdir.is_some().then(|| workdir.clone()),
         say.clone(),
     ));
-    let mut delay = Duration::from_millis(100);
     loop {
-        match dial::first(&config.url, Role::Agent, &config.token, None, &|_: &str| {}).await {
+        let attach = || dial::first(&config.url, Role::Agent, &config.token, None, &|_: &str| {});
+        let attached = attach
+            .retry(dial::reconnect_delays(Duration::from_secs(10)))
+            .when(|e| matches!(e, Refused::Network(_)))
+            .notify(|e, _| {
+                if let Refused::Network(reason) = e {
+                    say(&format!("cannot reach the relay ({reason}); retrying"));
+                }
+            })
+            .await;
+        match attached {
             Ok(connected) => {
-                delay = Duration::from_millis(100);
                 say("a CLI attached");
                 let session = dial::run(
                     config.url.clone(),
@@ -89,11 +98,8 @@ pub async fn run(
                 );
                 tokio::spawn(serve(session, root.clone(), workdir.clone(), dev.clone()));
             }
-            Err(Refused::Relay(reason)) => return Err(AgentError::Refused(reason)),
-            Err(Refused::Network(reason)) => {
-                say(&format!("cannot reach the relay ({reason}); retrying"));
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
+            Err(Refused::Relay(reason) | Refused::Network(reason)) => {
+                return Err(AgentError::Refused(reason));
             }
         }
     }

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use berth_auth::{Actor, actor_of};
-use berth_core::Error;
 use berth_core::app::{
     AppView, InstallRequest, OperationKind, OperationState, OperationView, UpgradeRequest, merge,
 };
 use berth_core::audit::{EventActor, NewEvent, Outcome};
 use berth_core::time::Timestamp;
+use berth_core::{DnsLabel, Error};
 use serde_json::Value;
 
 use crate::config::Runner;
@@ -68,21 +68,7 @@ fn action_of(kind: OperationKind) -> &'static str {
 /// A release name: a DNS label short enough for the Job and Secret names
 /// made from it.
 fn check_name(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= 40
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "name",
-            format!("{name:?} must be 1 to 40 lowercase letters, digits or '-'"),
-        ))
-    }
+    DnsLabel::parse("name", name.to_owned(), 40).map(drop)
 }
 
 impl Apps {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use berth_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -157,18 +158,21 @@ pub async fn run(audit: Arc<Audit>, config: ForwardConfig, interval: Duration) {
             return;
         }
     };
-    let mut backoff = Duration::from_secs(1);
+    // Failed rounds are tried again sooner than the interval, backing off
+    // to a minute; nothing is lost while the collector is away.
+    let retries = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(60))
+        .with_jitter()
+        .without_max_times();
     loop {
-        match audit.forward_once(&http, &config).await {
-            Ok(_) => {
-                backoff = Duration::from_secs(1);
-                tokio::time::sleep(interval).await;
-            }
-            Err(err) => {
-                tracing::warn!(error = %err.message, retry_in = ?backoff, "audit forwarding paused; nothing is lost");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-            }
-        }
+        let round = || audit.forward_once(&http, &config);
+        let _ = round
+            .retry(retries)
+            .notify(|err, retry_in| {
+                tracing::warn!(error = %err.message, ?retry_in, "audit forwarding paused; nothing is lost");
+            })
+            .await;
+        tokio::time::sleep(interval).await;
     }
 }

@@ -143,10 +143,7 @@ struct Side {
 
 impl Side {
     fn status(&self) -> Status {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.status.lock().clone()
     }
 
     async fn settled(&self, deadline: Duration) -> anyhow::Result<()> {

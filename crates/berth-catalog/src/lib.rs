@@ -26,10 +26,10 @@ use std::time::Duration;
 use berth_audit::Audit;
 use berth_auth::policy::Action;
 use berth_auth::{Actor, Auth, actor_of};
-use berth_core::Error;
 use berth_core::audit::{EventResource, NewEvent, Outcome};
 use berth_core::catalog::{ChartView, NewRepository, RepositoryView};
 use berth_core::time::{Clock, Timestamp};
+use berth_core::{DnsLabel, Error};
 use berth_store::Table;
 use serde::{Deserialize, Serialize};
 
@@ -163,14 +163,7 @@ fn resource(name: &str) -> EventResource {
 }
 
 pub(crate) fn check_name(name: &str) -> Result<(), Error> {
-    berth_core::space::SpaceName::try_from(name.to_owned())
-        .map(|_| ())
-        .map_err(|_| {
-            Error::invalid(
-                "name",
-                format!("{name:?} must be 1 to 63 lowercase letters, digits or '-'"),
-            )
-        })
+    DnsLabel::parse("name", name.to_owned(), DnsLabel::MAX).map(drop)
 }
 
 fn read_secret_file(field: &str, path: &std::path::Path) -> Result<String, String> {

@@ -4,6 +4,7 @@
 //! what the CLI accepts cannot drift apart. An error names the key path
 //! and the line.
 
+use berth_core::DnsLabel;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -111,17 +112,12 @@ macro_rules! checked_string {
 }
 
 checked_string!(TargetName, r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$", |v| {
-    let ok = !v.is_empty()
-        && v.len() <= 40
-        && v.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !v.starts_with('-')
-        && !v.ends_with('-');
-    if ok {
+    if DnsLabel::is_valid(v, 40) {
         Ok(())
     } else {
         Err(format!(
-            "{v:?} is not a target name: 1 to 40 lowercase letters, digits or '-'"
+            "{v:?} is not a target name: {}",
+            DnsLabel::rule(40)
         ))
     }
 });

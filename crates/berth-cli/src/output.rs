@@ -50,13 +50,17 @@ fn color() -> bool {
 }
 
 pub fn report(failure: &Failure) {
-    let (red, bold, reset) = if color() {
-        ("\x1b[31;1m", "\x1b[1m", "\x1b[0m")
+    use crossterm::style::Stylize;
+    let (error, to_fix) = if color() {
+        (
+            "error:".red().bold().to_string(),
+            "  to fix:".bold().to_string(),
+        )
     } else {
-        ("", "", "")
+        ("error:".to_owned(), "  to fix:".to_owned())
     };
-    eprintln!("{red}error:{reset} {}", failure.what);
-    eprintln!("{bold}  to fix:{reset} {}", failure.todo);
+    eprintln!("{error} {}", failure.what);
+    eprintln!("{to_fix} {}", failure.todo);
 }
 
 pub fn structured<T: Serialize>(format: Format, value: &T) -> Result<(), Failure> {

@@ -11,6 +11,7 @@ pub mod dev;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod name;
 pub mod session;
 pub mod space;
 pub mod time;
@@ -18,5 +19,6 @@ pub mod version;
 
 pub use error::{Error, ErrorCode};
 pub use health::{ComponentStatus, ReadinessReport};
+pub use name::DnsLabel;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use version::BuildInfo;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::Error;
 use crate::time::Timestamp;
+use crate::{DnsLabel, Error};
 
 /// A space name: a DNS-1123 label (1 to 63 lowercase letters, digits and
 /// `-`, starting and ending with a letter or digit), because it is also the
@@ -20,21 +20,14 @@ impl TryFrom<String> for SpaceName {
     type Error = Error;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let bytes = value.as_bytes();
-        let valid = !value.is_empty()
-            && value.len() <= 63
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-            && bytes[0].is_ascii_alphanumeric()
-            && bytes[bytes.len() - 1].is_ascii_alphanumeric();
-        if valid {
+        if DnsLabel::is_valid(&value, DnsLabel::MAX) {
             Ok(SpaceName(value))
         } else {
             Err(Error::invalid(
                 "name",
                 format!(
-                    "{value:?} must be 1 to 63 lowercase letters, digits or '-', starting and ending with a letter or digit (it becomes the namespace's name)"
+                    "{value:?} must be {} (it becomes the namespace's name)",
+                    DnsLabel::rule(DnsLabel::MAX)
                 ),
             ))
         }

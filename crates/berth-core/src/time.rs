@@ -20,6 +20,15 @@ impl Timestamp {
         Duration::from_secs(self.0.saturating_sub(earlier.0))
     }
 
+    /// The time of day in UTC, `10:02`, for sentences people read.
+    pub fn clock_time(self) -> String {
+        let secs = i64::try_from(self.0).unwrap_or(i64::MAX);
+        match jiff::Timestamp::from_second(secs) {
+            Ok(t) => t.strftime("%H:%M").to_string(),
+            Err(_) => "--:--".to_owned(),
+        }
+    }
+
     pub fn rfc3339(self) -> String {
         humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(self.0)).to_string()
     }
@@ -112,5 +121,6 @@ mod tests {
         let json = serde_json::to_string(&t).expect("serializes");
         assert_eq!(json, "\"2026-11-27T14:28:44Z\"");
         assert_eq!(serde_json::from_str::<Timestamp>(&json).expect("parses"), t);
+        assert_eq!(t.clock_time(), "14:28");
     }
 }

@@ -17,11 +17,11 @@ use std::sync::Arc;
 
 use berth_audit::Audit;
 use berth_auth::{Actor, Auth, actor_of};
-use berth_core::Error;
 use berth_core::audit::{EventResource, NewEvent, Outcome};
 use berth_core::dev::{ContainerView, DevMode, DevRequest, DevView, WorkloadView};
 use berth_core::session::{NewSession, SessionState};
 use berth_core::time::{Clock, Timestamp};
+use berth_core::{DnsLabel, Error};
 use berth_kube::Cluster;
 use berth_kube::dev::{self as plan, DevPlan};
 use berth_relay::Relay;
@@ -125,21 +125,7 @@ fn split_workload(workload: &str) -> Result<(&str, &str), Error> {
 }
 
 fn check_target(target: &str) -> Result<(), Error> {
-    let valid = !target.is_empty()
-        && target.len() <= 40
-        && target
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !target.starts_with('-')
-        && !target.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "target",
-            format!("{target:?} must be 1 to 40 lowercase letters, digits or '-'"),
-        ))
-    }
+    DnsLabel::parse("target", target.to_owned(), 40).map(drop)
 }
 
 impl Dev {

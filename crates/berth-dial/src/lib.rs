@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use berth_proto::mux::{Ended, Incoming, Link, LinkError, LinkRx, LinkTx, Mux, MuxConfig, Side};
 use berth_proto::{CloseReason, Frame, Handshake, Hello, Resume, Welcome};
 use futures::{SinkExt, StreamExt};
@@ -306,6 +307,17 @@ async fn connect(
     }
 }
 
+/// The delays between attempts to reach the relay again: from 100 ms,
+/// doubling up to `max`, with jitter so that many clients cut off at once
+/// do not come back at once; forever, until the relay answers.
+pub fn reconnect_delays(max: Duration) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(max)
+        .with_jitter()
+        .without_max_times()
+}
+
 /// A live session: its streams, and the task that keeps it connected. The
 /// task ends with the reason the session is over.
 pub struct Session {
@@ -372,31 +384,29 @@ pub fn run(
                 }
                 Err(err) => return format!("the session broke: {err}"),
             }
-            let mut delay = Duration::from_millis(100);
-            loop {
-                tokio::time::sleep(delay).await;
-                let last = task_mux.last_received();
+            let reconnect = || {
                 let resume = Resume {
                     token: resume_token.clone(),
-                    last_received: last,
+                    last_received: task_mux.last_received(),
                 };
-                match connect(
+                connect(
                     &base,
                     role,
                     &token,
                     Hello::new(session.clone(), Some(resume)),
                 )
+            };
+            match reconnect
+                .retry(reconnect_delays(Duration::from_secs(5)))
+                .when(|e| matches!(e, Refused::Network(_)))
                 .await
-                {
-                    Ok((ws, next)) => {
-                        link = Some(WsLink { ws });
-                        welcome = next;
-                        say("connection to the relay is back");
-                        break;
-                    }
-                    Err(Refused::Relay(reason)) => return reason,
-                    Err(Refused::Network(_)) => delay = (delay * 2).min(Duration::from_secs(5)),
+            {
+                Ok((ws, next)) => {
+                    link = Some(WsLink { ws });
+                    welcome = next;
+                    say("connection to the relay is back");
                 }
+                Err(Refused::Relay(reason) | Refused::Network(reason)) => return reason,
             }
         }
     });

@@ -3,7 +3,6 @@
 //! converged space costs no API request; and the few writes a space needs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
@@ -13,6 +12,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch::Sender as WatchSender;
 
 use crate::apply::ApplyError;
 use crate::observed::{NamespaceState, Observation};
@@ -101,13 +101,15 @@ impl Cache {
 pub struct Cluster {
     client: kube::Client,
     cache: Arc<RwLock<Cache>>,
-    synced: Arc<AtomicUsize>,
+    /// How many kinds' watches have listed their objects once; it only
+    /// grows, and waiters see each step (see [`Cluster::wait_synced`]).
+    synced: WatchSender<usize>,
 }
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
-            .field("synced_kinds", &self.synced.load(Ordering::Relaxed))
+            .field("synced_kinds", &*self.synced.borrow())
             .finish()
     }
 }
@@ -214,7 +216,7 @@ impl Cluster {
         Cluster {
             client,
             cache: Arc::default(),
-            synced: Arc::default(),
+            synced: WatchSender::new(0),
         }
     }
 
@@ -305,7 +307,7 @@ impl Cluster {
                     }
                     if !synced_once {
                         synced_once = true;
-                        self.synced.fetch_add(1, Ordering::SeqCst);
+                        self.synced.send_modify(|kinds| *kinds += 1);
                     }
                     touched.into_iter().collect()
                 }
@@ -324,7 +326,19 @@ impl Cluster {
 
     /// Whether every watch has listed its objects once.
     pub fn synced(&self) -> bool {
-        self.synced.load(Ordering::SeqCst) == SPACE_KINDS.len()
+        *self.synced.borrow() == SPACE_KINDS.len()
+    }
+
+    /// Resolves once every watch has listed its objects (at once if they
+    /// have): before that the cache would say every object is missing.
+    pub async fn wait_synced(&self) {
+        // The sender lives in `self`, so the channel cannot close while
+        // this waits and `wait_for` cannot fail.
+        let _ = self
+            .synced
+            .subscribe()
+            .wait_for(|kinds| *kinds == SPACE_KINDS.len())
+            .await;
     }
 
     /// The objects of `space` the watches have seen, whole: its namespace

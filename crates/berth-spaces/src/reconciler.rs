@@ -4,17 +4,24 @@
 //! objects Berth owns, cached by space, so checking a converged space costs
 //! no API request and writing happens only for what differs. A space is
 //! reconciled when its record changes, when one of its objects changes,
-//! and at every resync; one worker at a time per space; failures are
-//! retried with exponential backoff and jitter and shown as conditions.
+//! and at every resync; one pass at a time per space, from a keyed queue
+//! of spaces due; failures are retried with exponential backoff and jitter
+//! and shown as conditions.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use berth_core::{Error, Timestamp};
 use berth_kube::{Cluster, NamespaceState, SpaceSpec, changes};
-use rand::Rng;
+use parking_lot::Mutex;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::time::{DelayQueue, delay_queue};
 
 use crate::config::SpacesConfig;
 use crate::records::{SpaceRecord, StatusRecord};
@@ -50,51 +57,77 @@ pub(crate) fn spec_of(
     })
 }
 
-/// Spaces waiting for a worker, with at most one worker per space: a
-/// change that arrives while its space is being reconciled runs it again
-/// afterwards.
+/// Spaces due for a pass, keyed by name on a [`DelayQueue`], with at most
+/// one pass per space at a time. A space asked for twice is due once, at
+/// the earlier time (so a change overtakes a retry); a space asked for
+/// while its pass runs is set aside and due again, once, when it ends.
 #[derive(Default)]
-struct QueueState {
-    queued: HashSet<String>,
+struct Queue {
+    due: DelayQueue<String>,
+    /// Each space in `due`: its entry there and when it is due.
+    waiting: HashMap<String, (delay_queue::Key, Instant)>,
     running: HashSet<String>,
     again: HashSet<String>,
 }
 
-struct Queue {
-    state: Mutex<QueueState>,
-    tx: UnboundedSender<String>,
-}
-
 impl Queue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// Asks for a pass over `name` now.
+    fn push(&mut self, name: String) {
+        self.schedule(name, Instant::now());
     }
 
-    fn push(&self, name: String) {
-        let mut state = self.lock();
-        if state.running.contains(&name) {
-            state.again.insert(name);
-        } else if state.queued.insert(name.clone()) {
-            let _ = self.tx.send(name);
+    /// Asks for a pass over `name` at `at`, unless one is due sooner.
+    fn schedule(&mut self, name: String, at: Instant) {
+        if self.running.contains(&name) {
+            self.again.insert(name);
+            return;
+        }
+        match self.waiting.entry(name) {
+            Entry::Occupied(mut entry) => {
+                let (key, when) = entry.get_mut();
+                if at < *when {
+                    self.due.reset_at(key, at);
+                    *when = at;
+                }
+            }
+            Entry::Vacant(entry) => {
+                let key = self.due.insert_at(entry.key().clone(), at);
+                entry.insert((key, at));
+            }
         }
     }
 
-    fn start(&self, name: &str) {
-        let mut state = self.lock();
-        state.queued.remove(name);
-        state.running.insert(name.to_owned());
+    /// The next space due, now marked running. Pending while none is due,
+    /// an empty queue included: a push wakes the task that polled.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<String> {
+        match self.due.poll_expired(cx) {
+            Poll::Ready(Some(expired)) => {
+                let name = expired.into_inner();
+                self.waiting.remove(&name);
+                self.running.insert(name.clone());
+                Poll::Ready(name)
+            }
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
+        }
     }
 
-    fn finish(&self, name: &str) {
-        let again = {
-            let mut state = self.lock();
-            state.running.remove(name);
-            state.again.remove(name)
-        };
-        if again {
+    /// Ends the pass over `name`: it is due again now if it was asked for
+    /// meanwhile, and `retry` after this if given (whichever is sooner).
+    fn finish(&mut self, name: &str, retry: Option<Duration>) {
+        self.running.remove(name);
+        if self.again.remove(name) {
             self.push(name.to_owned());
         }
+        if let Some(after) = retry {
+            self.schedule(name.to_owned(), Instant::now() + after);
+        }
     }
+}
+
+/// A space whose passes fail: how many in a row, and the delays to wait.
+struct Retrying {
+    attempt: u32,
+    delays: ExponentialBackoff,
 }
 
 /// What one pass over a space came to.
@@ -116,9 +149,8 @@ pub struct Counters {
 pub struct Reconciler {
     spaces: Arc<Spaces>,
     cluster: Cluster,
-    queue: Arc<Queue>,
-    rx: tokio::sync::Mutex<UnboundedReceiver<String>>,
-    attempts: Mutex<HashMap<String, u32>>,
+    queue: Mutex<Queue>,
+    retries: Mutex<HashMap<String, Retrying>>,
     counters: Counters,
 }
 
@@ -136,16 +168,11 @@ impl Reconciler {
     }
 
     pub fn new(spaces: Arc<Spaces>, cluster: Cluster) -> Arc<Reconciler> {
-        let (tx, rx) = unbounded_channel();
         Arc::new(Reconciler {
             spaces,
             cluster,
-            queue: Arc::new(Queue {
-                state: Mutex::default(),
-                tx,
-            }),
-            rx: tokio::sync::Mutex::new(rx),
-            attempts: Mutex::default(),
+            queue: Mutex::default(),
+            retries: Mutex::default(),
             counters: Counters::default(),
         })
     }
@@ -158,29 +185,29 @@ impl Reconciler {
         &self.cluster
     }
 
-    /// Runs until the task is dropped: watches, workers, resyncs and the
-    /// idle clock. `inbox` is the receiver of [`Reconciler::inbox`]; its
-    /// sender also goes to the watches.
+    /// Runs until the task is dropped or the inbox closes: watches,
+    /// passes, resyncs and the idle clock. `inbox` is the receiver of
+    /// [`Reconciler::inbox`]; its sender also goes to the watches.
     pub async fn run(
         self: Arc<Self>,
         inbox_tx: UnboundedSender<String>,
-        mut inbox: UnboundedReceiver<String>,
+        inbox: UnboundedReceiver<String>,
     ) {
-        let config = self.spaces.config().clone();
         let watches = self.cluster.start_watches(inbox_tx);
-        let mut tasks = Vec::new();
-        for _ in 0..config.workers {
-            let this = self.clone();
-            tasks.push(tokio::spawn(async move { this.work().await }));
+        // Both on this task, so dropping it stops the passes too; the
+        // clocks never end.
+        tokio::select! {
+            () = self.clone().dispatch(inbox) => {}
+            () = self.clocks() => {}
         }
-        let feeder = {
-            let queue = self.queue.clone();
-            tokio::spawn(async move {
-                while let Some(name) = inbox.recv().await {
-                    queue.push(name);
-                }
-            })
-        };
+        for task in watches {
+            task.abort();
+        }
+    }
+
+    /// Resyncs and idle checks at their intervals.
+    async fn clocks(&self) {
+        let config = self.spaces.config().clone();
         let mut resync = tokio::time::interval(config.resync_interval);
         let mut idle = tokio::time::interval(config.idle_check_interval);
         loop {
@@ -192,74 +219,105 @@ impl Reconciler {
                     }
                 }
             }
-            if feeder.is_finished() {
-                break;
-            }
-        }
-        for task in tasks.into_iter().chain(watches) {
-            task.abort();
         }
     }
 
     /// Queues every space.
     pub fn resync(&self) {
         match self.spaces.names() {
-            Ok(names) => names.into_iter().for_each(|n| self.queue.push(n)),
+            Ok(names) => {
+                let mut queue = self.queue.lock();
+                names.into_iter().for_each(|n| queue.push(n));
+            }
             Err(err) => tracing::error!(error = %err.message, "cannot list spaces to resync"),
         }
     }
 
-    async fn work(self: Arc<Self>) {
+    /// Feeds the queue from the inbox and runs the spaces due, up to
+    /// `workers` passes at once, until the inbox closes.
+    async fn dispatch(self: Arc<Self>, mut inbox: UnboundedReceiver<String>) {
+        let workers = self.spaces.config().workers;
+        let mut passes = JoinSet::new();
+        let mut running = HashMap::new();
+        let mut synced = self.cluster.synced();
         loop {
-            let Some(name) = self.rx.lock().await.recv().await else {
-                return;
-            };
-            // Wait for the watches' first lists: before them the cache
-            // would say every object is missing.
-            while !self.cluster.synced() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            self.queue.start(&name);
-            let result = self.reconcile(&name).await;
-            self.counters
-                .passes
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let retry = match result {
-                Ok(Outcome::Done) => {
-                    self.attempts_mut().remove(&name);
-                    None
+            tokio::select! {
+                request = inbox.recv() => match request {
+                    Some(name) => self.queue.lock().push(name),
+                    None => return,
+                },
+                // Before the watches' first lists the cache would say
+                // every object is missing: no pass runs until then.
+                () = self.cluster.wait_synced(), if !synced => synced = true,
+                name = std::future::poll_fn(|cx| self.queue.lock().poll_next(cx)),
+                    if synced && passes.len() < workers =>
+                {
+                    let this = self.clone();
+                    let task = passes.spawn({
+                        let name = name.clone();
+                        async move { this.pass(&name).await }
+                    });
+                    running.insert(task.id(), name);
                 }
-                Ok(Outcome::Waiting) => Some(Duration::from_secs(1)),
-                Err(err) => {
-                    self.counters
-                        .errors
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let attempt = {
-                        let mut attempts = self.attempts_mut();
-                        let n = attempts.entry(name.clone()).or_insert(0);
-                        *n += 1;
-                        *n
+                Some(ended) = passes.join_next_with_id() => {
+                    let (name, retry) = match ended {
+                        Ok((id, retry)) => (running.remove(&id), retry),
+                        // A pass that panicked is retried like one that failed.
+                        Err(err) => {
+                            let name = running.remove(&err.id());
+                            let retry = name.as_deref().map(|name| {
+                                let (attempt, after) = self.next_retry(name);
+                                tracing::error!(space = %name, attempt, error = %err, "a reconcile pass panicked; retrying");
+                                after
+                            });
+                            (name, retry)
+                        }
                     };
-                    // The whole chain goes to the log; the status shows
-                    // only the external message.
-                    tracing::warn!(space = %name, attempt, error = %err.detail(), "reconcile failed; retrying");
-                    self.failed(&name, err, attempt);
-                    Some(backoff(attempt))
+                    if let Some(name) = name {
+                        self.queue.lock().finish(&name, retry);
+                    }
                 }
-            };
-            self.queue.finish(&name);
-            if let Some(after) = retry {
-                let queue = self.queue.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    queue.push(name);
-                });
             }
         }
     }
 
-    fn attempts_mut(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
-        self.attempts.lock().unwrap_or_else(|p| p.into_inner())
+    /// One pass over `name`; when to look again, if at all.
+    async fn pass(&self, name: &str) -> Option<Duration> {
+        let result = self.reconcile(name).await;
+        self.counters
+            .passes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match result {
+            Ok(Outcome::Done) => {
+                self.retries.lock().remove(name);
+                None
+            }
+            Ok(Outcome::Waiting) => Some(Duration::from_secs(1)),
+            Err(err) => {
+                self.counters
+                    .errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (attempt, after) = self.next_retry(name);
+                // The whole chain goes to the log; the status shows
+                // only the external message.
+                tracing::warn!(space = %name, attempt, error = %err.detail(), "reconcile failed; retrying");
+                self.failed(name, err, attempt);
+                Some(after)
+            }
+        }
+    }
+
+    /// Counts a failed pass over `name`: which attempt it was and how long
+    /// to wait before the next.
+    fn next_retry(&self, name: &str) -> (u32, Duration) {
+        let mut retries = self.retries.lock();
+        let retrying = retries.entry(name.to_owned()).or_insert_with(|| Retrying {
+            attempt: 0,
+            delays: backoff(),
+        });
+        retrying.attempt += 1;
+        let after = retrying.delays.next().unwrap_or(BACKOFF_MAX);
+        (retrying.attempt, after)
     }
 
     /// Shows a failure in the space's conditions: its external message,
@@ -392,15 +450,18 @@ fn kube_err(err: berth_kube::ApplyError) -> Error {
     }
 }
 
-/// Exponential backoff with jitter: a random wait between half and all of
-/// `base * 2^(attempt-1)`, capped, so spaces that failed together do not
-/// retry together.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(BACKOFF_MAX);
-    let millis = ceiling.as_millis().max(1) as u64;
-    Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
+/// Exponential backoff with jitter: the n-th wait is random between half
+/// and all of `base * 2^(n-1)`, capped, so spaces that failed together do
+/// not retry together. backon's jitter adds up to one more delay, hence
+/// the halves.
+fn backoff() -> ExponentialBackoff {
+    ExponentialBuilder::new()
+        .with_min_delay(BACKOFF_BASE / 2)
+        .with_max_delay(BACKOFF_MAX / 2)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 #[cfg(test)]
@@ -409,8 +470,83 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= BACKOFF_BASE);
-        assert!(backoff(3) <= BACKOFF_BASE * 4 && backoff(3) >= BACKOFF_BASE * 2);
-        assert!(backoff(40) <= BACKOFF_MAX && backoff(40) >= BACKOFF_MAX / 2);
+        let delays: Vec<Duration> = backoff().take(40).collect();
+        assert!(delays[0] <= BACKOFF_BASE);
+        assert!(delays[2] <= BACKOFF_BASE * 4 && delays[2] >= BACKOFF_BASE * 2);
+        assert!(delays[39] <= BACKOFF_MAX && delays[39] >= BACKOFF_MAX / 2);
+    }
+
+    /// The next space due, now running; fails rather than hangs if none is.
+    async fn next(queue: &mut Queue) -> String {
+        let next = std::future::poll_fn(|cx| queue.poll_next(cx));
+        tokio::time::timeout(Duration::from_secs(10), next)
+            .await
+            .expect("a space is due")
+    }
+
+    fn waiting(queue: &Queue) -> Vec<&str> {
+        let mut names: Vec<&str> = queue.waiting.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_space_asked_for_twice_is_due_once() {
+        let mut queue = Queue::default();
+        for name in ["a", "b", "a", "a"] {
+            queue.push(name.to_owned());
+        }
+        assert_eq!(waiting(&queue), ["a", "b"]);
+        let mut passes = [next(&mut queue).await, next(&mut queue).await];
+        passes.sort_unstable();
+        assert_eq!(passes, ["a", "b"]);
+        assert!(queue.due.is_empty() && waiting(&queue).is_empty());
+    }
+
+    #[tokio::test]
+    async fn requests_during_a_pass_make_exactly_one_more_after_it() {
+        let mut queue = Queue::default();
+        queue.push("a".to_owned());
+        assert_eq!(next(&mut queue).await, "a");
+        for _ in 0..3 {
+            queue.push("a".to_owned());
+        }
+        assert!(waiting(&queue).is_empty(), "not due while its pass runs");
+        queue.finish("a", None);
+        assert_eq!(waiting(&queue), ["a"]);
+        assert_eq!(next(&mut queue).await, "a");
+        queue.finish("a", None);
+        assert!(queue.due.is_empty() && queue.running.is_empty() && queue.again.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_running_space_holds_up_no_other() {
+        let mut queue = Queue::default();
+        queue.push("a".to_owned());
+        assert_eq!(next(&mut queue).await, "a");
+        queue.push("a".to_owned());
+        queue.push("b".to_owned());
+        assert_eq!(next(&mut queue).await, "b");
+        assert_eq!(queue.running.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_retry_waits_and_a_change_overtakes_it() {
+        let mut queue = Queue::default();
+        queue.push("a".to_owned());
+        assert_eq!(next(&mut queue).await, "a");
+        let hour = Duration::from_secs(3600);
+        queue.finish("a", Some(hour));
+        assert!(queue.waiting["a"].1 > Instant::now() + hour / 2);
+        // The change is due now, in place of the retry, not beside it.
+        queue.push("a".to_owned());
+        assert_eq!(waiting(&queue), ["a"]);
+        assert_eq!(next(&mut queue).await, "a");
+        assert!(queue.due.is_empty());
+        // A change during a pass that then fails is not held up by the retry.
+        queue.push("a".to_owned());
+        queue.finish("a", Some(hour));
+        assert_eq!(next(&mut queue).await, "a");
+        assert!(queue.due.is_empty());
     }
 }

@@ -39,11 +39,6 @@ pub(crate) enum Observed {
     Failed { attempt: u32, error: Error },
 }
 
-/// `10:02` from a timestamp, for status sentences.
-pub(crate) fn clock_time(t: Timestamp) -> String {
-    t.rfc3339().get(11..16).unwrap_or_default().to_owned()
-}
-
 /// The status a space has after a pass observed `observed` at `now`
 /// (conditions keep the time their status last changed).
 pub(crate) fn next_status(
@@ -107,7 +102,7 @@ pub(crate) fn next_status(
                 } else {
                     format!(
                         "{objects} objects match the space's spec ({applied} applied at {})",
-                        clock_time(now)
+                        now.clock_time()
                     )
                 };
                 next.set_condition(READY, true, "Converged", message, now);

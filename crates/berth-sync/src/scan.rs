@@ -3,10 +3,10 @@
 //! with git's semantics), and an index of every path's size, modification
 //! time, mode and BLAKE3 hash, so a rescan hashes only what changed.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
@@ -198,7 +198,7 @@ fn walk(
     let hashed = AtomicU64::new(0);
     let visit = |result: Result<ignore::DirEntry, ignore::Error>| {
         let record = |error: ScanError| {
-            let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slot = failure.lock();
             slot.get_or_insert(error);
             ignore::WalkState::Quit
         };
@@ -234,10 +234,7 @@ fn walk(
             Ok(None) => return ignore::WalkState::Continue,
             Err(e) => return record(e),
         };
-        found
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path, item);
+        found.lock().insert(path, item);
         ignore::WalkState::Continue
     };
     if depth == Some(1) {
@@ -250,13 +247,10 @@ fn walk(
     } else {
         builder.build_parallel().run(|| Box::new(&visit));
     }
-    if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(error) = failure.into_inner() {
         return Err(error);
     }
-    Ok((
-        found.into_inner().unwrap_or_else(|p| p.into_inner()),
-        hashed.load(Ordering::Relaxed),
-    ))
+    Ok((found.into_inner(), hashed.load(Ordering::Relaxed)))
 }
 
 /// A change to one path: its new entry, or none when it is gone.

@@ -75,7 +75,7 @@ impl Pair {
     }
 
     fn status(&self) -> Status {
-        self.status.lock().expect("status").clone()
+        self.status.lock().clone()
     }
 
     /// Waits until both trees hold the same and nothing is pending.

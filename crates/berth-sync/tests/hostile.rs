@@ -232,7 +232,7 @@ fn the_cli_refuses_what_a_hostile_agent_sends() {
     fake.send(Control::End { id });
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let errors = status.lock().expect("status").errors.clone();
+        let errors = status.lock().errors.clone();
         if errors.len() == 2 {
             assert!(
                 errors["etc"].contains("outside the sync root"),

@@ -151,12 +151,10 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
             reason: "the watches on spaces' objects have not listed them yet".to_owned(),
         },
     );
-    let synced = tokio::spawn({
+    let mut synced = tokio::spawn({
         let app = app.clone();
         async move {
-            while !cluster.synced() {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
+            cluster.wait_synced().await;
             app.readiness().set("kubernetes", ComponentStatus::Ready);
         }
     });
@@ -188,10 +186,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     // The spaces' watches list their objects within milliseconds of a
     // healthy API; wait for that (bounded) so "ready" means ready. A cluster
     // that does not answer leaves `kubernetes` not ready in /readyz.
-    let deadline = Instant::now() + std::time::Duration::from_secs(5);
-    while !synced.is_finished() && Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut synced).await;
     // The setup link is printed as a plain line, never as a log event: log
     // pipelines index and keep events. In a pod the line still lands in the
     // container's output, which is why the link works once, for a bounded

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::{Spaces, target};
 use crate::records::SPACES;
-use crate::status::clock_time;
 
 impl Spaces {
     /// Puts idle spaces to sleep and deletes those idle past `idle_delete`;
@@ -21,7 +20,7 @@ impl Spaces {
                 continue;
             }
             let idle = now.since(record.last_activity);
-            let since = clock_time(record.last_activity);
+            let since = record.last_activity.clock_time();
             if let Some(limit) = self.config.idle_delete
                 && idle >= limit
             {

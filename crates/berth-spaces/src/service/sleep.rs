@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::{Spaces, target};
 use crate::records::{SPACES, SpaceRecord};
-use crate::status::clock_time;
 
 impl Spaces {
     pub async fn sleep(&self, actor: &Actor, name: &str) -> Result<SpaceView, Error> {
@@ -33,7 +32,7 @@ impl Spaces {
                 if !record.wakefulness.asleep {
                     record.wakefulness = Wakefulness {
                         asleep: true,
-                        reason: format!("put to sleep by {by} at {}", clock_time(now)),
+                        reason: format!("put to sleep by {by} at {}", now.clock_time()),
                         by: by.clone(),
                         since: now,
                     };
@@ -80,7 +79,7 @@ impl Spaces {
             if record.wakefulness.asleep {
                 record.wakefulness = Wakefulness {
                     asleep: false,
-                    reason: format!("{why} at {}", clock_time(now)),
+                    reason: format!("{why} at {}", now.clock_time()),
                     by: by.to_owned(),
                     since: now,
                 };

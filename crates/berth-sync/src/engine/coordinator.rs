@@ -56,7 +56,7 @@ impl Coordinator {
         self.next_id
     }
 
-    pub(super) fn status(&self) -> std::sync::MutexGuard<'_, Status> {
+    pub(super) fn status(&self) -> parking_lot::MutexGuard<'_, Status> {
         self.replica.status()
     }
 

@@ -69,8 +69,8 @@ impl Replica {
         self.jobs.send(job).map_err(|_| Closed)
     }
 
-    pub(super) fn status(&self) -> std::sync::MutexGuard<'_, Status> {
-        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    pub(super) fn status(&self) -> parking_lot::MutexGuard<'_, Status> {
+        self.status.lock()
     }
 
     pub(super) fn handle(&mut self, message: Message) -> Result<Applied, SyncError> {

@@ -4,7 +4,9 @@
 //! daemon's metrics).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -56,5 +58,5 @@ pub type SharedStatus = Arc<Mutex<Status>>;
 
 /// A copy of a sync's status as it is now.
 pub fn snapshot(status: &SharedStatus) -> Status {
-    status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    status.lock().clone()
 }

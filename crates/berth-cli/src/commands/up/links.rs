@@ -3,10 +3,9 @@
 
 use std::path::PathBuf;
 
-use berth_proto::StreamKind;
+use berth_proto::SyncOpen;
 use berth_sync::engine::{self, Settings, SharedStatus};
 use berth_sync::{Input, ScanOptions};
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{Resolved, state_dir};
@@ -36,12 +35,15 @@ pub(super) async fn sync_folders(
     for (i, (local, remote)) in folders.into_iter().enumerate() {
         let stream = relay
             .mux
-            .open(
-                StreamKind::Sync,
-                json!({"version": berth_sync::wire::VERSION, "path": remote, "ignores": spec.ignore}),
-            )
+            .open_with(&SyncOpen {
+                version: u64::from(berth_sync::wire::VERSION),
+                path: remote.clone(),
+                ignores: spec.ignore.clone(),
+            })
             .await
-            .map_err(|e| Failure::new(format!("cannot start syncing {remote}: {e}"), "try again"))?;
+            .map_err(|e| {
+                Failure::new(format!("cannot start syncing {remote}: {e}"), "try again")
+            })?;
         let (input, inbox) = mpsc::channel(64);
         let (outbox, wire) = berth_sync::link::attach(stream, input.clone());
         let status = SharedStatus::default();

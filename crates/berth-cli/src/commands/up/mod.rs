@@ -139,19 +139,9 @@ impl Resolved {
     }
 }
 
+/// A byte count as people read it: "1.2 MB".
 fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    bytesize::ByteSize(n).display().si().to_string()
 }
 
 pub async fn up(client: &Client, args: UpArgs, context: Option<&str>) -> Result<(), Failure> {

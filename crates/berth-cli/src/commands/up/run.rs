@@ -101,7 +101,7 @@ pub(super) async fn run_until_stopped(
                 synced_at = Some(took);
                 let entries: usize = statuses.iter().map(|s| s.local_entries).sum();
                 if tty {
-                    eprint!("\r\x1b[2K");
+                    clear_line();
                 }
                 eprintln!(
                     "In sync: {entries} entries, {files} files sent or received ({}) in {:.1}s. Watching for changes.",
@@ -124,7 +124,8 @@ pub(super) async fn run_until_stopped(
                     bytes(((sent + received) as f64 / secs) as u64)
                 );
                 if tty {
-                    eprint!("\r\x1b[2K{line}");
+                    clear_line();
+                    eprint!("{line}");
                     let _ = std::io::stderr().flush();
                 } else {
                     eprintln!("{line}");
@@ -174,7 +175,8 @@ pub(super) async fn run_until_stopped(
                 .unwrap_or_default();
             let up_files: u64 = statuses.iter().map(|s| s.files_sent).sum();
             let down_files: u64 = statuses.iter().map(|s| s.files_received).sum();
-            eprint!("\r\x1b[2KWatching: {up_files} up, {down_files} down{last}");
+            clear_line();
+            eprint!("Watching: {up_files} up, {down_files} down{last}");
             let _ = std::io::stderr().flush();
         }
     };
@@ -202,10 +204,21 @@ pub(super) async fn run_until_stopped(
     outcome
 }
 
+/// Clears the terminal's current line (the progress line) and puts the
+/// cursor at its start.
+fn clear_line() {
+    use crossterm::{cursor, terminal};
+    let _ = crossterm::execute!(
+        std::io::stderr(),
+        cursor::MoveToColumn(0),
+        terminal::Clear(terminal::ClearType::CurrentLine)
+    );
+}
+
 /// Prints a line of its own, over the progress line on a terminal.
 fn line(tty: bool, text: &str) {
     if tty {
-        eprint!("\r\x1b[2K");
+        clear_line();
     }
     eprintln!("{text}");
 }
