@@ -1,6 +1,7 @@
 //! Fault injection, for tests of code that must survive a misbehaving API
-//! server: refused requests (500s, 409s, any status), slow answers, and
-//! watches cut off mid-stream.
+//! server: refused requests (500s, 409s, a 404 for a kind it does not
+//! serve, a 403, a webhook's 400, a 504 timeout: any status), slow
+//! answers, and watches cut off mid-stream.
 
 use parking_lot::Mutex;
 use std::time::Duration;
@@ -41,7 +42,11 @@ impl Default for Faults {
 
 fn status_reason(code: u16) -> &'static str {
     match code {
+        400 => "BadRequest",
+        403 => "Forbidden",
+        404 => "NotFound",
         409 => "Conflict",
+        422 => "Invalid",
         429 => "TooManyRequests",
         500 => "InternalError",
         503 => "ServiceUnavailable",
@@ -93,6 +98,15 @@ impl Faults {
     /// Forgets every pending rule.
     pub fn clear(&self) {
         self.rules.lock().clear();
+    }
+
+    /// Forgets the pending rules whose path contains `path_contains` (say,
+    /// one namespace's), so that tests sharing a simulator stop only their
+    /// own faults.
+    pub fn clear_matching(&self, path_contains: &str) {
+        self.rules
+            .lock()
+            .retain(|rule| !rule.path_contains.contains(path_contains));
     }
 
     pub(crate) fn watch_epoch(&self) -> watch::Receiver<u64> {

@@ -74,7 +74,7 @@ async fn route(
         .filter(|s| !s.is_empty())
         .collect();
     match segments.as_slice() {
-        ["version"] => return Ok(Json(version()).into_response()),
+        ["version"] => return Ok(Json(version(shared.options.kubernetes_minor)).into_response()),
         ["healthz"] | ["readyz"] | ["livez"] => return Ok("ok".into_response()),
         ["api"] => return Ok(Json(
             json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
@@ -261,11 +261,11 @@ async fn route(
     }
 }
 
-fn version() -> Value {
+fn version(minor: u32) -> Value {
     json!({
         "major": "1",
-        "minor": "33",
-        "gitVersion": "v1.33.0-berth-sim",
+        "minor": minor.to_string(),
+        "gitVersion": format!("v1.{minor}.0-berth-sim"),
         "gitCommit": "",
         "gitTreeState": "clean",
         "buildDate": "2026-01-01T00:00:00Z",

@@ -27,8 +27,12 @@
 //!   `generation` bumped on spec changes only, `status` and `scale`
 //!   subresources.
 //! - JSON merge patch, JSON patch, strategic merge patch (lists merged by
-//!   their merge keys), and server-side apply with `managedFields` and
-//!   field-manager conflicts unless forced.
+//!   their merge keys and ordered as the API server orders them, new items
+//!   first; `$patch`, `$retainKeys`, `$setElementOrder` and
+//!   `$deleteFromPrimitiveList`), and server-side apply with
+//!   `managedFields` and field-manager conflicts unless forced.
+//! - `/version` reports Kubernetes 1.33 ([`SimOptions::kubernetes_minor`]
+//!   makes it an older release, without the kinds that release lacked).
 //! - Deletion with finalizers, propagation policies and ownerReference
 //!   garbage collection; namespace termination (`Terminating`, contents
 //!   deleted, new content refused).
@@ -58,7 +62,10 @@
 //! - One version is served per resource; CRD conversion is not simulated.
 //! - Server-side apply treats lists without a merge key as atomic and knows
 //!   merge keys by field name (containers, env, volumes, volumeMounts, ports,
-//!   ownerReferences, conditions ...), not from the OpenAPI schema.
+//!   ownerReferences, conditions ...), not from the OpenAPI schema; strategic
+//!   merge patch likewise knows each list's strategy by its field's name and
+//!   the field holding it, not from the Go types' struct tags, and accepts a
+//!   strategic merge patch of a custom resource (a real server answers 415).
 //! - Bookmarks are sent every second (a real server sends them about every
 //!   minute), which keeps watch-based tests quick.
 //! - A create that carries `metadata.resourceVersion` has it ignored (a real
@@ -76,6 +83,7 @@ mod quantity;
 mod resources;
 mod selectors;
 mod store;
+mod strategic;
 mod validate;
 
 pub mod testing;
@@ -106,7 +114,16 @@ pub struct SimOptions {
     /// that Helm's hook Jobs and `--wait` go on). Off: Jobs stay running
     /// until a test finishes them (`Simulator::finish_job`).
     pub complete_jobs: bool,
+    /// The Kubernetes release reported at `/version`, 1.`kubernetes_minor`
+    /// (default [`KUBERNETES_MINOR`]). Built-in kinds that release did not
+    /// serve yet (`batch/v1` CronJobs before 1.21) are left out, so a
+    /// client's check of an old server can be tested.
+    pub kubernetes_minor: u32,
 }
+
+/// The Kubernetes release the simulator reports by default: 1.33, at or
+/// above the oldest Berth supports.
+pub const KUBERNETES_MINOR: u32 = 33;
 
 impl Default for SimOptions {
     fn default() -> Self {
@@ -115,6 +132,7 @@ impl Default for SimOptions {
             bookmark_interval: Duration::from_secs(1),
             event_history: 10_000,
             complete_jobs: false,
+            kubernetes_minor: KUBERNETES_MINOR,
         }
     }
 }
@@ -184,6 +202,10 @@ impl Simulator {
     /// Starts a simulator on a free loopback port on the current runtime.
     pub async fn start(options: SimOptions) -> anyhow::Result<Simulator> {
         let cluster = Arc::new(Cluster::new(options.event_history));
+        cluster
+            .lock()
+            .types
+            .retain(|_, rt| resources::served_since(rt) <= options.kubernetes_minor);
         if let Some(path) = &options.persist_to {
             persist::load(&cluster, path)?;
         }

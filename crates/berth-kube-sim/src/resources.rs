@@ -131,7 +131,7 @@ impl ResourceType {
     }
 }
 
-/// The built-in kinds, as a Kubernetes 1.33 API server serves them.
+/// The built-in kinds, as a current Kubernetes API server serves them.
 pub fn builtins() -> Vec<ResourceType> {
     let core = |kind, plural, namespaced| ResourceType::new("", "v1", kind, plural, namespaced);
     let apps = |kind, plural| ResourceType::new("apps", "v1", kind, plural, true);
@@ -200,6 +200,20 @@ pub fn builtins() -> Vec<ResourceType> {
         .with_status()
         .short(&["crd", "crds"]),
     ]
+}
+
+/// The Kubernetes 1.x minor release from which a built-in kind is served at
+/// the group/version [`builtins`] gives it (`batch/v1` CronJobs came with
+/// 1.21; `apps/v1`, `rbac.authorization.k8s.io/v1` and the core kinds with
+/// 1.9 or before).
+pub fn served_since(rt: &ResourceType) -> u32 {
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("batch", "cronjobs") => 21,
+        ("networking.k8s.io", "ingresses") | ("events.k8s.io", _) => 19,
+        ("apiextensions.k8s.io", _) => 16,
+        ("coordination.k8s.io", _) => 14,
+        _ => 9,
+    }
 }
 
 /// The resource type a CustomResourceDefinition object defines, served at its

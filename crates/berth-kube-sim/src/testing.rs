@@ -2,7 +2,10 @@
 //! when `BERTH_TEST_KUBECONFIG` names a kubeconfig, for that real cluster.
 //! Every test gets a unique name prefix; namespaces it makes through
 //! [`TestCluster::namespace`] are labelled with it and removed by
-//! [`TestCluster::cleanup`].
+//! [`TestCluster::cleanup`]. A run names the server it targets and its
+//! Kubernetes version first, and refuses a server older than Berth supports
+//! ([`SUPPORTED_MINOR`]): what the suite asserts is what a supported API
+//! server does.
 
 use std::time::Duration;
 
@@ -15,6 +18,11 @@ use crate::{SimOptions, Simulator};
 
 /// The label on every namespace a test run creates.
 pub const TEST_RUN_LABEL: &str = "berth.dev/test-run";
+
+/// The oldest Kubernetes Berth supports, 1.`SUPPORTED_MINOR`: the same as
+/// `berth_kube::version::MINIMUM` (which this crate may not link; a test
+/// there keeps the two equal).
+pub const SUPPORTED_MINOR: u32 = 28;
 
 pub struct TestCluster {
     pub client: kube::Client,
@@ -51,14 +59,23 @@ impl TestCluster {
                 let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                     .await
                     .context("BERTH_TEST_KUBECONFIG is not a usable kubeconfig")?;
+                let client = kube::Client::try_from(config)?;
+                check_server(&client, &path.to_string_lossy()).await?;
                 Ok(TestCluster {
-                    client: kube::Client::try_from(config)?,
+                    client,
                     prefix,
                     simulator: None,
                 })
             }
             None => {
                 let simulator = Simulator::start(SimOptions::default()).await?;
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    eprintln!(
+                        "berth tests: the simulator (Kubernetes 1.{}); set BERTH_TEST_KUBECONFIG for a real cluster",
+                        crate::KUBERNETES_MINOR
+                    );
+                });
                 Ok(TestCluster {
                     client: simulator.client()?,
                     prefix,
@@ -66,6 +83,32 @@ impl TestCluster {
                 })
             }
         }
+    }
+
+    /// Whether the cluster runs pods: the simulator reports workloads as
+    /// running; a real cluster does when one of its nodes is Ready (a bare
+    /// control plane has none, and `helm --wait` would wait in vain).
+    pub async fn runs_pods(&self) -> anyhow::Result<bool> {
+        if self.is_simulator() {
+            return Ok(true);
+        }
+        let nodes: Api<DynamicObject> = Api::all_with(
+            self.client.clone(),
+            &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Node"), "nodes"),
+        );
+        let ready = nodes
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|node| {
+                node.data["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+        Ok(ready)
     }
 
     /// The simulator behind this cluster, when it is one.
@@ -118,6 +161,35 @@ impl TestCluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())
+    }
+}
+
+/// Names the real server a run targets and its version, once per process,
+/// and refuses one older than Berth supports with a message that says so.
+async fn check_server(client: &kube::Client, kubeconfig: &str) -> anyhow::Result<()> {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    let info = client
+        .apiserver_version()
+        .await
+        .with_context(|| format!("cannot read /version of the cluster in {kubeconfig}"))?;
+    SAID.call_once(|| {
+        eprintln!(
+            "berth tests: the real cluster of BERTH_TEST_KUBECONFIG={kubeconfig}, Kubernetes {} ({})",
+            info.git_version, info.platform
+        );
+    });
+    let minor: Option<u32> = info
+        .minor
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok();
+    match (info.major.as_str(), minor) {
+        ("1", Some(minor)) if minor < SUPPORTED_MINOR => anyhow::bail!(
+            "the cluster in BERTH_TEST_KUBECONFIG={kubeconfig} runs Kubernetes {}; Berth supports \
+             1.{SUPPORTED_MINOR} and later, and this suite asserts what a supported API server does",
+            info.git_version
+        ),
+        _ => Ok(()),
     }
 }
 

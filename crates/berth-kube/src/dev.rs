@@ -2,6 +2,17 @@
 //! kept whole in an annotation, and the dev spec runs the agent (copied in
 //! from Berth's image by an init container) as the container's entry
 //! point. No IO.
+//!
+//! What dev mode promises about annotations: it writes its own two
+//! ([`ORIGINAL_ANNOTATION`], [`TARGET_ANNOTATION`]) and no other. The rest
+//! are the workload's and its controllers' (those under `kubernetes.io` and
+//! `k8s.io`, [`controller_owned`], such as `deployment.kubernetes.io/revision`,
+//! which moves on with every rollout dev mode causes): dev mode neither
+//! saves nor restores them, and carries each through as the cluster holds it
+//! at the moment of each write. The patches here rewrite the annotations
+//! whole, so they must be sent guarded by the resourceVersion they were
+//! planned from (`Cluster::change_workload` does), which makes any
+//! concurrent change a conflict to plan again rather than one to overwrite.
 
 use std::collections::BTreeMap;
 
@@ -163,59 +174,59 @@ pub fn dev_spec(original: &Value, plan: &DevPlan) -> Result<Value, String> {
     Ok(spec)
 }
 
-/// A JSON Patch (RFC 6902) that sets `spec` and the dev annotations:
-/// `original` is saved only when given (a workload already in dev mode
-/// keeps the spec it had before the first `berth up`).
-pub fn enter_patch(object: &Value, spec: Value, target: &str, original: Option<&Value>) -> Value {
-    let mut ops = Vec::new();
-    if object
+/// Whether an annotation key is in the domains Kubernetes reserves for
+/// itself (`kubernetes.io`, `k8s.io` and their subdomains): written by
+/// controllers and tools, such as `deployment.kubernetes.io/revision`. Dev
+/// mode never saves or restores them.
+pub fn controller_owned(key: &str) -> bool {
+    let Some((prefix, _)) = key.split_once('/') else {
+        return false;
+    };
+    ["kubernetes.io", "k8s.io"]
+        .iter()
+        .any(|domain| prefix == *domain || prefix.ends_with(&format!(".{domain}")))
+}
+
+fn annotations(object: &Value) -> serde_json::Map<String, Value> {
+    object
         .pointer("/metadata/annotations")
-        .is_none_or(Value::is_null)
-    {
-        ops.push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
-    }
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A JSON Patch (RFC 6902) that sets `spec` and the dev annotations, every
+/// other annotation as `object` has it: `original` is saved only when
+/// given (a workload already in dev mode keeps the spec it had before the
+/// first `berth up`). Send it guarded by `object`'s resourceVersion.
+pub fn enter_patch(object: &Value, spec: Value, target: &str, original: Option<&Value>) -> Value {
+    let mut kept = annotations(object);
     if let Some(original) = original {
-        ops.push(
-            json!({"op": "add", "path": annotation_path(ORIGINAL_ANNOTATION),
-            "value": original.to_string()}),
-        );
+        kept.insert(ORIGINAL_ANNOTATION.to_owned(), json!(original.to_string()));
     }
-    ops.push(json!({"op": "add", "path": annotation_path(TARGET_ANNOTATION), "value": target}));
-    ops.push(json!({"op": "replace", "path": "/spec", "value": spec}));
-    json!(ops)
+    kept.insert(TARGET_ANNOTATION.to_owned(), json!(target));
+    json!([
+        {"op": "add", "path": "/metadata/annotations", "value": kept},
+        {"op": "replace", "path": "/spec", "value": spec},
+    ])
 }
 
 /// A JSON Patch that puts the original spec back and removes the dev
-/// annotations; none when the workload is not in dev mode.
+/// annotations, every other annotation as `object` has it; none when the
+/// workload is not in dev mode. Send it guarded by `object`'s
+/// resourceVersion.
 pub fn leave_patch(object: &Value) -> Result<Option<Value>, String> {
-    let Some(saved) = object
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(ORIGINAL_ANNOTATION))
-        .and_then(Value::as_str)
-    else {
+    let mut kept = annotations(object);
+    let Some(saved) = kept.remove(ORIGINAL_ANNOTATION) else {
         return Ok(None);
     };
-    let original: Value = serde_json::from_str(saved)
+    let original: Value = serde_json::from_str(saved.as_str().unwrap_or_default())
         .map_err(|e| format!("the saved spec in {ORIGINAL_ANNOTATION} is damaged: {e}"))?;
-    let mut ops = vec![
-        json!({"op": "replace", "path": "/spec", "value": original}),
-        json!({"op": "remove", "path": annotation_path(ORIGINAL_ANNOTATION)}),
-    ];
-    if object
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(TARGET_ANNOTATION))
-        .is_some()
-    {
-        ops.push(json!({"op": "remove", "path": annotation_path(TARGET_ANNOTATION)}));
-    }
-    Ok(Some(json!(ops)))
-}
-
-fn annotation_path(key: &str) -> String {
-    format!(
-        "/metadata/annotations/{}",
-        key.replace('~', "~0").replace('/', "~1")
-    )
+    kept.remove(TARGET_ANNOTATION);
+    Ok(Some(json!([
+        {"op": "add", "path": "/metadata/annotations", "value": kept},
+        {"op": "replace", "path": "/spec", "value": original},
+    ])))
 }
 
 #[cfg(test)]
@@ -301,6 +312,46 @@ mod tests {
     }
 
     #[test]
+    fn entering_adds_the_two_dev_annotations_and_nothing_else() {
+        let original = deployment_spec();
+        for annotations in [
+            json!(null),
+            json!({"team": "payments", "deployment.kubernetes.io/revision": "3"}),
+        ] {
+            let object =
+                json!({"metadata": {"name": "api", "annotations": annotations}, "spec": original});
+            let spec = dev_spec(&original, &plan()).expect("dev");
+            let patch = enter_patch(&object, spec.clone(), "api", Some(&original));
+            let mut after = object.clone();
+            json_patch::patch(
+                &mut after,
+                &serde_json::from_value::<json_patch::Patch>(patch).expect("a JSON patch"),
+            )
+            .expect("applies");
+            assert_eq!(after["spec"], spec);
+            let mut expected = annotations.as_object().cloned().unwrap_or_default();
+            expected.insert(ORIGINAL_ANNOTATION.into(), json!(original.to_string()));
+            expected.insert(TARGET_ANNOTATION.into(), json!("api"));
+            assert_eq!(after["metadata"]["annotations"], json!(expected));
+        }
+    }
+
+    #[test]
+    fn the_reserved_domains_are_the_controllers() {
+        for (key, owned) in [
+            ("deployment.kubernetes.io/revision", true),
+            ("kubectl.kubernetes.io/last-applied-configuration", true),
+            ("kubernetes.io/change-cause", true),
+            ("cluster-autoscaler.k8s.io/safe-to-evict", true),
+            ("team", false),
+            ("berth.dev/dev-target", false),
+            ("notkubernetes.io/x", false),
+        ] {
+            assert_eq!(controller_owned(key), owned, "{key}");
+        }
+    }
+
+    #[test]
     fn a_named_container_that_is_not_there_is_an_error() {
         let mut plan = plan();
         plan.container = Some("sidecar".into());
@@ -309,16 +360,23 @@ mod tests {
     }
 
     #[test]
-    fn leaving_puts_back_the_saved_spec() {
+    fn leaving_puts_back_the_saved_spec_and_leaves_other_annotations_as_they_are_now() {
         let original = deployment_spec();
         let object = json!({"metadata": {"annotations": {
-            ORIGINAL_ANNOTATION: original.to_string(), TARGET_ANNOTATION: "api", "keep": "me"}},
+            ORIGINAL_ANNOTATION: original.to_string(), TARGET_ANNOTATION: "api", "keep": "me",
+            "deployment.kubernetes.io/revision": "7"}},
             "spec": dev_spec(&original, &plan()).expect("dev")});
         let patch = leave_patch(&object).expect("valid").expect("in dev mode");
-        assert_eq!(patch[0]["value"], original);
+        let mut after = object.clone();
+        json_patch::patch(
+            &mut after,
+            &serde_json::from_value::<json_patch::Patch>(patch).expect("a JSON patch"),
+        )
+        .expect("applies");
+        assert_eq!(after["spec"], original);
         assert_eq!(
-            patch[1]["path"],
-            "/metadata/annotations/berth.dev~1dev-original"
+            after["metadata"]["annotations"],
+            json!({"keep": "me", "deployment.kubernetes.io/revision": "7"})
         );
         assert_eq!(leave_patch(&json!({"metadata": {}})).expect("valid"), None);
         let damaged = json!({"metadata": {"annotations": {ORIGINAL_ANNOTATION: "{"}}});

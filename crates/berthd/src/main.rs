@@ -2,6 +2,7 @@
 //! up telemetry, and wires the store and the HTTP server together.
 
 mod config;
+mod kube_check;
 mod serve;
 mod telemetry;
 

@@ -38,6 +38,26 @@ pub fn object<T: DeserializeOwned>(value: Value) -> T {
     serde_json::from_value(value).expect("a well-formed object")
 }
 
+/// Reads `name`, changes it and replaces it, from a fresh read again while
+/// the server answers 409: on a real cluster controllers write the objects
+/// a test writes too (the deployment controller its status and
+/// `deployment.kubernetes.io/revision`).
+pub async fn update<T>(api: &Api<T>, name: &str, mut change: impl FnMut(&mut T)) -> kube::Result<T>
+where
+    T: kube::Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut object = api.get(name).await?;
+        change(&mut object);
+        match api.replace(name, &PostParams::default(), &object).await {
+            Err(kube::Error::Api(status))
+                if status.code == 409 && tokio::time::Instant::now() < until => {}
+            result => return result,
+        }
+    }
+}
+
 pub async fn create<T>(api: &Api<T>, value: Value) -> T
 where
     T: kube::Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,

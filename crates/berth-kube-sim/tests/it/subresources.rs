@@ -11,7 +11,7 @@ use kube::discovery::Discovery;
 use serde_json::json;
 
 use crate::crud::deployment;
-use crate::{DEADLINE, TestCluster, create, eventually, object};
+use crate::{DEADLINE, TestCluster, create, eventually, object, update};
 
 #[tokio::test]
 async fn status_is_written_through_its_subresource_only() -> anyhow::Result<()> {
@@ -29,9 +29,10 @@ async fn status_is_written_through_its_subresource_only() -> anyhow::Result<()> 
     assert!(ready.status.is_some());
 
     // A status change sent to the main resource is ignored.
-    let mut changed = api.get("web").await?;
-    changed.status.as_mut().expect("status").replicas = Some(99);
-    let after = api.replace("web", &PostParams::default(), &changed).await?;
+    let after = update(&api, "web", |d| {
+        d.status.get_or_insert_default().replicas = Some(99);
+    })
+    .await?;
     assert_ne!(after.status.and_then(|s| s.replicas), Some(99));
 
     // Scale through the scale subresource.
@@ -61,6 +62,13 @@ async fn quota_usage_counts_objects() -> anyhow::Result<()> {
         }),
     )
     .await;
+    // A real server's quota admission refuses what the quota counts until
+    // the quota controller has written the quota's status.
+    eventually(DEADLINE, "the quota's status", || async {
+        let q = quotas.get("q").await?;
+        Ok(q.status.and_then(|s| s.hard).map(drop))
+    })
+    .await?;
     let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), &ns);
     create(&deployments, deployment("a", 0)).await;
     create(&deployments, deployment("b", 0)).await;

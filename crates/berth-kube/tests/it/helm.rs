@@ -102,4 +102,5 @@ async fn a_helm_job_and_its_secret_are_what_the_cluster_keeps() {
     // A Job of that name again is refused (the names a reinstall picks are
     // new ones).
     assert!(kube.create_job(&job).await.is_err());
+    cluster.cleanup().await.expect("cleanup");
 }

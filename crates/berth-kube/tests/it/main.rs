@@ -4,6 +4,7 @@
 
 mod dev;
 mod helm;
+mod version;
 
 use std::time::Duration;
 

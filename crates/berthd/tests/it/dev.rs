@@ -1,15 +1,21 @@
 //! Dev mode with the embedded cluster, on the real daemon: `berthd` patches
 //! the workload in its own Kubernetes API and runs the agent itself on a
 //! folder under its data directory; `berth up`'s reports reach /metrics;
-//! leaving dev mode restores the workload.
+//! leaving dev mode restores the workload. A writer doing what the
+//! deployment controller does races `up` and `down` throughout; neither
+//! fails, and the controller's annotation is left as it wrote it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
 use crate::daemon::start;
+
+const REVISION: &str = "deployment.kubernetes.io/revision";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_cluster_runs_agents_in_the_daemon() {
@@ -73,6 +79,32 @@ async fn the_embedded_cluster_runs_agents_in_the_daemon() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let original = serde_json::to_value(deployments.get("api").await.expect("get")).expect("json");
+    // What the deployment controller does, racing every write of `up` and
+    // `down`: status through its subresource, and the revision annotation.
+    let stop = Arc::new(AtomicBool::new(false));
+    let controller = tokio::spawn({
+        let (deployments, stop) = (deployments.clone(), stop.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut revision = 0_u64;
+            while !stop.load(Ordering::SeqCst) {
+                tick.tick().await;
+                revision += 1;
+                let status = json!({"status": {"observedGeneration": revision}});
+                deployments
+                    .patch_status("api", &PatchParams::default(), &Patch::Merge(status))
+                    .await
+                    .expect("status");
+                let annotation =
+                    json!({"metadata": {"annotations": {REVISION: revision.to_string()}}});
+                deployments
+                    .patch("api", &PatchParams::default(), &Patch::Merge(annotation))
+                    .await
+                    .expect("revision");
+            }
+            revision
+        }
+    });
 
     let dev: Value = http
         .post(url("/api/v1/spaces/admin/dev"))
@@ -195,6 +227,18 @@ async fn the_embedded_cluster_runs_agents_in_the_daemon() {
         .await
         .expect("down");
     assert_eq!(answer.status(), 200);
+    stop.store(true, Ordering::SeqCst);
+    let revision = controller.await.expect("the controller's writes");
     let after = serde_json::to_value(deployments.get("api").await.expect("get")).expect("json");
     assert_eq!(after["spec"], original["spec"]);
+    // Dev mode's annotations are gone; the controller's is the controller's
+    // last, neither saved nor restored.
+    let annotations = after["metadata"]["annotations"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        annotations,
+        serde_json::Map::from_iter([(REVISION.to_owned(), json!(revision.to_string()))]),
+    );
 }

@@ -1,0 +1,65 @@
+//! `berthd` against a Kubernetes API older than Berth supports (the
+//! simulator as Kubernetes 1.20, which serves no `batch/v1` CronJobs): it
+//! keeps serving, but `/readyz` reports `kubernetes` not ready with the
+//! server's version and what it lacks, and the log says why, as an error.
+
+use std::path::Path;
+
+use berth_core::{ComponentStatus, ReadinessReport};
+use berth_kube_sim::{SimOptions, Simulator};
+
+use crate::daemon::{BERTHD, Daemon};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_older_than_berth_supports_is_refused_in_readyz_and_the_log() {
+    let sim = Simulator::start(SimOptions {
+        kubernetes_minor: 20,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator");
+    let temp = tempfile::tempdir().expect("temp");
+    let kubeconfig = temp.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig()).expect("kubeconfig");
+    let config = temp.path().join("berthd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kubernetes]\nmode = \"kubeconfig\"\nkubeconfig = {:?}\n",
+            kubeconfig.display().to_string()
+        ),
+    )
+    .expect("config");
+    let daemon = Daemon::start_in(
+        Path::new(BERTHD),
+        &temp.path().join("data"),
+        &["--config", config.to_str().expect("utf-8")],
+    )
+    .expect("berthd starts");
+
+    let ready = reqwest::get(format!("{}/readyz", daemon.url))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 503);
+    let report: ReadinessReport = ready.json().await.expect("readiness JSON");
+    assert!(!report.ready);
+    let Some(ComponentStatus::NotReady { reason }) = report.components.get("kubernetes") else {
+        panic!("kubernetes is not refused: {report:?}");
+    };
+    assert!(reason.contains("v1.20.0-berth-sim"), "{reason}");
+    assert!(reason.contains("1.28 and later"), "{reason}");
+    assert!(reason.contains("batch/v1 cronjobs"), "{reason}");
+
+    let log = daemon.log_text();
+    let refusal = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| {
+            event["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not supported"))
+        })
+        .unwrap_or_else(|| panic!("no refusal in the log:\n{log}"));
+    assert_eq!(refusal["level"], "ERROR", "{refusal}");
+    assert_eq!(refusal["server"], "v1.20.0-berth-sim", "{refusal}");
+}
