@@ -18,14 +18,6 @@ use crate::apply::ApplyError;
 use crate::observed::{NamespaceState, Observation};
 use crate::plan::{Change, SPACE_LABEL};
 
-/// Workloads annotated with this set to `never` are left running when their
-/// space sleeps.
-pub const SLEEP_ANNOTATION: &str = "berth.dev/sleep";
-/// The replica count a workload had before its space slept.
-pub const REPLICAS_ANNOTATION: &str = "berth.dev/replicas-before-sleep";
-/// Marks a CronJob that Berth suspended when its space slept.
-pub const SUSPENDED_ANNOTATION: &str = "berth.dev/suspended-by-sleep";
-
 /// The kinds a space is made of: apiVersion, kind, plural, namespaced.
 pub const SPACE_KINDS: &[(&str, &str, &str, bool)] = &[
     ("v1", "Namespace", "namespaces", false),
@@ -112,17 +104,6 @@ impl std::fmt::Debug for Cluster {
             .field("synced_kinds", &*self.synced.borrow())
             .finish()
     }
-}
-
-/// What sleeping or waking did to a space's workloads.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WorkloadReport {
-    /// `deployment/api` and the like, scaled down or back up.
-    pub scaled: Vec<String>,
-    /// CronJobs suspended or resumed.
-    pub cronjobs: Vec<String>,
-    /// Workloads annotated `berth.dev/sleep: never`.
-    pub left_running: Vec<String>,
 }
 
 /// An object as the cache keeps it: JSON with its apiVersion and kind
@@ -521,138 +502,6 @@ impl Cluster {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(source) => Err(kube_error("Secret", name)(source)),
         }
-    }
-
-    async fn patch(
-        &self,
-        api: &Api<DynamicObject>,
-        kind: &str,
-        name: &str,
-        patch: Value,
-    ) -> Result<(), ApplyError> {
-        api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-            .map(|_| ())
-            .map_err(kube_error(kind, name))
-    }
-
-    /// Puts a space's workloads to sleep: Deployments and StatefulSets
-    /// scaled to zero with their replica counts remembered in an
-    /// annotation, CronJobs suspended. Workloads annotated
-    /// `berth.dev/sleep: never` and those already at zero are left alone,
-    /// so running it twice changes nothing.
-    pub async fn sleep(&self, namespace: &str) -> Result<WorkloadReport, ApplyError> {
-        let mut report = WorkloadReport::default();
-        for (kind, plural) in [
-            ("Deployment", "deployments"),
-            ("StatefulSet", "statefulsets"),
-        ] {
-            let api = self.workloads(namespace, kind, "apps/v1", plural);
-            for object in self.list(&api, kind, namespace).await? {
-                let name = object.metadata.name.clone().unwrap_or_default();
-                let label = format!("{}/{name}", kind.to_ascii_lowercase());
-                let annotations = object.metadata.annotations.clone().unwrap_or_default();
-                if annotations.get(SLEEP_ANNOTATION).map(String::as_str) == Some("never") {
-                    report.left_running.push(label);
-                    continue;
-                }
-                let replicas = object.data["spec"]["replicas"].as_u64().unwrap_or(1);
-                if replicas == 0 || annotations.contains_key(REPLICAS_ANNOTATION) {
-                    continue;
-                }
-                self.patch(
-                    &api,
-                    kind,
-                    &name,
-                    json!({
-                        "metadata": {"annotations": {REPLICAS_ANNOTATION: replicas.to_string()}},
-                        "spec": {"replicas": 0},
-                    }),
-                )
-                .await?;
-                report.scaled.push(label);
-            }
-        }
-        let api = self.workloads(namespace, "CronJob", "batch/v1", "cronjobs");
-        for object in self.list(&api, "CronJob", namespace).await? {
-            let name = object.metadata.name.clone().unwrap_or_default();
-            let annotations = object.metadata.annotations.clone().unwrap_or_default();
-            if annotations.get(SLEEP_ANNOTATION).map(String::as_str) == Some("never") {
-                report.left_running.push(format!("cronjob/{name}"));
-                continue;
-            }
-            if object.data["spec"]["suspend"].as_bool() == Some(true) {
-                continue;
-            }
-            self.patch(
-                &api,
-                "CronJob",
-                &name,
-                json!({
-                    "metadata": {"annotations": {SUSPENDED_ANNOTATION: "true"}},
-                    "spec": {"suspend": true},
-                }),
-            )
-            .await?;
-            report.cronjobs.push(format!("cronjob/{name}"));
-        }
-        Ok(report)
-    }
-
-    /// Wakes what [`Cluster::sleep`] put to sleep, exactly: the remembered
-    /// replica counts come back and the annotations go; CronJobs that were
-    /// suspended before the space slept stay suspended.
-    pub async fn wake(&self, namespace: &str) -> Result<WorkloadReport, ApplyError> {
-        let mut report = WorkloadReport::default();
-        for (kind, plural) in [
-            ("Deployment", "deployments"),
-            ("StatefulSet", "statefulsets"),
-        ] {
-            let api = self.workloads(namespace, kind, "apps/v1", plural);
-            for object in self.list(&api, kind, namespace).await? {
-                let name = object.metadata.name.clone().unwrap_or_default();
-                let annotations = object.metadata.annotations.clone().unwrap_or_default();
-                let Some(before) = annotations.get(REPLICAS_ANNOTATION) else {
-                    continue;
-                };
-                // A count that does not parse was not written by Berth;
-                // one replica is the safe way back.
-                let replicas: u64 = before.parse().unwrap_or(1);
-                self.patch(
-                    &api,
-                    kind,
-                    &name,
-                    json!({
-                        "metadata": {"annotations": {REPLICAS_ANNOTATION: null}},
-                        "spec": {"replicas": replicas},
-                    }),
-                )
-                .await?;
-                report
-                    .scaled
-                    .push(format!("{}/{name}", kind.to_ascii_lowercase()));
-            }
-        }
-        let api = self.workloads(namespace, "CronJob", "batch/v1", "cronjobs");
-        for object in self.list(&api, "CronJob", namespace).await? {
-            let name = object.metadata.name.clone().unwrap_or_default();
-            let annotations = object.metadata.annotations.clone().unwrap_or_default();
-            if !annotations.contains_key(SUSPENDED_ANNOTATION) {
-                continue;
-            }
-            self.patch(
-                &api,
-                "CronJob",
-                &name,
-                json!({
-                    "metadata": {"annotations": {SUSPENDED_ANNOTATION: null}},
-                    "spec": {"suspend": false},
-                }),
-            )
-            .await?;
-            report.cronjobs.push(format!("cronjob/{name}"));
-        }
-        Ok(report)
     }
 }
 

@@ -15,11 +15,15 @@ pub mod dev;
 pub mod helm;
 pub mod observed;
 pub mod plan;
+pub mod sleep;
+pub mod version;
+pub mod workload;
 
 pub use apply::{ApplyError, FIELD_MANAGER, apply_changes};
-pub use cluster::{Cluster, ConnectError, WorkloadReport};
+pub use cluster::{Cluster, ConnectError};
 pub use observed::{NamespaceState, ObjectState, Observation, QuotaState, compare};
 pub use plan::{
     Change, ClusterPolicy, ForeignNamespace, OWNER_LABEL, PodSecurity, QuotaProfile, SPACE_LABEL,
     SpaceSpec, changes, contains, space,
 };
+pub use sleep::{KindProblem, KindReport, WorkloadError, WorkloadKind};

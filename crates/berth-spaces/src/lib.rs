@@ -13,6 +13,7 @@ pub mod reconciler;
 mod records;
 mod service;
 mod status;
+mod workloads;
 
 pub use config::{QuotaProfileConfig, SpacesConfig};
 pub use reconciler::Reconciler;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use berth_core::{Error, Timestamp};
-use berth_kube::{Cluster, NamespaceState, SpaceSpec, changes};
+use berth_kube::{Cluster, KindReport, NamespaceState, SpaceSpec, WorkloadKind, changes};
 use parking_lot::Mutex;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinSet;
@@ -24,11 +24,13 @@ use tokio::time::Instant;
 use tokio_util::time::{DelayQueue, delay_queue};
 
 use crate::config::SpacesConfig;
-use crate::records::{SpaceRecord, StatusRecord};
+use crate::records::{SpaceRecord, StatusRecord, Target};
 use crate::service::Spaces;
 use crate::status::{Observed, next_status};
+use crate::workloads::{self, WorkloadsSeen};
 
 pub use crate::status::{ASLEEP, READY};
+pub use crate::workloads::{GOING_TO_SLEEP, RUNNING, SCALED_TO_ZERO, WAKING};
 
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
@@ -136,6 +138,8 @@ enum Outcome {
     Done,
     /// Waiting on the cluster (a namespace going away); look again soon.
     Waiting,
+    /// A workload's change failed (the status says so); retry with backoff.
+    Retry,
 }
 
 /// Counts of what the reconciler did, for benchmarks and metrics.
@@ -293,6 +297,12 @@ impl Reconciler {
                 None
             }
             Ok(Outcome::Waiting) => Some(Duration::from_secs(1)),
+            Ok(Outcome::Retry) => {
+                self.counters
+                    .errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Some(self.next_retry(name).1)
+            }
             Err(err) => {
                 self.counters
                     .errors
@@ -378,36 +388,94 @@ impl Reconciler {
         let desired = berth_kube::space(&spec, &self.spaces.config().cluster_policy());
         let needed =
             changes(&desired, &observed.objects).map_err(|e| Error::conflict(e.to_string()))?;
-        if !needed.is_empty() {
-            let written = self.cluster.apply(&needed).await.map_err(kube_err)?;
+        let applied = if needed.is_empty() {
+            Ok(0)
+        } else {
+            self.cluster.apply(&needed).await.map_err(kube_err)
+        };
+        if let Ok(written) = &applied
+            && *written > 0
+        {
             self.counters
                 .writes
-                .fetch_add(written as u64, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(*written as u64, std::sync::atomic::Ordering::Relaxed);
             tracing::info!(space = %name, written, "space objects applied");
         }
 
-        let mut workloads_asleep = status.workloads_asleep;
-        if record.wakefulness.asleep && !workloads_asleep {
-            let report = self.cluster.sleep(name).await.map_err(kube_err)?;
-            tracing::info!(space = %name, scaled = ?report.scaled, cronjobs = ?report.cronjobs, left_running = ?report.left_running, "space asleep");
-            workloads_asleep = true;
-        } else if !record.wakefulness.asleep && workloads_asleep {
-            status = next_status(&record, &status, &Observed::Waking, now);
+        // The workloads converge on their own: an object that failed to
+        // apply holds up neither a sleep nor a wake, once the namespace is
+        // there.
+        let mut retry = false;
+        if (applied.is_ok() || namespace.is_some()) && workloads::due(&record, &status.workloads) {
+            retry = self
+                .workloads(&record, &mut status, namespace.is_none(), now)
+                .await;
+        }
+        if let Err(err) = applied {
+            // What the workloads came to stays, beside the failure.
             self.spaces.put_status(name, &status)?;
-            let report = self.cluster.wake(name).await.map_err(kube_err)?;
-            tracing::info!(space = %name, scaled = ?report.scaled, cronjobs = ?report.cronjobs, "space awake");
-            workloads_asleep = false;
+            return Err(err);
         }
 
         let seen = Observed::Converged {
             objects: desired.len(),
             applied: needed.len(),
-            workloads_asleep,
             quota: observed.quota,
         };
         self.spaces
             .put_status(name, &next_status(&record, &status, &seen, now))?;
-        Ok(Outcome::Done)
+        Ok(if retry { Outcome::Retry } else { Outcome::Done })
+    }
+
+    /// Brings the space's workloads toward the record's target, each kind
+    /// and object on its own, and records how far they got in `status`;
+    /// whether a failed change should be retried. In a namespace this pass
+    /// made there is nothing yet, and nothing to ask the API.
+    async fn workloads(
+        &self,
+        record: &SpaceRecord,
+        status: &mut StatusRecord,
+        made_now: bool,
+        now: Timestamp,
+    ) -> bool {
+        let name = record.name.as_str();
+        let target = Target::of(record);
+        let reports = if made_now {
+            WorkloadKind::ALL.map(KindReport::none).into()
+        } else {
+            self.cluster.converge_workloads(name, target.asleep).await
+        };
+        for r in &reports {
+            if !r.changed.is_empty() {
+                tracing::info!(space = %name, asleep = target.asleep, kind = r.kind.kind(), changed = ?r.changed, "workloads changed");
+            }
+            if !r.left_running.is_empty() && target.asleep {
+                tracing::info!(space = %name, kind = r.kind.kind(), left_running = ?r.left_running, "workloads left running (berth.dev/sleep: never)");
+            }
+            match &r.problem {
+                Some(berth_kube::KindProblem::Unserved) => {
+                    tracing::info!(space = %name, kind = r.kind.kind(), "kind not served by the cluster; skipped");
+                }
+                Some(berth_kube::KindProblem::Forbidden { verb }) => {
+                    tracing::warn!(space = %name, kind = r.kind.kind(), verb, pending = ?r.pending, "Berth may not change this kind here; skipped until the next sleep or wake");
+                }
+                _ => {}
+            }
+        }
+        let seen = WorkloadsSeen::of(target, &status.workloads, reports);
+        let attempt = self
+            .retries
+            .lock()
+            .get(name)
+            .map_or(1, |retrying| retrying.attempt + 1);
+        for (kind, error) in seen.failures() {
+            // The whole chain goes to the log; the status shows only the
+            // external message.
+            tracing::warn!(space = %name, attempt, kind = kind.kind(), error = %error.detail(), "workloads not converged; retrying");
+        }
+        let retry = seen.retrying();
+        *status = next_status(record, status, &Observed::Workloads { seen, attempt }, now);
+        retry
     }
 
     async fn delete(

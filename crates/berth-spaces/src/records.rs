@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use berth_core::Timestamp;
 use berth_core::space::{Condition, Phase, QuotaUsage, SpaceRole, Wakefulness};
+use berth_kube::WorkloadKind;
 use berth_store::Table;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,10 @@ pub struct SpaceRecord {
     pub last_activity: Timestamp,
     pub last_activity_reason: String,
     pub wakefulness: Wakefulness,
+    /// Counts the sleeps and wakes asked for: each is a new target for the
+    /// workloads, even one asked for again within the same second.
+    #[serde(default)]
+    pub wake_round: u64,
     /// Set when deletion was asked for; the record goes once the namespace
     /// has.
     pub deleting: Option<Timestamp>,
@@ -48,6 +53,13 @@ impl SpaceRecord {
     pub fn role_of(&self, user_id: &str) -> Option<SpaceRole> {
         self.members.get(user_id).copied()
     }
+
+    /// Asks for the space to be asleep or awake from now: a new target
+    /// for its workloads.
+    pub fn set_wakefulness(&mut self, wakefulness: Wakefulness) {
+        self.wakefulness = wakefulness;
+        self.wake_round += 1;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,9 +68,46 @@ pub struct StatusRecord {
     pub observed_generation: u64,
     pub conditions: Vec<Condition>,
     pub quota: QuotaUsage,
-    /// Whether the workloads are scaled down now (what the reconciler did,
-    /// not what the record asks for).
-    pub workloads_asleep: bool,
+    /// How far the workloads are toward what the record asks (what the
+    /// reconciler saw, not what the record asks for).
+    #[serde(default)]
+    pub workloads: WorkloadsRecord,
+}
+
+/// What a space's record asks of its workloads: asleep or awake, and
+/// which sleep or wake asked (a new one is a new target, even to the same
+/// state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub asleep: bool,
+    pub round: u64,
+}
+
+impl Target {
+    pub fn of(record: &SpaceRecord) -> Target {
+        Target {
+            asleep: record.wakefulness.asleep,
+            round: record.wake_round,
+        }
+    }
+}
+
+/// Where a space's workloads are on their way to its target, as the last
+/// pass that looked at them saw it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkloadsRecord {
+    /// What the last pass worked toward; none before the first.
+    pub target: Option<Target>,
+    /// Every object that sleep concerns is as the target asks (kinds the
+    /// cluster does not serve aside).
+    pub settled: bool,
+    /// A change failed and is retried with backoff; a kind skipped (403)
+    /// is not retried until the next sleep or wake.
+    pub retrying: bool,
+    /// Objects brought to the target so far, by kind. Waking counts up
+    /// across passes, since a restored object carries no mark.
+    pub done: BTreeMap<WorkloadKind, usize>,
 }
 
 impl StatusRecord {
@@ -71,7 +120,7 @@ impl StatusRecord {
                 profile: profile.to_owned(),
                 ..QuotaUsage::default()
             },
-            workloads_asleep: false,
+            workloads: WorkloadsRecord::default(),
         }
     }
 

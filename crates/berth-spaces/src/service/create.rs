@@ -69,6 +69,7 @@ impl Spaces {
                 by: by.to_owned(),
                 since: now,
             },
+            wake_round: 0,
             deleting: None,
         }
     }
@@ -100,11 +101,11 @@ impl Spaces {
 
     async fn create_checked(&self, actor: &Actor, req: &NewSpace) -> Result<SpaceView, Error> {
         let name = SpaceName::try_from(req.name.clone())?;
+        // Taken, as a name in use is: by the cluster's own namespaces.
         if naming::reserved(name.as_str()) {
-            return Err(Error::invalid(
-                "name",
-                format!("{name} is kept for the cluster's own namespaces; pick another name"),
-            ));
+            return Err(Error::conflict(format!(
+                "{name} is kept for the cluster's own namespaces; pick another name"
+            )));
         }
         check_labels(&req.labels)?;
         let profile = req
@@ -112,10 +113,7 @@ impl Spaces {
             .clone()
             .unwrap_or_else(|| self.config.default_quota_profile.clone());
         if self.config.profile(&profile).is_none() {
-            return Err(Error::invalid(
-                "quota_profile",
-                format!("there is no quota profile {profile:?}"),
-            ));
+            return Err(Error::not_found("quota profile", format!("{profile:?}")));
         }
         let owner = match &req.owner {
             Some(who) => self.auth.find_user(who)?,

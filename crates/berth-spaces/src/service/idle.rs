@@ -44,12 +44,12 @@ impl Spaces {
             } else if !record.wakefulness.asleep && idle >= self.config.idle_sleep {
                 let reason = format!("idle since {since}");
                 self.edit(&name, |r| {
-                    r.wakefulness = Wakefulness {
+                    r.set_wakefulness(Wakefulness {
                         asleep: true,
                         reason: reason.clone(),
                         by: "berth".to_owned(),
                         since: now,
-                    };
+                    });
                     Ok(NewEvent::new(
                         EventActor::system(),
                         "space.sleep",

@@ -20,10 +20,7 @@ impl Spaces {
             role,
         })
         .await?;
-        let user = self
-            .auth
-            .find_user(&req.user)
-            .map_err(|_| Error::invalid("user", format!("there is no user {:?}", req.user)))?;
+        let user = self.auth.find_user(&req.user)?;
         let by = actor.user.username.to_string();
         let record = self
             .edit(name, |record| {

@@ -51,6 +51,8 @@ pub struct Spaces {
     clock: Arc<dyn Clock>,
     kick: UnboundedSender<String>,
     cluster: Option<Cluster>,
+    /// Counts the statuses written, so a caller can wait for a pass.
+    statuses: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Spaces {
@@ -79,6 +81,7 @@ impl Spaces {
             clock,
             kick,
             cluster,
+            statuses: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -123,15 +126,21 @@ impl Spaces {
     /// Writes what the reconciler observed, if the space still exists and
     /// the status differs.
     pub(crate) fn put_status(&self, name: &str, status: &StatusRecord) -> Result<(), Error> {
-        self.store
+        let written = self
+            .store
             .transact(&[SPACES.name, STATUS.name], |tx| {
                 if tx.get(SPACES, name)?.is_some() && tx.get(STATUS, name)?.as_ref() != Some(status)
                 {
                     tx.put(STATUS, name, status)?;
+                    return Ok(true);
                 }
-                Ok(())
+                Ok(false)
             })
-            .map_err(Error::from)
+            .map_err(Error::from)?;
+        if written {
+            self.statuses.send_modify(|n| *n += 1);
+        }
+        Ok(())
     }
 
     pub(super) async fn commit<R>(

@@ -32,37 +32,31 @@ impl Spaces {
                 )
                 .await?;
         }
-        let new_owner =
-            match &update.owner {
-                Some(who) => {
-                    let record = self.load(name)?;
-                    self.auth
-                        .allow(
-                            actor,
-                            Action::OwnSpace {
-                                name,
-                                role: record.role_of(&actor.user.id),
-                            },
-                            "space.update",
-                            target(name),
-                        )
-                        .await?;
-                    Some(self.auth.find_user(who).map_err(|_| {
-                        Error::invalid("owner", format!("there is no user {who:?}"))
-                    })?)
-                }
-                None => None,
-            };
+        let new_owner = match &update.owner {
+            Some(who) => {
+                let record = self.load(name)?;
+                self.auth
+                    .allow(
+                        actor,
+                        Action::OwnSpace {
+                            name,
+                            role: record.role_of(&actor.user.id),
+                        },
+                        "space.update",
+                        target(name),
+                    )
+                    .await?;
+                Some(self.auth.find_user(who)?)
+            }
+            None => None,
+        };
         if let Some(labels) = &update.labels {
             check_labels(labels)?;
         }
         if let Some(profile) = &update.quota_profile
             && self.config.profile(profile).is_none()
         {
-            return Err(Error::invalid(
-                "quota_profile",
-                format!("there is no quota profile {profile:?}"),
-            ));
+            return Err(Error::not_found("quota profile", format!("{profile:?}")));
         }
         let by = actor.user.username.to_string();
         // Looked up before the transaction: no other table is read inside it.

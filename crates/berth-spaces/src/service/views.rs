@@ -69,7 +69,7 @@ impl Spaces {
                 phase: if record.deleting.is_some() {
                     Phase::Terminating
                 } else {
-                    status.phase
+                    crate::workloads::phase_shown(record, &status)
                 },
                 observed_generation: status.observed_generation,
                 conditions: status.conditions,

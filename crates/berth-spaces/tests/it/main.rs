@@ -1,6 +1,7 @@
 //! The spaces reconciler against a Kubernetes API: the simulator by
 //! default, a real cluster when `BERTH_TEST_KUBECONFIG` names one.
 
+mod faults;
 mod lifecycle;
 mod sleep;
 mod status;
@@ -133,6 +134,49 @@ impl Harness {
             )
         })
         .await
+    }
+
+    /// Waits until the space's `Asleep` condition has `reason` and a
+    /// message that contains `says`; a status must never carry an injected
+    /// fault's text, which is internal detail.
+    pub async fn asleep(&self, name: &str, reason: &str, says: &str) -> anyhow::Result<SpaceView> {
+        let what = format!("space {name}'s Asleep condition to be {reason} saying {says:?}");
+        let found = eventually(WAIT, &what, || async {
+            let view = self.view(name).await?;
+            let shown = serde_json::to_string(&view.status)?;
+            anyhow::ensure!(!shown.contains("injected fault"), "{shown}");
+            let found = view
+                .status
+                .conditions
+                .iter()
+                .any(|c| c.kind == "Asleep" && c.reason == reason && c.message.contains(says));
+            Ok(found.then_some(view))
+        })
+        .await;
+        match found {
+            Ok(view) => Ok(view),
+            Err(e) => {
+                let now = self.view(name).await?;
+                Err(e.context(format!(
+                    "it is {:?} with {:?}",
+                    now.status.phase, now.status.conditions
+                )))
+            }
+        }
+    }
+
+    pub async fn sleep(&self, name: &str) -> anyhow::Result<SpaceView> {
+        self.spaces
+            .sleep(&self.admin, name)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    pub async fn wake(&self, name: &str) -> anyhow::Result<SpaceView> {
+        self.spaces
+            .wake(&self.admin, name)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     pub fn api(

@@ -1,4 +1,8 @@
-//! Sleep and wake, driven by a test clock.
+//! Sleep and wake, driven by a test clock. Written to hold on a real
+//! cluster too, where Deployment and StatefulSet controllers update the
+//! objects meanwhile: the test waits for what the space's status says,
+//! reads only `spec` and annotations, and writes with merge patches that
+//! name no resourceVersion, retried on a 409.
 
 use std::time::Duration;
 
@@ -7,7 +11,7 @@ use berth_kube_sim::testing::eventually;
 use berth_spaces::SpacesConfig;
 use serde_json::{Value, json};
 
-use crate::{WAIT, deployment, harness};
+use crate::{Harness, WAIT, deployment, harness};
 
 fn replicas(object: &Option<Value>) -> Value {
     object
@@ -82,7 +86,9 @@ async fn an_idle_space_sleeps_and_wakes_exactly_as_it_was() -> anyhow::Result<()
             .map_err(|e| anyhow::anyhow!("{e}"))?,
         1
     );
-    let view = h.phase(&name, Phase::Sleeping).await?;
+    // Asleep only once everything that should sleep does.
+    let view = h.asleep(&name, "ScaledToZero", "idle since").await?;
+    assert_eq!(view.status.phase, Phase::Sleeping);
     assert!(view.wakefulness.asleep);
     assert_eq!(view.wakefulness.by, "berth");
     assert!(
@@ -113,18 +119,23 @@ async fn an_idle_space_sleeps_and_wakes_exactly_as_it_was() -> anyhow::Result<()
     );
     assert_eq!(h.view(&kept).await?.status.phase, Phase::Active);
 
-    // Wake: exactly what was there comes back.
-    let woken = h
-        .spaces
-        .wake(&h.admin, &name)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Someone scales a sleeping workload up by hand; waking still brings
+    // back what it had before the space slept.
+    merge_retrying(&h, &deployments, "api", json!({"spec": {"replicas": 1}})).await?;
+
+    // Wake: exactly what was there comes back, and the answer already
+    // says the space is waking (or awake, should its pass have been
+    // quicker than the answer).
+    let woken = h.wake(&name).await?;
     assert_eq!(woken.wakefulness.by, "admin");
-    h.phase(&name, Phase::Active).await?;
-    eventually(WAIT, "the workloads to be back", || async {
-        Ok((replicas(&h.get(&deployments, "api").await?) == json!(3)).then_some(()))
-    })
-    .await?;
+    assert!(
+        matches!(woken.status.phase, Phase::Waking | Phase::Active),
+        "{:?}",
+        woken.status.phase
+    );
+    let view = h.asleep(&name, "Running", "woken by admin").await?;
+    assert_eq!(view.status.phase, Phase::Active);
+    assert_eq!(replicas(&h.get(&deployments, "api").await?), json!(3));
     let api = h.get(&deployments, "api").await?.expect("api");
     assert!(
         api["metadata"]["annotations"]
@@ -152,7 +163,46 @@ async fn an_idle_space_sleeps_and_wakes_exactly_as_it_was() -> anyhow::Result<()
         "{}",
         view.wakefulness.reason
     );
+
+    // A workload an interrupted sleep left behind (at zero, its count
+    // recorded) while the space says it is awake: waking again brings it
+    // back, whatever the space remembers of its last sleep.
+    let stranded = deployment(
+        "stranded",
+        0,
+        json!({"berth.dev/replicas-before-sleep": "2"}),
+    );
+    h.create_object(&deployments, stranded).await?;
+    h.wake(&name).await?;
+    h.asleep(&name, "Running", "woken by admin").await?;
+    eventually(WAIT, "the stranded workload to be back", || async {
+        Ok((replicas(&h.get(&deployments, "stranded").await?) == json!(2)).then_some(()))
+    })
+    .await?;
     h.cleanup(&[&name, &kept]).await
+}
+
+/// A merge patch (it names no resourceVersion, so a controller's update
+/// of the object meanwhile does not refuse it), retried should the API
+/// server answer 409 all the same.
+async fn merge_retrying(
+    h: &Harness,
+    api: &kube::Api<kube::api::DynamicObject>,
+    name: &str,
+    patch: Value,
+) -> anyhow::Result<()> {
+    eventually(WAIT, &format!("a merge patch of {name}"), || async {
+        match h.merge(api, name, patch.clone()).await {
+            Ok(()) => Ok(Some(())),
+            Err(e) if is_conflict(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+}
+
+fn is_conflict(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<kube::Error>(), Some(kube::Error::Api(s)) if s.code == 409)
 }
 
 #[tokio::test]
