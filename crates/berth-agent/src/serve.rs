@@ -420,16 +420,29 @@ pub fn sync_root(root: &Path, folder: &str) -> Result<PathBuf, String> {
 }
 
 /// What an agent keeps across its connections: the dev command (started
-/// once, in the first folder that finished its first sync) and each sync
-/// folder's last index, so a reconnecting CLI costs a rescan of what
-/// changed only.
+/// once, in the first folder that finished its first sync, and stopped
+/// when the agent is done with it) and each sync folder's last index, so a
+/// reconnecting CLI costs a rescan of what changed only.
 pub struct DevCommand {
     command: Option<Vec<String>>,
     /// Where the dev command runs; the first synced folder when none.
     workdir: Option<PathBuf>,
     started: std::sync::atomic::AtomicBool,
+    /// The task that owns the running dev command (killed on drop).
+    running: parking_lot::Mutex<Option<tokio::task::AbortHandle>>,
     say: Box<dyn Fn(&str) + Send + Sync>,
     indexes: parking_lot::Mutex<std::collections::HashMap<PathBuf, berth_sync::Index>>,
+}
+
+impl Drop for DevCommand {
+    /// An agent that ends (a local one at `berth down`) takes its dev
+    /// command with it: the task owning the child is aborted, and the child,
+    /// spawned with `kill_on_drop`, is killed.
+    fn drop(&mut self) {
+        if let Some(running) = self.running.lock().take() {
+            running.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for DevCommand {
@@ -450,6 +463,7 @@ impl DevCommand {
             command: command.filter(|c| !c.is_empty()),
             workdir,
             started: std::sync::atomic::AtomicBool::new(false),
+            running: parking_lot::Mutex::default(),
             say: Box::new(say),
             indexes: parking_lot::Mutex::default(),
         }
@@ -474,9 +488,10 @@ impl DevCommand {
             .spawn();
         match spawned {
             Ok(mut child) => {
-                runtime.spawn(async move {
+                let task = runtime.spawn(async move {
                     let _ = child.wait().await;
                 });
+                *self.running.lock() = Some(task.abort_handle());
             }
             Err(e) => (self.say)(&format!(
                 "the dev command {} did not start: {e}",

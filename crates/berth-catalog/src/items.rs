@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use berth_auth::policy::{self, Action};
 use berth_auth::{Actor, actor_of};
-use berth_core::Error;
 use berth_core::audit::{EventResource, NewEvent, Outcome};
-use berth_core::catalog::{ChartVersionView, FieldView, ItemSpec, ItemView};
+use berth_core::catalog::{ChartVersionView, FieldView, ItemSpec, ItemView, ValuePath};
 use berth_core::time::Timestamp;
+use berth_core::{Error, ErrorCode};
 use berth_store::Table;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -79,7 +79,7 @@ struct Fetched {
     files: ChartFiles,
 }
 
-fn resource(name: &str) -> EventResource {
+pub(crate) fn resource(name: &str) -> EventResource {
     EventResource {
         kind: "catalog_item".to_owned(),
         id: Some(name.to_owned()),
@@ -154,12 +154,7 @@ impl Catalog {
             .audit
             .store()
             .get(REPOSITORIES, repository)?
-            .ok_or_else(|| {
-                Error::invalid(
-                    "repository",
-                    format!("no chart repository is named {repository}"),
-                )
-            })?;
+            .ok_or_else(|| Error::not_found("chart repository", repository))?;
         let charts = self
             .audit
             .store()
@@ -168,8 +163,8 @@ impl Catalog {
         let Some(found) = charts.iter().find(|c| c.name == chart) else {
             let mut names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
             names.truncate(20);
-            return Err(Error::invalid(
-                "chart",
+            return Err(Error::new(
+                ErrorCode::NotFound,
                 format!(
                     "repository {repository} has no chart {chart} (it has: {})",
                     if names.is_empty() {
@@ -181,8 +176,8 @@ impl Catalog {
             ));
         };
         let version = pick(&found.versions, range)?.ok_or_else(|| {
-            Error::invalid(
-                "version",
+            Error::new(
+                ErrorCode::NotFound,
                 format!(
                     "chart {chart} has no version matching {range:?} (newest: {})",
                     found
@@ -241,15 +236,18 @@ impl Catalog {
 
     /// Checks an item's spec and fetches its chart; answers the record
     /// (times and authors left to the caller).
-    async fn build(&self, spec: ItemSpec, by: &str, now: Timestamp) -> Result<ItemRecord, Error> {
+    pub(crate) async fn build(
+        &self,
+        spec: ItemSpec,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<ItemRecord, Error> {
         check_name(&spec.name)?;
         if !spec.values.is_object() {
             return Err(Error::invalid("values", "values must be a map"));
         }
         if let Some(parameters) = &spec.parameters
-            && let Some(bad) = parameters
-                .iter()
-                .find(|p| p.is_empty() || p.split('.').any(str::is_empty))
+            && let Some(bad) = parameters.iter().find(|p| !ValuePath::is_valid(p))
         {
             return Err(Error::invalid(
                 "parameters",
@@ -350,13 +348,15 @@ impl Catalog {
             )
             .await?;
         let result = async {
-            if spec.name != name {
-                return Err(Error::invalid(
-                    "name",
-                    format!("an item keeps its name: {:?} is not {name:?}", spec.name),
-                ));
-            }
             let before = self.item_record(name)?;
+            // Another name in the body would be another item: a conflict
+            // with this one, not a malformed request.
+            if spec.name != name {
+                return Err(Error::conflict(format!(
+                    "an item keeps its name: {:?} is not {name:?}",
+                    spec.name
+                )));
+            }
             let by = actor.user.username.as_str();
             let now = self.clock.now();
             // Hiding or showing alone fetches nothing: an item whose chart

@@ -16,6 +16,7 @@
 pub mod chart;
 pub mod index;
 pub mod items;
+pub mod samples;
 pub mod values;
 
 pub use items::{ITEMS, ItemRecord, Prepared};
@@ -26,10 +27,10 @@ use std::time::Duration;
 use berth_audit::Audit;
 use berth_auth::policy::Action;
 use berth_auth::{Actor, Auth, actor_of};
+use berth_core::Error;
 use berth_core::audit::{EventResource, NewEvent, Outcome};
 use berth_core::catalog::{ChartView, NewRepository, RepositoryView};
 use berth_core::time::{Clock, Timestamp};
-use berth_core::{DnsLabel, Error};
 use berth_store::Table;
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +99,9 @@ pub struct CatalogConfig {
     /// can read (its own keys, its service account's token). Without it,
     /// repositories take no files.
     pub credentials_dir: Option<std::path::PathBuf>,
+    /// Offer the built-in samples (`berth-samples`, served by berthd
+    /// itself): added once per store, and served while this is on.
+    pub samples: bool,
 }
 
 impl CatalogConfig {
@@ -140,6 +144,7 @@ impl Default for CatalogConfig {
             refresh_interval: Duration::from_secs(3600),
             fetch_timeout: Duration::from_secs(30),
             credentials_dir: None,
+            samples: true,
         }
     }
 }
@@ -163,7 +168,7 @@ fn resource(name: &str) -> EventResource {
 }
 
 pub(crate) fn check_name(name: &str) -> Result<(), Error> {
-    DnsLabel::parse("name", name.to_owned(), DnsLabel::MAX).map(drop)
+    berth_core::name::CatalogName::parse(name).map(drop)
 }
 
 fn read_secret_file(field: &str, path: &std::path::Path) -> Result<String, String> {
@@ -313,10 +318,10 @@ impl Catalog {
             ("password_file", &req.password_file),
             ("ca_file", &req.ca_file),
         ] {
+            // Which files of the daemon's machine may be read is the
+            // daemon's to say: any other is refused as not the caller's.
             if let Some(path) = path {
-                self.config
-                    .file(field, path)
-                    .map_err(|e| Error::invalid(field, e))?;
+                self.config.file(field, path).map_err(Error::forbidden)?;
             }
         }
         if !(req.url.starts_with("https://") || req.url.starts_with("http://")) {

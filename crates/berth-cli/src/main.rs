@@ -62,6 +62,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Install the sample web app into your space and write its source and
+    /// berth.yaml here, ready for `berth up`.
+    Quickstart(commands::quickstart::QuickstartArgs),
     /// The file sync of `berth up`.
     #[command(subcommand)]
     Sync(commands::up::SyncCommand),
@@ -290,6 +293,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 space,
                 workload,
                 force,
+                cli.context.as_deref(),
+            )
+            .await
+        }
+        Command::Quickstart(args) => {
+            commands::quickstart::quickstart(
+                &commands::client(cli.context.as_deref())?,
+                args,
                 cli.context.as_deref(),
             )
             .await

@@ -1,11 +1,13 @@
 import { useEffect, useState } from 'react';
-import { fetchReadiness, fetchVersion, type Readiness, type VersionInfo } from '../api';
+import { fetchReadiness, fetchVersion, type Readiness, type VersionInfo, type Whoami } from '../api';
 import { componentRows, describeError, formatClock, summarizeReadiness } from '../ui/format';
+import { GetStarted } from './GetStarted';
 
 /** How often readiness is polled. */
 const POLL_INTERVAL_MS = 5_000;
 
-export function Overview() {
+/** The daemon's version and readiness; for a user with no workloads yet, the next steps too. */
+export function Overview({ me }: { me: Whoami }) {
   const [version, setVersion] = useState<VersionInfo | null>(null);
   const [versionError, setVersionError] = useState<string | null>(null);
   const [readiness, setReadiness] = useState<Readiness | null>(null);
@@ -84,6 +86,8 @@ export function Overview() {
           <p className="banner-hint">Retrying every {POLL_INTERVAL_MS / 1000} s.</p>
         </div>
       )}
+
+      <GetStarted me={me} />
 
       <div className="cards">
         <section className="card" aria-labelledby="server-title">

@@ -117,7 +117,17 @@ pub async fn login(args: LoginArgs, context: Option<&str>) -> Result<(), Failure
     };
     let authed = Client::new(&url, Some(token.clone()))?;
     let me: Whoami = authed.get("/api/v1/whoami").await?;
-    contexts.get_mut(&name)?.token = Some(token);
+    // Somewhere to work at once: the personal space, unless the context
+    // already has a current space.
+    let personal = match contexts.get_mut(&name)?.space {
+        Some(_) => None,
+        None => crate::commands::spaces::personal(&authed, me.user.username.as_str()).await,
+    };
+    let context = contexts.get_mut(&name)?;
+    context.token = Some(token);
+    if personal.is_some() {
+        context.space = personal.clone();
+    }
     contexts.current = Some(name.clone());
     contexts.save()?;
     eprintln!(
@@ -125,6 +135,9 @@ pub async fn login(args: LoginArgs, context: Option<&str>) -> Result<(), Failure
         me.user.username,
         me.user.role.as_str()
     );
+    if let Some(space) = personal {
+        eprintln!("Using your personal space {space} (`berth space use NAME` picks another).");
+    }
     Ok(())
 }
 

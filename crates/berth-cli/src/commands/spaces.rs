@@ -1,6 +1,6 @@
 //! `berth space create|list|get|use|delete|share|unshare|sleep|wake`.
 
-use berth_core::space::{SpaceObject, SpaceView};
+use berth_core::space::{Condition, SpaceObject, SpaceView};
 use serde_json::json;
 
 use crate::client::Client;
@@ -84,6 +84,15 @@ pub(crate) fn space_or_current(
         })
 }
 
+/// `username`'s personal space, if the server made one (and answers).
+pub(crate) async fn personal(client: &Client, username: &str) -> Option<String> {
+    let spaces: Vec<SpaceView> = client.get("/api/v1/spaces").await.ok()?;
+    spaces
+        .into_iter()
+        .find(|s| s.personal && s.owner.username == username)
+        .map(|s| s.name.to_string())
+}
+
 fn remember(context: Option<&str>, name: &str) -> Result<(), Failure> {
     let mut contexts = Contexts::load()?;
     let selected = contexts.selected_name(context)?;
@@ -93,6 +102,29 @@ fn remember(context: Option<&str>, name: &str) -> Result<(), Failure> {
 
 fn phase(view: &SpaceView) -> String {
     format!("{:?}", view.status.phase)
+}
+
+/// The Awake/Asleep line: why it is so, and, while a sleep or a wake is
+/// not complete, how far it got (the head of the `Asleep` condition's
+/// message: "waking: 1 of 2 workloads restored, CronJobs pending"; the
+/// whole message is under Conditions).
+fn wakefulness(view: &SpaceView) -> String {
+    wakefulness_line(&view.wakefulness.reason, &view.status.conditions)
+}
+
+fn wakefulness_line(reason: &str, conditions: &[Condition]) -> String {
+    let on_the_way = conditions
+        .iter()
+        .find(|c| c.kind == "Asleep" && matches!(c.reason.as_str(), "Waking" | "GoingToSleep"))
+        .map(|c| {
+            c.message
+                .split_once("; ")
+                .map_or(c.message.as_str(), |(head, _)| head)
+        });
+    match on_the_way {
+        Some(progress) => format!("{reason} ({progress})"),
+        None => reason.to_owned(),
+    }
 }
 
 fn quota(view: &SpaceView) -> String {
@@ -140,7 +172,7 @@ fn describe(view: &SpaceView, objects: &[SpaceObject]) -> String {
         } else {
             "Awake:"
         },
-        view.wakefulness.reason.clone(),
+        wakefulness(view),
     );
     line(
         "Activity:",
@@ -256,7 +288,7 @@ pub async fn run(
                                 s.owner.username.clone(),
                                 s.members.len().to_string(),
                                 quota(s),
-                                s.wakefulness.reason.clone(),
+                                wakefulness(s),
                             ]
                         })
                         .collect(),
@@ -356,6 +388,47 @@ pub async fn run(
                 view.name
             );
             show(format, &view)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_core::Timestamp;
+    use berth_core::space::Condition;
+
+    use super::wakefulness_line;
+
+    fn asleep(reason: &str, message: &str) -> Condition {
+        Condition {
+            kind: "Asleep".to_owned(),
+            status: false,
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+            last_transition: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn the_awake_line_says_how_far_a_wake_got() {
+        for (conditions, expected) in [
+            (vec![], "woken by admin at 10:05"),
+            (
+                vec![asleep("Running", "woken by admin at 10:05")],
+                "woken by admin at 10:05",
+            ),
+            (
+                vec![asleep(
+                    "Waking",
+                    "waking: 1 of 2 workloads restored, CronJobs pending; attempt 3 failed, retrying with backoff: listing CronJobs failed: the Kubernetes API answered 500 InternalError",
+                )],
+                "woken by admin at 10:05 (waking: 1 of 2 workloads restored, CronJobs pending)",
+            ),
+        ] {
+            assert_eq!(
+                wakefulness_line("woken by admin at 10:05", &conditions),
+                expected
+            );
         }
     }
 }

@@ -5,6 +5,7 @@ mod apps;
 mod auth;
 mod catalog;
 mod contexts;
+mod quickstart;
 mod sessions;
 mod spaces;
 mod up;

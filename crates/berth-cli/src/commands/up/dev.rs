@@ -40,6 +40,10 @@ pub(super) async fn start(
     let dev: DevView = client
         .post(&format!("/api/v1/spaces/{}/dev", resolved.space), &request)
         .await?;
+    // The space was asleep, or half so: what waking it first did.
+    if let Some(wake) = &dev.wake {
+        eprintln!("{wake}");
+    }
     eprintln!(
         "Dev session {} ({}).",
         dev.session.id,

@@ -39,7 +39,7 @@ pub async fn init(
                 Some(name) => format!("space {space} has no workload {name}"),
                 None => format!("space {space} has no Deployments or StatefulSets yet"),
             },
-            "deploy your application into the space first, or name a workload with --workload",
+            "deploy your application into the space first (`berth quickstart` installs a sample), or name a workload with --workload",
         )
     })?;
     let text = starting_manifest(chosen);
