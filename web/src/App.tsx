@@ -277,7 +277,7 @@ function Page({ route, pathname, me }: { route: Route; pathname: string; me: Who
     case 'sso':
       return <SsoSettings />;
     default:
-      return <Overview />;
+      return <Overview me={me} />;
   }
 }
 

@@ -331,6 +331,26 @@ export function asleep(space: SpaceView): SpaceView {
   };
 }
 
+/** The wake of issue 25: woken by admin, one Deployment back, CronJobs pending (the Asleep condition says so). */
+export const HALF_AWAKE_MESSAGE =
+  'waking: 1 of 2 workloads restored, CronJobs pending; attempt 3 failed, retrying with backoff: listing CronJobs failed: the Kubernetes API answered 500 InternalError';
+
+/** The same space woken by admin while not every workload is back yet. */
+export function halfAwake(space: SpaceView): SpaceView {
+  return {
+    ...space,
+    wakefulness: { asleep: false, reason: 'woken by admin at 10:05', by: 'admin', since: fromNow(-60_000) },
+    status: {
+      ...space.status,
+      phase: 'Waking',
+      conditions: [
+        ...space.status.conditions,
+        { type: 'Asleep', status: false, reason: 'Waking', message: HALF_AWAKE_MESSAGE, last_transition: fromNow(-60_000) },
+      ],
+    },
+  };
+}
+
 /** The dev session `s-a1` in `alpha`: alice's, both sides connected, 2 streams open, 1.5 KiB to the agent and 3.5 MiB back, started 5 min ago. */
 export function sessionView(overrides: Partial<SessionView> = {}): SessionView {
   return {
@@ -364,6 +384,7 @@ export function devView(overrides: Partial<DevView> = {}): DevView {
     image: 'node:22',
     command: ['npm', 'run', 'dev'],
     local_root: null,
+    wake: null,
     ...overrides,
   };
 }

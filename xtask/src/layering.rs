@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-catalog",
             "berth-apps",
             "berth-proto",
+            "berth-samples",
         ],
     ),
     (
@@ -65,13 +66,20 @@ const LAYERS: &[(&str, &[&str])] = &[
             "berth-dial",
             "berth-agent",
             "berth-sync",
+            "berth-samples",
         ],
     ),
     ("berth-agent", &["berth-proto", "berth-dial", "berth-sync"]),
     ("berth-dial", &["berth-proto"]),
     (
         "berth-catalog",
-        &["berth-core", "berth-store", "berth-audit", "berth-auth"],
+        &[
+            "berth-core",
+            "berth-store",
+            "berth-audit",
+            "berth-auth",
+            "berth-samples",
+        ],
     ),
     (
         "berth-apps",
@@ -99,6 +107,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("berth-proto", &[]),
+    ("berth-samples", &[]),
     ("berth-sync", &["berth-proto"]),
     (
         "berth-relay",

@@ -13,10 +13,11 @@ const HELP: &str = "\
 cargo xtask <task>
 
 tasks:
-  setup    install what the tests need (npm packages, Chromium, helm); idempotent
+  setup    install what the tests need (npm packages, Chromium, helm, schemathesis); idempotent
   web      build the admin console into web/dist
-  serve    build the console and run `berthd serve` (extra arguments go to berthd)
-  test     every check CI runs: fmt, layering, clippy, console, nextest, chart
+  serve    build the console and the CLI, run `berthd serve` (extra arguments go to berthd)
+  test     every check CI runs: fmt, layering, clippy, console, nextest (with the
+           API contract check), chart
   chart    helm lint --strict and helm template of deploy/helm/berth
   layering check that crate dependencies point the way docs/ARCHITECTURE.md says
   bench    run the benchmarks; results as JSON under target/bench/
@@ -94,10 +95,14 @@ fn build_web(root: &Path) -> anyhow::Result<()> {
 fn serve(root: &Path, args: &[String]) -> anyhow::Result<()> {
     setup::web_packages(root)?;
     build_web(root)?;
-    let mut command = cargo();
-    command
-        .args(["run", "--package", "berthd", "--", "serve"])
-        .args(args);
+    // The CLI too, in the same build (one set of features for both), so
+    // that the README's "Try it" finds `berth` beside `berthd`.
+    run(cargo().args(["build", "--package", "berthd", "--package", "berth-cli"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"));
+    let mut command = Command::new(target.join("debug/berthd"));
+    command.arg("serve").args(args);
     // The embedded cluster's catalog installs run helm: the one on PATH,
     // or the one the tests use.
     let on_path = std::env::var_os("PATH")
@@ -135,7 +140,8 @@ fn test(root: &Path) -> anyhow::Result<()> {
             "--profile",
             "ci",
         ])
-        .env("BERTH_TEST_HELM", &tools.helm))?;
+        .env("BERTH_TEST_HELM", &tools.helm)
+        .env("BERTH_TEST_SCHEMATHESIS", &tools.schemathesis))?;
     chart(root, &tools.helm)?;
     eprintln!("xtask test: every check passed");
     Ok(())
@@ -191,6 +197,7 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
             "[catalog]",
             "refresh_interval = ",
             "fetch_timeout = ",
+            "samples = ",
             "[apps]",
             "helm_image = ",
             // Not fetch_timeout: a line of its own.
@@ -223,6 +230,8 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
         // number is no duration.
         "catalog.refreshInterval=0s",
         "catalog.fetchTimeout=30",
+        // berthd takes true or false.
+        "catalog.samples=yes",
         // berthd takes 10s to 1h for one Helm operation.
         "apps.timeout=5s",
         "apps.timeout=2h",

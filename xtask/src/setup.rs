@@ -1,5 +1,6 @@
 //! Installs what the tests need, idempotently: the console's npm packages,
-//! Debian's Chromium for browser tests, and a real `helm` binary.
+//! Debian's Chromium for browser tests, a real `helm` binary, and
+//! schemathesis for the contract check, in a virtual environment.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +16,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 pub struct Tools {
     pub helm: PathBuf,
+    pub schemathesis: PathBuf,
 }
 
 pub fn all(root: &Path) -> anyhow::Result<Tools> {
@@ -23,7 +25,45 @@ pub fn all(root: &Path) -> anyhow::Result<Tools> {
     npm_ci(&root.join("tests/oidc"))?;
     chromium()?;
     let helm = helm(root)?;
-    Ok(Tools { helm })
+    let schemathesis = schemathesis(root)?;
+    Ok(Tools { helm, schemathesis })
+}
+
+/// schemathesis, as `tests/contract/requirements.txt` pins it, in a virtual
+/// environment at `target/tools/schemathesis`; made again when the pins
+/// change (the environment keeps a copy of the ones it was made from).
+pub fn schemathesis(root: &Path) -> anyhow::Result<PathBuf> {
+    let pins = root.join("tests/contract/requirements.txt");
+    let venv = root.join("target/tools/schemathesis");
+    let tool = venv.join("bin/schemathesis");
+    let made_from = venv.join("requirements.txt");
+    let wanted = std::fs::read(&pins).context("tests/contract/requirements.txt")?;
+    if tool.exists() && std::fs::read(&made_from).is_ok_and(|had| had == wanted) {
+        return Ok(tool);
+    }
+    std::fs::create_dir_all(root.join("target/tools"))?;
+    run(Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv))?;
+    run(Command::new(venv.join("bin/python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&pins))?;
+    let status = Command::new(&tool)
+        .arg("--version")
+        .status()
+        .context("the installed schemathesis does not run")?;
+    if !status.success() {
+        bail!("the installed schemathesis does not run");
+    }
+    std::fs::write(&made_from, wanted)?;
+    Ok(tool)
 }
 
 fn check_nextest() -> anyhow::Result<()> {

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use berth_auth::{Actor, actor_of};
+use berth_core::Error;
 use berth_core::app::{
     AppView, InstallRequest, OperationKind, OperationState, OperationView, UpgradeRequest, merge,
 };
 use berth_core::audit::{EventActor, NewEvent, Outcome};
 use berth_core::time::Timestamp;
-use berth_core::{DnsLabel, Error};
 use serde_json::Value;
 
 use crate::config::Runner;
@@ -68,7 +68,7 @@ fn action_of(kind: OperationKind) -> &'static str {
 /// A release name: a DNS label short enough for the Job and Secret names
 /// made from it.
 fn check_name(name: &str) -> Result<(), Error> {
-    DnsLabel::parse("name", name.to_owned(), 40).map(drop)
+    berth_core::name::AppName::parse(name).map(drop)
 }
 
 impl Apps {

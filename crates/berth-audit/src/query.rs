@@ -172,15 +172,34 @@ pub fn checked(q: &Query) -> Result<Query, Error> {
     if q.limit.is_some_and(|limit| !(1..=1000).contains(&limit)) {
         return Err(Error::invalid("limit", "must be between 1 and 1000"));
     }
-    if q.resource.is_some() && q.resource_kind.is_none() {
-        return Err(Error::invalid("resource", "needs resource_kind"));
-    }
     for (name, value) in [("since", q.since), ("until", q.until), ("before", q.before)] {
         if value.is_some_and(|v| v > MAX_BOUND) {
             return Err(Error::invalid(name, format!("must be at most {MAX_BOUND}")));
         }
     }
     Ok(q)
+}
+
+/// Every resource kind the log has an event of, by skipping from one kind's
+/// index terms to the next: a seek per kind, however many events each has.
+fn kinds(store: &Store) -> Result<Vec<String>, StoreError> {
+    let prefix = format!("{INDEX_PREFIX}kind:");
+    // The first key past every `kind:` term (';' follows ':').
+    let end = format!("{INDEX_PREFIX}kind;");
+    let mut kinds = Vec::new();
+    let mut from = prefix.clone();
+    while let Some(key) = store.first_key_between(INDEX, &from, &end)? {
+        let Some(kind) = key
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('\0').next())
+        else {
+            break;
+        };
+        // Past every term of this kind: they go on with '\0' and a number.
+        from = format!("{prefix}{kind}\u{1}");
+        kinds.push(kind.to_owned());
+    }
+    Ok(kinds)
 }
 
 fn run(store: &Store, q: &Query) -> Result<Page, QueryError> {
@@ -245,11 +264,19 @@ fn run(store: &Store, q: &Query) -> Result<Page, QueryError> {
         }
         streams.push(Stream::Terms(actions));
     }
-    if let Some(kind) = &q.resource_kind {
-        match &q.resource {
-            Some(resource) => streams.push(Stream::Terms(vec![format!("res:{kind}/{resource}")])),
-            None => streams.push(Stream::Terms(vec![format!("kind:{kind}")])),
+    match (&q.resource_kind, &q.resource) {
+        (Some(kind), Some(resource)) => {
+            streams.push(Stream::Terms(vec![format!("res:{kind}/{resource}")]));
         }
+        (Some(kind), None) => streams.push(Stream::Terms(vec![format!("kind:{kind}")])),
+        // A name of any kind: the resource's term under each kind the log has.
+        (None, Some(resource)) => streams.push(Stream::Terms(
+            kinds(store)?
+                .into_iter()
+                .map(|kind| format!("res:{kind}/{resource}"))
+                .collect(),
+        )),
+        (None, None) => {}
     }
     if let Some(space) = &q.space {
         streams.push(Stream::Terms(vec![format!("space:{space}")]));

@@ -13,6 +13,7 @@ pub mod oidc;
 pub mod passwords;
 pub mod policy;
 pub mod records;
+pub mod rules;
 pub mod secrets;
 mod service;
 

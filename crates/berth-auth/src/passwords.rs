@@ -6,10 +6,10 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use berth_core::Error;
 
-pub const MIN_LENGTH: usize = 12;
+pub const MIN_LENGTH: usize = crate::rules::NewPassword::MIN;
 
 pub fn check_strength(password: &str) -> Result<(), Error> {
-    if password.chars().count() < MIN_LENGTH {
+    if !crate::rules::NewPassword::is_valid(password) {
         return Err(Error::invalid(
             "password",
             format!("must be at least {MIN_LENGTH} characters"),

@@ -113,8 +113,10 @@ pub struct UserUpdate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLocalUser {
+    #[schema(value_type = berth_core::identity::Username)]
     pub username: String,
     /// At least 12 characters.
+    #[schema(value_type = crate::rules::NewPassword)]
     pub password: String,
     pub email: Option<String>,
     /// Defaults to member.
@@ -124,8 +126,12 @@ pub struct NewLocalUser {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
+    #[schema(value_type = crate::rules::TokenName)]
     pub name: String,
-    /// Days until it expires; at most the configured maximum.
+    /// Days until it expires (90 by default, or the daemon's maximum if
+    /// that is less). More than the daemon's `auth.max_token_ttl` allows is
+    /// refused (403).
+    #[schema(minimum = 1)]
     pub expires_in_days: Option<u64>,
     /// Defaults to read and write.
     #[serde(default)]

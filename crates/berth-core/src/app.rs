@@ -10,9 +10,13 @@ use crate::time::Timestamp;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallRequest {
+    /// The catalog item to install.
+    #[schema(value_type = crate::name::CatalogName)]
     pub item: String,
-    /// The release's name in the space; the item's name when left out.
+    /// The release's name in the space; the item's name when left out
+    /// (which must then be short enough for one).
     #[serde(default)]
+    #[schema(value_type = Option<crate::name::AppName>)]
     pub name: Option<String>,
     /// Values over the item's (checked against the chart's schema and the
     /// item's parameters).

@@ -175,8 +175,10 @@ impl AuditEvent {
 #[into_params(parameter_in = Query)]
 pub struct Query {
     /// Events at or after this time (Unix nanoseconds).
+    #[param(maximum = 9223372036854775807u64)]
     pub since: Option<u64>,
     /// Events at or before this time (Unix nanoseconds).
+    #[param(maximum = 9223372036854775807u64)]
     pub until: Option<u64>,
     /// The actor's name: a user name or a component.
     pub actor: Option<String>,
@@ -184,13 +186,15 @@ pub struct Query {
     pub action: Option<String>,
     /// The resource kind: `user`, `token`, `space`, ...
     pub resource_kind: Option<String>,
-    /// The resource's name or id (needs `resource_kind`).
+    /// The resource's name or id; of any kind unless `resource_kind` says.
     pub resource: Option<String>,
     pub space: Option<String>,
     pub outcome: Option<Outcome>,
     /// At most this many events (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// The cursor: only events older than this sequence number.
+    #[param(maximum = 9223372036854775807u64)]
     pub before: Option<u64>,
 }
 

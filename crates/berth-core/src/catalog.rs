@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::name::CatalogName;
 use crate::time::Timestamp;
 
 /// A chart repository to add (admins).
@@ -11,12 +12,15 @@ use crate::time::Timestamp;
 #[serde(deny_unknown_fields)]
 pub struct NewRepository {
     /// A DNS label naming the repository in the catalog.
+    #[schema(value_type = CatalogName)]
     pub name: String,
     /// Where its `index.yaml` is: `https://charts.example.com` or
-    /// `http://...`.
+    /// `http://...`. It is fetched and read before the repository is added.
+    #[schema(pattern = "^https?://")]
     pub url: String,
-    /// Files on the daemon's machine (a mounted Secret) holding the user
-    /// name and password for basic authentication; both or neither.
+    /// Files on the daemon's machine (a mounted Secret under the daemon's
+    /// `[catalog] credentials_dir`) holding the user name and password for
+    /// basic authentication; both or neither.
     #[serde(default)]
     pub username_file: Option<String>,
     #[serde(default)]
@@ -73,13 +77,16 @@ pub struct ChartVersionView {
 #[serde(deny_unknown_fields)]
 pub struct ItemSpec {
     /// A DNS label naming the item (and, by default, what it installs).
+    #[schema(value_type = CatalogName)]
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// The URL of an icon; the chart's when left out.
+    /// The `http://` or `https://` URL of an icon; the chart's when left out.
     #[serde(default)]
+    #[schema(pattern = "^https?://")]
     pub icon: Option<String>,
     /// The chart repository (by its name in the catalog) and the chart.
+    #[schema(value_type = CatalogName)]
     pub repository: String,
     pub chart: String,
     /// An exact chart version or a semver range (`^1.4`, `>=2, <3`); the
@@ -94,11 +101,36 @@ pub struct ItemSpec {
     /// `auth.password`; a path allows what is under it). Left out: every
     /// value the chart's schema describes.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<ValuePath>>)]
     pub parameters: Option<Vec<String>>,
     /// Hidden items are not offered to developers (admins still see them).
     #[serde(default)]
     pub hidden: bool,
 }
+
+/// The dotted path of a value, such as `auth.password`: no part of it empty.
+pub struct ValuePath;
+
+impl ValuePath {
+    /// The check below as a regular expression, for the API document.
+    pub const PATTERN: &'static str = "^[^.]+([.][^.]+)*$";
+
+    pub fn is_valid(path: &str) -> bool {
+        !path.is_empty() && path.split('.').all(|part| !part.is_empty())
+    }
+}
+
+impl utoipa::PartialSchema for ValuePath {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(Self::PATTERN))
+            .description(Some("The dotted path of a value, such as `auth.password`."))
+            .into()
+    }
+}
+
+impl ToSchema for ValuePath {}
 
 fn any_version() -> String {
     "*".to_owned()

@@ -14,8 +14,10 @@ use crate::time::Timestamp;
 #[serde(deny_unknown_fields)]
 pub struct DevRequest {
     /// The manifest's dev target (a DNS label).
+    #[schema(value_type = crate::name::TargetName)]
     pub target: String,
-    /// `deployment/NAME` or `statefulset/NAME`.
+    /// `deployment/NAME` or `statefulset/NAME`, NAME a DNS label.
+    #[schema(pattern = "^(deployment|statefulset)/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub workload: String,
     /// The container to develop in; the first when left out.
     #[serde(default)]
@@ -57,6 +59,11 @@ pub struct DevView {
     pub command: Vec<String>,
     /// The agent's root on the daemon's machine, in the local mode.
     pub local_root: Option<String>,
+    /// Set by `up` when the space was not wholly awake: what waking it
+    /// first did ("Woke space alice: 2 workloads restored."), or what is
+    /// still pending when it did not finish in time.
+    #[serde(default)]
+    pub wake: Option<String>,
 }
 
 /// A workload of a space, for `berth init` and the console.

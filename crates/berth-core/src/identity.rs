@@ -45,21 +45,47 @@ pub enum Scope {
 /// A user name: 1 to 63 characters of lowercase letters, digits, `-`, `_`
 /// and `.`, starting with a letter or digit. SSO names are normalized into
 /// this form.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Username(String);
+
+impl Username {
+    /// The check below as a regular expression, for the API document; a
+    /// test holds the two to the same answers.
+    pub const PATTERN: &'static str = "^[a-z0-9][-a-z0-9_.]{0,62}$";
+
+    pub fn is_valid(value: &str) -> bool {
+        !value.is_empty()
+            && value.len() <= 63
+            && value.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+            })
+            && value.as_bytes()[0].is_ascii_alphanumeric()
+    }
+}
+
+impl utoipa::PartialSchema for Username {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(Self::PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(63))
+            .description(Some(
+                "A user name: 1 to 63 lowercase letters, digits, '-', '_' or '.', starting with a letter or digit.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Username {}
 
 impl TryFrom<String> for Username {
     type Error = Error;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let valid = !value.is_empty()
-            && value.len() <= 63
-            && value.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
-            })
-            && value.as_bytes()[0].is_ascii_alphanumeric();
-        if valid {
+        if Self::is_valid(&value) {
             Ok(Username(value))
         } else {
             Err(Error::invalid(
@@ -182,6 +208,37 @@ mod tests {
         }
         for bad in ["", "Alice", "-a", "a b", &"a".repeat(64), "é"] {
             assert!(Username::try_from(bad.to_owned()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_documented_pattern_is_the_check() {
+        let pattern = regex::Regex::new(Username::PATTERN).expect("a regular expression");
+        for value in [
+            "alice",
+            "a",
+            "bob.smith",
+            "x_1-2",
+            "0",
+            "a.",
+            "a-",
+            "",
+            "Alice",
+            "-a",
+            ".a",
+            "_a",
+            "a b",
+            "é",
+            "aé",
+            "a\n",
+            &"a".repeat(63),
+            &"a".repeat(64),
+        ] {
+            assert_eq!(
+                pattern.is_match(value),
+                Username::is_valid(value),
+                "{value:?}"
+            );
         }
     }
 }

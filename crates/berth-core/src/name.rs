@@ -1,6 +1,11 @@
 //! DNS-1123 labels: the names Kubernetes gives namespaces, Services and most
 //! objects, and so the names of spaces, applications, dev targets and
-//! catalog entries, which become parts of such names. Checked here once.
+//! catalog entries, which become parts of such names. Checked here once,
+//! and stated here once for the API document: each kind of name is a type
+//! whose schema (pattern and length) is made from the same rule as its check.
+
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::Error;
 
@@ -12,6 +17,21 @@ pub struct DnsLabel(String);
 impl DnsLabel {
     /// The longest a label may be anywhere.
     pub const MAX: usize = 63;
+
+    /// [`DnsLabel::is_valid`] as a regular expression (the length aside),
+    /// for the API document; a test holds the two to the same answers.
+    pub const PATTERN: &'static str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+    /// The JSON Schema of a label of at most `max` characters.
+    pub fn schema(max: usize, description: &str) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(Self::PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(max.min(Self::MAX)))
+            .description(Some(description))
+            .into()
+    }
 
     /// Whether `value` is a label of at most `max` characters.
     pub fn is_valid(value: &str, max: usize) -> bool {
@@ -65,6 +85,51 @@ impl std::fmt::Display for DnsLabel {
     }
 }
 
+/// Declares a kind of name: a DNS label of at most `$max` characters that
+/// the API document states as a schema of its own and the service checks
+/// with `parse`.
+macro_rules! label_kind {
+    ($(#[doc = $doc:literal])+ $name:ident, $max:expr, $field:literal) => {
+        $(#[doc = $doc])+
+        pub struct $name;
+
+        impl $name {
+            pub const MAX: usize = $max;
+
+            /// `value` as such a name, or an error naming the field.
+            pub fn parse(value: &str) -> Result<DnsLabel, Error> {
+                DnsLabel::parse($field, value.to_owned(), Self::MAX)
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                let doc: Vec<&str> = vec![$($doc.trim()),+];
+                DnsLabel::schema(Self::MAX, &doc.join(" "))
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+label_kind! {
+    /// An application's (a Helm release's) name in its space: a DNS label of
+    /// at most 40 characters, short enough for the Job and Secret names made
+    /// from it.
+    AppName, 40, "name"
+}
+
+label_kind! {
+    /// A dev target of a manifest: a DNS label of at most 40 characters.
+    TargetName, 40, "target"
+}
+
+label_kind! {
+    /// A chart repository's or a catalog item's name: a DNS label.
+    CatalogName, DnsLabel::MAX, "name"
+}
+
 #[cfg(test)]
 mod tests {
     use super::DnsLabel;
@@ -92,6 +157,14 @@ mod tests {
                 DnsLabel::is_valid(value, max),
                 valid,
                 "{value:?} (max {max})"
+            );
+        }
+        let pattern = regex::Regex::new(DnsLabel::PATTERN).expect("a regular expression");
+        for (value, max, valid) in cases {
+            let by_schema = pattern.is_match(value) && value.chars().count() <= max.min(63);
+            assert_eq!(
+                by_schema, valid,
+                "the schema says otherwise of {value:?} (max {max})"
             );
         }
         let err = DnsLabel::parse("target", "Web".to_owned(), 40).expect_err("uppercase");

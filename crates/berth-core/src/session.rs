@@ -52,8 +52,39 @@ pub struct SessionCreated {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
+    #[schema(value_type = crate::space::SpaceName)]
     pub space: String,
 }
+
+/// Save-to-container latencies of one sync report: at most [`Self::MAX`],
+/// each a number of milliseconds, not negative.
+pub struct SyncLatencies;
+
+impl SyncLatencies {
+    pub const MAX: usize = 1000;
+}
+
+impl utoipa::PartialSchema for SyncLatencies {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Double,
+                    )))
+                    .minimum(Some(0.0)),
+            )
+            .max_items(Some(Self::MAX))
+            .description(Some(
+                "Milliseconds from a local save to the agent having it, one per save (at most 1,000 per report).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SyncLatencies {}
 
 /// What a CLI's sync saw since its last report, for the daemon's metrics
 /// (`berth up` sends one every few seconds).
@@ -62,6 +93,7 @@ pub struct NewSession {
 pub struct SyncReport {
     /// Milliseconds from a local save to the agent having it, one per save
     /// (at most 1,000 per report).
+    #[schema(value_type = SyncLatencies)]
     pub save_latencies_ms: Vec<f64>,
     pub files_sent: u64,
     pub files_received: u64,

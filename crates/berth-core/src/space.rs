@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
 
 use crate::time::Timestamp;
 use crate::{DnsLabel, Error};
@@ -12,9 +14,20 @@ use crate::{DnsLabel, Error};
 /// A space name: a DNS-1123 label (1 to 63 lowercase letters, digits and
 /// `-`, starting and ending with a letter or digit), because it is also the
 /// namespace's name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SpaceName(String);
+
+impl utoipa::PartialSchema for SpaceName {
+    fn schema() -> RefOr<Schema> {
+        DnsLabel::schema(
+            DnsLabel::MAX,
+            "A space's name, which is also its namespace's: a DNS label.",
+        )
+    }
+}
+
+impl ToSchema for SpaceName {}
 
 impl TryFrom<String> for SpaceName {
     type Error = Error;
@@ -52,6 +65,146 @@ impl std::fmt::Display for SpaceName {
     }
 }
 
+/// The labels a space may carry: Kubernetes' rules for the namespace's
+/// labels, less the prefixes Berth and the cluster keep for themselves. The
+/// check and the schema the API document states are both here, from the
+/// same rule.
+pub struct SpaceLabels;
+
+/// A label key's name part, or a label value: 1 to 63 letters, digits,
+/// `-`, `_` or `.`, starting and ending with a letter or digit.
+const LABEL_SEGMENT: &str = "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?";
+/// One dot-separated part of a key's DNS prefix.
+const LABEL_PREFIX_PART: &str = "[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?";
+/// The prefixes Berth and Kubernetes keep, and their subdomains.
+const KEPT_PREFIXES: [&str; 3] = ["berth.dev", "kubernetes.io", "k8s.io"];
+
+impl SpaceLabels {
+    /// The longest a key's prefix may be.
+    const PREFIX_MAX: usize = 253;
+
+    fn segment(s: &str) -> bool {
+        let b = s.as_bytes();
+        matches!((b.first(), b.last()), (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric())
+            && b.len() <= 63
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    }
+
+    fn prefix_part(s: &str) -> bool {
+        DnsLabel::is_valid(s, DnsLabel::MAX)
+    }
+
+    /// Whether `key` is a label key: an optional DNS prefix and `/`, then
+    /// a segment.
+    pub fn key_is_valid(key: &str) -> bool {
+        match key.rsplit_once('/') {
+            None => Self::segment(key),
+            Some((prefix, name)) => {
+                !prefix.is_empty()
+                    && prefix.len() <= Self::PREFIX_MAX
+                    && prefix.split('.').all(Self::prefix_part)
+                    && Self::segment(name)
+            }
+        }
+    }
+
+    /// Whether `key`'s prefix is one Berth or Kubernetes keeps.
+    pub fn key_is_kept(key: &str) -> bool {
+        key.rsplit_once('/').is_some_and(|(prefix, _)| {
+            KEPT_PREFIXES
+                .iter()
+                .any(|kept| prefix == *kept || prefix.ends_with(&format!(".{kept}")))
+        })
+    }
+
+    pub fn value_is_valid(value: &str) -> bool {
+        value.is_empty() || Self::segment(value)
+    }
+
+    /// Checks every label, naming the first bad one.
+    pub fn check(labels: &BTreeMap<String, String>) -> Result<(), Error> {
+        for (key, value) in labels {
+            if !Self::key_is_valid(key) {
+                return Err(Error::invalid(
+                    "labels",
+                    format!(
+                        "{key:?} is not a valid label key (an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.')"
+                    ),
+                ));
+            }
+            if Self::key_is_kept(key) {
+                return Err(Error::invalid(
+                    "labels",
+                    format!("{key:?} uses a prefix that Berth or Kubernetes keeps for itself"),
+                ));
+            }
+            if !Self::value_is_valid(value) {
+                return Err(Error::invalid(
+                    "labels",
+                    format!(
+                        "the value of {key:?} must be empty or up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The patterns the schema states, in the order the check applies
+    /// them: a key's form, its prefix's length, the kept prefixes, a value.
+    fn patterns() -> [String; 4] {
+        [
+            format!("^({LABEL_PREFIX_PART}(\\.{LABEL_PREFIX_PART})*/)?{LABEL_SEGMENT}$"),
+            format!("^([^/]{{1,{}}}/)?[^/]+$", Self::PREFIX_MAX),
+            format!(
+                "^(.*\\.)?({})/",
+                KEPT_PREFIXES.map(|p| p.replace('.', "\\.")).join("|")
+            ),
+            format!("^({LABEL_SEGMENT})?$"),
+        ]
+    }
+}
+
+impl utoipa::PartialSchema for SpaceLabels {
+    fn schema() -> RefOr<Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        let [key, prefix_length, kept, value] = Self::patterns();
+        let pattern = |p: &str| serde_json::json!({ "pattern": p });
+        // JSON Schema's `allOf` and `not` under `propertyNames`, which
+        // utoipa has no builder for: a key must match the first two
+        // patterns and not the third.
+        let mut names = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(key))
+            .build();
+        names.extensions = Some(
+            [
+                ("allOf", serde_json::json!([pattern(&prefix_length)])),
+                ("not", pattern(&kept)),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let mut labels = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Kubernetes labels for the namespace: keys are an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.'; the prefixes berth.dev, kubernetes.io and k8s.io (and their subdomains) are kept; values are empty or up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit.",
+            ))
+            .additional_properties(Some(AdditionalProperties::RefOr(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(value))
+                    .into(),
+            )))
+            .build();
+        labels.property_names = Some(Box::new(Schema::Object(names)));
+        RefOr::T(Schema::Object(labels))
+    }
+}
+
+impl ToSchema for SpaceLabels {}
+
 /// What a user may do in one space. Admins may do everything in every space.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
@@ -69,11 +222,14 @@ pub enum SpaceRole {
 pub enum Phase {
     /// Recorded; the reconciler has not made it yet.
     Pending,
-    /// Made, converged and awake.
+    /// Made, converged and awake, every workload back.
     Active,
-    /// Its workloads are scaled to zero.
+    /// Put to sleep: its workloads are scaled to zero, or on their way
+    /// (the `Asleep` condition is true only once everything that should
+    /// sleep does, and says what is pending meanwhile).
     Sleeping,
-    /// Its workloads are being restored.
+    /// Woken, and not every workload is back yet (the `Asleep` condition
+    /// says how far it got and what is pending or skipped).
     Waking,
     /// Its namespace is being deleted; the record goes once it is gone.
     Terminating,
@@ -163,11 +319,13 @@ pub struct SpaceView {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSpace {
+    #[schema(value_type = SpaceName)]
     pub name: String,
     /// Defaults to false.
     #[serde(default)]
     pub persistent: bool,
     #[serde(default)]
+    #[schema(value_type = SpaceLabels)]
     pub labels: BTreeMap<String, String>,
     /// A quota profile from the daemon's configuration; the default profile
     /// when left out. Only admins may choose one.
@@ -185,6 +343,8 @@ pub struct NewSpace {
 #[serde(deny_unknown_fields)]
 pub struct SpaceUpdate {
     pub persistent: Option<bool>,
+    /// The whole set of labels, replacing the old.
+    #[schema(value_type = Option<SpaceLabels>)]
     pub labels: Option<BTreeMap<String, String>>,
     /// Admins only.
     pub quota_profile: Option<String>,
@@ -216,6 +376,65 @@ pub struct SpaceObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_label_patterns_are_the_check() {
+        let [key, prefix_length, kept, value] =
+            SpaceLabels::patterns().map(|p| regex::Regex::new(&p).expect("a regular expression"));
+        let long_prefix = format!("{}.io/x", vec!["a".repeat(63); 4].join("."));
+        let too_long_prefix = format!("{}.io/x", vec!["a".repeat(63); 5].join("."));
+        let keys = [
+            "team",
+            "app.kubernetes.io/name",
+            "example.com/team",
+            "a/b",
+            "/a",
+            "a/",
+            "a/b/c",
+            "A/b",
+            "Team_1.x",
+            "_a",
+            "a_",
+            "a..b/c",
+            "-a.b/c",
+            "a-.b/c",
+            "berth.dev/x",
+            "x.berth.dev/x",
+            "xberth.dev/x",
+            "k8s.io/x",
+            "kubernetes.io/x",
+            "my.k8s.io/y",
+            "é",
+            &"a".repeat(63),
+            &"a".repeat(64),
+            &long_prefix,
+            &too_long_prefix,
+            "",
+        ];
+        for k in keys {
+            let by_schema = key.is_match(k) && prefix_length.is_match(k);
+            assert_eq!(by_schema, SpaceLabels::key_is_valid(k), "key {k:?}");
+            if by_schema {
+                assert_eq!(kept.is_match(k), SpaceLabels::key_is_kept(k), "kept {k:?}");
+            }
+        }
+        for v in [
+            "",
+            "a",
+            "a.b_c-d",
+            "-a",
+            "a-",
+            "é",
+            &"v".repeat(63),
+            &"v".repeat(64),
+        ] {
+            assert_eq!(
+                value.is_match(v),
+                SpaceLabels::value_is_valid(v),
+                "value {v:?}"
+            );
+        }
+    }
 
     #[test]
     fn space_names_are_dns_labels() {

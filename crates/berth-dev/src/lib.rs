@@ -8,7 +8,9 @@
 //! without a cluster.
 //!
 //! Invariant: a workload in dev mode carries its original spec, and
-//! `down` puts exactly that back; a second `up` never overwrites it.
+//! `down` puts exactly that back; a second `up` never overwrites it. Dev
+//! mode writes its two annotations and no other, and a write that races a
+//! controller is planned again from a fresh read, never failed.
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -17,13 +19,14 @@ use std::sync::Arc;
 
 use berth_audit::Audit;
 use berth_auth::{Actor, Auth, actor_of};
+use berth_core::Error;
 use berth_core::audit::{EventResource, NewEvent, Outcome};
 use berth_core::dev::{ContainerView, DevMode, DevRequest, DevView, WorkloadView};
 use berth_core::session::{NewSession, SessionState};
 use berth_core::time::{Clock, Timestamp};
-use berth_core::{DnsLabel, Error};
 use berth_kube::Cluster;
 use berth_kube::dev::{self as plan, DevPlan};
+use berth_kube::workload::{ChangeError, Changed};
 use berth_relay::Relay;
 use berth_spaces::Spaces;
 use berth_store::Table;
@@ -32,6 +35,10 @@ use serde_json::Value;
 
 /// Dev targets in dev mode, by `space/target`.
 pub const TARGETS: Table<DevRecord> = Table::new("dev.targets");
+
+/// How long `up` waits for a space it wakes to have every workload back
+/// before it goes on and says what is still pending.
+const WAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DevRecord {
@@ -125,7 +132,32 @@ fn split_workload(workload: &str) -> Result<(&str, &str), Error> {
 }
 
 fn check_target(target: &str) -> Result<(), Error> {
-    DnsLabel::parse("target", target.to_owned(), 40).map(drop)
+    berth_core::name::TargetName::parse(target).map(drop)
+}
+
+/// What `berth up` starts from, read off the workload: the spec saved by an
+/// earlier `up` (none the first time) and the original spec. A damaged
+/// saved spec, or dev mode for another target, is refused.
+fn entry(object: &Value, req: &DevRequest) -> Result<(Option<Value>, Value), Error> {
+    let annotations = object.pointer("/metadata/annotations");
+    let saved: Option<Value> = annotations
+        .and_then(|a| a.get(plan::ORIGINAL_ANNOTATION))
+        .and_then(Value::as_str)
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| Error::conflict(format!("{} has a damaged saved spec: {e}", req.workload)))?;
+    if let Some(other) = annotations
+        .and_then(|a| a.get(plan::TARGET_ANNOTATION))
+        .and_then(Value::as_str)
+        .filter(|t| *t != req.target)
+    {
+        return Err(Error::conflict(format!(
+            "{} is in dev mode for target {other}; run `berth down {other}` first",
+            req.workload
+        )));
+    }
+    let original = saved.clone().unwrap_or_else(|| object["spec"].clone());
+    Ok((saved, original))
 }
 
 impl Dev {
@@ -175,6 +207,7 @@ impl Dev {
             image: record.image,
             command: record.command,
             local_root: record.local_root,
+            wake: None,
         })
     }
 
@@ -201,12 +234,15 @@ impl Dev {
         check_target(&req.target)?;
         let (kind, name) = split_workload(&req.workload)?;
         self.spaces.check_use(actor, space, "dev.up").await?;
-        self.spaces.activity(space, "berth up", true).await?;
+        // A space that is asleep, or half so, is woken wholly first: the
+        // workload must be back before it can run the agent.
+        let wake = self.spaces.wake_fully(space, "berth up", WAKE_WAIT).await?;
+        let woke = |view: DevView| DevView { wake, ..view };
         if let Some(record) = self.record(space, &req.target)?
             && record.request == req
             && self.live(actor, &record).await
         {
-            return self.view(actor, record).await;
+            return self.view(actor, record).await.map(woke);
         }
         let object = self
             .cluster
@@ -216,26 +252,8 @@ impl Dev {
             .ok_or_else(|| {
                 Error::not_found("workload", format!("{} in space {space}", req.workload))
             })?;
-        let annotations = object.pointer("/metadata/annotations");
-        let saved: Option<Value> = annotations
-            .and_then(|a| a.get(plan::ORIGINAL_ANNOTATION))
-            .and_then(Value::as_str)
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| {
-                Error::conflict(format!("{} has a damaged saved spec: {e}", req.workload))
-            })?;
-        if let Some(other) = annotations
-            .and_then(|a| a.get(plan::TARGET_ANNOTATION))
-            .and_then(Value::as_str)
-            .filter(|t| *t != req.target)
-        {
-            return Err(Error::conflict(format!(
-                "{} is in dev mode for target {other}; run `berth down {other}` first",
-                req.workload
-            )));
-        }
-        let original = saved.clone().unwrap_or_else(|| object["spec"].clone());
+        // Refused before a session is made; checked again on every write.
+        entry(&object, &req)?;
         // A target brought up again with other settings gets a new session;
         // the old one ends (its agent is replaced below).
         if let Some(previous) = self.record(space, &req.target)? {
@@ -261,8 +279,6 @@ impl Dev {
             agent_url: self.agent_url.clone(),
             token_secret: plan::token_secret(&req.target),
         };
-        let spec =
-            plan::dev_spec(&original, &dev_plan).map_err(|e| Error::invalid("workload", e))?;
         self.cluster
             .put_secret(
                 space,
@@ -280,21 +296,39 @@ impl Dev {
                     berth_core::error::chain(&e),
                 )
             })?;
-        let patch = plan::enter_patch(
-            &object,
-            spec,
-            &req.target,
-            saved.is_none().then_some(&original),
-        );
-        self.cluster
-            .patch_workload(space, kind, name, patch)
-            .await
-            .map_err(|e| {
-                kube_error(
+        // Planned from the workload as it is at each attempt: a controller
+        // that wrote it since the last read makes the write a conflict,
+        // and the plan is made again.
+        let changed = self
+            .cluster
+            .change_workload(space, kind, name, |object| {
+                let (saved, original) = entry(object, &req)?;
+                let spec = plan::dev_spec(&original, &dev_plan)
+                    .map_err(|e| Error::invalid("workload", e))?;
+                Ok(Some(plan::enter_patch(
+                    object,
+                    spec,
+                    &req.target,
+                    saved.is_none().then_some(&original),
+                )))
+            })
+            .await;
+        match changed {
+            Ok(Changed::Missing) => {
+                return Err(Error::not_found(
+                    "workload",
+                    format!("{} in space {space}", req.workload),
+                ));
+            }
+            Ok(_) => {}
+            Err(ChangeError::Plan(e)) => return Err(e),
+            Err(e) => {
+                return Err(kube_error(
                     "cannot put the workload in dev mode",
                     berth_core::error::chain(&e),
-                )
-            })?;
+                ));
+            }
+        }
         let local = self.config.local_agents;
         let local_root = local.then(|| self.local_root.join(space).join(&req.target));
         if let Some(root) = &local_root {
@@ -354,7 +388,7 @@ impl Dev {
                 Ok(((), event.clone()))
             })
             .await?;
-        self.view(actor, record).await
+        self.view(actor, record).await.map(woke)
     }
 
     /// Takes a target out of dev mode: the workload's original spec back,
@@ -365,20 +399,22 @@ impl Dev {
             .record(space, target)?
             .ok_or_else(|| Error::not_found("dev target", format!("{target} in space {space}")))?;
         let (kind, name) = split_workload(&record.workload)?;
-        if let Some(object) = self
+        // A workload that is gone, or no longer in dev mode, is fine; one
+        // its controller writes meanwhile is read and planned again.
+        let restored = self
             .cluster
-            .workload(space, kind, name)
-            .await
-            .map_err(|e| kube_error("cannot read the workload", berth_core::error::chain(&e)))?
-        {
-            let patch = plan::leave_patch(&object).map_err(Error::conflict)?;
-            if let Some(patch) = patch {
-                self.cluster
-                    .patch_workload(space, kind, name, patch)
-                    .await
-                    .map_err(|e| {
-                        kube_error("cannot restore the workload", berth_core::error::chain(&e))
-                    })?;
+            .change_workload(space, kind, name, |object| {
+                plan::leave_patch(object).map_err(Error::conflict)
+            })
+            .await;
+        match restored {
+            Ok(_) => {}
+            Err(ChangeError::Plan(e)) => return Err(e),
+            Err(e) => {
+                return Err(kube_error(
+                    "cannot restore the workload",
+                    berth_core::error::chain(&e),
+                ));
             }
         }
         self.cluster

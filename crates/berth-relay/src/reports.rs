@@ -8,7 +8,7 @@ use berth_core::session::SyncReport;
 use crate::Relay;
 
 /// The most save latencies one report carries.
-const MAX_LATENCIES: usize = 1000;
+const MAX_LATENCIES: usize = berth_core::session::SyncLatencies::MAX;
 
 impl Relay {
     /// Accepts a sync report for session `id` from its owner (or an admin);
@@ -35,6 +35,16 @@ fn check(report: &SyncReport) -> Result<(), Error> {
             "save_latencies_ms",
             "at most 1,000 latencies per report",
         ));
+    }
+    // Counts are int64 in the API, as everywhere.
+    for (field, count) in [
+        ("files_sent", report.files_sent),
+        ("files_received", report.files_received),
+        ("conflicts", report.conflicts),
+    ] {
+        if count > i64::MAX.unsigned_abs() {
+            return Err(Error::invalid(field, "must be at most 9223372036854775807"));
+        }
     }
     if let Some(bad) = report
         .save_latencies_ms

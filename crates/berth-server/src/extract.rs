@@ -173,6 +173,47 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<App> for ApiQuery<T
     }
 }
 
+/// Path parameters. Every name a route takes is a string, so the only one
+/// that cannot be read is not UTF-8: no resource is named so (404).
+pub struct ApiPath<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<App> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, app).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => {
+                Err(Error::not_found("resource", format!("at {}", rejection.body_text())).into())
+            }
+        }
+    }
+}
+
+/// A WebSocket handshake; a request that is not one answers 422 in the
+/// error body of every other refusal.
+pub struct ApiWebSocket(pub axum::extract::ws::WebSocketUpgrade);
+
+impl FromRequestParts<App> for ApiWebSocket {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        axum::extract::ws::WebSocketUpgrade::from_request_parts(parts, app)
+            .await
+            .map(ApiWebSocket)
+            .map_err(|rejection| {
+                Error::invalid(
+                    "upgrade",
+                    format!(
+                        "this endpoint takes a WebSocket handshake (docs/protocol.md): {}",
+                        rejection.body_text()
+                    ),
+                )
+                .into()
+            })
+    }
+}
+
 /// A JSON body; a malformed one answers 422 naming the problem, in the same
 /// error body as every other refusal.
 pub struct ApiJson<T>(pub T);
@@ -181,9 +222,18 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<App> for ApiJson
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, app: &App) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, app).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(Error::invalid("body", rejection.body_text()).into()),
+        // Every body the API takes is a JSON object; serde would also read
+        // a struct from an array of its fields in order, which no document
+        // allows.
+        let value = match axum::Json::<serde_json::Value>::from_request(req, app).await {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => return Err(Error::invalid("body", rejection.body_text()).into()),
+        };
+        if !value.is_object() {
+            return Err(Error::invalid("body", "must be a JSON object").into());
         }
+        serde_json::from_value(value)
+            .map(ApiJson)
+            .map_err(|e| Error::invalid("body", e).into())
     }
 }

@@ -1,5 +1,5 @@
-//! Berth's HTTP face: the axum router, its middleware, the OpenAPI document and
-//! the embedded admin console.
+//! Berth's HTTP face: the axum router, its middleware, the OpenAPI document,
+//! the embedded admin console and the built-in samples' chart repository.
 //!
 //! Invariant: this is the only crate that touches axum. Handlers stay thin:
 //! extract, call into [`App`], map the result; errors become responses in one
@@ -8,11 +8,13 @@
 
 mod app;
 mod console;
+mod doc;
 mod error;
 mod extract;
 mod metrics;
 mod observe;
 mod routes;
+mod samples;
 
 use std::sync::LazyLock;
 
@@ -27,7 +29,8 @@ pub use metrics::HttpMetrics;
 /// The router for the whole daemon: API, probes, metrics and console.
 pub fn router(app: App) -> Router {
     let (api, _) = api_router().split_for_parts();
-    api.fallback(console::serve)
+    api.merge(samples::router())
+        .fallback(console::serve)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             observe::observe,
@@ -77,7 +80,7 @@ fn api_router() -> OpenApiRouter<App> {
         "The control-plane API of Berth: spaces, catalog and apps, dev sessions and audit."
             .to_owned(),
     );
-    OpenApiRouter::with_openapi(doc)
+    let mut router = OpenApiRouter::with_openapi(doc)
         .merge(routes::system::router())
         .merge(routes::auth::router())
         .merge(routes::users::router())
@@ -86,5 +89,7 @@ fn api_router() -> OpenApiRouter<App> {
         .merge(routes::sessions::router())
         .merge(routes::dev::router())
         .merge(routes::catalog::router())
-        .merge(routes::apps::router())
+        .merge(routes::apps::router());
+    doc::complete(router.get_openapi_mut());
+    router
 }

@@ -43,7 +43,9 @@ impl Pair {
             let status = SharedStatus::default();
             let watch = remote_tx.clone();
             std::thread::spawn(move || {
-                engine::serve(
+                // The agent's end stopping shows at the coordinator only as
+                // its stream ending: say why here.
+                if let Err(e) = engine::serve(
                     settings,
                     remote_rx,
                     Some(watch),
@@ -52,7 +54,9 @@ impl Pair {
                     None,
                     || {},
                     |_| {},
-                )
+                ) {
+                    eprintln!("the agent's end stopped: {e}");
+                }
             });
         }
         let coordinator = {

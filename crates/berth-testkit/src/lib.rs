@@ -56,12 +56,24 @@ impl DaemonProcess {
         data_dir: &Path,
         extra: &[&str],
     ) -> anyhow::Result<DaemonProcess> {
+        DaemonProcess::start_with_env(berthd, data_dir, extra, &[])
+    }
+
+    /// As [`DaemonProcess::start_in`], with `env` added to the daemon's
+    /// environment.
+    pub fn start_with_env(
+        berthd: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<DaemonProcess> {
         let mut child = Command::new(berthd)
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

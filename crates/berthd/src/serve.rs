@@ -99,6 +99,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         config.data_dir.join("catalog"),
     );
     let catalog_refresh = catalog.start();
+    let samples = catalog.clone();
     // Helm runs as a local process with the embedded cluster (which runs
     // no pods) or when configured so; as Jobs in spaces otherwise.
     let local_helm = if embedded.is_some() {
@@ -148,16 +149,12 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     app.readiness().set(
         "kubernetes",
         ComponentStatus::NotReady {
-            reason: "the watches on spaces' objects have not listed them yet".to_owned(),
+            reason: "checking the Kubernetes API's version".to_owned(),
         },
     );
-    let mut synced = tokio::spawn({
-        let app = app.clone();
-        async move {
-            cluster.wait_synced().await;
-            app.readiness().set("kubernetes", ComponentStatus::Ready);
-        }
-    });
+    // The server's version and APIs first (an unsupported one is refused
+    // and never ready), then the watches' first lists.
+    let mut synced = tokio::spawn(crate::kube_check::readiness(app.clone(), cluster));
     let router = berth_server::router(app.clone());
     let checkpoints = tokio::spawn(audit_upkeep(audit.clone(), config.audit.clone()));
     let forwarder = match &config.audit.otlp_endpoint {
@@ -183,10 +180,20 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     }));
 
     let url = public_url;
-    // The spaces' watches list their objects within milliseconds of a
-    // healthy API; wait for that (bounded) so "ready" means ready. A cluster
-    // that does not answer leaves `kubernetes` not ready in /readyz.
+    // The check and the spaces' watches' lists take milliseconds on a
+    // healthy API; wait for them (bounded) so "ready" means ready. A cluster
+    // that does not answer, or is refused, leaves `kubernetes` not ready in
+    // /readyz.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut synced).await;
+    // The built-in samples, served by the router: the catalog adds them
+    // once per store (unless `[catalog] samples = false`), before "ready",
+    // so that `berth quickstart` finds them as soon as berthd is up.
+    if let Err(err) = samples
+        .add_samples(&berth_catalog::samples::url(addr))
+        .await
+    {
+        tracing::warn!(error = %err.detail(), "cannot add the built-in samples to the catalog");
+    }
     // The setup link is printed as a plain line, never as a log event: log
     // pipelines index and keep events. In a pod the line still lands in the
     // container's output, which is why the link works once, for a bounded

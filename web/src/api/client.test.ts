@@ -1167,6 +1167,7 @@ const DEV = {
   image: 'node:22',
   command: ['npm', 'run', 'dev'],
   local_root: null,
+  wake: null,
 };
 
 const WORKLOAD = {
@@ -1194,8 +1195,8 @@ describe('dev mode', () => {
     for (const call of calls) expect(header(call.init, 'x-csrf-token')).toBeUndefined();
   });
 
-  it('takes a missing image, local_root, workdir and dev_target as null, and keeps an unknown mode', async () => {
-    const { image: _i, local_root: _l, ...bare } = DEV;
+  it('takes a missing image, local_root, wake, workdir and dev_target as null, and keeps an unknown mode', async () => {
+    const { image: _i, local_root: _l, wake: _w, ...bare } = DEV;
     stubFetch(() => json(200, [{ ...bare, mode: 'remote' }]));
     await expect(listDev('alpha')).resolves.toEqual([{ ...DEV, mode: 'remote', image: null, local_root: null }]);
     stubFetch(() => json(200, [{ workload: 'deployment/x', containers: [{ name: '', image: '', ports: [] }] }]));

@@ -7,58 +7,201 @@ export const operations: Record<string, Record<string, Schema>> = {
   "get /api/v1/audit/events": {
     "200": {
       "$ref": "#/components/schemas/Page"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
-  "get /api/v1/audit/export": {},
+  "get /api/v1/audit/export": {
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
   "get /api/v1/audit/public-key": {
     "200": {
       "$ref": "#/components/schemas/PublicKey"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/audit/verify": {
     "200": {
       "$ref": "#/components/schemas/Verification"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/auth/cli/exchange": {
     "201": {
       "$ref": "#/components/schemas/TokenCreated"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/auth/cli/password": {
     "201": {
       "$ref": "#/components/schemas/TokenCreated"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "429": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/auth/device": {
     "201": {
       "$ref": "#/components/schemas/DeviceStarted"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/auth/device/poll": {
     "200": {
       "$ref": "#/components/schemas/DevicePoll"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/auth/login": {
     "200": {
       "$ref": "#/components/schemas/Whoami"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "429": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
-  "post /api/v1/auth/logout": {},
+  "post /api/v1/auth/logout": {
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
   "get /api/v1/auth/mapping": {
     "200": {
       "$ref": "#/components/schemas/MappingRules"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "put /api/v1/auth/mapping": {
     "200": {
       "$ref": "#/components/schemas/MappingRules"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/auth/mapping/preview": {
     "200": {
       "$ref": "#/components/schemas/MappingPreview"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/auth/methods": {
@@ -72,26 +215,95 @@ export const operations: Record<string, Record<string, Schema>> = {
       "items": {
         "$ref": "#/components/schemas/ItemView"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/catalog/items": {
     "201": {
       "$ref": "#/components/schemas/ItemView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "503": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/catalog/items/{name}": {
     "200": {
       "$ref": "#/components/schemas/ItemView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "put /api/v1/catalog/items/{name}": {
     "200": {
       "$ref": "#/components/schemas/ItemView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "503": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "delete /api/v1/catalog/items/{name}": {
     "200": {
       "$ref": "#/components/schemas/ItemView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/catalog/repositories": {
@@ -100,21 +312,72 @@ export const operations: Record<string, Record<string, Schema>> = {
       "items": {
         "$ref": "#/components/schemas/RepositoryView"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/catalog/repositories": {
     "201": {
       "$ref": "#/components/schemas/RepositoryView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/catalog/repositories/{name}": {
     "200": {
       "$ref": "#/components/schemas/RepositoryView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "delete /api/v1/catalog/repositories/{name}": {
     "200": {
       "$ref": "#/components/schemas/RepositoryView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/catalog/repositories/{name}/charts": {
@@ -123,43 +386,154 @@ export const operations: Record<string, Record<string, Schema>> = {
       "items": {
         "$ref": "#/components/schemas/ChartView"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/catalog/repositories/{name}/refresh": {
     "200": {
       "$ref": "#/components/schemas/RepositoryView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/openapi.json": {},
-  "get /api/v1/relay/agent": {},
-  "get /api/v1/relay/client": {},
+  "get /api/v1/relay/agent": {
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
+  "get /api/v1/relay/client": {
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
   "get /api/v1/sessions": {
     "200": {
       "type": "array",
       "items": {
         "$ref": "#/components/schemas/SessionView"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/sessions": {
     "201": {
       "$ref": "#/components/schemas/SessionCreated"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/sessions/{id}": {
     "200": {
       "$ref": "#/components/schemas/SessionView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "delete /api/v1/sessions/{id}": {
     "200": {
       "$ref": "#/components/schemas/SessionView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
-  "post /api/v1/sessions/{id}/sync-report": {},
+  "post /api/v1/sessions/{id}/sync-report": {
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
   "post /api/v1/setup": {
     "201": {
       "$ref": "#/components/schemas/Whoami"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/spaces": {
@@ -168,26 +542,92 @@ export const operations: Record<string, Record<string, Schema>> = {
       "items": {
         "$ref": "#/components/schemas/SpaceView"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/spaces": {
     "201": {
       "$ref": "#/components/schemas/SpaceView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/spaces/{name}": {
     "200": {
       "$ref": "#/components/schemas/SpaceView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "delete /api/v1/spaces/{name}": {
     "202": {
       "$ref": "#/components/schemas/SpaceView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "patch /api/v1/spaces/{name}": {
     "200": {
       "$ref": "#/components/schemas/SpaceView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/spaces/{name}/apps": {
@@ -196,27 +636,118 @@ export const operations: Record<string, Record<string, Schema>> = {
       "items": {
         "$ref": "#/components/schemas/AppView"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/spaces/{name}/apps": {
     "202": {
       "$ref": "#/components/schemas/AppView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "503": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/spaces/{name}/apps/{app}": {
     "200": {
       "$ref": "#/components/schemas/AppView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "delete /api/v1/spaces/{name}/apps/{app}": {
     "202": {
       "$ref": "#/components/schemas/AppView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "503": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
-  "get /api/v1/spaces/{name}/apps/{app}/logs": {},
+  "get /api/v1/spaces/{name}/apps/{app}/logs": {
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
   "post /api/v1/spaces/{name}/apps/{app}/upgrade": {
     "202": {
       "$ref": "#/components/schemas/AppView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "503": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/spaces/{name}/dev": {
@@ -225,26 +756,101 @@ export const operations: Record<string, Record<string, Schema>> = {
       "items": {
         "$ref": "#/components/schemas/DevView"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/spaces/{name}/dev": {
     "200": {
       "$ref": "#/components/schemas/DevView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "503": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "delete /api/v1/spaces/{name}/dev/{target}": {
     "200": {
       "$ref": "#/components/schemas/DevView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/spaces/{name}/members": {
     "200": {
       "$ref": "#/components/schemas/SpaceView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "delete /api/v1/spaces/{name}/members/{user}": {
     "200": {
       "$ref": "#/components/schemas/SpaceView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/spaces/{name}/objects": {
@@ -253,16 +859,55 @@ export const operations: Record<string, Record<string, Schema>> = {
       "items": {
         "$ref": "#/components/schemas/SpaceObject"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/spaces/{name}/sleep": {
     "200": {
       "$ref": "#/components/schemas/SpaceView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/spaces/{name}/wake": {
     "200": {
       "$ref": "#/components/schemas/SpaceView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/spaces/{name}/workloads": {
@@ -271,6 +916,15 @@ export const operations: Record<string, Record<string, Schema>> = {
       "items": {
         "$ref": "#/components/schemas/WorkloadView"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/tokens": {
@@ -279,16 +933,52 @@ export const operations: Record<string, Record<string, Schema>> = {
       "items": {
         "$ref": "#/components/schemas/TokenView"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/tokens": {
     "201": {
       "$ref": "#/components/schemas/TokenCreated"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "delete /api/v1/tokens/{id}": {
     "200": {
       "$ref": "#/components/schemas/TokenView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/users": {
@@ -297,21 +987,72 @@ export const operations: Record<string, Record<string, Schema>> = {
       "items": {
         "$ref": "#/components/schemas/UserView"
       }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "post /api/v1/users": {
     "201": {
       "$ref": "#/components/schemas/UserView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/users/{id}": {
     "200": {
       "$ref": "#/components/schemas/UserView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "patch /api/v1/users/{id}": {
     "200": {
       "$ref": "#/components/schemas/UserView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
   "get /api/v1/version": {
@@ -322,13 +1063,59 @@ export const operations: Record<string, Record<string, Schema>> = {
   "get /api/v1/whoami": {
     "200": {
       "$ref": "#/components/schemas/Whoami"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
     }
   },
-  "get /auth/cli/login": {},
-  "get /auth/oidc/callback": {},
-  "get /auth/oidc/login": {},
+  "get /auth/cli/login": {
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
+  "get /auth/oidc/callback": {
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
+  "get /auth/oidc/login": {
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
   "get /healthz": {},
-  "get /metrics": {},
+  "get /metrics": {
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
   "get /readyz": {
     "200": {
       "$ref": "#/components/schemas/ReadinessReport"
@@ -356,6 +1143,9 @@ export const schemas: Record<string, Schema> = {
       "system",
       "anonymous"
     ]
+  },
+  "AppName": {
+    "type": "string"
   },
   "AppView": {
     "type": "object",
@@ -517,6 +1307,9 @@ export const schemas: Record<string, Schema> = {
       }
     }
   },
+  "CatalogName": {
+    "type": "string"
+  },
   "Change": {
     "type": "object",
     "required": [
@@ -657,7 +1450,7 @@ export const schemas: Record<string, Schema> = {
         "type": "string"
       },
       "code_verifier": {
-        "type": "string"
+        "$ref": "#/components/schemas/Pkce"
       }
     },
     "additionalProperties": false
@@ -793,7 +1586,7 @@ export const schemas: Record<string, Schema> = {
         ]
       },
       "target": {
-        "type": "string"
+        "$ref": "#/components/schemas/TargetName"
       },
       "workdir": {
         "type": [
@@ -855,6 +1648,12 @@ export const schemas: Record<string, Schema> = {
       },
       "target": {
         "type": "string"
+      },
+      "wake": {
+        "type": [
+          "string",
+          "null"
+        ]
       },
       "workload": {
         "type": "string"
@@ -955,6 +1754,51 @@ export const schemas: Record<string, Schema> = {
         "type": "string"
       },
       "verification_uri_complete": {
+        "type": [
+          "string",
+          "null"
+        ]
+      }
+    }
+  },
+  "ErrorBody": {
+    "type": "object",
+    "required": [
+      "error"
+    ],
+    "properties": {
+      "error": {
+        "$ref": "#/components/schemas/ErrorDetail"
+      }
+    }
+  },
+  "ErrorCode": {
+    "type": "string",
+    "enum": [
+      "invalid",
+      "unauthenticated",
+      "forbidden",
+      "not_found",
+      "conflict",
+      "too_many_requests",
+      "unavailable",
+      "internal"
+    ]
+  },
+  "ErrorDetail": {
+    "type": "object",
+    "required": [
+      "code",
+      "message"
+    ],
+    "properties": {
+      "code": {
+        "$ref": "#/components/schemas/ErrorCode"
+      },
+      "message": {
+        "type": "string"
+      },
+      "request_id": {
         "type": [
           "string",
           "null"
@@ -1106,12 +1950,16 @@ export const schemas: Record<string, Schema> = {
     ],
     "properties": {
       "item": {
-        "type": "string"
+        "$ref": "#/components/schemas/CatalogName"
       },
       "name": {
-        "type": [
-          "string",
-          "null"
+        "oneOf": [
+          {
+            "$ref": "#/components/schemas/AppName"
+          },
+          {
+            "type": "null"
+          }
         ]
       },
       "values": {
@@ -1144,7 +1992,7 @@ export const schemas: Record<string, Schema> = {
         ]
       },
       "name": {
-        "type": "string"
+        "$ref": "#/components/schemas/CatalogName"
       },
       "parameters": {
         "type": [
@@ -1152,11 +2000,11 @@ export const schemas: Record<string, Schema> = {
           "null"
         ],
         "items": {
-          "type": "string"
+          "$ref": "#/components/schemas/ValuePath"
         }
       },
       "repository": {
-        "type": "string"
+        "$ref": "#/components/schemas/CatalogName"
       },
       "values": {
         "type": "object"
@@ -1316,7 +2164,7 @@ export const schemas: Record<string, Schema> = {
         ]
       },
       "password": {
-        "type": "string"
+        "$ref": "#/components/schemas/NewPassword"
       },
       "role": {
         "oneOf": [
@@ -1329,10 +2177,13 @@ export const schemas: Record<string, Schema> = {
         ]
       },
       "username": {
-        "type": "string"
+        "$ref": "#/components/schemas/Username"
       }
     },
     "additionalProperties": false
+  },
+  "NewPassword": {
+    "type": "string"
   },
   "NewRepository": {
     "type": "object",
@@ -1348,7 +2199,7 @@ export const schemas: Record<string, Schema> = {
         ]
       },
       "name": {
-        "type": "string"
+        "$ref": "#/components/schemas/CatalogName"
       },
       "password_file": {
         "type": [
@@ -1375,7 +2226,7 @@ export const schemas: Record<string, Schema> = {
     ],
     "properties": {
       "space": {
-        "type": "string"
+        "$ref": "#/components/schemas/SpaceName"
       }
     },
     "additionalProperties": false
@@ -1390,13 +2241,10 @@ export const schemas: Record<string, Schema> = {
         "type": "boolean"
       },
       "labels": {
-        "type": "object",
-        "additionalProperties": {
-          "type": "string"
-        }
+        "$ref": "#/components/schemas/SpaceLabels"
       },
       "name": {
-        "type": "string"
+        "$ref": "#/components/schemas/SpaceName"
       },
       "owner": {
         "type": [
@@ -1568,6 +2416,9 @@ export const schemas: Record<string, Schema> = {
       "Terminating",
       "Failed"
     ]
+  },
+  "Pkce": {
+    "type": "string"
   },
   "PreviewRequest": {
     "type": "object",
@@ -1864,13 +2715,13 @@ export const schemas: Record<string, Schema> = {
         ]
       },
       "password": {
-        "type": "string"
+        "$ref": "#/components/schemas/NewPassword"
       },
       "setup_token": {
         "type": "string"
       },
       "username": {
-        "type": "string"
+        "$ref": "#/components/schemas/Username"
       }
     },
     "additionalProperties": false
@@ -1886,6 +2737,12 @@ export const schemas: Record<string, Schema> = {
       }
     },
     "additionalProperties": false
+  },
+  "SpaceLabels": {
+    "type": "object",
+    "additionalProperties": {
+      "type": "string"
+    }
   },
   "SpaceMember": {
     "type": "object",
@@ -1972,13 +2829,14 @@ export const schemas: Record<string, Schema> = {
     "type": "object",
     "properties": {
       "labels": {
-        "type": [
-          "object",
-          "null"
-        ],
-        "additionalProperties": {
-          "type": "string"
-        }
+        "oneOf": [
+          {
+            "$ref": "#/components/schemas/SpaceLabels"
+          },
+          {
+            "type": "null"
+          }
+        ]
       },
       "owner": {
         "type": [
@@ -2112,6 +2970,13 @@ export const schemas: Record<string, Schema> = {
       }
     }
   },
+  "SyncLatencies": {
+    "type": "array",
+    "items": {
+      "type": "number",
+      "minimum": 0
+    }
+  },
   "SyncReport": {
     "type": "object",
     "properties": {
@@ -2128,13 +2993,13 @@ export const schemas: Record<string, Schema> = {
         "minimum": 0
       },
       "save_latencies_ms": {
-        "type": "array",
-        "items": {
-          "type": "number"
-        }
+        "$ref": "#/components/schemas/SyncLatencies"
       }
     },
     "additionalProperties": false
+  },
+  "TargetName": {
+    "type": "string"
   },
   "Timestamp": {
     "type": "string"
@@ -2161,6 +3026,9 @@ export const schemas: Record<string, Schema> = {
       "cli"
     ]
   },
+  "TokenName": {
+    "type": "string"
+  },
   "TokenRequest": {
     "type": "object",
     "required": [
@@ -2172,10 +3040,10 @@ export const schemas: Record<string, Schema> = {
           "integer",
           "null"
         ],
-        "minimum": 0
+        "minimum": 1
       },
       "name": {
-        "type": "string"
+        "$ref": "#/components/schemas/TokenName"
       },
       "scopes": {
         "type": "array",
@@ -2351,6 +3219,9 @@ export const schemas: Record<string, Schema> = {
     }
   },
   "Username": {
+    "type": "string"
+  },
+  "ValuePath": {
     "type": "string"
   },
   "Verification": {

@@ -433,13 +433,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One dev session: its sides, streams and bytes. */
+        /**
+         * One dev session: its sides, streams and bytes. A session that has
+         *     ended (terminated, idle too long, or a side did not come back) stays
+         *     readable, with `state: ended` and why and when it ended: that record is
+         *     what its owner and the console show of it.
+         */
         get: operations["get_session"];
         put?: never;
         post?: never;
         /**
          * Ends a dev session now (its owner, or an admin): both sides are
-         *     disconnected and cannot resume.
+         *     disconnected and cannot resume. The session is ended, not forgotten: it
+         *     stays readable with `state: ended` and its reason, and ending it again
+         *     answers the same.
          */
         delete: operations["terminate_session"];
         options?: never;
@@ -979,6 +986,8 @@ export interface components {
         AccountKind: "local" | "sso";
         /** @enum {string} */
         ActorKind: "user" | "token" | "system" | "anonymous";
+        /** @description An application's (a Helm release's) name in its space: a DNS label of at most 40 characters, short enough for the Job and Secret names made from it. */
+        AppName: string;
         /** @description An application installed into a space. */
         AppView: {
             chart: string;
@@ -1050,6 +1059,8 @@ export interface components {
              */
             version: string;
         };
+        /** @description A chart repository's or a catalog item's name: a DNS label. */
+        CatalogName: string;
         /** @description One field's value before and after; secrets are never put here. */
         Change: {
             after: unknown;
@@ -1084,7 +1095,7 @@ export interface components {
         };
         CliExchange: {
             code: string;
-            code_verifier: string;
+            code_verifier: components["schemas"]["Pkce"];
         };
         /** @description Whether one subsystem of the daemon can serve requests. */
         ComponentStatus: {
@@ -1129,10 +1140,10 @@ export interface components {
             /** @description The dev image; the container's own when left out. */
             image?: string | null;
             /** @description The manifest's dev target (a DNS label). */
-            target: string;
+            target: components["schemas"]["TargetName"];
             /** @description The container's working folder (the first sync folder's remote path). */
             workdir?: string | null;
-            /** @description `deployment/NAME` or `statefulset/NAME`. */
+            /** @description `deployment/NAME` or `statefulset/NAME`, NAME a DNS label. */
             workload: string;
         };
         DevView: {
@@ -1146,6 +1157,12 @@ export interface components {
             started_at: components["schemas"]["Timestamp"];
             started_by: string;
             target: string;
+            /**
+             * @description Set by `up` when the space was not wholly awake: what waking it
+             *     first did ("Woke space alice: 2 workloads restored."), or what is
+             *     still pending when it did not finish in time.
+             */
+            wake?: string | null;
             workload: string;
         };
         /** @description The state of a device sign-in, as the CLI sees it when it polls. */
@@ -1174,6 +1191,21 @@ export interface components {
             user_code: string;
             verification_uri: string;
             verification_uri_complete?: string | null;
+        };
+        /** @description The JSON body of every error response. */
+        ErrorBody: {
+            error: components["schemas"]["ErrorDetail"];
+        };
+        /**
+         * @description A machine-readable error code. It is part of the API: clients branch on it.
+         * @enum {string}
+         */
+        ErrorCode: "invalid" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "too_many_requests" | "unavailable" | "internal";
+        ErrorDetail: {
+            code: components["schemas"]["ErrorCode"];
+            message: string;
+            /** @description Quote this when reporting a problem: the daemon's log has the details. */
+            request_id?: string | null;
         };
         EventActor: {
             /** @description The user id (for users and tokens), or the component. */
@@ -1226,9 +1258,9 @@ export interface components {
         };
         /** @description Install a catalog item into a space. */
         InstallRequest: {
-            item: string;
-            /** @description The release's name in the space; the item's name when left out. */
-            name?: string | null;
+            /** @description The catalog item to install. */
+            item: components["schemas"]["CatalogName"];
+            name?: components["schemas"]["AppName"] | null;
             /**
              * @description Values over the item's (checked against the chart's schema and the
              *     item's parameters).
@@ -1241,18 +1273,18 @@ export interface components {
             description?: string;
             /** @description Hidden items are not offered to developers (admins still see them). */
             hidden?: boolean;
-            /** @description The URL of an icon; the chart's when left out. */
+            /** @description The `http://` or `https://` URL of an icon; the chart's when left out. */
             icon?: string | null;
             /** @description A DNS label naming the item (and, by default, what it installs). */
-            name: string;
+            name: components["schemas"]["CatalogName"];
             /**
              * @description The values developers may set (dotted paths, such as
              *     `auth.password`; a path allows what is under it). Left out: every
              *     value the chart's schema describes.
              */
-            parameters?: string[] | null;
+            parameters?: components["schemas"]["ValuePath"][] | null;
             /** @description The chart repository (by its name in the catalog) and the chart. */
-            repository: string;
+            repository: components["schemas"]["CatalogName"];
             /** @description Values laid over the chart's own defaults for every install. */
             values?: Record<string, unknown>;
             /**
@@ -1311,30 +1343,33 @@ export interface components {
         NewLocalUser: {
             email?: string | null;
             /** @description At least 12 characters. */
-            password: string;
+            password: components["schemas"]["NewPassword"];
             role?: components["schemas"]["Role"] | null;
-            username: string;
+            username: components["schemas"]["Username"];
         };
+        /** @description A password of at least 12 characters. */
+        NewPassword: string;
         /** @description A chart repository to add (admins). */
         NewRepository: {
             /** @description A PEM file of certificate authorities to trust for this repository. */
             ca_file?: string | null;
             /** @description A DNS label naming the repository in the catalog. */
-            name: string;
+            name: components["schemas"]["CatalogName"];
             password_file?: string | null;
             /**
              * @description Where its `index.yaml` is: `https://charts.example.com` or
-             *     `http://...`.
+             *     `http://...`. It is fetched and read before the repository is added.
              */
             url: string;
             /**
-             * @description Files on the daemon's machine (a mounted Secret) holding the user
-             *     name and password for basic authentication; both or neither.
+             * @description Files on the daemon's machine (a mounted Secret under the daemon's
+             *     `[catalog] credentials_dir`) holding the user name and password for
+             *     basic authentication; both or neither.
              */
             username_file?: string | null;
         };
         NewSession: {
-            space: string;
+            space: components["schemas"]["SpaceName"];
         };
         /** @description A new space. */
         NewSpace: {
@@ -1343,10 +1378,8 @@ export interface components {
              *     (admins only).
              */
             adopt?: boolean;
-            labels?: {
-                [key: string]: string;
-            };
-            name: string;
+            labels?: components["schemas"]["SpaceLabels"];
+            name: components["schemas"]["SpaceName"];
             /** @description Make the space for this user (admins only); the caller by default. */
             owner?: string | null;
             /** @description Defaults to false. */
@@ -1406,6 +1439,12 @@ export interface components {
          * @enum {string}
          */
         Phase: "Pending" | "Active" | "Sleeping" | "Waking" | "Terminating" | "Failed";
+        /** @description 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636). */
+        Pkce: string;
+        /**
+         * @description What to preview: an ID token, or else a claim set; with neither, a claim
+         *     set that says nothing (which is refused for want of a user name).
+         */
         PreviewRequest: {
             claims?: components["schemas"]["Claims"] | null;
             /** @description A live ID token from the provider: verified, then mapped. */
@@ -1512,15 +1551,19 @@ export interface components {
         };
         SetupRequest: {
             email?: string | null;
-            password: string;
+            password: components["schemas"]["NewPassword"];
             /** @description The secret from the setup link the daemon printed. */
             setup_token: string;
-            username: string;
+            username: components["schemas"]["Username"];
         };
         /** @description Shares a space with a user. */
         ShareRequest: {
             /** @description A user name, an email address or a user id. */
             user: string;
+        };
+        /** @description Kubernetes labels for the namespace: keys are an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.'; the prefixes berth.dev, kubernetes.io and k8s.io (and their subdomains) are kept; values are empty or up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit. */
+        SpaceLabels: {
+            [key: string]: string;
         };
         /** @description A member of a space. */
         SpaceMember: {
@@ -1529,11 +1572,7 @@ export interface components {
             /** @description Empty when the user is gone. */
             username: string;
         };
-        /**
-         * @description A space name: a DNS-1123 label (1 to 63 lowercase letters, digits and
-         *     `-`, starting and ending with a letter or digit), because it is also the
-         *     namespace's name.
-         */
+        /** @description A space's name, which is also its namespace's: a DNS label. */
         SpaceName: string;
         /** @description One object the reconciler keeps in a space, as the cluster holds it. */
         SpaceObject: {
@@ -1563,9 +1602,7 @@ export interface components {
         };
         /** @description Changes to a space; fields left out stay as they are. */
         SpaceUpdate: {
-            labels?: {
-                [key: string]: string;
-            } | null;
+            labels?: components["schemas"]["SpaceLabels"] | null;
             /**
              * @description Transfer ownership to this user (name, email or id); the old owner
              *     stays a member. Owners and admins only.
@@ -1608,6 +1645,8 @@ export interface components {
             /** @description Send the browser here to sign in. */
             login_url: string;
         };
+        /** @description Milliseconds from a local save to the agent having it, one per save (at most 1,000 per report). */
+        SyncLatencies: number[];
         /**
          * @description What a CLI's sync saw since its last report, for the daemon's metrics
          *     (`berth up` sends one every few seconds).
@@ -1633,8 +1672,10 @@ export interface components {
              *     (at most 1,000 per report).
              * @default []
              */
-            save_latencies_ms: number[];
+            save_latencies_ms: components["schemas"]["SyncLatencies"];
         };
+        /** @description A dev target of a manifest: a DNS label of at most 40 characters. */
+        TargetName: string;
         /** Format: date-time */
         Timestamp: string;
         /** @description A new token: the secret is shown this once and never again. */
@@ -1644,13 +1685,17 @@ export interface components {
         };
         /** @enum {string} */
         TokenKind: "personal" | "cli";
+        /** @description 1 to 100 characters, not all of them spaces or control characters (those around the name are dropped). */
+        TokenName: string;
         TokenRequest: {
             /**
              * Format: int64
-             * @description Days until it expires; at most the configured maximum.
+             * @description Days until it expires (90 by default, or the daemon's maximum if
+             *     that is less). More than the daemon's `auth.max_token_ttl` allows is
+             *     refused (403).
              */
             expires_in_days?: number | null;
-            name: string;
+            name: components["schemas"]["TokenName"];
             /** @description Defaults to read and write. */
             scopes?: components["schemas"]["Scope"][];
         };
@@ -1701,12 +1746,10 @@ export interface components {
             role_source: components["schemas"]["RoleSource"];
             username: components["schemas"]["Username"];
         };
-        /**
-         * @description A user name: 1 to 63 characters of lowercase letters, digits, `-`, `_`
-         *     and `.`, starting with a letter or digit. SSO names are normalized into
-         *     this form.
-         */
+        /** @description A user name: 1 to 63 lowercase letters, digits, '-', '_' or '.', starting with a letter or digit. */
         Username: string;
+        /** @description The dotted path of a value, such as `auth.password`. */
+        ValuePath: string;
         Verification: {
             /** Format: int64 */
             checkpoints: number;
@@ -1780,7 +1823,7 @@ export interface operations {
                 action?: string;
                 /** @description The resource kind: `user`, `token`, `space`, ... */
                 resource_kind?: string;
-                /** @description The resource's name or id (needs `resource_kind`). */
+                /** @description The resource's name or id; of any kind unless `resource_kind` says. */
                 resource?: string;
                 space?: string;
                 outcome?: components["schemas"]["Outcome"];
@@ -1803,19 +1846,41 @@ export interface operations {
                     "application/json": components["schemas"]["Page"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Admins and auditors only */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description A bad filter */
+            /** @description A bad filter; or: A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1832,7 +1897,7 @@ export interface operations {
                 action?: string;
                 /** @description The resource kind: `user`, `token`, `space`, ... */
                 resource_kind?: string;
-                /** @description The resource's name or id (needs `resource_kind`). */
+                /** @description The resource's name or id; of any kind unless `resource_kind` says. */
                 resource?: string;
                 space?: string;
                 outcome?: components["schemas"]["Outcome"];
@@ -1856,19 +1921,41 @@ export interface operations {
                     "application/x-ndjson": unknown;
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Admins and auditors only */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description A bad filter */
+            /** @description A bad filter; or: A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1889,12 +1976,32 @@ export interface operations {
                     "application/json": components["schemas"]["PublicKey"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Admins and auditors only */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1915,12 +2022,32 @@ export interface operations {
                     "application/json": components["schemas"]["Verification"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Admins and auditors only */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1950,7 +2077,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1980,14 +2127,45 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Local accounts are turned off */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description Too many attempts */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2013,7 +2191,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2043,7 +2232,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2074,14 +2283,45 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Local accounts are turned off */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description Too many attempts */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2100,6 +2340,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2120,12 +2387,32 @@ export interface operations {
                     "application/json": components["schemas"]["MappingRules"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2150,12 +2437,41 @@ export interface operations {
                     "application/json": components["schemas"]["MappingRules"];
                 };
             };
-            /** @description Admins only */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2180,19 +2496,50 @@ export interface operations {
                     "application/json": components["schemas"]["MappingPreview"];
                 };
             };
-            /** @description The ID token was refused */
+            /** @description The ID token was refused; or: Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description Admins only */
+            /** @description Admins only; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Single sign-on is not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2232,6 +2579,24 @@ export interface operations {
                     "application/json": components["schemas"]["ItemView"][];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     create_item: {
@@ -2255,33 +2620,68 @@ export interface operations {
                     "application/json": components["schemas"]["ItemView"];
                 };
             };
-            /** @description Admins only */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such repository, chart, or chart version matching */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description The name is taken */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description A bad name, an unknown repository, chart or version, or values the schema refuses (the value named) */
+            /** @description A version that is neither one of the chart's nor a semver range, a chart that cannot be read, or values the chart's schema refuses (the value named); or: A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description The chart could not be fetched */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2290,7 +2690,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["CatalogName"];
             };
             cookie?: never;
         };
@@ -2304,12 +2704,32 @@ export interface operations {
                     "application/json": components["schemas"]["ItemView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such item (or hidden) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2318,7 +2738,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["CatalogName"];
             };
             cookie?: never;
         };
@@ -2336,26 +2756,68 @@ export interface operations {
                     "application/json": components["schemas"]["ItemView"];
                 };
             };
-            /** @description Admins only */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description No such item */
+            /** @description No such item, or as for creating one */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description As for creating one */
+            /** @description The body names another item: an item keeps its name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description As for creating one; or: A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The chart could not be fetched */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2364,7 +2826,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["CatalogName"];
             };
             cookie?: never;
         };
@@ -2378,19 +2840,41 @@ export interface operations {
                     "application/json": components["schemas"]["ItemView"];
                 };
             };
-            /** @description Admins only */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description No such item */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2411,12 +2895,32 @@ export interface operations {
                     "application/json": components["schemas"]["RepositoryView"][];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2441,26 +2945,50 @@ export interface operations {
                     "application/json": components["schemas"]["RepositoryView"];
                 };
             };
-            /** @description Admins only */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only, or a credential file that is not under the daemon's credentials_dir; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description The name is taken */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description A bad name or URL, or an index that cannot be fetched or read */
+            /** @description No index can be fetched from the URL, or it cannot be read; or: A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2469,7 +2997,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["CatalogName"];
             };
             cookie?: never;
         };
@@ -2483,12 +3011,41 @@ export interface operations {
                     "application/json": components["schemas"]["RepositoryView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such repository */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2497,7 +3054,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["CatalogName"];
             };
             cookie?: never;
         };
@@ -2511,12 +3068,50 @@ export interface operations {
                     "application/json": components["schemas"]["RepositoryView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only; or: A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such repository */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Catalog items install from it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2525,7 +3120,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["CatalogName"];
             };
             cookie?: never;
         };
@@ -2539,12 +3134,41 @@ export interface operations {
                     "application/json": components["schemas"]["ChartView"][];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such repository */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2553,7 +3177,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["CatalogName"];
             };
             cookie?: never;
         };
@@ -2567,12 +3191,41 @@ export interface operations {
                     "application/json": components["schemas"]["RepositoryView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only; or: A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such repository */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2599,7 +3252,16 @@ export interface operations {
     relay_agent: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description `Upgrade`. */
+                Connection: string;
+                /** @description `websocket`. */
+                Upgrade: string;
+                /** @description `13`. */
+                "Sec-WebSocket-Version": string;
+                /** @description 16 random bytes, base64. */
+                "Sec-WebSocket-Key": string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2617,14 +3279,43 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a WebSocket handshake */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
     relay_client: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description `Upgrade`. */
+                Connection: string;
+                /** @description `websocket`. */
+                Upgrade: string;
+                /** @description `13`. */
+                "Sec-WebSocket-Version": string;
+                /** @description 16 random bytes, base64. */
+                "Sec-WebSocket-Key": string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2637,12 +3328,32 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description No valid API token */
+            /** @description No valid API token; or: Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a WebSocket handshake */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2661,6 +3372,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SessionView"][];
+                };
+            };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2686,19 +3415,50 @@ export interface operations {
                     "application/json": components["schemas"]["SessionCreated"];
                 };
             };
-            /** @description Over the limit of live sessions */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the limit of live sessions; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description No such space you may see */
+            /** @description No such space you may use */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2713,6 +3473,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The session, live or ended */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2721,12 +3482,32 @@ export interface operations {
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such session you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2741,6 +3522,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The session, ended */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2749,12 +3531,41 @@ export interface operations {
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such session you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2780,19 +3591,50 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such session you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description More than 1,000 latencies, or a negative one */
+            /** @description More than 1,000 latencies, or a negative one; or: A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2823,14 +3665,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description A bad user name or a weak password */
+            /** @description A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2849,6 +3704,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SpaceView"][];
+                };
+            };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2874,26 +3747,59 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceView"];
                 };
             };
-            /** @description Over the per-user limit, or an admin-only field */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the per-user limit, or an admin-only field; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description The name is taken, or a namespace Berth did not make holds it */
+            /** @description No such owner or quota profile */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The name is taken, kept for the cluster's own namespaces, or held by a namespace Berth did not make */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description A bad name, label or quota profile */
+            /** @description A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2902,7 +3808,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -2916,12 +3822,32 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such space you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2930,7 +3856,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -2945,19 +3871,50 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceView"];
                 };
             };
-            /** @description Only the owner or an admin may delete it */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Only the owner or an admin may delete it; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description No such space you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The space is being deleted already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2966,7 +3923,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -2984,26 +3941,59 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceView"];
                 };
             };
-            /** @description Not yours to change so */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not yours to change so; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description No such space you may see */
+            /** @description No such space you may see, or no such owner or quota profile */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description A bad label, profile or owner */
+            /** @description The space is being deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3012,7 +4002,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -3026,12 +4016,32 @@ export interface operations {
                     "application/json": components["schemas"]["AppView"][];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such space you may use */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3040,7 +4050,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -3058,33 +4068,68 @@ export interface operations {
                     "application/json": components["schemas"]["AppView"];
                 };
             };
-            /** @description No such space you may use, or no such item */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such space you may use, or no such item (or its chart or version is gone) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description An app of that name is in the space */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description A bad name, or values the item or the chart's schema refuses (the value named) */
+            /** @description Values the item or the chart's schema refuses (the value named), or no name given and the item's is too long for one; or: A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description The chart could not be fetched, or Helm cannot run here */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3093,8 +4138,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
-                app: string;
+                name: components["schemas"]["SpaceName"];
+                app: components["schemas"]["AppName"];
             };
             cookie?: never;
         };
@@ -3108,12 +4153,32 @@ export interface operations {
                     "application/json": components["schemas"]["AppView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such app */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3122,8 +4187,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
-                app: string;
+                name: components["schemas"]["SpaceName"];
+                app: components["schemas"]["AppName"];
             };
             cookie?: never;
         };
@@ -3137,19 +4202,59 @@ export interface operations {
                     "application/json": components["schemas"]["AppView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such app */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description An operation runs on it */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Helm cannot run here */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3161,8 +4266,8 @@ export interface operations {
             };
             header?: never;
             path: {
-                name: string;
-                app: string;
+                name: components["schemas"]["SpaceName"];
+                app: components["schemas"]["AppName"];
             };
             cookie?: never;
         };
@@ -3177,12 +4282,41 @@ export interface operations {
                     "text/plain": unknown;
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such app */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3191,8 +4325,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
-                app: string;
+                name: components["schemas"]["SpaceName"];
+                app: components["schemas"]["AppName"];
             };
             cookie?: never;
         };
@@ -3210,26 +4344,68 @@ export interface operations {
                     "application/json": components["schemas"]["AppView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such app */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description An operation runs on it, or its item was deleted */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description Values the item or the chart's schema refuses */
+            /** @description Values the item or the chart's schema refuses (the value named); or: A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The chart could not be fetched, or Helm cannot run here */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3238,7 +4414,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -3252,12 +4428,32 @@ export interface operations {
                     "application/json": components["schemas"]["DevView"][];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such space you may use */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3266,7 +4462,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -3284,26 +4480,68 @@ export interface operations {
                     "application/json": components["schemas"]["DevView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such space you may use, or no such workload in it */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description The workload is in dev mode for another target */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description A bad target, workload or container */
+            /** @description A container the workload does not have, or a workload dev mode cannot change; or: A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Kubernetes API did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3312,8 +4550,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
-                target: string;
+                name: components["schemas"]["SpaceName"];
+                target: components["schemas"]["TargetName"];
             };
             cookie?: never;
         };
@@ -3327,12 +4565,41 @@ export interface operations {
                     "application/json": components["schemas"]["DevView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such target in dev mode */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3341,7 +4608,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -3359,26 +4626,59 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceView"];
                 };
             };
-            /** @description Only the owner or an admin may share it */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Only the owner or an admin may share it; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description No such space you may see */
+            /** @description No such space you may see, or no such user */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description No such user */
+            /** @description The space is being deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3387,7 +4687,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
                 /** @description A user name, email or id */
                 user: string;
             };
@@ -3403,26 +4703,50 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceView"];
                 };
             };
-            /** @description Not yours to remove */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not yours to remove; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description No such space or member */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description The owner cannot be removed */
+            /** @description The owner cannot be removed, or the space is being deleted */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3431,7 +4755,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -3445,12 +4769,32 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceObject"][];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such space you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3459,7 +4803,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -3473,12 +4817,50 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such space you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The space is being deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3487,7 +4869,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -3501,12 +4883,50 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such space you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The space is being deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3515,7 +4935,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                name: string;
+                name: components["schemas"]["SpaceName"];
             };
             cookie?: never;
         };
@@ -3529,12 +4949,32 @@ export interface operations {
                     "application/json": components["schemas"]["WorkloadView"][];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such space you may use */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3556,6 +4996,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TokenView"][];
+                };
+            };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `all` is for admins */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3581,12 +5057,41 @@ export interface operations {
                     "application/json": components["schemas"]["TokenCreated"];
                 };
             };
-            /** @description A bad name, lifetime or scope */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A scope the calling credential lacks, or longer than the daemon allows (auth.max_token_ttl); or: A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3609,12 +5114,41 @@ export interface operations {
                     "application/json": components["schemas"]["TokenView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such token you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3635,12 +5169,32 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"][];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Admins only */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3665,26 +5219,50 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
-            /** @description Admins only */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description The user name is taken */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
-            /** @description A bad user name or a weak password */
+            /** @description A body or query that cannot be read (the field named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3707,12 +5285,32 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such user you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3739,19 +5337,59 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
-            /** @description Admins only */
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Admins only; or: A token without the write scope, or a console session's change without its x-csrf-token header */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description No such user */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your own role or your own account: ask another admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3792,12 +5430,23 @@ export interface operations {
                     "application/json": components["schemas"]["Whoami"];
                 };
             };
-            /** @description Not signed in */
+            /** @description Not signed in; or: Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3809,7 +5458,7 @@ export interface operations {
                 /** @description Echoed back to the CLI. */
                 state: string;
                 /** @description BASE64URL(SHA-256(code_verifier)), as in PKCE. */
-                code_challenge: string;
+                code_challenge: components["schemas"]["Pkce"];
             };
             header?: never;
             path?: never;
@@ -3824,13 +5473,42 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Single sign-on is not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     oidc_callback: {
         parameters: {
-            query?: {
+            query: {
+                /** @description The authorization code, when the sign-in was granted. */
                 code?: string;
-                state?: string;
+                state: string;
+                /** @description Why the provider refused, when it did. */
                 error?: string;
                 error_description?: string;
             };
@@ -3847,12 +5525,50 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The sign-in was refused, unknown, expired or replayed */
+            /** @description The sign-in was refused, unknown, expired or replayed, or the provider sent no code */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The identity provider's account may not sign in here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Single sign-on is not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3880,7 +5596,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3920,6 +5656,15 @@ export interface operations {
                 };
                 content: {
                     "text/plain; version=0.0.4": string;
+                };
+            };
+            /** @description The metrics could not be encoded */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3980,6 +5725,7 @@ export const devicePollOneOf1StatusValues: ReadonlyArray<Extract<FlattenedDeepRe
 export const devicePollOneOf2StatusValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["DevicePoll"], {
     status: unknown;
 }>["status"]> = ["failed"];
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["invalid", "unauthenticated", "forbidden", "not_found", "conflict", "too_many_requests", "unavailable", "internal"];
 export const operationKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["OperationKind"]> = ["install", "upgrade", "uninstall"];
 export const operationStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["OperationState"]> = ["running", "succeeded", "failed"];
 export const outcomeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Outcome"]> = ["success", "failure", "denied"];

@@ -19,6 +19,7 @@ import {
   devView,
   flush,
   fromNow,
+  halfAwake,
   json,
   noRoute,
   openPage,
@@ -140,6 +141,20 @@ describe('Space page', () => {
     expect(text(root, 'space-wakefulness')).toMatch(/^Asleep: put to sleep by bob at 10:40\. \(since 5 min ago\)$/);
     expect(text(root, 'space-sleeps-at')).toBe('Asleep now');
     expect(text(root, 'space-deleted-at')).toBe('Never (persistent)');
+  });
+
+  it('says a space woken but not wholly back is still waking, and what is pending', async () => {
+    const { root } = await open(ALICE, api(() => halfAwake(ALPHA)));
+    await waitFor(() => byTestId(root, 'space-owner'));
+    expect(text(root, 'space-phase')).toBe('Waking');
+    expect(text(root, 'space-wakefulness')).toBe(
+      'Awake: woken by admin at 10:05. (since 1 min ago) Waking: 1 of 2 workloads restored, CronJobs pending. The Asleep condition below says why.',
+    );
+    expect(text(root, 'condition-Asleep')).toContain('listing CronJobs failed: the Kubernetes API answered 500 InternalError');
+    expect(queryTestId(root, 'space-wakefulness-progress')).not.toBeNull();
+    // Woken but not wholly: it may be woken again, or put to sleep.
+    expect(text(root, 'space-wake')).toBe('Wake again');
+    expect(text(root, 'space-sleep')).toBe('Sleep');
   });
 
   it('lists the conditions, the quota and the members', async () => {

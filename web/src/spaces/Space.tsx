@@ -49,8 +49,10 @@ import {
   objectKey,
   quotaRows,
   sleepsLabel,
+  onTheWaySentence,
   spaceRoleLabel,
   wakefulnessSentence,
+  workloadsOnTheWay,
 } from './model';
 
 /** The page of one space: `/spaces/<name>`. */
@@ -266,6 +268,7 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
   }
 
   const terminating = space !== null && isTerminating(space);
+  const onTheWay = space !== null ? workloadsOnTheWay(space) : null;
   const manage = space !== null && canManageSpace(space, me);
 
   return (
@@ -290,19 +293,22 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
                 Space
               </h2>
               <div className="card-head-actions">
-                {space.wakefulness.asleep ? (
+                {/* A sleep or a wake not complete may be asked for again: it goes over every workload once more. */}
+                {(space.wakefulness.asleep || onTheWay !== null) && (
                   <button
                     type="button"
                     className="btn btn-small"
                     data-testid="space-wake"
                     disabled={busy !== null || terminating}
+                    title={space.wakefulness.asleep ? undefined : 'Go over every workload again and bring it back'}
                     onClick={() =>
                       void change('wake', () => wakeSpace(name), `“${name}” is waking up.`, `Waking “${name}” failed`)
                     }
                   >
-                    Wake
+                    {space.wakefulness.asleep ? 'Wake' : 'Wake again'}
                   </button>
-                ) : (
+                )}
+                {(!space.wakefulness.asleep || onTheWay !== null) && (
                   <button
                     type="button"
                     className="btn btn-small"
@@ -318,7 +324,7 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
                       )
                     }
                   >
-                    Sleep
+                    {space.wakefulness.asleep ? 'Sleep again' : 'Sleep'}
                   </button>
                 )}
                 {manage && (
@@ -406,6 +412,12 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
                 <span className="muted" title={formatDateTime(space.wakefulness.since, '')}>
                   (since {formatRelative(space.wakefulness.since, now)})
                 </span>
+                {onTheWay && (
+                  <div className="status-note" data-testid="space-wakefulness-progress" title={onTheWay.detail}>
+                    <span className="status status-warn">{onTheWaySentence(onTheWay)}</span>{' '}
+                    <span className="muted">The Asleep condition below says why.</span>
+                  </div>
+                )}
               </dd>
               <dt>Last activity</dt>
               <dd data-testid="space-last-activity">

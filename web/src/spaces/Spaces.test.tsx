@@ -15,6 +15,7 @@ import {
   click,
   closePage,
   flush,
+  halfAwake,
   json,
   noRoute,
   openPage,
@@ -82,6 +83,17 @@ describe('Spaces list', () => {
     expect(text(root, 'space-wakefulness-beta')).toBe('Asleep put to sleep by bob at 10:40');
     expect(text(root, 'space-sleeps-at-beta')).toBe('Asleep now');
     expect(text(root, 'spaces-count')).toBe('2 spaces');
+  });
+
+  it('shows a space woken but not wholly back as waking, with how far it got', async () => {
+    const { root } = await open(ALICE, api(() => [halfAwake(ALPHA)]));
+    await waitFor(() => byTestId(root, 'space-row-alpha'));
+    expect(text(root, 'space-phase-alpha')).toBe('Waking');
+    expect(text(root, 'space-wakefulness-alpha')).toBe(
+      'Waking woken by admin at 10:05 waking: 1 of 2 workloads restored, CronJobs pending',
+    );
+    expect(byTestId(root, 'space-wakefulness-alpha').querySelector('.status')?.className).toContain('status-warn');
+    expect(byTestId(root, 'space-wakefulness-progress-alpha').title).toContain('listing CronJobs failed');
   });
 
   it('offers Sleep on an awake space and Wake on a sleeping one', async () => {

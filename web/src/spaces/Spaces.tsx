@@ -27,6 +27,7 @@ import {
   quotaItems,
   sleepsLabel,
   withSpace,
+  workloadsOnTheWay,
 } from './model';
 
 const COLUMNS = 8;
@@ -149,6 +150,7 @@ export function Spaces({ me }: { me: Whoami }) {
                 const rowBusy = busy === space.name;
                 const quota = quotaItems(space.status.quota);
                 const asleep = space.wakefulness.asleep;
+                const onTheWay = workloadsOnTheWay(space);
                 return (
                   <Fragment key={space.name}>
                     <tr
@@ -196,10 +198,19 @@ export function Spaces({ me }: { me: Whoami }) {
                         )}
                       </td>
                       <td className="col-reason" data-testid={`space-wakefulness-${space.name}`}>
-                        <span className={`status ${asleep ? 'status-neutral' : 'status-ok'}`}>
-                          {asleep ? 'Asleep' : 'Awake'}
-                        </span>
+                        {onTheWay ? (
+                          <span className="status status-warn">{onTheWay.label}</span>
+                        ) : (
+                          <span className={`status ${asleep ? 'status-neutral' : 'status-ok'}`}>
+                            {asleep ? 'Asleep' : 'Awake'}
+                          </span>
+                        )}
                         {space.wakefulness.reason && <div className="cell-sub muted">{space.wakefulness.reason}</div>}
+                        {onTheWay && (
+                          <div className="cell-sub" title={onTheWay.detail} data-testid={`space-wakefulness-progress-${space.name}`}>
+                            {onTheWay.progress}
+                          </div>
+                        )}
                       </td>
                       <td
                         data-testid={`space-sleeps-at-${space.name}`}

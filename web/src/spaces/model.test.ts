@@ -10,12 +10,14 @@ import {
   memberName,
   newSpaceProblem,
   objectKey,
+  onTheWaySentence,
   phaseBadge,
   quotaItems,
   quotaRows,
   sleepsLabel,
   wakefulnessSentence,
   withSpace,
+  workloadsOnTheWay,
 } from './model';
 
 const NOW = new Date('2026-11-27T10:00:00Z');
@@ -196,5 +198,32 @@ describe('forms and lists', () => {
     expect(withSpace([a, c], 'a', null)).toEqual([c]);
     expect(withSpace(null, 'a', a)).toEqual([a]);
     expect(withSpace(null, 'a', null)).toBeNull();
+  });
+
+  it('tells a sleep or a wake that is not complete from the Asleep condition', () => {
+    const asleepCondition = (reason: string, message: string) =>
+      space({
+        status: {
+          ...space().status,
+          conditions: [{ type: 'Asleep', status: false, reason, message, last_transition: '2026-11-27T09:59:00Z' }],
+        },
+      });
+    expect(workloadsOnTheWay(space())).toBeNull();
+    expect(workloadsOnTheWay(asleepCondition('Running', 'woken by admin at 10:05'))).toBeNull();
+    const waking = workloadsOnTheWay(
+      asleepCondition(
+        'Waking',
+        'waking: 1 of 2 workloads restored, CronJobs pending; attempt 3 failed, retrying with backoff: listing CronJobs failed',
+      ),
+    );
+    expect(waking).toEqual({
+      label: 'Waking',
+      progress: 'waking: 1 of 2 workloads restored, CronJobs pending',
+      detail: 'waking: 1 of 2 workloads restored, CronJobs pending; attempt 3 failed, retrying with backoff: listing CronJobs failed',
+    });
+    expect(waking && onTheWaySentence(waking)).toBe('Waking: 1 of 2 workloads restored, CronJobs pending.');
+    const going = workloadsOnTheWay(asleepCondition('GoingToSleep', 'going to sleep: 2 of 3 workloads scaled to zero'));
+    expect(going?.label).toBe('Going to sleep');
+    expect(going && onTheWaySentence(going)).toBe('Going to sleep: 2 of 3 workloads scaled to zero.');
   });
 });

@@ -86,6 +86,34 @@ export function wakefulnessSentence(w: Wakefulness): string {
   return reason === '' ? `${state}.` : `${state}: ${reason}.`;
 }
 
+export interface OnTheWay {
+  /** "Waking" or "Going to sleep". */
+  label: string;
+  /** How far it got: "waking: 1 of 2 workloads restored, CronJobs pending". */
+  progress: string;
+  /** The whole message: also why, and what to do about a kind skipped. */
+  detail: string;
+}
+
+/**
+ * While a sleep or a wake is not complete, how far it got, from the Asleep
+ * condition (reason Waking or GoingToSleep); null once every workload is
+ * where the space asks. The space's record may say awake while its
+ * workloads are not all back: this is what says so.
+ */
+export function workloadsOnTheWay(space: SpaceView): OnTheWay | null {
+  const c = space.status.conditions.find((condition) => condition.type === 'Asleep');
+  if (c === undefined || (c.reason !== 'Waking' && c.reason !== 'GoingToSleep')) return null;
+  const progress = c.message.split('; ')[0] ?? c.message;
+  return { label: c.reason === 'Waking' ? 'Waking' : 'Going to sleep', progress, detail: c.message };
+}
+
+/** "Waking: 1 of 2 workloads restored, CronJobs pending." — a progress as a sentence. */
+export function onTheWaySentence(onTheWay: OnTheWay): string {
+  const text = onTheWay.progress.trim().replace(/\.$/, '');
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
+}
+
 /** When the idle clock puts the space to sleep, for the list ("in 2 h"). */
 export function sleepsLabel(space: SpaceView, now: Date): string {
   if (isTerminating(space)) return '—';

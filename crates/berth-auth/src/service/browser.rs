@@ -11,12 +11,15 @@ use super::sso::SsoDone;
 use crate::records::UserRecord;
 
 /// What the identity provider sends the browser back with: the callback's
-/// query.
+/// query. Berth always sends a state, which the provider returns whether it
+/// grants the sign-in (with a code) or refuses it (with an error).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SsoCallback {
+    /// The authorization code, when the sign-in was granted.
     pub code: Option<String>,
-    pub state: Option<String>,
+    pub state: String,
+    /// Why the provider refused, when it did.
     pub error: Option<String>,
     pub error_description: Option<String>,
 }
@@ -66,9 +69,13 @@ fn check_callback(
                 .to_owned(),
         ));
     }
-    let (Some(code), Some(state)) = (callback.code, callback.state) else {
-        return Err(Error::invalid("code", "the callback needs code and state"));
+    // Neither a code nor an error: a sign-in the provider did not grant.
+    let Some(code) = callback.code else {
+        return Err(Error::unauthenticated(
+            "the identity provider sent no code: the sign-in was not granted",
+        ));
     };
+    let state = callback.state;
     if browser_state != Some(state.as_str()) {
         return Err(Error::unauthenticated(
             "this sign-in was started in another browser (or its cookie expired); start it again here",
@@ -85,22 +92,22 @@ mod tests {
 
     #[test]
     fn a_callback_is_checked_before_the_provider_is_asked() {
-        let callback = |code: Option<&str>, state: Option<&str>, error: Option<&str>| SsoCallback {
+        let callback = |code: Option<&str>, state: &str, error: Option<&str>| SsoCallback {
             code: code.map(str::to_owned),
-            state: state.map(str::to_owned),
+            state: state.to_owned(),
             error: error.map(str::to_owned),
             error_description: error.map(|_| "the user said no".to_owned()),
         };
         for (case, sent, browser, want) in [
             (
                 "finished here",
-                callback(Some("c"), Some("s"), None),
+                callback(Some("c"), "s", None),
                 Some("s"),
                 Ok(("c", "s")),
             ),
             (
                 "the provider refused",
-                callback(Some("c"), Some("s"), Some("access_denied")),
+                callback(Some("c"), "s", Some("access_denied")),
                 Some("s"),
                 Err((
                     ErrorCode::Unauthenticated,
@@ -109,25 +116,16 @@ mod tests {
             ),
             (
                 "no code",
-                callback(None, Some("s"), None),
+                callback(None, "s", None),
                 Some("s"),
                 Err((
-                    ErrorCode::Invalid,
-                    "code: the callback needs code and state",
-                )),
-            ),
-            (
-                "no state",
-                callback(Some("c"), None, None),
-                None,
-                Err((
-                    ErrorCode::Invalid,
-                    "code: the callback needs code and state",
+                    ErrorCode::Unauthenticated,
+                    "the identity provider sent no code: the sign-in was not granted",
                 )),
             ),
             (
                 "started in another browser",
-                callback(Some("c"), Some("s"), None),
+                callback(Some("c"), "s", None),
                 Some("another sign-in's state"),
                 Err((
                     ErrorCode::Unauthenticated,
@@ -136,7 +134,7 @@ mod tests {
             ),
             (
                 "no cookie",
-                callback(Some("c"), Some("s"), None),
+                callback(Some("c"), "s", None),
                 None,
                 Err((
                     ErrorCode::Unauthenticated,

@@ -173,11 +173,7 @@ impl Auth {
     fn cli_exchange_user(&self, code: &str, verifier: &str) -> Result<UserRecord, Error> {
         let invalid =
             || Error::unauthenticated("this sign-in code is unknown, expired or already used");
-        if !(43..=128).contains(&verifier.len())
-            || !verifier
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-        {
+        if !crate::rules::Pkce::is_valid(verifier) {
             return Err(Error::invalid(
                 "code_verifier",
                 "must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_', '~' (RFC 7636)",
@@ -644,12 +640,18 @@ impl Auth {
         let claims = match (id_token, claims) {
             (Some(token), _) => self.sso()?.verify(token, None).await?,
             (None, Some(claims)) => claims,
-            (None, None) => {
-                return Err(Error::invalid(
-                    "id_token",
-                    "give an ID token or a claim set",
-                ));
-            }
+            // Nothing to go on is a claim set that says nothing: the
+            // preview says what such a sign-in gets (refused, with no user
+            // name).
+            (None, None) => Claims {
+                issuer: String::new(),
+                subject: String::new(),
+                username: None,
+                email: None,
+                email_verified: None,
+                name: None,
+                groups: None,
+            },
         };
         self.preview_with(&claims, rules.as_ref())
     }

@@ -11,6 +11,7 @@ use berth_store::{Tx, TxError};
 use super::{Auth, TOUCH_INTERVAL, TokenRequest, actor_of, anonymous, resource, store_err, tx_err};
 use crate::policy::{Action, Actor, Via};
 use crate::records::{self, TokenRecord, UserRecord};
+use crate::rules::TokenName;
 use crate::secrets;
 
 impl Auth {
@@ -155,7 +156,7 @@ impl Auth {
         actor: &Actor,
         request: TokenRequest,
     ) -> Result<TokenCreated, Error> {
-        let name = request.name.trim().to_owned();
+        let name = TokenName::tidy(&request.name).to_owned();
         self.allow(
             actor,
             Action::ManageOwnTokens,
@@ -163,16 +164,22 @@ impl Auth {
             resource("token", None, Some(&name)),
         )
         .await?;
-        if name.is_empty() || name.len() > 100 {
-            return Err(Error::invalid("name", "must be 1 to 100 characters"));
+        if !TokenName::is_valid(&request.name) {
+            return Err(Error::invalid(
+                "name",
+                "must be 1 to 100 characters, not all of them blank",
+            ));
         }
         let max_days = (self.config.max_token_ttl.as_secs() / 86_400).max(1);
         let days = request.expires_in_days.unwrap_or(90.min(max_days));
-        if days == 0 || days > max_days {
-            return Err(Error::invalid(
-                "expires_in_days",
-                format!("must be between 1 and {max_days}"),
-            ));
+        if days == 0 {
+            return Err(Error::invalid("expires_in_days", "must be at least 1"));
+        }
+        // The daemon's limit, not the request's form: refused as policy.
+        if days > max_days {
+            return Err(Error::forbidden(format!(
+                "expires_in_days: this daemon allows tokens of at most {max_days} days"
+            )));
         }
         let mut scopes = if request.scopes.is_empty() {
             vec![Scope::Read, Scope::Write]

@@ -58,7 +58,7 @@ pub struct SsoMethod {
 }
 
 /// The ways to sign in.
-#[utoipa::path(get, path = "/api/v1/auth/methods", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/auth/methods", tag = "auth", security(()),
     responses((status = 200, body = AuthMethods)))]
 async fn methods(State(app): State<App>) -> Result<Json<AuthMethods>, ApiError> {
     let auth = app.auth();
@@ -77,7 +77,9 @@ async fn methods(State(app): State<App>) -> Result<Json<AuthMethods>, ApiError> 
 pub struct SetupRequest {
     /// The secret from the setup link the daemon printed.
     pub setup_token: String,
+    #[schema(value_type = berth_core::identity::Username)]
     pub username: String,
+    #[schema(value_type = berth_auth::rules::NewPassword)]
     pub password: String,
     pub email: Option<String>,
 }
@@ -92,9 +94,9 @@ fn signed_in(app: &App, status: StatusCode, whoami: Whoami, secret: &str) -> Res
 }
 
 /// Creates the first admin with the one-time setup link and signs them in.
-#[utoipa::path(post, path = "/api/v1/setup", tag = "auth", request_body = SetupRequest,
+#[utoipa::path(post, path = "/api/v1/setup", tag = "auth", request_body = SetupRequest, security(()),
     responses((status = 201, body = Whoami, description = "The first admin, signed in (a session cookie is set)"),
-        (status = 401, description = "The setup link is not valid"), (status = 422, description = "A bad user name or a weak password")))]
+        (status = 401, description = "The setup link is not valid")))]
 async fn setup(
     State(app): State<App>,
     Meta(origin): Meta,
@@ -126,9 +128,11 @@ pub struct PasswordLogin {
 }
 
 /// Signs in to the console with a local account.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = PasswordLogin,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = PasswordLogin, security(()),
     responses((status = 200, body = Whoami, description = "Signed in; a session cookie is set"),
-        (status = 401, description = "Wrong user name or password"), (status = 429, description = "Too many attempts")))]
+        (status = 401, description = "Wrong user name or password"),
+        (status = 403, description = "Local accounts are turned off"),
+        (status = 429, description = "Too many attempts")))]
 async fn login(
     State(app): State<App>,
     Source(source): Source,
@@ -212,7 +216,7 @@ fn sso_redirect(app: &App, url: &str, state: &str) -> Response {
 }
 
 /// Starts a console single sign-on: redirects to the identity provider.
-#[utoipa::path(get, path = "/auth/oidc/login", tag = "auth", params(LoginQuery),
+#[utoipa::path(get, path = "/auth/oidc/login", tag = "auth", params(LoginQuery), security(()),
     responses((status = 303, description = "To the identity provider"), (status = 404, description = "Single sign-on is not configured")))]
 async fn oidc_login(
     State(app): State<App>,
@@ -227,9 +231,11 @@ async fn oidc_login(
 
 /// Where the identity provider sends the browser back. Console sign-ins get
 /// a session; CLI sign-ins go on to the CLI's loopback port with a code.
-#[utoipa::path(get, path = "/auth/oidc/callback", tag = "auth", params(SsoCallback),
+#[utoipa::path(get, path = "/auth/oidc/callback", tag = "auth", params(SsoCallback), security(()),
     responses((status = 303, description = "Signed in; on to the console or the CLI"),
-        (status = 401, description = "The sign-in was refused, unknown, expired or replayed")))]
+        (status = 401, description = "The sign-in was refused, unknown, expired or replayed, or the provider sent no code"),
+        (status = 403, description = "The identity provider's account may not sign in here"),
+        (status = 404, description = "Single sign-on is not configured")))]
 async fn oidc_callback(
     State(app): State<App>,
     Meta(origin): Meta,
@@ -278,22 +284,29 @@ fn sso_done(app: &App, done: SsoDone) -> Response {
 #[into_params(parameter_in = Query)]
 pub struct CliWebQuery {
     /// The CLI's loopback port on 127.0.0.1.
+    #[param(minimum = 1, maximum = 65535)]
     pub port: u16,
     /// Echoed back to the CLI.
+    #[param(min_length = 1)]
     pub state: String,
     /// BASE64URL(SHA-256(code_verifier)), as in PKCE.
+    #[param(value_type = berth_auth::rules::Pkce)]
     pub code_challenge: String,
 }
 
 /// `berth login --web`: signs in through the identity provider in the
 /// browser, then hands the CLI a one-time code on its loopback port.
-#[utoipa::path(get, path = "/auth/cli/login", tag = "auth", params(CliWebQuery),
-    responses((status = 303, description = "To the identity provider")))]
+#[utoipa::path(get, path = "/auth/cli/login", tag = "auth", params(CliWebQuery), security(()),
+    responses((status = 303, description = "To the identity provider"),
+        (status = 404, description = "Single sign-on is not configured")))]
 async fn cli_web_login(
     State(app): State<App>,
     ApiQuery(query): ApiQuery<CliWebQuery>,
 ) -> Result<Response, ApiError> {
-    if query.port == 0 || query.state.is_empty() || query.code_challenge.len() < 43 {
+    if query.port == 0
+        || query.state.is_empty()
+        || !berth_auth::rules::Pkce::is_valid(&query.code_challenge)
+    {
         return Err(Error::invalid(
             "code_challenge",
             "port, state and an S256 code challenge are required",
@@ -313,11 +326,12 @@ async fn cli_web_login(
 #[serde(deny_unknown_fields)]
 pub struct CliExchange {
     pub code: String,
+    #[schema(value_type = berth_auth::rules::Pkce)]
     pub code_verifier: String,
 }
 
 /// Exchanges the loopback code and PKCE verifier for a CLI token.
-#[utoipa::path(post, path = "/api/v1/auth/cli/exchange", tag = "auth", request_body = CliExchange,
+#[utoipa::path(post, path = "/api/v1/auth/cli/exchange", tag = "auth", request_body = CliExchange, security(()),
     responses((status = 201, body = TokenCreated), (status = 401, description = "Unknown, used or mismatched code")))]
 async fn cli_exchange(
     State(app): State<App>,
@@ -335,8 +349,9 @@ async fn cli_exchange(
 }
 
 /// `berth login` with a local account: a CLI token for a user name and password.
-#[utoipa::path(post, path = "/api/v1/auth/cli/password", tag = "auth", request_body = PasswordLogin,
+#[utoipa::path(post, path = "/api/v1/auth/cli/password", tag = "auth", request_body = PasswordLogin, security(()),
     responses((status = 201, body = TokenCreated), (status = 401, description = "Wrong user name or password"),
+        (status = 403, description = "Local accounts are turned off"),
         (status = 429, description = "Too many attempts")))]
 async fn cli_password(
     State(app): State<App>,
@@ -352,7 +367,7 @@ async fn cli_password(
 }
 
 /// `berth login` over SSH: starts a device-code sign-in.
-#[utoipa::path(post, path = "/api/v1/auth/device", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/device", tag = "auth", security(()),
     responses((status = 201, body = DeviceStarted), (status = 404, description = "Single sign-on is not configured")))]
 async fn device_start(
     State(app): State<App>,
@@ -371,7 +386,7 @@ pub struct DevicePollRequest {
 }
 
 /// Polls a device-code sign-in; the token is handed out once.
-#[utoipa::path(post, path = "/api/v1/auth/device/poll", tag = "auth", request_body = DevicePollRequest,
+#[utoipa::path(post, path = "/api/v1/auth/device/poll", tag = "auth", request_body = DevicePollRequest, security(()),
     responses((status = 200, body = DevicePoll), (status = 404, description = "Unknown or already collected")))]
 async fn device_poll(
     State(app): State<App>,
@@ -401,6 +416,8 @@ async fn put_mapping(
     Ok(Json(app.auth().set_mapping(&actor, rules).await?))
 }
 
+/// What to preview: an ID token, or else a claim set; with neither, a claim
+/// set that says nothing (which is refused for want of a user name).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
@@ -415,7 +432,7 @@ pub struct PreviewRequest {
 /// The dry-run: what an ID token or claim set would map to, before saving.
 #[utoipa::path(post, path = "/api/v1/auth/mapping/preview", tag = "auth", request_body = PreviewRequest,
     responses((status = 200, body = MappingPreview), (status = 401, description = "The ID token was refused"),
-        (status = 403, description = "Admins only")))]
+        (status = 403, description = "Admins only"), (status = 404, description = "Single sign-on is not configured")))]
 async fn preview_mapping(
     State(app): State<App>,
     Caller(actor): Caller,

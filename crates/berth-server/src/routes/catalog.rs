@@ -2,13 +2,14 @@
 //! install.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use berth_core::catalog::{ChartView, ItemSpec, ItemView, NewRepository, RepositoryView};
+use berth_core::name::CatalogName;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{ApiJson, ApiPath, Caller};
 use crate::{ApiError, App};
 
 pub(crate) fn router() -> OpenApiRouter<App> {
@@ -35,8 +36,9 @@ async fn list_items(
 /// against the chart's schema first.
 #[utoipa::path(post, path = "/api/v1/catalog/items", tag = "catalog", request_body = ItemSpec,
     responses((status = 201, body = ItemView), (status = 403, description = "Admins only"),
+        (status = 404, description = "No such repository, chart, or chart version matching"),
         (status = 409, description = "The name is taken"),
-        (status = 422, description = "A bad name, an unknown repository, chart or version, or values the schema refuses (the value named)"),
+        (status = 422, description = "A version that is neither one of the chart's nor a semver range, a chart that cannot be read, or values the chart's schema refuses (the value named)"),
         (status = 503, description = "The chart could not be fetched")))]
 async fn create_item(
     State(app): State<App>,
@@ -50,40 +52,42 @@ async fn create_item(
 }
 
 /// One catalog item, with the fields developers may set.
-#[utoipa::path(get, path = "/api/v1/catalog/items/{name}", tag = "catalog", params(("name" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/catalog/items/{name}", tag = "catalog", params(("name" = CatalogName, Path)),
     responses((status = 200, body = ItemView), (status = 404, description = "No such item (or hidden)")))]
 async fn get_item(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ItemView>, ApiError> {
     Ok(Json(app.catalog().item(&actor, &name).await?))
 }
 
 /// Replaces a catalog item (hiding and showing it too); checked as when
 /// created.
-#[utoipa::path(put, path = "/api/v1/catalog/items/{name}", tag = "catalog", params(("name" = String, Path)),
+#[utoipa::path(put, path = "/api/v1/catalog/items/{name}", tag = "catalog", params(("name" = CatalogName, Path)),
     request_body = ItemSpec,
     responses((status = 200, body = ItemView), (status = 403, description = "Admins only"),
-        (status = 404, description = "No such item"),
-        (status = 422, description = "As for creating one")))]
+        (status = 404, description = "No such item, or as for creating one"),
+        (status = 409, description = "The body names another item: an item keeps its name"),
+        (status = 422, description = "As for creating one"),
+        (status = 503, description = "The chart could not be fetched")))]
 async fn update_item(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(spec): ApiJson<ItemSpec>,
 ) -> Result<Json<ItemView>, ApiError> {
     Ok(Json(app.catalog().update_item(&actor, &name, spec).await?))
 }
 
 /// Deletes a catalog item; what was installed from it stays.
-#[utoipa::path(delete, path = "/api/v1/catalog/items/{name}", tag = "catalog", params(("name" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/catalog/items/{name}", tag = "catalog", params(("name" = CatalogName, Path)),
     responses((status = 200, body = ItemView), (status = 403, description = "Admins only"),
         (status = 404, description = "No such item")))]
 async fn delete_item(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ItemView>, ApiError> {
     Ok(Json(app.catalog().delete_item(&actor, &name).await?))
 }
@@ -102,9 +106,10 @@ async fn list_repositories(
 /// Adds a chart repository; its `index.yaml` is fetched and read first,
 /// and a repository whose index cannot be is not added (422 saying why).
 #[utoipa::path(post, path = "/api/v1/catalog/repositories", tag = "catalog", request_body = NewRepository,
-    responses((status = 201, body = RepositoryView), (status = 403, description = "Admins only"),
+    responses((status = 201, body = RepositoryView),
+        (status = 403, description = "Admins only, or a credential file that is not under the daemon's credentials_dir"),
         (status = 409, description = "The name is taken"),
-        (status = 422, description = "A bad name or URL, or an index that cannot be fetched or read")))]
+        (status = 422, description = "No index can be fetched from the URL, or it cannot be read")))]
 async fn add_repository(
     State(app): State<App>,
     Caller(actor): Caller,
@@ -117,46 +122,47 @@ async fn add_repository(
 }
 
 /// One chart repository and its last fetch.
-#[utoipa::path(get, path = "/api/v1/catalog/repositories/{name}", tag = "catalog", params(("name" = String, Path)),
-    responses((status = 200, body = RepositoryView), (status = 404, description = "No such repository")))]
+#[utoipa::path(get, path = "/api/v1/catalog/repositories/{name}", tag = "catalog", params(("name" = CatalogName, Path)),
+    responses((status = 200, body = RepositoryView), (status = 403, description = "Admins only"), (status = 404, description = "No such repository")))]
 async fn get_repository(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<RepositoryView>, ApiError> {
     Ok(Json(app.catalog().get(&actor, &name).await?))
 }
 
 /// Removes a chart repository from the catalog.
-#[utoipa::path(delete, path = "/api/v1/catalog/repositories/{name}", tag = "catalog", params(("name" = String, Path)),
-    responses((status = 200, body = RepositoryView), (status = 404, description = "No such repository")))]
+#[utoipa::path(delete, path = "/api/v1/catalog/repositories/{name}", tag = "catalog", params(("name" = CatalogName, Path)),
+    responses((status = 200, body = RepositoryView), (status = 403, description = "Admins only"), (status = 404, description = "No such repository"),
+        (status = 409, description = "Catalog items install from it")))]
 async fn remove_repository(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<RepositoryView>, ApiError> {
     Ok(Json(app.catalog().remove(&actor, &name).await?))
 }
 
 /// Fetches a repository's index now. A failed fetch is answered in
 /// `last_error` (the charts of the last good fetch stay).
-#[utoipa::path(post, path = "/api/v1/catalog/repositories/{name}/refresh", tag = "catalog", params(("name" = String, Path)),
-    responses((status = 200, body = RepositoryView), (status = 404, description = "No such repository")))]
+#[utoipa::path(post, path = "/api/v1/catalog/repositories/{name}/refresh", tag = "catalog", params(("name" = CatalogName, Path)),
+    responses((status = 200, body = RepositoryView), (status = 403, description = "Admins only"), (status = 404, description = "No such repository")))]
 async fn refresh_repository(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<RepositoryView>, ApiError> {
     Ok(Json(app.catalog().refresh(&actor, &name).await?))
 }
 
 /// The charts of a repository's last good index, versions newest first.
-#[utoipa::path(get, path = "/api/v1/catalog/repositories/{name}/charts", tag = "catalog", params(("name" = String, Path)),
-    responses((status = 200, body = Vec<ChartView>), (status = 404, description = "No such repository")))]
+#[utoipa::path(get, path = "/api/v1/catalog/repositories/{name}/charts", tag = "catalog", params(("name" = CatalogName, Path)),
+    responses((status = 200, body = Vec<ChartView>), (status = 403, description = "Admins only"), (status = 404, description = "No such repository")))]
 async fn repository_charts(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Vec<ChartView>>, ApiError> {
     Ok(Json(app.catalog().charts(&actor, &name).await?))
 }

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use axum::Json;
+use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use berth_core::session::{NewSession, SessionCreated, SessionView, SyncReport};
@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{ApiJson, Caller, bearer};
+use crate::extract::{ApiJson, ApiPath, ApiWebSocket, Caller, bearer};
 use crate::{ApiError, App};
 
 pub(crate) fn router() -> OpenApiRouter<App> {
@@ -41,7 +41,7 @@ async fn list_sessions(
 /// answer is shown this once.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = NewSession,
     responses((status = 201, body = SessionCreated), (status = 403, description = "Over the limit of live sessions"),
-        (status = 404, description = "No such space you may see")))]
+        (status = 404, description = "No such space you may use")))]
 async fn create_session(
     State(app): State<App>,
     Caller(actor): Caller,
@@ -53,25 +53,32 @@ async fn create_session(
     ))
 }
 
-/// One dev session: its sides, streams and bytes.
+/// One dev session: its sides, streams and bytes. A session that has
+/// ended (terminated, idle too long, or a side did not come back) stays
+/// readable, with `state: ended` and why and when it ended: that record is
+/// what its owner and the console show of it.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
-    responses((status = 200, body = SessionView), (status = 404, description = "No such session you may see")))]
+    responses((status = 200, body = SessionView, description = "The session, live or ended"),
+        (status = 404, description = "No such session you may see")))]
 async fn get_session(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SessionView>, ApiError> {
     Ok(Json(app.relay().get(&actor, &id).await?))
 }
 
 /// Ends a dev session now (its owner, or an admin): both sides are
-/// disconnected and cannot resume.
+/// disconnected and cannot resume. The session is ended, not forgotten: it
+/// stays readable with `state: ended` and its reason, and ending it again
+/// answers the same.
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
-    responses((status = 200, body = SessionView), (status = 404, description = "No such session you may see")))]
+    responses((status = 200, body = SessionView, description = "The session, ended"),
+        (status = 404, description = "No such session you may see")))]
 async fn terminate_session(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SessionView>, ApiError> {
     Ok(Json(app.relay().terminate(&actor, &id).await?))
 }
@@ -86,7 +93,7 @@ async fn terminate_session(
 async fn sync_report(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(report): ApiJson<SyncReport>,
 ) -> Result<StatusCode, ApiError> {
     let report = app.relay().sync_report(&actor, &id, report).await?;
@@ -96,26 +103,29 @@ async fn sync_report(
 
 /// The CLI's side of the relay: a WebSocket, authenticated by the session
 /// owner's API token; the first frame is HELLO naming the session.
-#[utoipa::path(get, path = "/api/v1/relay/client", tag = "sessions",
+#[utoipa::path(get, path = "/api/v1/relay/client", tag = "sessions", params(Handshake),
     responses((status = 101, description = "Switching to the Berth protocol over a WebSocket (docs/protocol.md)"),
-        (status = 401, description = "No valid API token")))]
+        (status = 401, description = "No valid API token"),
+        (status = 422, description = "Not a WebSocket handshake")))]
 async fn relay_client(
     State(app): State<App>,
     Caller(actor): Caller,
-    upgrade: WebSocketUpgrade,
+    ApiWebSocket(upgrade): ApiWebSocket,
 ) -> Response {
     serve(app, upgrade, Credentials::Client(Box::new(actor)))
 }
 
 /// The agent's side of the relay: a WebSocket, authenticated by the
 /// session's agent token (`Authorization: Bearer berth_agt_…`).
-#[utoipa::path(get, path = "/api/v1/relay/agent", tag = "sessions",
+#[utoipa::path(get, path = "/api/v1/relay/agent", tag = "sessions", params(Handshake),
+    security(("agent" = [])),
     responses((status = 101, description = "Switching to the Berth protocol over a WebSocket (docs/protocol.md)"),
-        (status = 401, description = "No agent token")))]
+        (status = 401, description = "No agent token"),
+        (status = 422, description = "Not a WebSocket handshake")))]
 async fn relay_agent(
     State(app): State<App>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    ApiWebSocket(upgrade): ApiWebSocket,
 ) -> Result<Response, ApiError> {
     let token = bearer(&headers)
         .filter(|t| t.starts_with(berth_relay::AGENT_PREFIX))
@@ -124,6 +134,26 @@ async fn relay_agent(
         })?
         .to_owned();
     Ok(serve(app, upgrade, Credentials::Agent(token)))
+}
+
+/// The headers of a WebSocket handshake (RFC 6455), which the relay's
+/// endpoints need before anything else.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct Handshake {
+    /// `Upgrade`.
+    #[param(rename = "Connection", pattern = "^[Uu]pgrade$")]
+    connection: String,
+    /// `websocket`.
+    #[param(rename = "Upgrade", pattern = "^websocket$")]
+    upgrade: String,
+    /// `13`.
+    #[param(rename = "Sec-WebSocket-Version", pattern = "^13$")]
+    version: String,
+    /// 16 random bytes, base64.
+    #[param(rename = "Sec-WebSocket-Key", pattern = "^[A-Za-z0-9+/]{22}==$")]
+    key: String,
 }
 
 fn serve(app: App, upgrade: WebSocketUpgrade, credentials: Credentials) -> Response {

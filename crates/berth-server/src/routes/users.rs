@@ -1,7 +1,7 @@
 //! Users and their API tokens.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use berth_auth::{NewLocalUser, TokenRequest, UserUpdate};
 use berth_core::identity::{TokenCreated, TokenView, UserView};
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::{ApiError, App};
 
 pub(crate) fn router() -> OpenApiRouter<App> {
@@ -33,7 +33,7 @@ async fn list_users(
 /// Makes a local account (admins).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewLocalUser,
     responses((status = 201, body = UserView), (status = 403, description = "Admins only"),
-        (status = 409, description = "The user name is taken"), (status = 422, description = "A bad user name or a weak password")))]
+        (status = 409, description = "The user name is taken")))]
 async fn create_user(
     State(app): State<App>,
     Caller(actor): Caller,
@@ -51,18 +51,19 @@ async fn create_user(
 async fn get_user(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(app.auth().get_user(&actor, &id).await?))
 }
 
 /// Changes a user's role, or disables them (which revokes their sessions and tokens at once).
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)), request_body = UserUpdate,
-    responses((status = 200, body = UserView), (status = 403, description = "Admins only"), (status = 404, description = "No such user")))]
+    responses((status = 200, body = UserView), (status = 403, description = "Admins only"), (status = 404, description = "No such user"),
+        (status = 409, description = "Your own role or your own account: ask another admin")))]
 async fn update_user(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(update): ApiJson<UserUpdate>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(app.auth().update_user(&actor, &id, update).await?))
@@ -78,7 +79,7 @@ pub struct TokenQuery {
 
 /// Your API tokens, or with `all=true` everyone's (admins).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(TokenQuery),
-    responses((status = 200, body = Vec<TokenView>)))]
+    responses((status = 200, body = Vec<TokenView>), (status = 403, description = "`all` is for admins")))]
 async fn list_tokens(
     State(app): State<App>,
     Caller(actor): Caller,
@@ -89,7 +90,8 @@ async fn list_tokens(
 
 /// Makes a personal access token; its secret is shown this once.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest,
-    responses((status = 201, body = TokenCreated), (status = 422, description = "A bad name, lifetime or scope")))]
+    responses((status = 201, body = TokenCreated),
+        (status = 403, description = "A scope the calling credential lacks, or longer than the daemon allows (auth.max_token_ttl)")))]
 async fn create_token(
     State(app): State<App>,
     Caller(actor): Caller,
@@ -107,7 +109,7 @@ async fn create_token(
 async fn revoke_token(
     State(app): State<App>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TokenView>, ApiError> {
     Ok(Json(app.auth().revoke_token(&actor, &id).await?))
 }

@@ -194,7 +194,8 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
     let (status, answer) = api
         .call("POST", "/api/v1/catalog/items", &admin, Some(bad))
         .await;
-    assert_eq!(status, 422, "{answer}");
+    // A chart the repository does not have is not there: 404.
+    assert_eq!(status, 404, "{answer}");
     assert!(
         message(&answer).contains("repository stable has no chart nope (it has: demo)"),
         "{answer}"
@@ -205,7 +206,7 @@ async fn a_developer_installs_upgrades_and_uninstalls_a_catalog_item_with_helm()
     let (status, answer) = api
         .call("POST", "/api/v1/catalog/items", &admin, Some(bad))
         .await;
-    assert_eq!(status, 422, "{answer}");
+    assert_eq!(status, 404, "{answer}");
     assert!(
         message(&answer).contains("no version matching \">=2\" (newest: 0.1.0)"),
         "{answer}"

@@ -576,8 +576,8 @@ async fn the_export_refuses_a_bad_filter_before_it_starts() {
     // Issue 27: the export answered 200 and then cut its body for a filter
     // the events refuse, and took a time past the documented int64.
     for (query, parameter) in [
-        ("resource=abc", "resource:"),
-        ("resource=abc&resource_kind=", "resource:"),
+        ("limit=0", "limit:"),
+        ("limit=1001", "limit:"),
         ("until=9223372036854775808", "until:"),
         ("since=18446744073709551615", "since:"),
         ("before=9223372036854775808", "before:"),

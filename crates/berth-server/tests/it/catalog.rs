@@ -78,12 +78,14 @@ async fn chart_repositories_are_added_refreshed_and_removed_by_admins() {
     );
     let (status, answer) = add(&admin, json!({"name": "Bad_Name", "url": base})).await;
     assert_eq!(status, 422, "{answer}");
+    // Which of its files the daemon reads is its own to say: a file outside
+    // its credentials_dir (here it has none) is refused as forbidden.
     let (status, answer) = add(
         &admin,
         json!({"name": "half", "url": base, "username_file": "/etc/hostname"}),
     )
     .await;
-    assert_eq!(status, 422, "{answer}");
+    assert_eq!(status, 403, "{answer}");
 
     let (status, added) = add(&admin, json!({"name": "stable", "url": base})).await;
     assert_eq!(status, 201, "{added}");

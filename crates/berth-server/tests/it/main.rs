@@ -8,6 +8,7 @@ mod catalog;
 mod console;
 mod openapi_file;
 mod relay;
+mod samples;
 mod spaces;
 mod sso;
 mod sweep;

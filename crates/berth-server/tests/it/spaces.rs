@@ -224,7 +224,6 @@ async fn bad_requests_and_limits_are_named() {
 
     for (body, field) in [
         (json!({"name": "Bad_Name"}), "name"),
-        (json!({"name": "kube-mine"}), "name"),
         (
             json!({"name": "ok", "labels": {"berth.dev/space": "x"}}),
             "labels",
@@ -240,6 +239,11 @@ async fn bad_requests_and_limits_are_named() {
         let message = error["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(field), "{body}: {message}");
     }
+    // A name the cluster keeps for its own namespaces is taken.
+    let (status, error) = api
+        .call("POST", "/spaces", &erin, Some(json!({"name": "kube-mine"})))
+        .await;
+    assert_eq!(status, 409, "{error}");
     let (status, _) = api
         .call(
             "POST",
@@ -257,7 +261,7 @@ async fn bad_requests_and_limits_are_named() {
             Some(json!({"name": "big", "quota_profile": "huge"})),
         )
         .await;
-    assert_eq!(status, 422);
+    assert_eq!(status, 404, "no such quota profile");
     assert!(
         error["error"]["message"]
             .as_str()
@@ -299,4 +303,123 @@ async fn bad_requests_and_limits_are_named() {
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["owner"]["username"], "erin");
+}
+
+/// The `Asleep` condition of a space view.
+fn asleep_condition(view: &Value) -> (String, String) {
+    view["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Asleep")
+        .map(|c| {
+            (
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+                c["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// A wake that stops short shows as such in the API, and `berth up` into
+/// that half-asleep space wakes it wholly first and says what it did.
+#[tokio::test]
+async fn dev_up_into_a_half_asleep_space_wakes_it_wholly_first_and_says_so() {
+    let server = TestServer::start().await.expect("server");
+    let admin = server.admin_token().await.expect("admin");
+    let api = Api::new(&server, "/api/v1");
+    let settle = |reason: &'static str| {
+        let api = &api;
+        let admin = &admin;
+        async move {
+            berth_testkit::eventually(
+                std::time::Duration::from_secs(30),
+                &format!("the Asleep condition to be {reason}"),
+                || async {
+                    let (_, view) = api.call("GET", "/spaces/admin", admin, None).await;
+                    Ok((asleep_condition(&view).0 == reason).then_some(view))
+                },
+            )
+            .await
+            .expect("the condition")
+        }
+    };
+    settle("Running").await;
+    for object in [
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "api", "namespace": "admin"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "api"}},
+                "template": {"metadata": {"labels": {"app": "api"}},
+                    "spec": {"containers": [{"name": "api", "image": "api:1"}]}}
+            }
+        }),
+        json!({
+            "apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "nightly", "namespace": "admin"},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "job", "image": "job:1"}]
+            }}}}}
+        }),
+    ] {
+        server.sim.create_object(object).await.expect("workload");
+    }
+    let (status, _) = api.call("POST", "/spaces/admin/sleep", &admin, None).await;
+    assert_eq!(status, 200);
+    settle("ScaledToZero").await;
+
+    // Berth may not resume CronJobs: the wake stops short, and says so.
+    server
+        .sim
+        .faults()
+        .fail_next(Some("PATCH"), "/namespaces/admin/cronjobs/", 403, 1_000);
+    let (status, _) = api.call("POST", "/spaces/admin/wake", &admin, None).await;
+    assert_eq!(status, 200);
+    let view = settle("Waking").await;
+    assert_eq!(view["status"]["phase"], "Waking", "{view}");
+    assert_eq!(view["wakefulness"]["asleep"], false, "{view}");
+    let (_, message) = asleep_condition(&view);
+    assert!(
+        message.starts_with("waking: 1 of 1 workload restored, 0 of 1 CronJob resumed; CronJobs skipped: Berth may not patch CronJobs"),
+        "{message}"
+    );
+    assert!(!message.contains("injected"), "{message}");
+
+    // Allowed again: `berth up` wakes the rest before dev mode, and says so.
+    server.sim.faults().clear();
+    let (status, dev) = api
+        .call(
+            "POST",
+            "/spaces/admin/dev",
+            &admin,
+            Some(json!({"target": "api", "workload": "deployment/api"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{dev}");
+    assert_eq!(dev["wake"], "Woke space admin: 1 CronJob resumed.", "{dev}");
+    let cronjob = server
+        .sim
+        .get_object("batch/v1", "CronJob", "admin", "nightly")
+        .await
+        .expect("read")
+        .expect("the CronJob");
+    assert_eq!(cronjob["spec"]["suspend"], false, "{cronjob}");
+    let (_, view) = api.call("GET", "/spaces/admin", &admin, None).await;
+    assert_eq!(asleep_condition(&view).0, "Running", "{view}");
+    assert_eq!(view["status"]["phase"], "Active", "{view}");
+
+    // Into a space wholly awake, `up` says nothing about waking.
+    let (status, dev) = api
+        .call(
+            "POST",
+            "/spaces/admin/dev",
+            &admin,
+            Some(json!({"target": "api", "workload": "deployment/api"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{dev}");
+    assert_eq!(dev["wake"], Value::Null, "{dev}");
 }

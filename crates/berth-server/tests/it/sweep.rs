@@ -213,11 +213,13 @@ async fn every_route_answers_each_kind_of_caller_as_expected() {
             "{method} {path} has no entry in the authorization sweep: add one"
         );
     }
+    let doc = berth_server::openapi();
     for (method, path, access) in ROUTES {
         assert!(
             documented.iter().any(|(m, p)| m == method && p == path),
             "{method} {path} is in the sweep but not in the OpenAPI document"
         );
+        let operation = operation(&doc, method, path);
         let url = format!(
             "{}{}",
             server.url,
@@ -244,6 +246,30 @@ async fn every_route_answers_each_kind_of_caller_as_expected() {
             .await
             .0
             .as_u16();
+        // The document says who may call, and lists every answer seen here.
+        let security = operation.security.clone().unwrap_or_default();
+        match access {
+            Public if *path == "/api/v1/relay/agent" => {
+                assert_eq!(security.len(), 1, "{method} {path}: the agent's token only");
+            }
+            Public => assert!(
+                security.is_empty(),
+                "{method} {path} is public in the document"
+            ),
+            _ => assert!(
+                !security.is_empty(),
+                "{method} {path} needs credentials in the document"
+            ),
+        }
+        for status in [anonymous, with_revoked, with_expired, as_member] {
+            assert!(
+                operation
+                    .responses
+                    .responses
+                    .contains_key(&status.to_string()),
+                "{method} {path} answered {status}, which its document does not list"
+            );
+        }
         match access {
             Public => assert_ne!(anonymous, 401, "{method} {path} is public"),
             User | Admin | SpaceMembers => {
@@ -263,6 +289,47 @@ async fn every_route_answers_each_kind_of_caller_as_expected() {
                 "{method} {path} on another's space, as a member"
             ),
             Public => {}
+        }
+    }
+}
+
+/// The operation `method path` of the document.
+fn operation<'d>(
+    doc: &'d utoipa::openapi::OpenApi,
+    method: &str,
+    path: &str,
+) -> &'d utoipa::openapi::path::Operation {
+    let item = doc.paths.paths.get(path).expect("documented");
+    match method {
+        "GET" => item.get.as_ref(),
+        "POST" => item.post.as_ref(),
+        "PUT" => item.put.as_ref(),
+        "PATCH" => item.patch.as_ref(),
+        "DELETE" => item.delete.as_ref(),
+        _ => None,
+    }
+    .expect("documented")
+}
+
+/// Every error answer of the document has the one error body.
+#[test]
+fn every_error_answer_is_documented_with_the_error_body() {
+    let doc = berth_server::openapi();
+    for (path, item) in &doc.paths.paths {
+        for operation in [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+            .into_iter()
+            .flatten()
+        {
+            for (status, response) in &operation.responses.responses {
+                if status.starts_with(['4', '5']) && path != "/readyz" {
+                    let json = serde_json::to_value(response).expect("serializes");
+                    assert_eq!(
+                        json["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{path} {status}"
+                    );
+                }
+            }
         }
     }
 }

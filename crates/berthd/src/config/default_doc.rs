@@ -172,6 +172,10 @@ fetch_timeout = "30s"
 # Repositories' credential and CA files must be under this folder (mount
 # their Secrets there); without it, repositories take none.
 # credentials_dir = "/etc/berth/catalog"
+# Offer the built-in samples (hello-web and hello-api, for `berth
+# quickstart`): berthd serves them as a chart repository at /samples/charts
+# and adds it, as berth-samples, with an item per chart, once per store.
+samples = true
 
 [apps]
 # Helm installs catalog items into spaces as a Job in the space, under its

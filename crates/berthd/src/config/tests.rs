@@ -135,3 +135,22 @@ fn a_missing_config_file_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn the_samples_are_on_unless_turned_off() {
+    assert!(Config::default().catalog.samples);
+    let config = load(
+        None,
+        &[("BERTH_CATALOG__SAMPLES", "false")],
+        Overrides::default(),
+    )
+    .expect("loads");
+    assert!(!config.catalog.samples);
+    let err = load(
+        Some("[catalog]\nsamples = \"maybe\"\n"),
+        &[],
+        Overrides::default(),
+    )
+    .expect_err("not a boolean");
+    assert!(err.to_string().contains("samples"), "{err}");
+}
