@@ -173,16 +173,17 @@ impl utoipa::PartialSchema for SpaceLabels {
         let pattern = |p: &str| serde_json::json!({ "pattern": p });
         // JSON Schema's `allOf` and `not` under `propertyNames`, which
         // utoipa has no builder for: a key must match the first two
-        // patterns and not the third.
+        // patterns and not the third. One extension key only: extensions
+        // are a hash map, and the document must come out the same each time.
         let mut names = ObjectBuilder::new()
             .schema_type(Type::String)
             .pattern(Some(key))
             .build();
         names.extensions = Some(
-            [
-                ("allOf", serde_json::json!([pattern(&prefix_length)])),
-                ("not", pattern(&kept)),
-            ]
+            [(
+                "allOf",
+                serde_json::json!([pattern(&prefix_length), { "not": pattern(&kept) }]),
+            )]
             .into_iter()
             .collect(),
         );
