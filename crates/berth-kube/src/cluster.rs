@@ -449,24 +449,6 @@ impl Cluster {
         Ok(out)
     }
 
-    /// Applies a JSON Patch to a workload.
-    pub async fn patch_workload(
-        &self,
-        namespace: &str,
-        kind: &str,
-        name: &str,
-        patch: Value,
-    ) -> Result<(), ApplyError> {
-        let (kind, plural) = dev_kind(kind)?;
-        let api = self.workloads(namespace, kind, "apps/v1", plural);
-        let patch: json_patch::Patch = serde_json::from_value(patch)
-            .map_err(|e| ApplyError::Malformed(format!("a JSON patch for {kind} {name}: {e}")))?;
-        api.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
-            .await
-            .map(|_| ())
-            .map_err(kube_error(kind, name))
-    }
-
     /// Creates or replaces a Secret with these string values.
     pub async fn put_secret(
         &self,
@@ -518,7 +500,7 @@ pub(crate) fn kube_error<'a>(
 }
 
 /// The Kubernetes kind and plural for `deployment` or `statefulset`.
-fn dev_kind(kind: &str) -> Result<(&'static str, &'static str), ApplyError> {
+pub(crate) fn dev_kind(kind: &str) -> Result<(&'static str, &'static str), ApplyError> {
     crate::dev::DEV_KINDS
         .iter()
         .find(|(short, long, _)| *short == kind || *long == kind)

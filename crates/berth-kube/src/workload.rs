@@ -46,19 +46,6 @@ pub enum ChangeError<E> {
     },
 }
 
-/// The Kubernetes kind and plural for `deployment` or `statefulset`.
-fn kind_of(kind: &str) -> Result<(&'static str, &'static str), ApplyError> {
-    crate::dev::DEV_KINDS
-        .iter()
-        .find(|(short, long, _)| *short == kind || *long == kind)
-        .map(|(_, long, plural)| (*long, *plural))
-        .ok_or_else(|| {
-            ApplyError::Malformed(format!(
-                "{kind} is not a kind dev mode takes (deployment or statefulset)"
-            ))
-        })
-}
-
 /// `ops` guarded by the resourceVersion of `object`: the server compares
 /// the patched object's resourceVersion with the stored one and answers
 /// 409 when they differ.
@@ -88,7 +75,7 @@ impl Cluster {
         name: &str,
         mut plan: impl FnMut(&Value) -> Result<Option<Value>, E>,
     ) -> Result<Changed, ChangeError<E>> {
-        let (kind, plural) = kind_of(kind)?;
+        let (kind, plural) = crate::cluster::dev_kind(kind)?;
         let api = self.workloads(namespace, kind, "apps/v1", plural);
         let mut delay = Duration::from_millis(5);
         for attempt in 1..=ATTEMPTS {
