@@ -5,6 +5,7 @@
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
+use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -204,6 +205,14 @@ fn walk(
         };
         let entry = match result {
             Ok(entry) => entry,
+            // A folder removed while it was being listed (a build cleaning
+            // up, a peer's delete): gone, as the next look will say.
+            Err(e)
+                if e.io_error()
+                    .is_some_and(|e| e.kind() == ErrorKind::NotFound) =>
+            {
+                return ignore::WalkState::Continue;
+            }
             Err(e) => {
                 return record(ScanError::Read {
                     path: root.to_owned(),

@@ -107,3 +107,40 @@ fn a_rescan_reads_only_what_changed_and_keeps_links_and_modes() {
     let err = Index::load(&saved).expect_err("damaged");
     assert!(err.to_string().contains(".berth-index.json"), "{err}");
 }
+
+#[test]
+fn folders_removed_during_a_scan_are_gone_not_an_error() {
+    // A build tool creating and deleting folders while the agent looks:
+    // what vanished between listing and reading is simply not there.
+    let root = tempfile::tempdir().expect("root");
+    let r = root.path().to_owned();
+    write(&r, "src/main.rs", "fn main() {}");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (r, stop) = (r.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut round = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for d in 0..8 {
+                    let _ = std::fs::create_dir_all(r.join(format!("out/{d}/a/b/c")));
+                }
+                for d in 0..8 {
+                    let _ = std::fs::remove_dir_all(r.join(format!("out/{d}")));
+                }
+                round += 1;
+            }
+            round
+        })
+    };
+    let options = ScanOptions::default();
+    let mut index = scan(&r, &options, None).expect("first scan");
+    for _ in 0..300 {
+        index = scan(&r, &options, Some(&index)).expect("a scan during the churn");
+        index
+            .update(&r, &options, &[r.join("out/3/a/b")])
+            .expect("an update during the churn");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(churn.join().expect("churn") > 0);
+    assert!(index.entries.keys().any(|p| p.as_str() == "src/main.rs"));
+}
