@@ -1,6 +1,7 @@
 //! `cargo xtask`: every chore of the Berth repository, in Rust, so it runs the
 //! same on a laptop and in CI. `cargo xtask help` lists the tasks.
 
+mod image;
 mod layering;
 mod setup;
 
@@ -19,6 +20,10 @@ tasks:
   test     every check CI runs: fmt, layering, clippy, console, nextest (with the
            API contract check), chart
   chart    helm lint --strict and helm template of deploy/helm/berth
+  image    build Berth's image (static binaries, no Docker needed) into target/image/
+           as an OCI and a Docker archive; --tag REF names it
+  dist     everything to install without internet access in target/dist/: the
+           chart archive, the image archives and SHA256SUMS; --tag REF as for image
   layering check that crate dependencies point the way docs/ARCHITECTURE.md says
   bench    run the benchmarks; results as JSON under target/bench/
 ";
@@ -43,6 +48,12 @@ fn main() -> anyhow::Result<()> {
             chart(&root, &helm)
         }
         "layering" => layering::check(&root),
+        "image" => {
+            let built = image::build(&root, &image::reference(&rest)?)?;
+            print_image(&built);
+            Ok(())
+        }
+        "dist" => dist(&root, &rest),
         "bench" => bench(&root, &rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
@@ -131,6 +142,9 @@ fn test(root: &Path) -> anyhow::Result<()> {
     // The daemon under test serves web/dist, and the browser test drives it.
     build_web(root)?;
     run(&mut npm(root, &["test"]))?;
+    // The image the chart runs, checked under runc by the tests.
+    let built = image::build(root, &image::reference(&[])?)?;
+    print_image(&built);
     run(cargo()
         .args([
             "nextest",
@@ -141,9 +155,56 @@ fn test(root: &Path) -> anyhow::Result<()> {
             "ci",
         ])
         .env("BERTH_TEST_HELM", &tools.helm)
-        .env("BERTH_TEST_SCHEMATHESIS", &tools.schemathesis))?;
+        .env("BERTH_TEST_SCHEMATHESIS", &tools.schemathesis)
+        .env("BERTH_TEST_IMAGE", &built.oci_archive))?;
     chart(root, &tools.helm)?;
     eprintln!("xtask test: every check passed");
+    Ok(())
+}
+
+fn print_image(built: &image::Built) {
+    println!("image   {}", built.reference);
+    println!("digest  {}", built.digest);
+    println!(
+        "size    {:.1} MiB (compressed)",
+        built.size as f64 / 1048576.0
+    );
+    println!("archive {}", built.oci_archive.display());
+    println!("archive {}", built.docker_archive.display());
+}
+
+/// The chart archive and the image archives, with their checksums, in one
+/// folder a platform team carries to a cluster without internet access.
+fn dist(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let helm = setup::helm(root)?;
+    let built = image::build(root, &image::reference(args)?)?;
+    let out = root.join("target/dist");
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    std::fs::create_dir_all(&out)?;
+    run(Command::new(&helm)
+        .arg("package")
+        .arg(root.join("deploy/helm/berth"))
+        .arg("--destination")
+        .arg(&out))?;
+    for archive in [&built.oci_archive, &built.docker_archive] {
+        let name = archive.file_name().context("an archive has a name")?;
+        std::fs::copy(archive, out.join(name))?;
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&out)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    let mut sums = String::new();
+    for name in &names {
+        use sha2::Digest;
+        let bytes = std::fs::read(out.join(name))?;
+        sums.push_str(&format!("{:x}  {name}\n", sha2::Sha256::digest(&bytes)));
+    }
+    std::fs::write(out.join("SHA256SUMS"), sums)?;
+    print_image(&built);
+    println!("dist    {} ({})", out.display(), names.join(", "));
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Installs what the tests need, idempotently: the console's npm packages,
-//! Debian's Chromium for browser tests, a real `helm` binary, and
+//! Debian's Chromium for browser tests, runc and skopeo for the image
+//! check, musl for the image's static binaries, a real `helm` binary, and
 //! schemathesis for the contract check, in a virtual environment.
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub struct Tools {
 
 pub fn all(root: &Path) -> anyhow::Result<Tools> {
     check_nextest()?;
+    container_tools()?;
     web_packages(root)?;
     npm_ci(&root.join("tests/oidc"))?;
     chromium()?;
@@ -103,20 +105,63 @@ fn modified(path: &Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn chromium() -> anyhow::Result<()> {
-    if Path::new(CHROMIUM).exists() {
+/// Debian's packages that put `files` on the machine, installed with
+/// apt-get when any is missing (as root; otherwise the command to run).
+fn debian_packages(packages: &[&str], files: &[&str]) -> anyhow::Result<()> {
+    if files.iter().all(|f| Path::new(f).exists()) {
         return Ok(());
     }
+    let install = format!(
+        "apt-get install -y --no-install-recommends {}",
+        packages.join(" ")
+    );
     if !is_root() {
         bail!(
-            "Chromium is missing at {CHROMIUM}; install it with \
-             `sudo apt-get install -y --no-install-recommends chromium`"
+            "{} missing; install with `sudo {install}`",
+            files.join(", ")
         );
     }
     run(Command::new("apt-get").arg("update"))?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "chromium"])
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn chromium() -> anyhow::Result<()> {
+    debian_packages(&["chromium"], &[CHROMIUM])
+}
+
+/// What the image check runs the image with: runc (crun refuses this
+/// machine's hybrid cgroups), skopeo to read the archives, and busybox
+/// for the agent's minimal dev images.
+pub fn container_tools() -> anyhow::Result<()> {
+    debian_packages(
+        &["runc", "skopeo", "busybox-static", "util-linux"],
+        &[
+            "/usr/sbin/runc",
+            "/usr/bin/skopeo",
+            "/bin/busybox",
+            "/usr/bin/unshare",
+        ],
+    )
+}
+
+/// The static (musl) target and Debian's musl-gcc, for crates with C code
+/// (ring, zstd).
+pub fn musl() -> anyhow::Result<()> {
+    debian_packages(&["musl-tools"], &["/usr/bin/musl-gcc"])?;
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("cannot run rustup to find the musl target")?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|t| t.trim() == crate::image::TARGET)
+    {
+        run(Command::new("rustup").args(["target", "add", crate::image::TARGET]))?;
+    }
+    Ok(())
 }
 
 fn is_root() -> bool {

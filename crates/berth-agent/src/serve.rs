@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use backon::Retryable;
 use berth_dial::{self as dial, Refused, Role};
+use nix::sys::signal::Signal;
+
+use crate::dev::{DevCommand, DevStopped};
 
 /// What an agent serves, and where.
 #[derive(Debug, Clone)]
@@ -41,14 +44,99 @@ pub enum AgentError {
     Root { path: String, error: String },
     #[error("the relay refused the agent: {0}")]
     Refused(String),
+    #[error("cannot listen for stop signals: {0}")]
+    Signals(String),
 }
 
 /// Runs an agent until the relay refuses it (its session ended). Each CLI
 /// that attaches gets its own connection; one always waits for the next.
+/// Dropping it takes the dev command with it. `berthd` runs local agents
+/// so; a container's entry point uses [`run_until_stopped`].
 pub async fn run(
     config: AgentConfig,
     say: impl Fn(&str) + Clone + Send + Sync + 'static,
 ) -> Result<(), AgentError> {
+    let (root, workdir, dev) = prepare(&config, say.clone())?;
+    Err(attach_loop(&config, root, workdir, dev, say).await)
+}
+
+/// Why an agent run by [`run_until_stopped`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// The signal that stopped it.
+    pub signal: Signal,
+    /// How the dev command ended; none when it had not started.
+    pub dev: Option<DevStopped>,
+}
+
+impl Stopped {
+    /// The agent's exit code: 0 for a clean stop, else the dev command's
+    /// (see [`DevStopped::exit_code`]).
+    pub fn exit_code(&self) -> i32 {
+        self.dev.as_ref().map_or(0, DevStopped::exit_code)
+    }
+}
+
+/// Runs an agent as a container's entry point: as [`run`], until SIGTERM,
+/// SIGINT or SIGQUIT, which it passes on to the dev command's process
+/// group before it waits up to `grace` for the group to end (then kills
+/// it). SIGHUP, SIGUSR1 and SIGUSR2 are passed on to the group too.
+pub async fn run_until_stopped(
+    config: AgentConfig,
+    grace: Duration,
+    say: impl Fn(&str) + Clone + Send + Sync + 'static,
+) -> Result<Stopped, AgentError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |which: Signal| {
+        signal(SignalKind::from_raw(which as i32)).map_err(|e| AgentError::Signals(e.to_string()))
+    };
+    // Before anything else, so that no stop is missed.
+    let mut term = listen(Signal::SIGTERM)?;
+    let mut int = listen(Signal::SIGINT)?;
+    let mut quit = listen(Signal::SIGQUIT)?;
+    let mut hup = listen(Signal::SIGHUP)?;
+    let mut usr1 = listen(Signal::SIGUSR1)?;
+    let mut usr2 = listen(Signal::SIGUSR2)?;
+    let (root, workdir, dev) = prepare(&config, say.clone())?;
+    let serving = attach_loop(&config, root, workdir, dev.clone(), say.clone());
+    tokio::pin!(serving);
+    let signal = loop {
+        tokio::select! {
+            refused = &mut serving => {
+                // The session is over: the dev command goes as at a stop.
+                let _ = dev.stop(Signal::SIGTERM, grace).await;
+                return Err(refused);
+            }
+            _ = term.recv() => break Signal::SIGTERM,
+            _ = int.recv() => break Signal::SIGINT,
+            _ = quit.recv() => break Signal::SIGQUIT,
+            _ = hup.recv() => dev.signal(Signal::SIGHUP),
+            _ = usr1.recv() => dev.signal(Signal::SIGUSR1),
+            _ = usr2.recv() => dev.signal(Signal::SIGUSR2),
+        }
+    };
+    say(&format!("{signal}: stopping"));
+    let stopped = dev.stop(signal, grace).await;
+    if let Some(stopped) = &stopped
+        && stopped.killed
+    {
+        say(&format!(
+            "the dev command's processes were still there {}s after {signal}; killed them",
+            grace.as_secs()
+        ));
+    }
+    Ok(Stopped {
+        signal,
+        dev: stopped,
+    })
+}
+
+/// The agent's root and working folder, made if need be, and its dev
+/// command, not started.
+fn prepare(
+    config: &AgentConfig,
+    say: impl Fn(&str) + Send + Sync + 'static,
+) -> Result<(PathBuf, PathBuf, Arc<DevCommand>), AgentError> {
     let root = config.root.canonicalize().map_err(|e| AgentError::Root {
         path: config.root.display().to_string(),
         error: e.to_string(),
@@ -72,8 +160,20 @@ pub async fn run(
     let dev = Arc::new(DevCommand::new(
         config.command.clone(),
         config.workdir.is_some().then(|| workdir.clone()),
-        say.clone(),
+        say,
     ));
+    Ok((root, workdir, dev))
+}
+
+/// Waits for CLIs, one attachment at a time, until the relay refuses the
+/// agent; answers why.
+async fn attach_loop(
+    config: &AgentConfig,
+    root: PathBuf,
+    workdir: PathBuf,
+    dev: Arc<DevCommand>,
+    say: impl Fn(&str) + Clone + Send + Sync + 'static,
+) -> AgentError {
     loop {
         let attach = || dial::first(&config.url, Role::Agent, &config.token, None, &|_: &str| {});
         let attached = attach
@@ -99,7 +199,7 @@ pub async fn run(
                 tokio::spawn(serve(session, root.clone(), workdir.clone(), dev.clone()));
             }
             Err(Refused::Relay(reason) | Refused::Network(reason)) => {
-                return Err(AgentError::Refused(reason));
+                return AgentError::Refused(reason);
             }
         }
     }
@@ -417,88 +517,6 @@ pub fn sync_root(root: &Path, folder: &str) -> Result<PathBuf, String> {
     let path = berth_sync::SyncPath::try_from(trimmed.to_owned())
         .map_err(|e| format!("the sync folder {folder:?} is not usable: {e}"))?;
     path.under(root).map_err(|e| e.to_string())
-}
-
-/// What an agent keeps across its connections: the dev command (started
-/// once, in the first folder that finished its first sync, and stopped
-/// when the agent is done with it) and each sync folder's last index, so a
-/// reconnecting CLI costs a rescan of what changed only.
-pub struct DevCommand {
-    command: Option<Vec<String>>,
-    /// Where the dev command runs; the first synced folder when none.
-    workdir: Option<PathBuf>,
-    started: std::sync::atomic::AtomicBool,
-    /// The task that owns the running dev command (killed on drop).
-    running: parking_lot::Mutex<Option<tokio::task::AbortHandle>>,
-    say: Box<dyn Fn(&str) + Send + Sync>,
-    indexes: parking_lot::Mutex<std::collections::HashMap<PathBuf, berth_sync::Index>>,
-}
-
-impl Drop for DevCommand {
-    /// An agent that ends (a local one at `berth down`) takes its dev
-    /// command with it: the task owning the child is aborted, and the child,
-    /// spawned with `kill_on_drop`, is killed.
-    fn drop(&mut self) {
-        if let Some(running) = self.running.lock().take() {
-            running.abort();
-        }
-    }
-}
-
-impl std::fmt::Debug for DevCommand {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DevCommand")
-            .field("command", &self.command)
-            .finish()
-    }
-}
-
-impl DevCommand {
-    fn new(
-        command: Option<Vec<String>>,
-        workdir: Option<PathBuf>,
-        say: impl Fn(&str) + Send + Sync + 'static,
-    ) -> DevCommand {
-        DevCommand {
-            command: command.filter(|c| !c.is_empty()),
-            workdir,
-            started: std::sync::atomic::AtomicBool::new(false),
-            running: parking_lot::Mutex::default(),
-            say: Box::new(say),
-            indexes: parking_lot::Mutex::default(),
-        }
-    }
-
-    fn start_once(&self, folder: &Path, runtime: &tokio::runtime::Handle) {
-        let Some(command) = self.command.clone() else {
-            return;
-        };
-        if self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return;
-        }
-        (self.say)(&format!(
-            "the first sync is done; starting {}",
-            command.join(" ")
-        ));
-        let _guard = runtime.enter();
-        let spawned = tokio::process::Command::new(&command[0])
-            .args(&command[1..])
-            .current_dir(self.workdir.as_deref().unwrap_or(folder))
-            .kill_on_drop(true)
-            .spawn();
-        match spawned {
-            Ok(mut child) => {
-                let task = runtime.spawn(async move {
-                    let _ = child.wait().await;
-                });
-                *self.running.lock() = Some(task.abort_handle());
-            }
-            Err(e) => (self.say)(&format!(
-                "the dev command {} did not start: {e}",
-                command[0]
-            )),
-        }
-    }
 }
 
 async fn sync(stream: Stream, meta: Value, root: PathBuf, dev: Arc<DevCommand>) {

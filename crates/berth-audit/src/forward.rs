@@ -11,7 +11,8 @@ use berth_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{Audit, AuditEvent, EVENT_END, EVENTS, META, seq_key};
+use crate::layout::{self, Reader};
+use crate::{Audit, AuditEvent, META};
 
 const CURSOR: &str = "m/otlp_cursor";
 const BATCH: usize = 500;
@@ -98,10 +99,13 @@ impl Audit {
     }
 
     fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<AuditEvent>, Error> {
-        self.store()
-            .scan_range(EVENTS, &seq_key(seq + 1), EVENT_END, limit)
-            .map(|rows| rows.into_iter().map(|(_, e)| e).collect())
-            .map_err(|e| Error::internal(format!("audit read: {e}")))
+        let read = |e: layout::ReadError| Error::internal(format!("audit read: {e}"));
+        Reader::new(self.store())
+            .events_from(seq + 1, limit)
+            .map_err(read)?
+            .into_iter()
+            .map(|(seq, bytes)| layout::decode_event(seq, &bytes).map_err(read))
+            .collect()
     }
 
     /// Sends what the collector has not acknowledged yet, one batch at a

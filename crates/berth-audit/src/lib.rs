@@ -7,21 +7,30 @@
 //! pruning ever removes an event, and pruning leaves an anchor so what remains
 //! still verifies. A caller acknowledges a request only after
 //! [`Audit::durable`] says its event is on disk.
+//!
+//! An append writes one key, the event's JSON (the unsealed tail); a
+//! background sealer later moves full runs of tail events, byte for byte,
+//! into compressed blocks with per-block postings for the index, in one
+//! atomic batch, so that every committed event is at every moment in
+//! exactly one of the two places (see `layout`). Sealing changes where an
+//! event's bytes are kept, never the bytes.
 
 mod event;
 pub mod forward;
+mod layout;
 mod query;
+mod seal;
 mod verify;
 
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use berth_core::Error;
 use berth_store::{Store, StoreError, Table, Tx, TxError};
 use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 pub use event::{
     ActorKind, AuditEvent, Change, EventActor, EventResource, NewEvent, Origin, Outcome, hash_of,
@@ -29,25 +38,13 @@ pub use event::{
 pub use query::{Page, Query, checked};
 pub use verify::{Verification, VerifyProblem, verify_store};
 
-// The log lives in one sled tree, its parts told apart by key prefix, so an
-// append is one atomic batch on one tree (much cheaper than a transaction
-// across trees).
-pub(crate) const TREE: &str = "audit";
-/// `e/<seq>` -> the event.
-pub(crate) const EVENTS: Table<AuditEvent> = Table::new(TREE);
-/// `i/<term>\0<seq>` -> (): one entry per indexed attribute of each event.
-pub(crate) const INDEX: Table<()> = Table::new(TREE);
-/// `a/<action>` -> (): the distinct actions, to expand an action prefix.
-pub(crate) const ACTIONS: Table<()> = Table::new(TREE);
-/// `m/head`, `m/anchor`.
+use layout::{RAW, Reader, TREE, seq_key};
+
+/// `m/head`, `m/anchor`: the last sealed event and pruning's anchor.
 pub(crate) const META: Table<ChainPoint> = Table::new(TREE);
 /// `c/<seq>` -> a signed checkpoint.
 pub(crate) const CHECKPOINTS: Table<Checkpoint> = Table::new(TREE);
 
-pub(crate) const EVENT_PREFIX: &str = "e/";
-/// The first key past every event key ('0' sorts right after '/').
-pub(crate) const EVENT_END: &str = "e0";
-pub(crate) const INDEX_PREFIX: &str = "i/";
 pub(crate) const ACTION_PREFIX: &str = "a/";
 pub(crate) const CHECKPOINT_PREFIX: &str = "c/";
 pub(crate) const HEAD: &str = "m/head";
@@ -56,22 +53,19 @@ pub(crate) const ANCHOR: &str = "m/anchor";
 /// The tables an audited transaction must name besides its own.
 pub const TABLES: &[&str] = &[TREE];
 
+/// Events per sealed block: enough that a block compresses well and a
+/// term's postings in it are one short key, few enough that reading one
+/// event of it (a query's answer) decompresses little.
+pub const BLOCK_EVENTS: u32 = 1024;
+
 /// How long a request waits for its event to reach disk before it fails.
 const DURABLE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The hash of the empty chain, before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-pub(crate) fn seq_key(seq: u64) -> String {
-    format!("{EVENT_PREFIX}{seq:016x}")
-}
-
 pub(crate) fn checkpoint_key(seq: u64) -> String {
     format!("{CHECKPOINT_PREFIX}{seq:016x}")
-}
-
-pub(crate) fn index_key(term: &str, seq: u64) -> String {
-    format!("{INDEX_PREFIX}{term}\0{seq:016x}")
 }
 
 /// A position in the chain.
@@ -100,6 +94,14 @@ impl Checkpoint {
 fn store_err(err: StoreError) -> Error {
     match err {
         StoreError::Aborted(err) => err,
+        full @ StoreError::DiskFull { .. } => Error::unavailable(full.to_string()),
+        other => Error::internal(format!("audit log: {}", berth_core::error::chain(&other))),
+    }
+}
+
+fn read_err(err: layout::ReadError) -> Error {
+    match err {
+        layout::ReadError::Store(err) => store_err(err),
         other => Error::internal(format!("audit log: {other}")),
     }
 }
@@ -118,6 +120,9 @@ pub struct Audit {
     head: Mutex<ChainPoint>,
     signer: SigningKey,
     durability: Arc<Durability>,
+    sealer: Arc<seal::Sealer>,
+    /// Wakes the sealing task; dropping it (with the log) ends the task.
+    seal_wake: mpsc::Sender<()>,
     clock: fn() -> u64,
     last_time: AtomicU64,
 }
@@ -136,16 +141,30 @@ fn now_ns() -> u64 {
 }
 
 impl Audit {
-    /// Opens the log on `store` and starts the group-commit flusher on the
-    /// current runtime.
+    /// Opens the log on `store` and starts the group-commit flusher and the
+    /// sealer on the current runtime. Tail events that fill a block (all of
+    /// them, after a migration from schema 1) are sealed before it returns.
     pub fn open(store: Arc<Store>) -> Result<Arc<Audit>, Error> {
-        let head = store
-            .get(META, HEAD)
-            .map_err(store_err)?
-            .unwrap_or(ChainPoint {
-                seq: 0,
-                hash: GENESIS.to_owned(),
-            });
+        Audit::open_with(store, BLOCK_EVENTS)
+    }
+
+    /// [`Audit::open`] with blocks of `block_events` events.
+    pub fn open_with(store: Arc<Store>, block_events: u32) -> Result<Arc<Audit>, Error> {
+        let sealer = Arc::new(seal::Sealer {
+            store: store.clone(),
+            block_events: block_events.max(1),
+            maintenance: Mutex::new(()),
+            sealed_end: AtomicU64::new(0),
+            stuck: AtomicBool::new(false),
+        });
+        let backlog = sealer.seal_ready().map_err(read_err)?;
+        if backlog >= 10 * u64::from(block_events) {
+            tracing::info!(
+                events = backlog,
+                "audit log: sealed the unsealed events into blocks"
+            );
+        }
+        let head = last_point(&store)?;
         let signer = SigningKey::from_bytes(&store.secret_key("audit-signing").map_err(store_err)?);
         let (flushed, _) = watch::channel(head.seq);
         let durability = Arc::new(Durability {
@@ -154,7 +173,9 @@ impl Audit {
             wake: Notify::new(),
         });
         let flusher = durability.clone();
-        let flush_store = store.clone();
+        // Weak: the log's tasks end with it and do not keep the store (and
+        // its data-directory lock) open.
+        let flush_store = Arc::downgrade(&store);
         tokio::spawn(async move {
             loop {
                 flusher.wake.notified().await;
@@ -163,15 +184,41 @@ impl Audit {
                     if *flusher.flushed.borrow() >= target {
                         break;
                     }
-                    match flush_store.flush().await {
+                    let Some(store) = flush_store.upgrade() else {
+                        return;
+                    };
+                    let flushed = store.flush().await;
+                    drop(store);
+                    match flushed {
                         Ok(_) => {
                             flusher.flushed.send_modify(|f| *f = (*f).max(target));
                         }
                         Err(err) => {
-                            tracing::error!(error = %err, "cannot flush the audit log; retrying");
+                            tracing::error!(error = %berth_core::error::chain(&err), "cannot flush the audit log; retrying");
                             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                         }
                     }
+                }
+            }
+        });
+        let (seal_wake, mut woken) = mpsc::channel::<()>(1);
+        let task_sealer = sealer.clone();
+        tokio::spawn(async move {
+            while woken.recv().await.is_some() {
+                let sealer = task_sealer.clone();
+                let result = tokio::task::spawn_blocking(move || {
+                    let result = sealer.seal_ready();
+                    (sealer, result)
+                })
+                .await;
+                match result {
+                    Ok((sealer, Ok(_))) => sealer.stuck.store(false, Ordering::SeqCst),
+                    Ok((sealer, Err(err))) => {
+                        if !sealer.stuck.swap(true, Ordering::SeqCst) {
+                            tracing::error!(error = %err, "cannot seal audit events into a block; queries read them unsealed until this is fixed");
+                        }
+                    }
+                    Err(err) => tracing::error!(error = %err, "the audit sealer panicked"),
                 }
             }
         });
@@ -180,9 +227,26 @@ impl Audit {
             head: Mutex::new(head),
             signer,
             durability,
+            sealer,
+            seal_wake,
             clock: now_ns,
             last_time: AtomicU64::new(0),
         }))
+    }
+
+    /// Seals every full block of the tail now, rather than when the
+    /// background sealer next runs. Returns how many events were sealed.
+    pub fn seal(&self) -> Result<u64, Error> {
+        self.sealer.seal_ready().map_err(read_err)
+    }
+
+    /// Wakes the sealer when the tail holds a full block.
+    fn appended(&self, seq: u64) {
+        self.durability.committed.fetch_max(seq, Ordering::SeqCst);
+        let sealed_end = self.sealer.sealed_end.load(Ordering::Relaxed);
+        if seq + 1 >= sealed_end + u64::from(self.sealer.block_events) {
+            let _ = self.seal_wake.try_send(());
+        }
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -220,6 +284,9 @@ impl Audit {
                 all.push(table);
             }
         }
+        // A write the disk may have no room for is refused before it is
+        // made (see `Store::check_space`).
+        self.store.check_space().map_err(store_err)?;
         // One writer extends the chain at a time; the transaction itself
         // then never conflicts on the head.
         let mut head = self.head.lock();
@@ -229,7 +296,7 @@ impl Audit {
             .transact(&all, |tx| {
                 let (value, new) = change(tx)?;
                 let event = event::seal(head.seq + 1, time, &head.hash, new);
-                append(tx, &event)?;
+                tx.put_raw(RAW, &seq_key(event.seq), &encode(&event)?)?;
                 Ok((value, event))
             })
             .map_err(store_err)?;
@@ -237,48 +304,30 @@ impl Audit {
             seq: result.1.seq,
             hash: result.1.hash.clone(),
         };
-        self.durability
-            .committed
-            .fetch_max(result.1.seq, Ordering::SeqCst);
+        drop(head);
+        self.appended(result.1.seq);
         Ok(result)
     }
 
     /// Appends an event that accompanies no change (a refusal, a sign-in).
     pub fn record(&self, event: NewEvent) -> Result<AuditEvent, Error> {
-        // No other table changes: one atomic batch on the audit tree is
-        // enough, and much cheaper than a transaction.
+        self.store.check_space().map_err(store_err)?;
+        // No other table changes: one write of one key is atomic on its own.
         let mut head = self.head.lock();
         let event = event::seal(head.seq + 1, self.next_time(), &head.hash, event);
-        let mut batch = self.store.batch(EVENTS);
-        batch
-            .put(EVENTS, &seq_key(event.seq), &event)
+        let bytes = encode(&event).map_err(|e| match e {
+            TxError::Abort(e) => e,
+            _ => Error::internal("audit log: cannot encode an event"),
+        })?;
+        self.store
+            .put_raw(RAW, &seq_key(event.seq), &bytes)
             .map_err(store_err)?;
-        for term in query::terms(&event) {
-            batch
-                .put(INDEX, &index_key(&term, event.seq), &())
-                .map_err(store_err)?;
-        }
-        batch
-            .put(ACTIONS, &format!("{ACTION_PREFIX}{}", event.action), &())
-            .map_err(store_err)?;
-        batch
-            .put(
-                META,
-                HEAD,
-                &ChainPoint {
-                    seq: event.seq,
-                    hash: event.hash.clone(),
-                },
-            )
-            .map_err(store_err)?;
-        self.store.apply(batch).map_err(store_err)?;
         *head = ChainPoint {
             seq: event.seq,
             hash: event.hash.clone(),
         };
-        self.durability
-            .committed
-            .fetch_max(event.seq, Ordering::SeqCst);
+        drop(head);
+        self.appended(event.seq);
         Ok(event)
     }
 
@@ -356,63 +405,133 @@ impl Audit {
     /// the anchor records the last removed event's hash. Returns how many
     /// went.
     pub fn prune(&self, before_ns: u64) -> Result<u64, Error> {
-        // Appends only ever go past the head, so pruning the old end needs
-        // no lock. Each event goes in its own transaction together with the
-        // anchor that names it: at every moment the first remaining event
-        // links to the anchor, and an interrupted prune leaves a log that
-        // verifies.
-        let Some(cut) = query::first_seq_at_or_after(&self.store, before_ns).map_err(store_err)?
-        else {
-            // Every event is older than the cut: keep the newest, so the
-            // head stays on disk.
-            return self.prune_below(self.head().seq);
+        let cut = {
+            let mut reader = Reader::new(&self.store);
+            query::first_seq_at_or_after(&mut reader, before_ns).map_err(read_err)?
         };
+        // Every event is older than the cut: keep the newest, so the head
+        // stays on disk.
+        let cut = cut.unwrap_or_else(|| self.head().seq);
         self.prune_below(cut)
     }
 
+    /// Removes every event below `cut`. Appends only ever go past the head,
+    /// so this needs no append lock; it shares the sealer's, as both rewrite
+    /// the old end. Each step (a block, or a run of tail events) is one
+    /// atomic batch together with the anchor that names its last event: at
+    /// every moment the first remaining event links to the anchor, and an
+    /// interrupted prune leaves a log that verifies.
     fn prune_below(&self, cut: u64) -> Result<u64, Error> {
-        let Some(first) = query::first_seq(&self.store).map_err(store_err)? else {
-            return Ok(0);
-        };
+        let _guard = self.sealer.maintenance.lock();
         let mut removed = 0;
-        for seq in first..cut {
-            let Some(event) = self.store.get(EVENTS, &seq_key(seq)).map_err(store_err)? else {
-                continue;
+        let mut reader = Reader::new(&self.store);
+        // Blocks that start below the cut: dropped whole, or cut and sealed
+        // again from the cut on.
+        while let Some(header) = reader.block_header_at_or_after(0).map_err(read_err)? {
+            if header.first >= cut {
+                break;
+            }
+            let block = reader
+                .block(header.first)
+                .map_err(read_err)?
+                .ok_or_else(|| Error::internal("audit log: a block vanished while pruning"))?;
+            let mut events = Vec::with_capacity(header.count as usize);
+            let mut lines = Vec::with_capacity(header.count as usize);
+            for seq in header.first..header.end() {
+                let line = block.line(seq).unwrap_or_default();
+                events.push(layout::decode_event(seq, line).map_err(read_err)?);
+                lines.push(line.to_vec());
+            }
+            let keep = (cut.min(header.end()) - header.first) as usize;
+            let keep = keep..events.len();
+            let mut batch = self.store.batch(RAW);
+            batch.delete(RAW, &layout::block_key(header.first));
+            seal::remove_postings(&mut batch, header.first, &events);
+            if !keep.is_empty() {
+                seal::write_block(&mut batch, cut, &lines[keep.clone()], &events[keep.clone()])
+                    .map_err(read_err)?;
+            }
+            for event in &events[..keep.start] {
+                batch.delete(CHECKPOINTS, &checkpoint_key(event.seq));
+            }
+            if let Some(last) = events[..keep.start].last() {
+                batch
+                    .put(
+                        META,
+                        ANCHOR,
+                        &ChainPoint {
+                            seq: last.seq,
+                            hash: last.hash.clone(),
+                        },
+                    )
+                    .map_err(store_err)?;
+            }
+            self.store.apply(batch).map_err(store_err)?;
+            removed += keep.start as u64;
+            if !keep.is_empty() {
+                break;
+            }
+        }
+        // Then tail events below the cut, a run at a time.
+        while let Some(first) = reader.first_seq().map_err(read_err)?
+            && first < cut
+        {
+            let run = reader
+                .events_from(first, 1000)
+                .map_err(read_err)?
+                .into_iter()
+                .filter(|(seq, _)| *seq < cut)
+                .collect::<Vec<_>>();
+            let Some((last_seq, last_bytes)) = run.last() else {
+                break;
             };
-            let anchor = ChainPoint {
-                seq: event.seq,
-                hash: event.hash.clone(),
-            };
-            self.store
-                .transact(&[TREE], |tx| {
-                    for term in query::terms(&event) {
-                        tx.delete(INDEX, &index_key(&term, seq))?;
-                    }
-                    tx.delete(EVENTS, &seq_key(seq))?;
-                    tx.delete(CHECKPOINTS, &checkpoint_key(seq))?;
-                    tx.put(META, ANCHOR, &anchor)?;
-                    Ok(())
-                })
+            let last = layout::decode_event(*last_seq, last_bytes).map_err(read_err)?;
+            let mut batch = self.store.batch(RAW);
+            for (seq, _) in &run {
+                batch.delete(RAW, &seq_key(*seq));
+                batch.delete(CHECKPOINTS, &checkpoint_key(*seq));
+            }
+            batch
+                .put(
+                    META,
+                    ANCHOR,
+                    &ChainPoint {
+                        seq: last.seq,
+                        hash: last.hash.clone(),
+                    },
+                )
                 .map_err(store_err)?;
-            removed += 1;
+            self.store.apply(batch).map_err(store_err)?;
+            removed += run.len() as u64;
         }
         Ok(removed)
     }
 }
 
-fn append(tx: &Tx<'_>, event: &AuditEvent) -> Result<(), TxError> {
-    tx.put(EVENTS, &seq_key(event.seq), event)?;
-    for term in query::terms(event) {
-        tx.put(INDEX, &index_key(&term, event.seq), &())?;
-    }
-    tx.put(ACTIONS, &format!("{ACTION_PREFIX}{}", event.action), &())?;
-    tx.put(
-        META,
-        HEAD,
-        &ChainPoint {
+fn encode(event: &AuditEvent) -> Result<Vec<u8>, TxError> {
+    serde_json::to_vec(event).map_err(|e| {
+        TxError::Abort(Error::internal(format!(
+            "audit log: cannot encode an event: {e}"
+        )))
+    })
+}
+
+/// The last event in the log, else the anchor pruning left, else genesis.
+fn last_point(store: &Store) -> Result<ChainPoint, Error> {
+    let mut reader = Reader::new(store);
+    if let Some(seq) = reader.last_seq().map_err(read_err)?
+        && let Some(event) = reader.event(seq).map_err(read_err)?
+    {
+        return Ok(ChainPoint {
             seq: event.seq,
-            hash: event.hash.clone(),
-        },
-    )?;
-    Ok(())
+            hash: event.hash,
+        });
+    }
+    Ok(store
+        .get(META, ANCHOR)
+        .map_err(store_err)?
+        .unwrap_or(ChainPoint {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }))
 }

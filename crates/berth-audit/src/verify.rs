@@ -4,10 +4,8 @@
 use berth_store::Store;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
-use crate::{
-    ANCHOR, AuditEvent, CHECKPOINT_PREFIX, CHECKPOINTS, ChainPoint, EVENTS, GENESIS, HEAD, META,
-    seq_key,
-};
+use crate::layout::{self, ReadError, Reader};
+use crate::{ANCHOR, CHECKPOINT_PREFIX, CHECKPOINTS, ChainPoint, GENESIS, HEAD, META};
 pub use berth_core::audit::{Verification, VerifyProblem};
 
 fn fail(mut v: Verification, seq: u64, problem: VerifyProblem, detail: String) -> Verification {
@@ -44,20 +42,27 @@ pub fn verify_store(store: &Store, public_key: &str) -> Verification {
         .as_ref()
         .map_or(GENESIS.to_owned(), |a: &ChainPoint| a.hash.clone());
     let mut expected_seq = anchor.as_ref().map_or(1, |a| a.seq + 1);
-    let mut start = seq_key(0);
+    let mut reader = Reader::new(store);
+    let mut next = 0;
     loop {
-        let batch: Vec<(String, AuditEvent)> =
-            match store.scan_range(EVENTS, &start, crate::EVENT_END, 1024) {
-                Ok(batch) => batch,
-                Err(err) => {
-                    return fail(v, expected_seq, VerifyProblem::Unreadable, err.to_string());
-                }
-            };
-        if batch.is_empty() {
+        let batch = match reader.events_from(next, 1024) {
+            Ok(batch) => batch,
+            Err(ReadError::Corrupt(seq, detail)) => {
+                return fail(v, seq.max(expected_seq), VerifyProblem::Altered, detail);
+            }
+            Err(err) => {
+                return fail(v, expected_seq, VerifyProblem::Unreadable, err.to_string());
+            }
+        };
+        let Some(&(last, _)) = batch.last() else {
             break;
-        }
-        for (key, event) in &batch {
-            let seq = crate::query::event_seq(key).unwrap_or(0);
+        };
+        for (seq, bytes) in &batch {
+            let seq = *seq;
+            let event = match layout::decode_event(seq, bytes) {
+                Ok(event) => event,
+                Err(err) => return fail(v, seq, VerifyProblem::Unreadable, err.to_string()),
+            };
             if seq != expected_seq || event.seq != seq {
                 return fail(
                     v,
@@ -66,7 +71,7 @@ pub fn verify_store(store: &Store, public_key: &str) -> Verification {
                     format!("expected event {expected_seq}, found {seq}"),
                 );
             }
-            if crate::event::hash_of(event) != event.hash {
+            if crate::event::hash_of(&event) != event.hash {
                 return fail(
                     v,
                     seq,
@@ -85,11 +90,10 @@ pub fn verify_store(store: &Store, public_key: &str) -> Verification {
             v.first_seq.get_or_insert(seq);
             v.last_seq = Some(seq);
             v.events += 1;
-            expected_prev = event.hash.clone();
+            expected_prev = event.hash;
             expected_seq = seq + 1;
         }
-        let last = &batch[batch.len() - 1].0;
-        start = format!("{last}\u{1}");
+        next = last + 1;
     }
     if let Some(head) = head
         && v.last_seq.is_some_and(|last| head.seq > last)
@@ -135,7 +139,7 @@ pub fn verify_store(store: &Store, public_key: &str) -> Verification {
                 "a checkpoint's signature does not verify".to_owned(),
             );
         }
-        match store.get(EVENTS, &seq_key(checkpoint.seq)) {
+        match reader.event(checkpoint.seq) {
             Ok(Some(event)) if event.hash == checkpoint.hash => {}
             Ok(Some(_)) => {
                 return fail(

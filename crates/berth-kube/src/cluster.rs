@@ -17,6 +17,7 @@ use tokio::sync::watch::Sender as WatchSender;
 use crate::apply::ApplyError;
 use crate::observed::{NamespaceState, Observation};
 use crate::plan::{Change, SPACE_LABEL};
+use crate::reach::Reach;
 
 /// The kinds a space is made of: apiVersion, kind, plural, namespaced.
 pub const SPACE_KINDS: &[(&str, &str, &str, bool)] = &[
@@ -92,6 +93,8 @@ impl Cache {
 #[derive(Clone)]
 pub struct Cluster {
     client: kube::Client,
+    /// Whether the API answers the watches and the version check.
+    reach: Arc<Reach>,
     cache: Arc<RwLock<Cache>>,
     /// How many kinds' watches have listed their objects once; it only
     /// grows, and waiters see each step (see [`Cluster::wait_synced`]).
@@ -137,21 +140,28 @@ fn lock_err<T>(p: std::sync::PoisonError<T>) -> T {
     p.into_inner()
 }
 
-/// Berth could not reach a Kubernetes API.
+/// Berth could not make a client for a Kubernetes API: the message says
+/// what is missing and what to do.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConnectError(String);
 
+impl ConnectError {
+    pub(crate) fn new(message: String) -> ConnectError {
+        ConnectError(message)
+    }
+}
+
 impl Cluster {
-    /// The cluster the daemon runs in, through its pod's service account.
-    pub async fn in_cluster() -> Result<Cluster, ConnectError> {
-        let config = kube::Config::incluster().map_err(|e| {
-            ConnectError(format!(
-                "kubernetes.mode is in_cluster but this is not a pod with a service account: {}",
-                berth_core::error::chain(&e)
-            ))
-        })?;
-        Self::from_config(config)
+    /// The cluster the daemon runs in, through its pod's service account
+    /// as mounted in `service_account_dir` (normally
+    /// [`SERVICE_ACCOUNT_DIR`](crate::in_cluster::SERVICE_ACCOUNT_DIR)).
+    pub async fn in_cluster(
+        service_account_dir: &std::path::Path,
+    ) -> Result<Cluster, ConnectError> {
+        let (url, config) =
+            crate::in_cluster::config(service_account_dir, |name| std::env::var(name).ok())?;
+        Self::from_config(url, config)
     }
 
     /// The cluster a kubeconfig file names, with its current context or
@@ -180,25 +190,44 @@ impl Cluster {
                     berth_core::error::chain(&e)
                 ))
             })?;
-        Self::from_config(config)
+        let url = config.cluster_url.to_string();
+        Self::from_config(url.trim_end_matches('/').to_owned(), config)
     }
 
-    fn from_config(config: kube::Config) -> Result<Cluster, ConnectError> {
+    fn from_config(url: String, config: kube::Config) -> Result<Cluster, ConnectError> {
         let client = kube::Client::try_from(config).map_err(|e| {
             ConnectError(format!(
-                "cannot make a Kubernetes client: {}",
+                "cannot make a Kubernetes client for {url}: {}",
                 berth_core::error::chain(&e)
             ))
         })?;
-        Ok(Cluster::new(client))
+        Ok(Cluster::at(client, url))
     }
 
+    /// A cluster through `client`, whose API's URL is not known (messages
+    /// say "the Kubernetes API" without one).
     pub fn new(client: kube::Client) -> Cluster {
+        Cluster::with_reach(client, Reach::new(None))
+    }
+
+    /// A cluster through `client`, which reaches the API at `url`.
+    pub fn at(client: kube::Client, url: String) -> Cluster {
+        Cluster::with_reach(client, Reach::new(Some(url)))
+    }
+
+    fn with_reach(client: kube::Client, reach: Reach) -> Cluster {
         Cluster {
             client,
+            reach: Arc::new(reach),
             cache: Arc::default(),
             synced: WatchSender::new(0),
         }
+    }
+
+    /// Whether the API answers the watches and the version check, and if
+    /// not, why.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
     }
 
     pub fn client(&self) -> &kube::Client {
@@ -237,7 +266,13 @@ impl Cluster {
         let mut events = watch(api, config).default_backoff().boxed();
         let mut buffer: Vec<Value> = Vec::new();
         let mut synced_once = false;
+        let during = format!("the {} watch", resource.kind);
         while let Some(event) = events.next().await {
+            // `Init` starts each (re)list, before any request: only what
+            // came from the API shows that it answers.
+            if matches!(event, Ok(ref e) if !matches!(e, Event::Init)) {
+                self.reach.answered();
+            }
             let touched: Vec<String> = match event {
                 Ok(Event::Apply(object)) => {
                     let value = as_value(object, &resource);
@@ -292,7 +327,27 @@ impl Cluster {
                     }
                     touched.into_iter().collect()
                 }
-                Err(err) => {
+                // A watch resumed from a resourceVersion the API no longer
+                // keeps: routine; the watcher lists again.
+                Err(watcher::Error::WatchError(status)) if status.code == 410 => {
+                    tracing::debug!(kind = %resource.kind, message = %status.message, "watch expired; listing again");
+                    continue;
+                }
+                Err(
+                    watcher::Error::InitialListFailed(err)
+                    | watcher::Error::WatchStartFailed(err)
+                    | watcher::Error::WatchFailed(err),
+                ) => {
+                    // Logged once per cause across every watch (see
+                    // `reach`); the watcher retries with backoff.
+                    self.reach.failed(&during, &err);
+                    continue;
+                }
+                Err(watcher::Error::WatchError(status)) => {
+                    self.reach.failed(&during, &kube::Error::Api(status));
+                    continue;
+                }
+                Err(err @ watcher::Error::NoResourceVersion) => {
                     tracing::warn!(kind = %resource.kind, error = %berth_core::error::chain(&err), "watch failed; retrying with backoff");
                     continue;
                 }

@@ -29,6 +29,28 @@ pub const AGENT_VOLUME: &str = "berth-agent";
 pub const AGENT_DIR: &str = "/berth/bin";
 /// The key of the agent's token in the dev Secret.
 pub const TOKEN_KEY: &str = "token";
+/// The init container that copies the agent in.
+pub const INSTALL_CONTAINER: &str = "berth-agent-install";
+/// The nonroot user and group of Berth's image.
+pub const IMAGE_USER: i64 = 65532;
+
+/// The install container's security context: what Pod Security's
+/// `restricted` level asks of every container, whatever the workload's
+/// pod sets, so dev mode never makes a pod inadmissible. It writes only
+/// to the `emptyDir` (made world-writable by the kubelet, or group-owned
+/// with fsGroup), and the copy it makes is mode 0755, so the dev container
+/// runs it as whichever user its image or pod names.
+pub fn install_security_context() -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": IMAGE_USER,
+        "runAsGroup": IMAGE_USER,
+        "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "readOnlyRootFilesystem": true,
+    })
+}
 
 /// What dev mode needs to know.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,15 +169,12 @@ pub fn dev_spec(original: &Value, plan: &DevPlan) -> Result<Value, String> {
         .cloned()
         .unwrap_or_default();
     init.push(json!({
-        "name": "berth-agent-install",
+        "name": INSTALL_CONTAINER,
         "image": plan.agent_image,
         // The image has no shell or coreutils: `berth` copies itself.
         "command": ["/usr/local/bin/berth", "agent-install", AGENT_DIR],
         "volumeMounts": [{"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
-        "securityContext": {
-            "allowPrivilegeEscalation": false,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": install_security_context(),
     }));
     pod["initContainers"] = json!(init);
     let mut volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
@@ -299,15 +318,147 @@ mod tests {
             "berth-dev-api"
         );
         let init = &spec["template"]["spec"]["initContainers"][0];
+        assert_eq!(init["name"], "berth-agent-install");
         assert_eq!(init["image"], "berth:test");
         assert_eq!(
             init["command"],
             json!(["/usr/local/bin/berth", "agent-install", "/berth/bin"])
         );
+        // What Pod Security's `restricted` level asks of a container.
+        assert_eq!(
+            init["securityContext"],
+            json!({
+                "runAsNonRoot": true,
+                "runAsUser": 65532,
+                "runAsGroup": 65532,
+                "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "readOnlyRootFilesystem": true,
+            })
+        );
+        assert_eq!(
+            init["volumeMounts"],
+            json!([{"name": AGENT_VOLUME, "mountPath": AGENT_DIR}])
+        );
+        assert_eq!(
+            spec["template"]["spec"]["volumes"][0],
+            json!({"name": AGENT_VOLUME, "emptyDir": {}})
+        );
         assert_eq!(spec["template"]["spec"]["volumes"][0]["name"], AGENT_VOLUME);
         assert_eq!(
             spec["template"]["metadata"]["annotations"][TARGET_ANNOTATION],
             "api"
+        );
+    }
+
+    /// What Pod Security's `restricted` level refuses in a pod spec (the
+    /// checks of its latest version that a pod template can fail).
+    fn restricted_violations(pod: &Value) -> Vec<String> {
+        let mut found = Vec::new();
+        let pod_context = &pod["securityContext"];
+        let containers = pod["initContainers"]
+            .as_array()
+            .into_iter()
+            .chain(pod["containers"].as_array())
+            .flatten();
+        for container in containers {
+            let name = container["name"].as_str().unwrap_or_default();
+            let context = &container["securityContext"];
+            let either = |key: &str| {
+                Some(&context[key])
+                    .filter(|v| !v.is_null())
+                    .unwrap_or(&pod_context[key])
+            };
+            if context["privileged"] == json!(true) {
+                found.push(format!("{name}: privileged"));
+            }
+            if context["allowPrivilegeEscalation"] != json!(false) {
+                found.push(format!("{name}: allowPrivilegeEscalation is not false"));
+            }
+            let capabilities = &context["capabilities"];
+            if !capabilities["drop"]
+                .as_array()
+                .is_some_and(|d| d.contains(&json!("ALL")))
+            {
+                found.push(format!("{name}: capabilities do not drop ALL"));
+            }
+            if capabilities["add"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|c| c != "NET_BIND_SERVICE"))
+            {
+                found.push(format!("{name}: capabilities added"));
+            }
+            if either("runAsNonRoot") != &json!(true) {
+                found.push(format!("{name}: runAsNonRoot is not true"));
+            }
+            if either("runAsUser") == &json!(0) {
+                found.push(format!("{name}: runs as root"));
+            }
+            if !matches!(
+                either("seccompProfile")["type"].as_str(),
+                Some("RuntimeDefault" | "Localhost")
+            ) {
+                found.push(format!(
+                    "{name}: no RuntimeDefault or Localhost seccomp profile"
+                ));
+            }
+        }
+        for volume in pod["volumes"].as_array().into_iter().flatten() {
+            let allowed = [
+                "name",
+                "configMap",
+                "csi",
+                "downwardAPI",
+                "emptyDir",
+                "ephemeral",
+                "persistentVolumeClaim",
+                "projected",
+                "secret",
+            ];
+            let kinds = volume.as_object().into_iter().flat_map(|v| v.keys());
+            for kind in kinds.filter(|k| !allowed.contains(&k.as_str())) {
+                found.push(format!("volume {}: {kind}", volume["name"]));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn a_workload_that_pod_security_restricted_admits_is_admitted_in_dev_mode() {
+        let hardened = json!({
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]},
+        });
+        let nonroot = json!({
+            "runAsNonRoot": true,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        });
+        let mut both = hardened.clone();
+        both.as_object_mut()
+            .expect("an object")
+            .extend(nonroot.as_object().cloned().expect("an object"));
+        // Where the workload says so: in the pod's security context, or in
+        // each container's only (then nothing covers an added container).
+        for (pod_context, container_context) in [(nonroot.clone(), hardened), (json!(null), both)] {
+            let mut original = deployment_spec();
+            original["template"]["spec"]["securityContext"] = pod_context;
+            original["template"]["spec"]["containers"][0]["securityContext"] = container_context;
+            assert_eq!(
+                restricted_violations(&original["template"]["spec"]),
+                Vec::<String>::new()
+            );
+            let spec = dev_spec(&original, &plan()).expect("dev spec");
+            assert_eq!(
+                restricted_violations(&spec["template"]["spec"]),
+                Vec::<String>::new(),
+                "{spec:#}"
+            );
+        }
+        // The check finds what it looks for.
+        assert_eq!(
+            restricted_violations(&deployment_spec()["template"]["spec"]).len(),
+            4
         );
     }
 

@@ -150,6 +150,17 @@ impl Cluster {
     /// which resources it serves (a group/version it does not serve at all
     /// answers 404, and all its resources are missing).
     pub async fn server_report(&self) -> Result<ServerReport, VersionError> {
+        let report = self.ask_server().await;
+        match &report {
+            Ok(_) => self.reach().answered(),
+            Err(VersionError::Version(e) | VersionError::Discovery(_, e)) => {
+                self.reach().failed("the version check", e)
+            }
+        }
+        report
+    }
+
+    async fn ask_server(&self) -> Result<ServerReport, VersionError> {
         let client = self.client();
         let info = client
             .apiserver_version()

@@ -157,21 +157,102 @@ impl App {
     }
 }
 
+/// A component's readiness worked out when asked, for a status that says
+/// how long ago something happened.
+pub type LiveCheck = Arc<dyn Fn() -> ComponentStatus + Send + Sync>;
+
+enum Entry {
+    Fixed(ComponentStatus),
+    Live(LiveCheck),
+}
+
 /// The readiness of the daemon's subsystems other than the store.
-#[derive(Default)]
 pub struct Readiness {
-    components: RwLock<BTreeMap<String, ComponentStatus>>,
+    components: RwLock<BTreeMap<String, Entry>>,
+    /// Bumped on every change, so a watcher can log when readiness turns.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness {
+            components: RwLock::default(),
+            changes: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl Readiness {
     pub fn set(&self, component: &str, status: ComponentStatus) {
+        self.put(component, Entry::Fixed(status));
+    }
+
+    /// `component`'s status is `check`'s answer each time it is asked, until
+    /// set again. `check` must be cheap: `/readyz` calls it.
+    pub fn set_live(&self, component: &str, check: LiveCheck) {
+        self.put(component, Entry::Live(check));
+    }
+
+    fn put(&self, component: &str, entry: Entry) {
         // A poisoned lock only means a writer panicked mid-insert of a plain
         // value; the map is still whole, so keep using it.
-        let mut map = self.components.write();
-        map.insert(component.to_owned(), status);
+        self.components.write().insert(component.to_owned(), entry);
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, ComponentStatus> {
-        self.components.read().clone()
+        self.components
+            .read()
+            .iter()
+            .map(|(name, entry)| {
+                let status = match entry {
+                    Entry::Fixed(status) => status.clone(),
+                    Entry::Live(check) => check(),
+                };
+                (name.clone(), status)
+            })
+            .collect()
+    }
+
+    /// Changes each time a component is set (not when a live check's
+    /// answer changes).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_component_is_asked_each_time_and_a_set_is_seen_by_subscribers() {
+        let readiness = Readiness::default();
+        let mut changes = readiness.subscribe();
+        let asked = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = asked.clone();
+        readiness.set_live(
+            "kubernetes",
+            Arc::new(move || {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                ComponentStatus::NotReady {
+                    reason: format!("asked {n} times"),
+                }
+            }),
+        );
+        assert!(changes.has_changed().expect("open"));
+        changes.mark_unchanged();
+        for n in 1..=2 {
+            assert_eq!(
+                readiness.snapshot()["kubernetes"],
+                ComponentStatus::NotReady {
+                    reason: format!("asked {n} times")
+                }
+            );
+        }
+        assert!(!changes.has_changed().expect("open"));
+        readiness.set("kubernetes", ComponentStatus::Ready);
+        assert!(changes.has_changed().expect("open"));
+        assert_eq!(readiness.snapshot()["kubernetes"], ComponentStatus::Ready);
     }
 }

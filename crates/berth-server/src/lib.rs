@@ -22,7 +22,7 @@ use axum::Router;
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use app::{App, AppParts, Readiness};
+pub use app::{App, AppParts, LiveCheck, Readiness};
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
 

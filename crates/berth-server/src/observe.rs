@@ -83,7 +83,10 @@ pub(crate) async fn observe(State(app): State<App>, mut req: Request, next: Next
         .await;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
-    if status.is_server_error() {
+    // `/readyz` answers 503 while a component is not ready: an answer, not
+    // a failure, asked every few seconds by the kubelet; the daemon logs
+    // when readiness turns.
+    if status.is_server_error() && route != "/readyz" {
         span.in_scope(|| tracing::warn!(status = status.as_u16(), "request failed"));
     } else {
         span.in_scope(|| tracing::debug!(status = status.as_u16(), "request served"));

@@ -5,7 +5,10 @@
 //! lock on `berthd.lock` before sled sees the directory, records who holds it,
 //! and refuses a store whose schema is newer than this build understands.
 
+mod compact;
+mod disk;
 mod lock;
+mod memory;
 mod table;
 
 use parking_lot::RwLock;
@@ -14,12 +17,21 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use compact::{Compacted, Compaction};
 pub use lock::Holder;
+pub use memory::{StoreOptions, cgroup_memory_limit};
 pub use table::{Batch, Table, Tx, TxError};
 
 /// The schema version this build writes. Bump it with a migration in
 /// [`Store::migrate`] whenever the meaning of stored bytes changes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the first.
+/// - 2: the audit log keeps its events in sealed, compressed blocks with
+///   per-block postings (`b/`, `p/` in the `audit` tree) instead of one index
+///   key per event and term (`i/`). Version 1's events (`e/`) are exactly
+///   version 2's unsealed tail, so the migration drops the `i/` keys and the
+///   audit log seals and indexes those events when it opens.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const META_TREE: &str = "meta";
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -52,6 +64,12 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+    #[error("cannot compact the store: {}", path.display())]
+    Compact {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("store in {} has an unreadable schema version record", dir.display())]
     SchemaCorrupt { dir: PathBuf },
     #[error("store operation failed")]
@@ -75,6 +93,15 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the disk holding {} is full ({} MiB free; berthd keeps {} MiB free so that what it has acknowledged stays safe): nothing was written; free space or grow the volume",
+        dir.display(), free >> 20, reserve >> 20
+    )]
+    DiskFull {
+        dir: PathBuf,
+        free: u64,
+        reserve: u64,
+    },
     /// The transaction's own logic refused to commit; nothing was written.
     #[error(transparent)]
     Aborted(#[from] berth_core::Error),
@@ -86,6 +113,7 @@ impl From<StoreError> for berth_core::Error {
     fn from(err: StoreError) -> berth_core::Error {
         match err {
             StoreError::Aborted(err) => err,
+            full @ StoreError::DiskFull { .. } => berth_core::Error::unavailable(full.to_string()),
             other => berth_core::Error::internal(berth_core::error::chain(&other)),
         }
     }
@@ -98,6 +126,9 @@ pub struct StoreInfo {
     pub schema_version: u32,
     /// True when this open created the store.
     pub created: bool,
+    /// What compacting the store on this open did, if it did.
+    #[serde(skip)]
+    pub compacted: Option<Compacted>,
 }
 
 /// An open store. Dropping it releases the data-directory lock; call
@@ -108,6 +139,7 @@ pub struct Store {
     info: StoreInfo,
     // Held for the life of the store; the OS releases the lock when it closes.
     lock: lock::DirLock,
+    disk: disk::DiskGuard,
 }
 
 impl std::fmt::Debug for Store {
@@ -117,13 +149,40 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir`, locked for `holder`.
+    /// Opens (creating if needed) the store in `dir`, locked for `holder`,
+    /// with the default options (a cache sized from the memory limit).
     pub fn open(dir: &Path, holder: &Holder) -> Result<Store, StoreError> {
+        Store::open_with(dir, holder, &StoreOptions::default())
+    }
+
+    /// Opens the store with explicit options.
+    pub fn open_with(
+        dir: &Path,
+        holder: &Holder,
+        options: &StoreOptions,
+    ) -> Result<Store, StoreError> {
         create_private_dir(dir)?;
         let lock = lock::DirLock::acquire(dir, holder)?;
         let path = dir.join("store");
+        let cache_bytes = options.cache_bytes();
+        tracing::debug!(cache_bytes, "opening the store");
+        compact::recover(dir)?;
+        let compacted = if compact::due(dir, options.compaction) {
+            let started = std::time::Instant::now();
+            let done = compact::compact(dir, cache_bytes)?;
+            tracing::info!(
+                bytes_before = done.bytes_before,
+                bytes_after = done.bytes_after,
+                seconds = started.elapsed().as_secs_f64(),
+                "store compacted"
+            );
+            Some(done)
+        } else {
+            None
+        };
         let db = sled::Config::new()
             .path(&path)
+            .cache_capacity(cache_bytes)
             .open()
             .map_err(|source| StoreError::Open {
                 path: path.clone(),
@@ -134,6 +193,7 @@ impl Store {
             None => {
                 meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
                 db.flush()?;
+                compact::record_size(dir, compact::size(&path))?;
                 (SCHEMA_VERSION, true)
             }
             Some(bytes) => {
@@ -154,15 +214,17 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        let store = Store {
+        let mut store = Store {
             db,
             trees: RwLock::new(HashMap::new()),
             info: StoreInfo {
                 data_dir: dir.to_owned(),
                 schema_version,
                 created,
+                compacted,
             },
             lock,
+            disk: disk::DiskGuard::new(options.reserve_bytes),
         };
         store.migrate()?;
         Ok(store)
@@ -177,11 +239,65 @@ impl Store {
         &self.info
     }
 
-    /// Brings an older schema up to [`SCHEMA_VERSION`]. Version 1 is the first,
-    /// so there is nothing to migrate yet; each later version adds one step here.
-    fn migrate(&self) -> Result<(), StoreError> {
+    /// Brings an older schema up to [`SCHEMA_VERSION`], one version at a
+    /// time; each step records its version when it is done, so a step cut
+    /// short by a crash runs again (each is idempotent).
+    fn migrate(&mut self) -> Result<(), StoreError> {
         debug_assert!(self.info.schema_version <= SCHEMA_VERSION);
+        if self.info.schema_version < 2 {
+            let removed = self.migrate_audit_blocks()?;
+            tracing::info!(
+                removed,
+                "store migrated to schema 2: the audit log's per-event index is dropped; the audit log rebuilds it per block"
+            );
+            self.set_schema_version(2)?;
+        }
         Ok(())
+    }
+
+    /// Version 1 to 2: drops the audit log's per-event index keys (`i/` in
+    /// the `audit` tree). The events themselves stay where they are: they
+    /// are version 2's unsealed tail.
+    fn migrate_audit_blocks(&self) -> Result<usize, StoreError> {
+        let tree = self.db.open_tree("audit")?;
+        let mut removed = 0;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for entry in tree.scan_prefix(b"i/").keys().take(10_000) {
+                batch.remove(entry?);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            tree.apply_batch(batch)?;
+            removed += n;
+        }
+        self.db.flush()?;
+        Ok(removed)
+    }
+
+    fn set_schema_version(&mut self, version: u32) -> Result<(), StoreError> {
+        let meta = self.db.open_tree(META_TREE)?;
+        meta.insert(SCHEMA_KEY, &version.to_be_bytes())?;
+        self.db.flush()?;
+        self.info.schema_version = version;
+        Ok(())
+    }
+
+    /// Refuses, before anything is written, a write the disk may not have
+    /// room for: below the reserve of free space, sled could meet a full
+    /// disk in the middle of a flush, and a flush that fails leaves the
+    /// store unable to write until it is opened again. Above it again,
+    /// writes go on: nothing needs restarting when space returns.
+    pub fn check_space(&self) -> Result<(), StoreError> {
+        self.disk.check(&self.info.data_dir)
+    }
+
+    /// The bytes sled's files take on disk, by sled's own accounting.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
     }
 
     /// Makes every write so far durable. Returns the number of bytes flushed.
@@ -262,6 +378,89 @@ mod tests {
             .expect("read")
             .expect("present");
         assert_eq!(raw.as_ref(), (SCHEMA_VERSION + 1).to_be_bytes());
+    }
+
+    #[test]
+    fn compaction_keeps_every_record_and_gives_space_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let things: Table<String> = Table::new("things");
+        {
+            let store = Store::open(dir.path(), &holder("a")).expect("open");
+            // Garbage: every key written many times over.
+            for round in 0..20 {
+                let mut batch = store.batch(things);
+                for i in 0..500 {
+                    batch
+                        .put(
+                            things,
+                            &format!("k{i:04}"),
+                            &format!("{round}-{}", "x".repeat(200)),
+                        )
+                        .expect("put");
+                }
+                store.apply(batch).expect("apply");
+            }
+            store.db.flush().expect("flush");
+        }
+        let options = StoreOptions {
+            compaction: Compaction::Always,
+            ..StoreOptions::default()
+        };
+        let store = Store::open_with(dir.path(), &holder("b"), &options).expect("compact");
+        let done = store.info().compacted.expect("compacted");
+        assert!(done.bytes_after < done.bytes_before, "{done:?}");
+        let all = store.scan(things, "k").expect("scan");
+        assert_eq!(all.len(), 500);
+        assert!(all.iter().all(|(_, v)| v.starts_with("19-")));
+        assert_eq!(store.info().schema_version, SCHEMA_VERSION);
+        drop(store);
+        // Auto: nothing grew since.
+        let store = Store::open(dir.path(), &holder("c")).expect("reopen");
+        assert_eq!(store.info().compacted, None);
+    }
+
+    #[test]
+    fn an_interrupted_compaction_is_finished_or_undone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let things: Table<String> = Table::new("things");
+        {
+            let store = Store::open(dir.path(), &holder("a")).expect("open");
+            store
+                .transact(&[things.name], |tx| tx.put(things, "k", &"v".to_owned()))
+                .expect("put");
+            store.db.flush().expect("flush");
+        }
+        // A copy that was never marked complete: dropped.
+        copy_tree(
+            &dir.path().join("store"),
+            &dir.path().join("store.compacting"),
+        );
+        let store = Store::open(dir.path(), &holder("b")).expect("open");
+        assert!(!dir.path().join("store.compacting").exists());
+        drop(store);
+        // Cut between the two renames, with a complete copy: it goes in.
+        copy_tree(
+            &dir.path().join("store"),
+            &dir.path().join("store.compacting"),
+        );
+        std::fs::write(dir.path().join("store.compacting/COMPLETE"), b"").expect("mark");
+        std::fs::rename(dir.path().join("store"), dir.path().join("store.old")).expect("rename");
+        let store = Store::open(dir.path(), &holder("c")).expect("open");
+        assert_eq!(store.get(things, "k").expect("get").as_deref(), Some("v"));
+        assert!(!dir.path().join("store.old").exists());
+    }
+
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("dir");
+        for entry in std::fs::read_dir(from).expect("read") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy_tree(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy");
+            }
+        }
     }
 
     #[test]

@@ -59,6 +59,17 @@ impl Batch {
             .insert(key.as_bytes(), encode(table.name, value)?);
         Ok(())
     }
+
+    /// Writes bytes the caller encoded itself.
+    pub fn put_raw<V>(&mut self, table: Table<V>, key: &str, bytes: &[u8]) {
+        assert_eq!(table.name, self.name, "a batch writes one table");
+        self.inner.insert(key.as_bytes(), bytes);
+    }
+
+    pub fn delete<V>(&mut self, table: Table<V>, key: &str) {
+        assert_eq!(table.name, self.name, "a batch writes one table");
+        self.inner.remove(key.as_bytes());
+    }
 }
 
 /// Why a transaction did not commit.
@@ -125,6 +136,12 @@ impl Tx<'_> {
     pub fn delete<V>(&self, table: Table<V>, key: &str) -> Result<bool, TxError> {
         Ok(self.tree(table.name).remove(key.as_bytes())?.is_some())
     }
+
+    /// Writes bytes the caller encoded itself.
+    pub fn put_raw<V>(&self, table: Table<V>, key: &str, bytes: &[u8]) -> Result<(), TxError> {
+        self.tree(table.name).insert(key.as_bytes(), bytes)?;
+        Ok(())
+    }
 }
 
 fn decode<V: DeserializeOwned>(
@@ -178,6 +195,76 @@ impl Store {
             out.push((key, value));
         }
         Ok(out)
+    }
+
+    /// The stored bytes under `key`, undecoded.
+    pub fn get_raw<V>(&self, table: Table<V>, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .tree(table.name)?
+            .get(key.as_bytes())?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Writes bytes the caller encoded itself, as one atomic write.
+    pub fn put_raw<V>(&self, table: Table<V>, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.tree(table.name)?.insert(key.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    /// Keys and undecoded values in `[start, end)`, at most `limit`, in key
+    /// order, or in reverse key order when `reverse`. Only the first `keep`
+    /// bytes of each value are copied out (`usize::MAX` for all), for
+    /// callers that need a header of a large value.
+    pub fn range_raw<V>(
+        &self,
+        table: Table<V>,
+        start: &str,
+        end: &str,
+        limit: usize,
+        reverse: bool,
+        keep: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let tree = self.tree(table.name)?;
+        let range = tree.range(start.as_bytes()..end.as_bytes());
+        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let mut out = Vec::new();
+        for entry in entries.take(limit) {
+            let (key, value) = entry?;
+            out.push((
+                String::from_utf8_lossy(&key).into_owned(),
+                value[..value.len().min(keep)].to_vec(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The entry with the greatest key in `[start, end]`, undecoded, with
+    /// the first `keep` bytes of its value.
+    pub fn last_raw_between<V>(
+        &self,
+        table: Table<V>,
+        start: &str,
+        end: &str,
+        keep: usize,
+    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        match self
+            .tree(table.name)?
+            .range(start.as_bytes()..=end.as_bytes())
+            .next_back()
+        {
+            Some(entry) => {
+                let (key, value) = entry?;
+                Ok(Some((
+                    String::from_utf8_lossy(&key).into_owned(),
+                    value[..value.len().min(keep)].to_vec(),
+                )))
+            }
+            None => Ok(None),
+        }
     }
 
     pub fn batch<V>(&self, table: Table<V>) -> Batch {
@@ -292,6 +379,18 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// How many keys `table` holds and the bytes of their keys and values:
+    /// the live data sled's files hold for it, however large the files.
+    pub fn table_bytes<V>(&self, table: Table<V>) -> Result<(u64, u64), StoreError> {
+        let (mut keys, mut bytes) = (0, 0);
+        for entry in self.tree(table.name)?.iter() {
+            let (key, value) = entry?;
+            keys += 1;
+            bytes += (key.len() + value.len()) as u64;
+        }
+        Ok((keys, bytes))
     }
 
     pub fn is_empty<V>(&self, table: Table<V>) -> Result<bool, StoreError> {

@@ -67,6 +67,30 @@ impl DaemonProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<DaemonProcess> {
+        DaemonProcess::start_until(berthd, data_dir, extra, env, "berthd ready")
+    }
+
+    /// As [`DaemonProcess::start_with_env`], returning once the daemon
+    /// listens, ready or not: for a daemon that is not meant to become
+    /// ready.
+    pub fn start_listening(
+        berthd: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<DaemonProcess> {
+        DaemonProcess::start_until(berthd, data_dir, extra, env, "berthd listening")
+    }
+
+    /// Starts the daemon and waits for the log line `announce`, which
+    /// carries its URL.
+    fn start_until(
+        berthd: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        announce: &'static str,
+    ) -> anyhow::Result<DaemonProcess> {
         let mut child = Command::new(berthd)
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .arg("--data-dir")
@@ -94,7 +118,7 @@ impl DaemonProcess {
                     *setup = Some(line[at + 5..].trim().to_owned());
                 }
                 if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
-                    && event["message"] == "berthd ready"
+                    && event["message"] == announce
                 {
                     let url = event["url"].as_str().unwrap_or_default().to_owned();
                     let _ = url_tx.send(url);
@@ -119,7 +143,7 @@ impl DaemonProcess {
                 Ok(daemon)
             }
             Err(_) => bail!(
-                "berthd did not announce readiness within {READY_DEADLINE:?}; its log:\n{}",
+                "berthd did not log {announce:?} within {READY_DEADLINE:?}; its log:\n{}",
                 daemon.log_text()
             ),
         }

@@ -2,6 +2,7 @@
 //! up telemetry, and wires the store and the HTTP server together.
 
 mod config;
+mod data_dir;
 mod kube_check;
 mod serve;
 mod telemetry;
@@ -40,6 +41,18 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Make a data directory and everything in it owned by berthd's user,
+    /// for storage that ignores the pod's fsGroup. Runs as root with
+    /// CAP_CHOWN and CAP_FOWNER (the Helm chart's
+    /// persistence.chownInitContainer).
+    ChownDataDir {
+        /// The data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The user and group berthd runs as, numeric.
+        #[arg(long, value_name = "UID:GID", default_value = "65532:65532", value_parser = data_dir::parse_owner)]
+        owner: (u32, u32),
     },
     /// Print this build's version.
     Version,
@@ -103,6 +116,17 @@ fn main() -> ExitCode {
                     json,
                 },
         } => audit_verify(&data_dir, public_key, json),
+        Command::ChownDataDir {
+            data_dir,
+            owner: (uid, gid),
+        } => data_dir::chown(&data_dir, uid, gid).map(|done| {
+            println!(
+                "{} is owned by {uid}:{gid}: {} entries changed, {} directories already were",
+                data_dir.display(),
+                done.changed,
+                done.kept
+            );
+        }),
         Command::Version => {
             println!("berthd {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -21,14 +21,17 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     let holder = Holder::this_process(&config.listen.to_string());
     let store = tokio::task::spawn_blocking({
         let dir = config.data_dir.clone();
-        move || Store::open(&dir, &holder)
+        let options = config.store.options();
+        move || Store::open_with(&dir, &holder, &options)
     })
     .await
-    .context("store open task failed")??;
+    .context("store open task failed")?
+    .map_err(|err| crate::data_dir::explain_open_error(&config.data_dir, err))?;
     let store = Arc::new(store);
     let info = store.info();
     tracing::info!(
         data_dir = %info.data_dir.display(),
+        cache_bytes = config.store.options().cache_bytes(),
         schema_version = info.schema_version,
         created = info.created,
         "store open"
@@ -146,15 +149,9 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         metrics: HttpMetrics::new(&telemetry.meter),
         prometheus: telemetry.registry.clone(),
     });
-    app.readiness().set(
-        "kubernetes",
-        ComponentStatus::NotReady {
-            reason: "checking the Kubernetes API's version".to_owned(),
-        },
-    );
     // The server's version and APIs first (an unsupported one is refused
     // and never ready), then the watches' first lists.
-    let mut synced = tokio::spawn(crate::kube_check::readiness(app.clone(), cluster));
+    let mut synced = crate::kube_check::start(app.clone(), cluster);
     let router = berth_server::router(app.clone());
     let checkpoints = tokio::spawn(audit_upkeep(audit.clone(), config.audit.clone()));
     let forwarder = match &config.audit.otlp_endpoint {
@@ -180,10 +177,12 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     }));
 
     let url = public_url;
+    tracing::info!(%url, listen = %addr, "berthd listening");
     // The check and the spaces' watches' lists take milliseconds on a
-    // healthy API; wait for them (bounded) so "ready" means ready. A cluster
+    // healthy API; wait for them (bounded), so that a healthy start logs
+    // "berthd ready" at once rather than "not ready yet" first. A cluster
     // that does not answer, or is refused, leaves `kubernetes` not ready in
-    // /readyz.
+    // /readyz, and "berthd ready" waits for it.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut synced).await;
     // The built-in samples, served by the router: the catalog adds them
     // once per store (unless `[catalog] samples = false`), before "ready",
@@ -210,12 +209,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
             tracing::error!(error = %err.internal.unwrap_or(err.message), "cannot issue the setup link")
         }
     }
-    tracing::info!(
-        %url,
-        listen = %addr,
-        ready_ms = started.elapsed().as_millis() as u64,
-        "berthd ready"
-    );
+    let announcer = tokio::spawn(announce_readiness(app.clone(), url, addr, started));
 
     let served = tokio::select! {
         signal = shutdown => {
@@ -227,6 +221,8 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     let served = match served {
         Some(result) => result,
         None => {
+            // Draining is not news: the line above said so.
+            announcer.abort();
             app.readiness().set(
                 "server",
                 ComponentStatus::NotReady {
@@ -245,6 +241,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         }
     };
 
+    announcer.abort();
     dev.stop();
     catalog_refresh.abort();
     checkpoints.abort();
@@ -271,8 +268,65 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         .context("HTTP server failed")
 }
 
-/// The reconciler's counters as OpenTelemetry instruments (and so on
-/// `/metrics` and over OTLP).
+/// Logs "berthd ready" when `/readyz` first says ready (with how long the
+/// start took), why not while it is not, and each later turn once: a
+/// readiness lost (warning, with the reasons) and regained. The live store
+/// check is not announced by the components, so readiness is also looked at
+/// every 30 s.
+async fn announce_readiness(app: App, url: String, addr: std::net::SocketAddr, started: Instant) {
+    const RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+    let mut changes = app.readiness().subscribe();
+    let mut was_ready: Option<bool> = None;
+    loop {
+        changes.mark_unchanged();
+        let report = app.readiness_report();
+        if was_ready != Some(report.ready) {
+            let reasons = not_ready_reasons(&report);
+            match (was_ready, report.ready) {
+                (None, true) => tracing::info!(
+                    %url,
+                    listen = %addr,
+                    ready_ms = started.elapsed().as_millis() as u64,
+                    "berthd ready"
+                ),
+                (None, false) => tracing::info!(
+                    %url,
+                    listen = %addr,
+                    waiting_for = %reasons,
+                    "berthd is serving but not ready yet; /readyz says why"
+                ),
+                (Some(false), true) => tracing::info!(
+                    %url,
+                    after_ms = started.elapsed().as_millis() as u64,
+                    "berthd ready"
+                ),
+                (Some(true), false) => {
+                    tracing::warn!(reasons = %reasons, "berthd is no longer ready")
+                }
+                (Some(_), _) => {}
+            }
+            was_ready = Some(report.ready);
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(RECHECK) => {}
+        }
+    }
+}
+
+/// "component: reason" for each component that is not ready.
+fn not_ready_reasons(report: &berth_core::ReadinessReport) -> String {
+    report
+        .components
+        .iter()
+        .filter_map(|(name, status)| match status {
+            ComponentStatus::Ready => None,
+            ComponentStatus::NotReady { reason } => Some(format!("{name}: {reason}")),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// What the apps service counts, as metrics: operations ended by kind and
 /// outcome, and those running.
 fn apps_metrics(meter: &opentelemetry::metrics::Meter, apps: Arc<berth_apps::Apps>) {
@@ -307,6 +361,8 @@ fn apps_metrics(meter: &opentelemetry::metrics::Meter, apps: Arc<berth_apps::App
         .build();
 }
 
+/// The reconciler's counters as OpenTelemetry instruments (and so on
+/// `/metrics` and over OTLP).
 fn spaces_metrics(
     meter: &opentelemetry::metrics::Meter,
     reconciler: Arc<berth_spaces::Reconciler>,
@@ -400,9 +456,17 @@ async fn connect(
     Ok(match k.mode {
         KubeMode::Embedded => {
             let sim = embedded_cluster(&config.data_dir).await?;
-            (berth_kube::Cluster::new(sim.client()?), Some(sim))
+            (berth_kube::Cluster::at(sim.client()?, sim.url()), Some(sim))
         }
-        KubeMode::InCluster => (berth_kube::Cluster::in_cluster().await?, None),
+        KubeMode::InCluster => {
+            let dir = k
+                .service_account_dir
+                .as_deref()
+                .unwrap_or(std::path::Path::new(
+                    berth_kube::in_cluster::SERVICE_ACCOUNT_DIR,
+                ));
+            (berth_kube::Cluster::in_cluster(dir).await?, None)
+        }
         KubeMode::Kubeconfig => {
             let path = k
                 .kubeconfig

@@ -17,9 +17,12 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::config::{Config, LogFormat};
 
 /// Filter directives appended to the configured filter so the exporters' own
-/// chatter stays out of the daemon's log unless it is a problem.
-const QUIET_DEPENDENCIES: &str =
-    "opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn,hyper=warn,reqwest=warn";
+/// chatter stays out of the daemon's log unless it is a problem. kube's
+/// client logs an ERROR for every failed request ("failed with error client
+/// error (Connect)", no URL, no caller): each failure is returned to the
+/// caller, which says what failed and where, once per cause
+/// (`berth_kube::reach`); so its request trace is off.
+const QUIET_DEPENDENCIES: &str = "opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn,hyper=warn,reqwest=warn,kube_client::client::builder=off";
 
 pub struct Telemetry {
     tracer_provider: SdkTracerProvider,

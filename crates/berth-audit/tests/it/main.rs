@@ -9,14 +9,25 @@ use berth_audit::{
 };
 use berth_store::{Holder, Store, Table};
 
+mod blocks;
 mod chain;
+mod disk;
 mod forward;
+mod migrate;
 mod query;
 
 pub fn open() -> (tempfile::TempDir, Arc<Audit>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(Store::open(dir.path(), &Holder::this_process("test")).expect("store"));
     (dir, Audit::open(store).expect("audit"))
+}
+
+/// A log that seals every `block_events` events, so that small tests
+/// exercise sealed blocks.
+pub fn open_blocks(block_events: u32) -> (tempfile::TempDir, Arc<Audit>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(Store::open(dir.path(), &Holder::this_process("test")).expect("store"));
+    (dir, Audit::open_with(store, block_events).expect("audit"))
 }
 
 pub fn user(name: &str) -> EventActor {
@@ -50,9 +61,14 @@ pub fn event(
 
 pub const EVENTS: Table<AuditEvent> = Table::new("audit");
 
-/// The store key of event `seq`.
+/// The store key of unsealed event `seq`.
 pub fn key(seq: u64) -> String {
     format!("e/{seq:016x}")
+}
+
+/// The store key of the sealed block that starts at `first`.
+pub fn block_key(first: u64) -> String {
+    format!("b/{first:016x}")
 }
 
 pub fn all(audit: &Audit) -> Vec<AuditEvent> {

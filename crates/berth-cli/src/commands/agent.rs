@@ -24,7 +24,30 @@ pub struct AgentArgs {
     command: Vec<String>,
 }
 
+/// Runs the agent until the relay refuses it or a stop signal comes, then
+/// exits with the dev command's exit code (0 for a clean stop). As PID 1
+/// (a dev container's entry point) it first splits in two: PID 1 runs the
+/// agent as its child, passes signals on and reaps orphans (see
+/// `berth_agent::init`).
 pub async fn run(args: AgentArgs) -> Result<(), Failure> {
+    if berth_agent::init::is_pid1() {
+        let me = std::env::current_exe().map_err(|e| {
+            Failure::new(
+                format!("cannot find this binary to run the agent: {e}"),
+                "mount /proc in the container",
+            )
+        })?;
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        let code = berth_agent::init::supervise(&me, &args, say)
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    format!("cannot run the agent under PID 1: {e}"),
+                    "check the container's limits on processes and the binary at /berth/bin/berth",
+                )
+            })?;
+        std::process::exit(code);
+    }
     let config = berth_agent::AgentConfig {
         url: args.url,
         token: args.token,
@@ -32,7 +55,7 @@ pub async fn run(args: AgentArgs) -> Result<(), Failure> {
         workdir: args.workdir,
         command: Some(args.command),
     };
-    berth_agent::run(config, |line: &str| eprintln!("berth agent: {line}"))
+    let stopped = berth_agent::run_until_stopped(config, berth_agent::STOP_GRACE, say)
         .await
         .map_err(|e| match e {
             berth_agent::AgentError::Root { .. } => {
@@ -42,7 +65,16 @@ pub async fn run(args: AgentArgs) -> Result<(), Failure> {
                 e.to_string(),
                 "start the agent again with a live session's token (`berth session create`)",
             ),
-        })
+            berth_agent::AgentError::Signals(_) => Failure::new(
+                e.to_string(),
+                "check the system's limits on file descriptors",
+            ),
+        })?;
+    std::process::exit(stopped.exit_code());
+}
+
+fn say(line: &str) {
+    eprintln!("berth agent: {line}");
 }
 
 /// `berth agent-install DIR`: copies this binary to `DIR/berth`. A dev

@@ -1,6 +1,7 @@
 //! The `berth` binary as a user runs it, against a real server where one is
 //! needed, with its configuration in a temporary XDG_CONFIG_HOME.
 
+mod agent;
 mod apps;
 mod auth;
 mod catalog;

@@ -197,10 +197,11 @@ async fn dev_mode_patches_the_workload_and_leaving_restores_it_exactly() {
     );
     assert!(container.get("readinessProbe").is_none());
     assert!(container.get("args").is_none());
-    assert_eq!(
-        during["spec"]["template"]["spec"]["initContainers"][0]["name"],
-        "berth-agent-install"
-    );
+    let install = &during["spec"]["template"]["spec"]["initContainers"][0];
+    assert_eq!(install["name"], "berth-agent-install");
+    // As the API server keeps it: what Pod Security's `restricted` asks.
+    assert_eq!(install["securityContext"], dev::install_security_context());
+    assert_eq!(install["securityContext"]["runAsUser"], 65532);
     let annotations = &during["metadata"]["annotations"];
     assert_eq!(annotations["team"], "payments");
     assert_eq!(annotations[dev::TARGET_ANNOTATION], "api");

@@ -22,6 +22,13 @@ listen = "127.0.0.1:8080"
 # How long shutdown waits for in-flight requests and WebSockets to finish.
 shutdown_grace = "4s"
 
+[store]
+# The store's cache, in MiB. Unset: a quarter of the container's memory
+# limit (cgroup memory.max), at most 256; 256 when there is no limit. The
+# daemon's memory is about this plus what requests and watches use.
+# BERTH_STORE__CACHE_MIB
+# cache_mib = 128
+
 [log]
 # "pretty" for people, "json" for log pipelines. --log-format
 format = "pretty"
@@ -103,6 +110,9 @@ mode = "embedded"
 # With mode = "kubeconfig": the file, and a context other than its current one.
 # kubeconfig = "/home/me/.kube/config"
 # context = "staging"
+# With mode = "in_cluster": where the service account's token, ca.crt and
+# namespace are, when not where the kubelet mounts them.
+# service_account_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 [spaces]
 # Make each user a personal space, named after them, at their first sign-in.
@@ -155,7 +165,7 @@ max_streams_per_session = 256
 [dev]
 # The image holding the `berth` binary; dev containers copy their agent
 # from it. Defaults to this release's image.
-# agent_image = "ghcr.io/berth-dev/berth:0.1.0"
+# agent_image = "ghcr.io/berth-dev/berthd:0.1.0"
 # How agents in dev pods reach berthd (the in-cluster Service URL); the
 # public URL when left out.
 # agent_url = "http://berth.berth.svc:8080"

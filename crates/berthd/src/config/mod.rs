@@ -32,6 +32,8 @@ pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
@@ -76,6 +78,11 @@ pub struct KubernetesConfig {
     /// With `mode = "kubeconfig"`: a context other than the current one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
+    /// With `mode = "in_cluster"`: where the service account's `token`,
+    /// `ca.crt` and `namespace` are, when not where the kubelet mounts them
+    /// (`/var/run/secrets/kubernetes.io/serviceaccount`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_dir: Option<PathBuf>,
 }
 
 impl Default for KubernetesConfig {
@@ -84,6 +91,27 @@ impl Default for KubernetesConfig {
             mode: KubeMode::Embedded,
             kubeconfig: None,
             context: None,
+            service_account_dir: None,
+        }
+    }
+}
+
+/// The embedded store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The store's cache in MiB. Unset: a quarter of the container's memory
+    /// limit (cgroup `memory.max`), at most 256 MiB; 256 MiB with no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_mib: Option<u64>,
+}
+
+impl StoreConfig {
+    /// The options the store is opened with.
+    pub fn options(&self) -> berth_store::StoreOptions {
+        berth_store::StoreOptions {
+            cache_bytes: self.cache_mib.map(|mib| mib << 20),
+            ..berth_store::StoreOptions::default()
         }
     }
 }
@@ -189,6 +217,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./.berth"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             server: ServerConfig::default(),
+            store: StoreConfig::default(),
             log: LogConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: berth_auth::config::AuthConfig::default(),

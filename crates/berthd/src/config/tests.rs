@@ -103,6 +103,7 @@ fn values_are_validated() {
         ),
         ("[server]\npublic_url = \"ftp://x\"\n", "server.public_url"),
         ("[log]\nfilter = \"info,=[\"\n", "log.filter"),
+        ("[store]\ncache_mib = 1\n", "store.cache_mib"),
     ] {
         let err = load(Some(toml), &[], Overrides::default()).expect_err(toml);
         assert!(err.to_string().contains(key), "{toml}: {err}");
@@ -153,4 +154,24 @@ fn the_samples_are_on_unless_turned_off() {
     )
     .expect_err("not a boolean");
     assert!(err.to_string().contains("samples"), "{err}");
+}
+
+#[test]
+fn the_store_cache_is_set_or_sized_from_the_memory_limit() {
+    let config = load(Some("[store]\ncache_mib = 64\n"), &[], Overrides::default()).expect("load");
+    assert_eq!(config.store.options().cache_bytes(), 64 << 20);
+    let config = load(
+        None,
+        &[("BERTH_STORE__CACHE_MIB", "32")],
+        Overrides::default(),
+    )
+    .expect("load");
+    assert_eq!(config.store.cache_mib, Some(32));
+    let config = load(None, &[], Overrides::default()).expect("load");
+    assert_eq!(config.store.cache_mib, None);
+    let cache = config.store.options().cache_bytes();
+    match berth_store::cgroup_memory_limit() {
+        Some(limit) => assert!(cache <= limit / 2, "{cache} under a limit of {limit}"),
+        None => assert_eq!(cache, 256 << 20),
+    }
 }

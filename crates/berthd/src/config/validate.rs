@@ -11,6 +11,13 @@ impl Config {
         if let Some(url) = &self.server.public_url {
             check_http_url("server.public_url", url)?;
         }
+        if let Some(mib) = self.store.cache_mib
+            && !(16..=1 << 20).contains(&mib)
+        {
+            bail!(
+                "invalid configuration: store.cache_mib must be between 16 and 1048576 (MiB), not {mib}"
+            );
+        }
         if let Some(url) = &self.telemetry.otlp_endpoint {
             check_http_url("telemetry.otlp_endpoint", url)?;
         }
@@ -64,6 +71,13 @@ impl Config {
                 "invalid configuration: kubernetes.kubeconfig is set but kubernetes.mode is not \"kubeconfig\""
             ),
             _ => {}
+        }
+        if self.kubernetes.service_account_dir.is_some()
+            && self.kubernetes.mode != KubeMode::InCluster
+        {
+            bail!(
+                "invalid configuration: kubernetes.service_account_dir is set but kubernetes.mode is not \"in_cluster\""
+            );
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             bail!(

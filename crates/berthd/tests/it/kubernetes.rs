@@ -7,6 +7,8 @@ use std::path::Path;
 
 use berth_core::{ComponentStatus, ReadinessReport};
 use berth_kube_sim::{SimOptions, Simulator};
+use berth_testkit::eventually;
+use std::time::Duration;
 
 use crate::daemon::{BERTHD, Daemon};
 
@@ -30,22 +32,33 @@ async fn a_cluster_older_than_berth_supports_is_refused_in_readyz_and_the_log() 
         ),
     )
     .expect("config");
-    let daemon = Daemon::start_in(
+    // Never ready, so never "berthd ready": found by its listening line.
+    let daemon = Daemon::start_listening(
         Path::new(BERTHD),
         &temp.path().join("data"),
         &["--config", config.to_str().expect("utf-8")],
+        &[],
     )
     .expect("berthd starts");
 
-    let ready = reqwest::get(format!("{}/readyz", daemon.url))
-        .await
-        .expect("readyz");
-    assert_eq!(ready.status(), 503);
-    let report: ReadinessReport = ready.json().await.expect("readiness JSON");
-    assert!(!report.ready);
-    let Some(ComponentStatus::NotReady { reason }) = report.components.get("kubernetes") else {
-        panic!("kubernetes is not refused: {report:?}");
-    };
+    let url = format!("{}/readyz", daemon.url);
+    let reason = eventually(Duration::from_secs(30), "the refusal in /readyz", || {
+        let url = url.clone();
+        async move {
+            let ready = reqwest::get(&url).await?;
+            assert_eq!(ready.status(), 503);
+            let report: ReadinessReport = ready.json().await?;
+            assert!(!report.ready);
+            Ok(match report.components.get("kubernetes") {
+                Some(ComponentStatus::NotReady { reason }) if reason.contains("Berth supports") => {
+                    Some(reason.clone())
+                }
+                _ => None,
+            })
+        }
+    })
+    .await
+    .expect("refused");
     assert!(reason.contains("v1.20.0-berth-sim"), "{reason}");
     assert!(reason.contains("1.28 and later"), "{reason}");
     assert!(reason.contains("batch/v1 cronjobs"), "{reason}");
@@ -62,4 +75,8 @@ async fn a_cluster_older_than_berth_supports_is_refused_in_readyz_and_the_log() 
         .unwrap_or_else(|| panic!("no refusal in the log:\n{log}"));
     assert_eq!(refusal["level"], "ERROR", "{refusal}");
     assert_eq!(refusal["server"], "v1.20.0-berth-sim", "{refusal}");
+    assert!(
+        !log.lines().any(|l| l.contains("\"berthd ready\"")),
+        "an unsupported cluster is never ready:\n{log}"
+    );
 }

@@ -1,0 +1,246 @@
+//! Sealed blocks: what verification finds when one is damaged, pruning
+//! through them, and reading them while they are being sealed.
+
+use berth_audit::{Audit, AuditEvent, Outcome, Query, VerifyProblem};
+use berth_store::Table;
+
+use crate::{EVENTS, block_key, event, open_blocks};
+
+const RAW: Table<()> = Table::new("audit");
+
+fn fill(audit: &Audit, from: usize, n: usize) {
+    for i in from..from + n {
+        audit
+            .record(event(
+                if i % 3 == 0 { "alice" } else { "bob" },
+                "token.create",
+                "token",
+                &format!("t{i}"),
+                None,
+                Outcome::Success,
+            ))
+            .expect("record");
+    }
+}
+
+/// A block as stored: the 21-byte header (format, count, first and last
+/// time) and the zstd-compressed JSON lines of its events.
+fn read_block(audit: &Audit, first: u64) -> (Vec<u8>, Vec<String>) {
+    let bytes = audit
+        .store()
+        .get_raw(RAW, &block_key(first))
+        .expect("read")
+        .unwrap_or_else(|| panic!("block {first} is stored"));
+    let text = zstd::stream::decode_all(&bytes[21..]).expect("a zstd frame");
+    let lines = String::from_utf8(text)
+        .expect("utf-8")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (bytes[..21].to_vec(), lines)
+}
+
+/// Writes a block in place, around the log, as an attacker with the data
+/// directory could.
+fn write_block(audit: &Audit, first: u64, header: &[u8], lines: &[String]) {
+    let mut text = lines.join("\n").into_bytes();
+    text.push(b'\n');
+    let mut bytes = header.to_vec();
+    bytes.extend(zstd::bulk::compress(&text, 3).expect("compress"));
+    audit
+        .store()
+        .tamper_raw(RAW, &block_key(first), Some(&bytes))
+        .expect("tamper");
+}
+
+#[tokio::test]
+async fn sealed_events_verify_and_read_back() {
+    let (_dir, audit) = open_blocks(8);
+    fill(&audit, 0, 30);
+    audit.seal().expect("seal");
+    // Three full blocks of eight; the tail keeps the six events no block
+    // holds yet.
+    assert!(
+        audit
+            .store()
+            .get(EVENTS, &crate::key(24))
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        audit
+            .store()
+            .get(EVENTS, &crate::key(25))
+            .expect("get")
+            .is_some()
+    );
+    let (_, lines) = read_block(&audit, 9);
+    assert_eq!(lines.len(), 8);
+    let result = audit.verify();
+    assert!(result.ok, "{result:?}");
+    assert_eq!(
+        (result.events, result.first_seq, result.last_seq),
+        (30, Some(1), Some(30))
+    );
+    let all = crate::all(&audit);
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=30).rev().collect::<Vec<_>>()
+    );
+    // A filter answered from blocks and tail alike.
+    let alice = audit
+        .query(&Query {
+            actor: Some("alice".to_owned()),
+            limit: Some(1000),
+            ..Query::default()
+        })
+        .expect("query");
+    let expected: Vec<u64> = (1..=30).rev().filter(|s| (s - 1) % 3 == 0).collect();
+    assert_eq!(
+        alice.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        expected
+    );
+    // Reopened, the log finds its head in the blocks and the tail.
+    let store = audit.store().clone();
+    drop(audit);
+    let audit = Audit::open_with(store, 8).expect("reopen");
+    assert_eq!(audit.head().seq, 30);
+    fill(&audit, 30, 3);
+    assert!(audit.verify().ok);
+}
+
+#[tokio::test]
+async fn a_changed_event_in_a_block_is_found() {
+    let (_dir, audit) = open_blocks(8);
+    fill(&audit, 0, 20);
+    audit.seal().expect("seal");
+    let (header, mut lines) = read_block(&audit, 9);
+    // Event 12 is the fourth line of the block that starts at 9.
+    let mut victim: AuditEvent = serde_json::from_str(&lines[3]).expect("event");
+    assert_eq!(victim.seq, 12);
+    victim.actor = crate::user("mallory");
+    lines[3] = serde_json::to_string(&victim).expect("json");
+    write_block(&audit, 9, &header, &lines);
+    let result = audit.verify();
+    assert_eq!(
+        (result.ok, result.first_broken_seq, result.problem),
+        (false, Some(12), Some(VerifyProblem::Altered)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_or_removed_block_is_found() {
+    let (_dir, audit) = open_blocks(8);
+    fill(&audit, 0, 20);
+    audit.seal().expect("seal");
+    let (header, lines) = read_block(&audit, 9);
+    // Two events swapped inside the block.
+    let mut swapped = lines.clone();
+    swapped.swap(2, 3);
+    write_block(&audit, 9, &header, &swapped);
+    let result = audit.verify();
+    assert_eq!(result.first_broken_seq, Some(11), "{result:?}");
+    // Bytes that are no longer a block.
+    audit
+        .store()
+        .tamper_raw(RAW, &block_key(9), Some(b"garbage"))
+        .expect("tamper");
+    let result = audit.verify();
+    assert_eq!(
+        (result.ok, result.problem),
+        (false, Some(VerifyProblem::Altered)),
+        "{result:?}"
+    );
+    // The whole block gone.
+    audit
+        .store()
+        .tamper_raw(RAW, &block_key(9), None)
+        .expect("tamper");
+    let result = audit.verify();
+    assert_eq!(
+        (result.first_broken_seq, result.problem),
+        (Some(9), Some(VerifyProblem::Missing)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn pruning_through_blocks_keeps_the_rest_verifiable() {
+    let (_dir, audit) = open_blocks(4);
+    fill(&audit, 0, 30);
+    audit.seal().expect("seal");
+    audit.checkpoint().expect("checkpoint");
+    let all = crate::all(&audit);
+    let time_of = |seq: u64| {
+        all.iter()
+            .find(|e| e.seq == seq)
+            .expect("event")
+            .time_unix_nano
+    };
+    // Event 11 is inside the block that starts at 9: that block is cut.
+    let removed = audit.prune(time_of(11)).expect("prune");
+    assert_eq!(removed, 10);
+    let result = audit.verify();
+    assert!(result.ok, "{result:?}");
+    assert_eq!(
+        (result.first_seq, result.last_seq, result.checkpoints),
+        (Some(11), Some(30), 1)
+    );
+    assert_eq!(
+        crate::all(&audit).iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (11..=30).rev().collect::<Vec<_>>()
+    );
+    let alice = audit
+        .query(&Query {
+            actor: Some("alice".to_owned()),
+            limit: Some(1000),
+            ..Query::default()
+        })
+        .expect("query");
+    let expected: Vec<u64> = (11..=30).rev().filter(|s| (s - 1) % 3 == 0).collect();
+    assert_eq!(
+        alice.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        expected
+    );
+    // Past every event: the newest stays.
+    fill(&audit, 30, 5);
+    audit.seal().expect("seal");
+    let removed = audit.prune(u64::MAX).expect("prune all");
+    assert_eq!(removed, 24);
+    let result = audit.verify();
+    assert!(result.ok, "{result:?}");
+    assert_eq!((result.first_seq, result.last_seq), (Some(35), Some(35)));
+    fill(&audit, 35, 9);
+    audit.seal().expect("seal");
+    assert!(audit.verify().ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_while_sealing_miss_nothing() {
+    let (_dir, audit) = open_blocks(16);
+    let writer = {
+        let audit = audit.clone();
+        tokio::task::spawn_blocking(move || fill(&audit, 0, 3000))
+    };
+    // Every page read while events are sealed under it holds exactly the
+    // events from its newest down, without a gap.
+    let mut checked = 0;
+    while !writer.is_finished() || checked == 0 {
+        let page = audit
+            .query(&Query {
+                limit: Some(1000),
+                ..Query::default()
+            })
+            .expect("query");
+        let seqs: Vec<u64> = page.events.iter().map(|e| e.seq).collect();
+        if let Some(&newest) = seqs.first() {
+            let expected: Vec<u64> = (1..=newest).rev().take(1000).collect();
+            assert_eq!(seqs, expected);
+        }
+        checked += 1;
+        tokio::task::yield_now().await;
+    }
+    writer.await.expect("writer");
+    assert!(audit.verify().ok);
+}
