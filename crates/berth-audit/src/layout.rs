@@ -64,6 +64,9 @@ const HEADER_LEN: usize = 1 + 4 + 8 + 8;
 /// zstd's level for blocks: sealing runs beside the writers, so a level that
 /// compresses these JSON lines nearly as well as the slow ones, fast.
 const ZSTD_LEVEL: i32 = 3;
+/// How many times a read looks again after the sealer moved events under
+/// it (a seal takes far longer than a read, so a second race is rare).
+const SEAL_RACE_RETRIES: usize = 3;
 
 /// What a block says of itself without being decompressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,6 +330,10 @@ impl<'a> Reader<'a> {
     /// Up to `limit` stored events from `from` on, in sequence order, each
     /// with the sequence number its place says it has: the blocks, then the
     /// tail past the last block.
+    ///
+    /// The sealer may move events from the tail into a block between the
+    /// two reads; then the tail no longer starts where the blocks ended,
+    /// and the blocks are read again from there, so no event is skipped.
     pub fn events_from(
         &mut self,
         from: u64,
@@ -334,39 +341,62 @@ impl<'a> Reader<'a> {
     ) -> Result<Vec<(u64, Vec<u8>)>, ReadError> {
         let mut out = Vec::new();
         let mut next = from;
-        // Blocks first: the one holding `next`, then those after it.
-        let mut header = match self.block_header_at_or_before(next)? {
-            Some(h) if next < h.end() => Some(h),
-            _ => self.block_header_at_or_after(next)?,
-        };
-        while let Some(h) = header {
-            let Some(block) = self.block(h.first)? else {
-                break;
+        for attempt in 0..SEAL_RACE_RETRIES {
+            // Blocks first: the one holding `next`, then those after it.
+            let mut header = match self.block_header_at_or_before(next)? {
+                Some(h) if next < h.end() => Some(h),
+                _ => self.block_header_at_or_after(next)?,
             };
-            let start = next.max(h.first);
-            for seq in start..h.end() {
-                if out.len() == limit {
-                    return Ok(out);
+            while let Some(h) = header {
+                let Some(block) = self.block(h.first)? else {
+                    break;
+                };
+                let start = next.max(h.first);
+                for seq in start..h.end() {
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                    if let Some(line) = block.line(seq) {
+                        out.push((seq, line.to_vec()));
+                    }
                 }
-                if let Some(line) = block.line(seq) {
-                    out.push((seq, line.to_vec()));
-                }
+                next = h.end();
+                header = self.block_header_at_or_after(next)?;
             }
-            next = h.end();
-            header = self.block_header_at_or_after(next)?;
-        }
-        let sealed_end = self.sealed_end()?;
-        let start = next.max(sealed_end);
-        for (key, bytes) in self.store.range_raw(
-            RAW,
-            &seq_key(start),
-            EVENT_END,
-            limit - out.len(),
-            false,
-            usize::MAX,
-        )? {
-            let seq = hex_suffix(&key).unwrap_or(0);
-            out.push((seq, bytes));
+            let last_try = attempt + 1 == SEAL_RACE_RETRIES;
+            // A block sealed since the loop looked: read the blocks again.
+            let sealed = self.sealed_end()?;
+            if sealed > next && !last_try {
+                continue;
+            }
+            let start = next.max(sealed);
+            let tail = self.store.range_raw(
+                RAW,
+                &seq_key(start),
+                EVENT_END,
+                limit - out.len(),
+                false,
+                usize::MAX,
+            )?;
+            let first = tail.first().and_then(|(key, _)| hex_suffix(key));
+            // Or sealed between reading the head of the blocks and the tail.
+            let sealed_meanwhile =
+                first.is_some_and(|first| first > start) && self.sealed_end()? > start && !last_try;
+            if sealed_meanwhile {
+                continue;
+            }
+            // The tail is read key by key, not as a snapshot: a seal during
+            // the read takes a stretch out of its middle. Only what follows
+            // on without a gap is answered; the caller's next read finds the
+            // rest in its block.
+            for (expected, (key, bytes)) in (first.unwrap_or(start)..).zip(tail) {
+                let seq = hex_suffix(&key).unwrap_or(0);
+                if seq != expected {
+                    break;
+                }
+                out.push((seq, bytes));
+            }
+            break;
         }
         Ok(out)
     }

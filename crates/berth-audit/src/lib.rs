@@ -157,12 +157,21 @@ impl Audit {
             sealed_end: AtomicU64::new(0),
             stuck: AtomicBool::new(false),
         });
-        let backlog = sealer.seal_ready().map_err(read_err)?;
-        if backlog >= 10 * u64::from(block_events) {
-            tracing::info!(
-                events = backlog,
-                "audit log: sealed the unsealed events into blocks"
-            );
+        // A tail that cannot be sealed (a damaged event) stays a tail: the
+        // log still opens, answers and appends, and `verify` names the
+        // damage; sealing it is not worth refusing to start.
+        match sealer.seal_ready() {
+            Ok(backlog) if backlog >= 10 * u64::from(block_events) => {
+                tracing::info!(
+                    events = backlog,
+                    "audit log: sealed the unsealed events into blocks"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(
+                error = %e,
+                "audit log: the unsealed events cannot be sealed; run `berthd audit verify`"
+            ),
         }
         let head = last_point(&store)?;
         let signer = SigningKey::from_bytes(&store.secret_key("audit-signing").map_err(store_err)?);

@@ -118,7 +118,17 @@ pub(crate) fn due(dir: &Path, policy: Compaction) -> bool {
         Compaction::Always => true,
         Compaction::Auto => {
             let now = size(&store);
-            now > MIN_SIZE && now > GROWTH * recorded_size(dir).unwrap_or(0)
+            match recorded_size(dir) {
+                Some(recorded) => now > MIN_SIZE && now > GROWTH * recorded,
+                // A store from before compaction existed: its size now is
+                // the mark. Its first start after the upgrade is not the
+                // moment for a copy of unknown length (the pod's startup
+                // probe is waiting).
+                None => {
+                    let _ = record_size(dir, now);
+                    false
+                }
+            }
         }
     }
 }

@@ -169,14 +169,24 @@ impl Store {
         compact::recover(dir)?;
         let compacted = if compact::due(dir, options.compaction) {
             let started = std::time::Instant::now();
-            let done = compact::compact(dir, cache_bytes)?;
-            tracing::info!(
-                bytes_before = done.bytes_before,
-                bytes_after = done.bytes_after,
-                seconds = started.elapsed().as_secs_f64(),
-                "store compacted"
-            );
-            Some(done)
+            match compact::compact(dir, cache_bytes) {
+                Ok(done) => {
+                    tracing::info!(
+                        bytes_before = done.bytes_before,
+                        bytes_after = done.bytes_after,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "store compacted"
+                    );
+                    Some(done)
+                }
+                // A copy that cannot be made (a disk too full for it) is
+                // no reason not to start: the store opens as it was.
+                Err(e) => {
+                    compact::recover(dir)?;
+                    tracing::warn!(error = %e, "the store was not compacted; it opens as it was");
+                    None
+                }
+            }
         } else {
             None
         };

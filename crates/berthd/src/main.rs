@@ -173,7 +173,12 @@ fn audit_verify(
     // sled recovers a copy taken mid-write as it would after a crash, so the
     // copy holds every event flushed before it was taken.
     let snapshot;
-    let store = match berth_store::Store::open(data_dir, &holder) {
+    // Verifying must not rewrite what it checks: no compaction.
+    let options = berth_store::StoreOptions {
+        compaction: berth_store::Compaction::Never,
+        ..berth_store::StoreOptions::default()
+    };
+    let store = match berth_store::Store::open_with(data_dir, &holder, &options) {
         Ok(store) => store,
         Err(berth_store::StoreError::Locked {
             holder: running, ..
@@ -186,7 +191,7 @@ fn audit_verify(
             );
             copy_dir(&data_dir.join("store"), &snapshot.path().join("store"))?;
             copy_dir(&data_dir.join("keys"), &snapshot.path().join("keys"))?;
-            berth_store::Store::open(snapshot.path(), &holder)
+            berth_store::Store::open_with(snapshot.path(), &holder, &options)
                 .context("cannot open the snapshot of the live store (try again)")?
         }
         Err(other) => return Err(anyhow::Error::new(other)),

@@ -244,3 +244,52 @@ async fn queries_while_sealing_miss_nothing() {
     writer.await.expect("writer");
     assert!(audit.verify().ok);
 }
+
+/// Reads in sequence order (verification, the OTLP forwarder) while events
+/// are sealed under them: a seal that lands between reading the blocks and
+/// the tail must not make a stretch of events look missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_in_order_while_sealing_see_every_event() {
+    let (_dir, audit) = open_blocks(16);
+    let writer = {
+        let audit = audit.clone();
+        tokio::task::spawn_blocking(move || fill(&audit, 0, 3000))
+    };
+    let mut checked = 0;
+    while !writer.is_finished() || checked == 0 {
+        let verification = audit.verify();
+        assert!(verification.ok, "{verification:?}");
+        checked += 1;
+        tokio::task::yield_now().await;
+    }
+    writer.await.expect("writer");
+    assert!(audit.verify().ok);
+}
+
+/// A damaged event in the unsealed tail keeps the log from being sealed
+/// past it, not from opening: the daemon starts, appends, and `verify`
+/// names the damage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_tail_event_does_not_stop_the_log_from_opening() {
+    let (_dir, audit) = open_blocks(16);
+    fill(&audit, 0, 10);
+    audit
+        .store()
+        .put_raw(RAW, &crate::key(5), b"not an event")
+        .expect("damage");
+    fill(&audit, 10, 10);
+    let reopened = Audit::open_with(audit.store().clone(), 16).expect("the log opens");
+    reopened
+        .record(event(
+            "alice",
+            "token.create",
+            "token",
+            "after",
+            None,
+            Outcome::Success,
+        ))
+        .expect("an append after the damage");
+    let verification = reopened.verify();
+    assert!(!verification.ok);
+    assert_eq!(verification.first_broken_seq, Some(5), "{verification:?}");
+}

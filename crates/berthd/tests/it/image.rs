@@ -495,6 +495,17 @@ impl Container {
         }
     }
 
+    /// berthd's URL, from the line that says where it listens.
+    fn base(&mut self) -> String {
+        let listen = self.wait_for("berthd listening", |line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            (event["message"] == "berthd listening")
+                .then(|| event["listen"].as_str().map(str::to_owned))
+                .flatten()
+        });
+        format!("http://{listen}")
+    }
+
     /// Waits for the container to end by itself.
     fn wait_exit(&mut self) -> std::process::ExitStatus {
         let status = berth_testkit::wait_with_deadline(&mut self.child, DEADLINE)
@@ -565,9 +576,6 @@ struct Setup {
     work: tempfile::TempDir,
     rootfs: PathBuf,
     image: Value,
-    /// Where berthd listens: the container shares the host's network, so
-    /// it gets a port of its own (the chart's `extraEnv`).
-    port: u16,
     statefulset: Value,
     config: PathBuf,
 }
@@ -578,17 +586,19 @@ impl Setup {
         let work = tempfile::tempdir().expect("work");
         let rootfs = work.path().join("rootfs");
         let image = unpack(&archive, &rootfs);
-        let port = free_port();
-        let listen = format!("extraEnv[0].value=127.0.0.1:{port}");
+        // The container shares the host's network: berthd takes a port the
+        // system picks (the chart's `extraEnv`), and says which.
         let mut values = values.to_vec();
-        values.extend(["extraEnv[0].name=BERTH_LISTEN", listen.as_str()]);
+        values.extend([
+            "extraEnv[0].name=BERTH_LISTEN",
+            "extraEnv[0].value=127.0.0.1:0",
+        ]);
         let (statefulset, toml) = render_chart(&values);
         let config = config_dir(work.path(), &toml);
         Setup {
             work,
             rootfs,
             image,
-            port,
             statefulset,
             config,
         }
@@ -596,10 +606,6 @@ impl Setup {
 
     fn dir(&self) -> &Path {
         self.work.path()
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// berthd's container on `data`, in a pod whose API server is `api`.
@@ -638,7 +644,7 @@ async fn the_image_runs_as_the_chart_runs_it_and_signs_a_user_in() {
             .and_then(|l| l.split(" at: ").nth(1))
             .map(|url| url.trim().to_owned())
     });
-    let base = setup.base();
+    let base = container.base();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -837,14 +843,12 @@ async fn in_cluster_failures_name_their_cause() {
     let api = api_server(setup.dir()).await;
     let closed = free_port();
     let run = setup.run(&data, Some((&api, closed)));
-    let container = Container::start(&run, &setup.dir().join("b2"));
+    let mut container = Container::start(&run, &setup.dir().join("b2"));
     let url = format!("https://127.0.0.1:{closed}");
-    let body = readyz_until(
-        &container,
-        &setup.base(),
-        "why it is not ready",
-        |status, body| status == 503 && body.contains(&url),
-    )
+    let base = container.base();
+    let body = readyz_until(&container, &base, "why it is not ready", |status, body| {
+        status == 503 && body.contains(&url)
+    })
     .await;
     assert!(body.contains("cannot reach the Kubernetes API"), "{body}");
     assert!(body.contains("connection refused"), "{body}");
@@ -893,11 +897,9 @@ async fn a_root_owned_volume_is_named_and_the_chown_init_container_fixes_it() {
     assert_eq!(owner(&data.join("restored/old")), NONROOT);
 
     run.init = false;
-    let container = Container::start(&run, &setup.dir().join("b3"));
-    readyz_until(&container, &setup.base(), "ready", |status, _| {
-        status == 200
-    })
-    .await;
+    let mut container = Container::start(&run, &setup.dir().join("b3"));
+    let base = container.base();
+    readyz_until(&container, &base, "ready", |status, _| status == 200).await;
     assert_eq!(
         std::fs::read_to_string(data.join("restored/old")).expect("kept"),
         "kept"
