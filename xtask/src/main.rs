@@ -99,8 +99,46 @@ fn npm(root: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn build_web(root: &Path) -> anyhow::Result<()> {
-    run(&mut npm(root, &["run", "build"]))
+/// Builds the console into `web/dist`, unless nothing under `web/` changed
+/// since the last build: a build rewrites every file of `web/dist`, and
+/// `berth-server` embeds that folder, so an unneeded build costs a rebuild
+/// of the daemon (twice in `cargo xtask test`: the tests' and the image's).
+pub(crate) fn build_web(root: &Path) -> anyhow::Result<()> {
+    let stamp = root.join("target/web-built");
+    let built = std::fs::metadata(&stamp).and_then(|m| m.modified()).ok();
+    let dist = root.join("web/dist/index.html");
+    if let Some(built) = built
+        && dist.exists()
+        && newest_input(&root.join("web"))?.is_some_and(|newest| newest < built)
+    {
+        eprintln!("web/dist is current (nothing under web/ changed since it was built)");
+        return Ok(());
+    }
+    run(&mut npm(root, &["run", "build"]))?;
+    std::fs::create_dir_all(root.join("target"))?;
+    std::fs::write(&stamp, b"")?;
+    Ok(())
+}
+
+/// The newest modification time of the console's sources: everything
+/// under `web/` but dependencies and the build's own output.
+fn newest_input(dir: &Path) -> anyhow::Result<Option<std::time::SystemTime>> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == "node_modules" || name == "dist" {
+            continue;
+        }
+        let meta = entry.metadata()?;
+        let time = if meta.is_dir() {
+            newest_input(&entry.path())?
+        } else {
+            Some(meta.modified()?)
+        };
+        newest = newest.max(time);
+    }
+    Ok(newest)
 }
 
 fn serve(root: &Path, args: &[String]) -> anyhow::Result<()> {
