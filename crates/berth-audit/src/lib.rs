@@ -99,6 +99,20 @@ fn store_err(err: StoreError) -> Error {
     }
 }
 
+/// Pruning up to `last` leaves it as the anchor the rest verifies from.
+fn put_anchor(batch: &mut berth_store::Batch, last: &AuditEvent) -> Result<(), Error> {
+    batch
+        .put(
+            META,
+            ANCHOR,
+            &ChainPoint {
+                seq: last.seq,
+                hash: last.hash.clone(),
+            },
+        )
+        .map_err(store_err)
+}
+
 fn read_err(err: layout::ReadError) -> Error {
     match err {
         layout::ReadError::Store(err) => store_err(err),
@@ -464,16 +478,7 @@ impl Audit {
                 batch.delete(CHECKPOINTS, &checkpoint_key(event.seq));
             }
             if let Some(last) = events[..keep.start].last() {
-                batch
-                    .put(
-                        META,
-                        ANCHOR,
-                        &ChainPoint {
-                            seq: last.seq,
-                            hash: last.hash.clone(),
-                        },
-                    )
-                    .map_err(store_err)?;
+                put_anchor(&mut batch, last)?;
             }
             self.store.apply(batch).map_err(store_err)?;
             removed += keep.start as u64;
@@ -500,16 +505,7 @@ impl Audit {
                 batch.delete(RAW, &seq_key(*seq));
                 batch.delete(CHECKPOINTS, &checkpoint_key(*seq));
             }
-            batch
-                .put(
-                    META,
-                    ANCHOR,
-                    &ChainPoint {
-                        seq: last.seq,
-                        hash: last.hash.clone(),
-                    },
-                )
-                .map_err(store_err)?;
+            put_anchor(&mut batch, &last)?;
             self.store.apply(batch).map_err(store_err)?;
             removed += run.len() as u64;
         }
