@@ -137,16 +137,7 @@ pub(crate) fn due(dir: &Path, policy: Compaction) -> bool {
 pub(crate) fn compact(dir: &Path, cache_bytes: u64) -> Result<Compacted, StoreError> {
     let (store, copy, old) = paths(dir);
     let bytes_before = size(&store);
-    let open = |path: &Path| {
-        sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: path.to_owned(),
-                source,
-            })
-    };
+    let open = |path: &Path| open_sled(path, cache_bytes);
     {
         let from = open(&store)?;
         let to = open(&copy)?;
@@ -180,4 +171,37 @@ pub(crate) fn compact(dir: &Path, cache_bytes: u64) -> Result<Compacted, StoreEr
         bytes_before,
         bytes_after,
     })
+}
+
+/// Opens sled's database at `path`. A database this process closed a
+/// moment ago may still hold sled's file lock while sled's background
+/// thread winds down (sled 0.34 releases it asynchronously); that lock is
+/// waited for, briefly. Another process's hold is ruled out before this by
+/// the directory's own lock ([`crate::lock`]).
+pub(crate) fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    const ATTEMPTS: u32 = 50;
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            // sled says so only in the message of an `Other` I/O error.
+            Err(sled::Error::Io(e))
+                if attempt < ATTEMPTS && e.to_string().contains("could not acquire lock") =>
+            {
+                std::thread::sleep(PAUSE);
+            }
+            Err(source) => {
+                return Err(StoreError::Open {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
 }

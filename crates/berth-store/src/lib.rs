@@ -190,14 +190,7 @@ impl Store {
         } else {
             None
         };
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let db = compact::open_sled(&path, cache_bytes)?;
         let meta = db.open_tree(META_TREE)?;
         let (schema_version, created) = match meta.get(SCHEMA_KEY)? {
             None => {
