@@ -64,9 +64,11 @@ const HEADER_LEN: usize = 1 + 4 + 8 + 8;
 /// zstd's level for blocks: sealing runs beside the writers, so a level that
 /// compresses these JSON lines nearly as well as the slow ones, fast.
 const ZSTD_LEVEL: i32 = 3;
-/// How many times a read looks again after the sealer moved events under
-/// it (a seal takes far longer than a read, so a second race is rare).
-const SEAL_RACE_RETRIES: usize = 3;
+/// How many times a read looks again when the sealer moved events under
+/// it, and how long it waits before each look (a seal's batch is applied
+/// in well under a millisecond).
+const SEAL_RACE_RETRIES: usize = 20;
+const SEAL_RACE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// What a block says of itself without being decompressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,10 +381,12 @@ impl<'a> Reader<'a> {
                 usize::MAX,
             )?;
             let first = tail.first().and_then(|(key, _)| hex_suffix(key));
-            // Or sealed between reading the head of the blocks and the tail.
-            let sealed_meanwhile =
-                first.is_some_and(|first| first > start) && self.sealed_end()? > start && !last_try;
-            if sealed_meanwhile {
+            // Or being sealed now: a seal's batch is atomic on disk, but a
+            // reader may see the tail's keys gone before the block is there.
+            // Look again in a moment; only on the last look is a gap taken
+            // as it is (an event really missing, for `verify` to name).
+            if first.is_some_and(|first| first > start) && !last_try {
+                std::thread::sleep(SEAL_RACE_PAUSE);
                 continue;
             }
             // The tail is read key by key, not as a snapshot: a seal during
