@@ -23,6 +23,21 @@ fn fill(audit: &Audit, from: usize, n: usize) {
     }
 }
 
+/// The sequence numbers of `actor`'s events, newest first.
+fn seqs_of(audit: &Audit, actor: &str) -> Vec<u64> {
+    audit
+        .query(&Query {
+            actor: Some(actor.to_owned()),
+            limit: Some(1000),
+            ..Query::default()
+        })
+        .expect("query")
+        .events
+        .iter()
+        .map(|e| e.seq)
+        .collect()
+}
+
 /// A block as stored: the 21-byte header (format, count, first and last
 /// time) and the zstd-compressed JSON lines of its events.
 fn read_block(audit: &Audit, first: u64) -> (Vec<u8>, Vec<String>) {
@@ -88,18 +103,8 @@ async fn sealed_events_verify_and_read_back() {
         (1..=30).rev().collect::<Vec<_>>()
     );
     // A filter answered from blocks and tail alike.
-    let alice = audit
-        .query(&Query {
-            actor: Some("alice".to_owned()),
-            limit: Some(1000),
-            ..Query::default()
-        })
-        .expect("query");
     let expected: Vec<u64> = (1..=30).rev().filter(|s| (s - 1) % 3 == 0).collect();
-    assert_eq!(
-        alice.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        expected
-    );
+    assert_eq!(seqs_of(&audit, "alice"), expected);
     // Reopened, the log finds its head in the blocks and the tail.
     let store = audit.store().clone();
     drop(audit);
@@ -191,18 +196,8 @@ async fn pruning_through_blocks_keeps_the_rest_verifiable() {
         crate::all(&audit).iter().map(|e| e.seq).collect::<Vec<_>>(),
         (11..=30).rev().collect::<Vec<_>>()
     );
-    let alice = audit
-        .query(&Query {
-            actor: Some("alice".to_owned()),
-            limit: Some(1000),
-            ..Query::default()
-        })
-        .expect("query");
     let expected: Vec<u64> = (11..=30).rev().filter(|s| (s - 1) % 3 == 0).collect();
-    assert_eq!(
-        alice.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        expected
-    );
+    assert_eq!(seqs_of(&audit, "alice"), expected);
     // Past every event: the newest stays.
     fill(&audit, 30, 5);
     audit.seal().expect("seal");
