@@ -129,6 +129,9 @@ pub struct StoreInfo {
     /// What compacting the store on this open did, if it did.
     #[serde(skip)]
     pub compacted: Option<Compacted>,
+    /// The cache sled was opened with, in bytes.
+    #[serde(skip)]
+    pub cache_bytes: u64,
 }
 
 /// An open store. Dropping it releases the data-directory lock; call
@@ -225,6 +228,7 @@ impl Store {
                 schema_version,
                 created,
                 compacted,
+                cache_bytes,
             },
             lock,
             disk: disk::DiskGuard::new(options.reserve_bytes),

@@ -31,7 +31,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     let info = store.info();
     tracing::info!(
         data_dir = %info.data_dir.display(),
-        cache_bytes = config.store.options().cache_bytes(),
+        cache_bytes = info.cache_bytes,
         schema_version = info.schema_version,
         created = info.created,
         "store open"
