@@ -64,12 +64,6 @@ const HEADER_LEN: usize = 1 + 4 + 8 + 8;
 /// zstd's level for blocks: sealing runs beside the writers, so a level that
 /// compresses these JSON lines nearly as well as the slow ones, fast.
 const ZSTD_LEVEL: i32 = 3;
-/// How many times a read looks again when the sealer moved events under
-/// it, and how long it waits before each look (a seal's batch is applied
-/// in well under a millisecond).
-const SEAL_RACE_RETRIES: usize = 20;
-const SEAL_RACE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
-
 /// What a block says of itself without being decompressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BlockHeader {
@@ -329,78 +323,50 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Up to `limit` stored events from `from` on, in sequence order, each
-    /// with the sequence number its place says it has: the blocks, then the
-    /// tail past the last block.
-    ///
-    /// The sealer may move events from the tail into a block between the
-    /// two reads; then the tail no longer starts where the blocks ended,
-    /// and the blocks are read again from there, so no event is skipped.
+    /// Up to `limit` events from `from` on, in sequence order: the blocks
+    /// first, then the tail. Read under [`Store::whole_batches`], so a seal
+    /// that moves events from the tail into a block lands before or after
+    /// the read, never in its middle: a gap in what is returned is an event
+    /// really missing, for `verify` to name.
     pub fn events_from(
         &mut self,
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, ReadError> {
+        let _whole = self.store.whole_batches();
         let mut out = Vec::new();
         let mut next = from;
-        for attempt in 0..SEAL_RACE_RETRIES {
-            // Blocks first: the one holding `next`, then those after it.
-            let mut header = match self.block_header_at_or_before(next)? {
-                Some(h) if next < h.end() => Some(h),
-                _ => self.block_header_at_or_after(next)?,
+        // Blocks first: the one holding `next`, then those after it.
+        let mut header = match self.block_header_at_or_before(next)? {
+            Some(h) if next < h.end() => Some(h),
+            _ => self.block_header_at_or_after(next)?,
+        };
+        while let Some(h) = header {
+            let Some(block) = self.block(h.first)? else {
+                break;
             };
-            while let Some(h) = header {
-                let Some(block) = self.block(h.first)? else {
-                    break;
-                };
-                let start = next.max(h.first);
-                for seq in start..h.end() {
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
-                    if let Some(line) = block.line(seq) {
-                        out.push((seq, line.to_vec()));
-                    }
+            let start = next.max(h.first);
+            for seq in start..h.end() {
+                if out.len() == limit {
+                    return Ok(out);
                 }
-                next = h.end();
-                header = self.block_header_at_or_after(next)?;
-            }
-            let last_try = attempt + 1 == SEAL_RACE_RETRIES;
-            // A block sealed since the loop looked: read the blocks again.
-            let sealed = self.sealed_end()?;
-            if sealed > next && !last_try {
-                continue;
-            }
-            let start = next.max(sealed);
-            let tail = self.store.range_raw(
-                RAW,
-                &seq_key(start),
-                EVENT_END,
-                limit - out.len(),
-                false,
-                usize::MAX,
-            )?;
-            let first = tail.first().and_then(|(key, _)| hex_suffix(key));
-            // Or being sealed now: a seal's batch is atomic on disk, but a
-            // reader may see the tail's keys gone before the block is there.
-            // Look again in a moment; only on the last look is a gap taken
-            // as it is (an event really missing, for `verify` to name).
-            if first.is_some_and(|first| first > start) && !last_try {
-                std::thread::sleep(SEAL_RACE_PAUSE);
-                continue;
-            }
-            // The tail is read key by key, not as a snapshot: a seal during
-            // the read takes a stretch out of its middle. Only what follows
-            // on without a gap is answered; the caller's next read finds the
-            // rest in its block.
-            for (expected, (key, bytes)) in (first.unwrap_or(start)..).zip(tail) {
-                let seq = hex_suffix(&key).unwrap_or(0);
-                if seq != expected {
-                    break;
+                if let Some(line) = block.line(seq) {
+                    out.push((seq, line.to_vec()));
                 }
-                out.push((seq, bytes));
             }
-            break;
+            next = h.end();
+            header = self.block_header_at_or_after(next)?;
+        }
+        let tail = self.store.range_raw(
+            RAW,
+            &seq_key(next),
+            EVENT_END,
+            limit - out.len(),
+            false,
+            usize::MAX,
+        )?;
+        for (key, bytes) in tail {
+            out.push((hex_suffix(&key).unwrap_or(0), bytes));
         }
         Ok(out)
     }

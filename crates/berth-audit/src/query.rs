@@ -203,6 +203,8 @@ fn last_seq_at_or_before(reader: &mut Reader<'_>, ns: u64) -> Result<Option<u64>
 impl crate::Audit {
     /// Runs a query. Filters are combined with AND.
     pub fn query(&self, q: &Query) -> Result<Page, Error> {
+        // A seal moves events from the tail into a block: seen whole.
+        let _whole = self.store().whole_batches();
         run(&mut Reader::new(self.store()), q).map_err(|e| match e {
             QueryError::Invalid(e) => e,
             QueryError::Read(e) => Error::internal(format!("audit query: {e}")),

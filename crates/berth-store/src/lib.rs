@@ -139,6 +139,10 @@ pub struct StoreInfo {
 pub struct Store {
     db: sled::Db,
     trees: RwLock<HashMap<&'static str, sled::Tree>>,
+    /// Taken to write by [`Store::apply`], to read by
+    /// [`Store::whole_batches`]: sled applies a batch atomically on disk,
+    /// but a concurrent reader may see part of it.
+    batches: RwLock<()>,
     info: StoreInfo,
     // Held for the life of the store; the OS releases the lock when it closes.
     lock: lock::DirLock,
@@ -223,6 +227,7 @@ impl Store {
         let mut store = Store {
             db,
             trees: RwLock::new(HashMap::new()),
+            batches: RwLock::new(()),
             info: StoreInfo {
                 data_dir: dir.to_owned(),
                 schema_version,

@@ -276,8 +276,20 @@ impl Store {
 
     /// Applies a batch atomically.
     pub fn apply(&self, batch: Batch) -> Result<(), StoreError> {
-        self.tree(batch.name)?.apply_batch(batch.inner)?;
+        let tree = self.tree(batch.name)?;
+        let _whole = self.batches.write();
+        tree.apply_batch(batch.inner)?;
         Ok(())
+    }
+
+    /// While the guard is held, batches are seen whole or not at all: a
+    /// reader that reads several keys one batch moves (the audit log's
+    /// tail and the block sealed from it) holds it across the reads. Never
+    /// apply a batch while holding it.
+    pub fn whole_batches(&self) -> parking_lot::RwLockReadGuard<'_, ()> {
+        // Recursive, so a reader that nests does not wait behind a writer
+        // that waits for it.
+        self.batches.read_recursive()
     }
 
     /// The greatest key in `[start, end]`, for seeking backwards through an
