@@ -366,7 +366,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         vec![String::new()]
     } else {
         [
-            "startup", "api", "audit", "kube_sim", "spaces", "relay", "sync",
+            "startup", "api", "audit", "kube_sim", "spaces", "relay", "sync", "wan",
         ]
         .map(str::to_owned)
         .to_vec()

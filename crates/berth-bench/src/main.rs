@@ -10,6 +10,7 @@ mod relay;
 mod spaces;
 mod startup;
 mod sync;
+mod wan;
 
 use std::path::PathBuf;
 
@@ -41,6 +42,10 @@ struct Args {
     spaces: Vec<usize>,
     #[arg(long)]
     only: Option<String>,
+    /// Link profiles the WAN benchmark runs, comma-separated (lan, wan,
+    /// lossy, far, fast).
+    #[arg(long, value_delimiter = ',', default_values_t = ["lan".to_owned(), "wan".to_owned(), "lossy".to_owned(), "far".to_owned(), "fast".to_owned()])]
+    wan_profiles: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,6 +80,20 @@ fn main() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new()?;
         let result = runtime.block_on(sync::run(&args.berthd))?;
         write(&args, "sync", &result)?;
+    }
+    if selected("wan") {
+        let profiles = args
+            .wan_profiles
+            .iter()
+            .map(|name| {
+                berth_testkit::wan::profile(name).ok_or_else(|| {
+                    anyhow::anyhow!("no WAN profile {name:?} (lan, wan, lossy, far, fast)")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(wan::run(&args.berthd, &profiles))?;
+        write(&args, "wan", &result)?;
     }
     if selected("kube_sim") {
         let runtime = tokio::runtime::Runtime::new()?;

@@ -68,7 +68,7 @@ pub struct Burst {
     pub seconds: f64,
 }
 
-fn fill(root: &Path, files: usize, bytes: usize, seed: u64) -> anyhow::Result<()> {
+pub fn fill(root: &Path, files: usize, bytes: usize, seed: u64) -> anyhow::Result<()> {
     let per = bytes / files.max(1);
     let mut state = seed | 1;
     for i in 0..files {
@@ -93,9 +93,22 @@ fn fill(root: &Path, files: usize, bytes: usize, seed: u64) -> anyhow::Result<()
 
 /// `tar -c | tar -x` with a loopback TCP connection between them.
 fn tar_over_tcp(from: &Path, to: &Path) -> anyhow::Result<f64> {
+    tar_over(from, to, std::net::Ipv4Addr::LOCALHOST, |addr| {
+        Ok(std::net::TcpStream::connect(addr)?)
+    })
+}
+
+/// `tar -c | tar -x` with a TCP connection between them: the receiver
+/// listens on `listen`, the sender's connection comes from `connect`.
+pub fn tar_over(
+    from: &Path,
+    to: &Path,
+    listen: std::net::Ipv4Addr,
+    connect: impl FnOnce(std::net::SocketAddr) -> anyhow::Result<std::net::TcpStream>,
+) -> anyhow::Result<f64> {
     use std::process::{Command, Stdio};
     std::fs::create_dir_all(to)?;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let listener = std::net::TcpListener::bind((listen, 0))?;
     let addr = listener.local_addr()?;
     let started = Instant::now();
     let to = to.to_owned();
@@ -107,12 +120,17 @@ fn tar_over_tcp(from: &Path, to: &Path) -> anyhow::Result<f64> {
             .stdin(Stdio::piped())
             .spawn()?;
         let mut stdin = tar.stdin.take().context("tar stdin")?;
-        std::io::copy(&mut socket, &mut stdin)?;
+        let copied = std::io::copy(&mut socket, &mut stdin);
         drop(stdin);
         if !tar.wait()?.success() {
             bail!("tar -x failed");
         }
-        Ok(())
+        match copied {
+            // tar -x stops at the archive's end marker and may leave the
+            // record's zero padding after it unread.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.map(drop).context("feeding tar -x"),
+        }
     });
     let mut tar = Command::new("tar")
         .args(["-cf", "-", "-C"])
@@ -121,20 +139,23 @@ fn tar_over_tcp(from: &Path, to: &Path) -> anyhow::Result<f64> {
         .stdout(Stdio::piped())
         .spawn()?;
     let mut stdout = tar.stdout.take().context("tar stdout")?;
-    let mut socket = std::net::TcpStream::connect(addr)?;
-    std::io::copy(&mut stdout, &mut socket)?;
+    let mut socket = connect(addr)?;
+    let sent = std::io::copy(&mut stdout, &mut socket);
     drop(socket);
+    let received = receiver
+        .join()
+        .map_err(|_| anyhow::anyhow!("receiver panicked"))?;
+    // The receiver's failure first: the sender's is its consequence.
+    received.context("receiving the tar stream")?;
+    sent.context("sending the tar stream")?;
     if !tar.wait()?.success() {
         bail!("tar -c failed");
     }
-    receiver
-        .join()
-        .map_err(|_| anyhow::anyhow!("receiver panicked"))??;
     Ok(started.elapsed().as_secs_f64())
 }
 
 /// The CLI's side of one sync folder.
-struct Side {
+pub struct Side {
     status: SharedStatus,
     input: mpsc::Sender<Input>,
     wire: berth_sync::WireCounter,
@@ -142,11 +163,11 @@ struct Side {
 }
 
 impl Side {
-    fn status(&self) -> Status {
+    pub fn status(&self) -> Status {
         self.status.lock().clone()
     }
 
-    async fn settled(&self, deadline: Duration) -> anyhow::Result<()> {
+    pub async fn settled(&self, deadline: Duration) -> anyhow::Result<()> {
         let until = Instant::now() + deadline;
         loop {
             let status = self.status();
@@ -163,14 +184,14 @@ impl Side {
         }
     }
 
-    async fn stop(self) -> anyhow::Result<()> {
+    pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.input.send(Input::Stop).await;
         self.engine.await??;
         Ok(())
     }
 }
 
-async fn open(
+pub async fn open(
     session: &dial::Session,
     local: &Path,
     remote: &str,
@@ -207,88 +228,128 @@ async fn open(
     })
 }
 
-pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
-    let sim = Simulator::start(SimOptions::default()).await?;
-    let temp = tempfile::tempdir()?;
-    let kubeconfig = temp.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig())?;
-    let config = temp.path().join("berthd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[kubernetes]\nmode = \"kubeconfig\"\nkubeconfig = {:?}\n\n[dev]\nlocal_agents = true\n",
-            kubeconfig.display().to_string()
-        ),
-    )?;
-    let data = temp.path().join("data");
-    let daemon = tokio::task::block_in_place(|| {
-        DaemonProcess::start_in(berthd, &data, &["--config", &config.display().to_string()])
-    })?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()?;
-    let token = crate::spaces::admin_token(&http, &daemon).await?;
-    // The admin's personal space, and a workload in it.
-    let deployments: kube::Api<kube::core::DynamicObject> = kube::Api::namespaced_with(
-        sim.client()?,
-        "admin",
-        &kube::core::ApiResource::from_gvk_with_plural(
-            &kube::core::GroupVersionKind::gvk("apps", "v1", "Deployment"),
-            "deployments",
-        ),
-    );
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let created = deployments
-            .create(
-                &Default::default(),
-                &serde_json::from_value(json!({
-                    "apiVersion": "apps/v1", "kind": "Deployment",
-                    "metadata": {"name": "bench"},
-                    "spec": {"selector": {"matchLabels": {"app": "bench"}},
-                        "template": {"metadata": {"labels": {"app": "bench"}},
-                            "spec": {"containers": [{"name": "bench", "image": "bench:1"}]}}}
-                }))?,
+/// A release `berthd` with a dev session ready in the admin's space: the
+/// Kubernetes API simulator in this process, the agent run locally.
+pub struct Rig {
+    _sim: Simulator,
+    pub daemon: DaemonProcess,
+    pub token: String,
+    pub session_id: String,
+    /// The container's folder, on this machine (the agent runs locally).
+    pub remote_root: PathBuf,
+    pub temp: tempfile::TempDir,
+}
+
+impl Rig {
+    /// Starts the daemon listening on `listen`.
+    pub async fn start(berthd: &Path, listen: &str) -> anyhow::Result<Rig> {
+        let sim = Simulator::start(SimOptions::default()).await?;
+        let temp = tempfile::tempdir()?;
+        let kubeconfig = temp.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, sim.kubeconfig())?;
+        let config = temp.path().join("berthd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[kubernetes]\nmode = \"kubeconfig\"\nkubeconfig = {:?}\n\n[dev]\nlocal_agents = true\n",
+                kubeconfig.display().to_string()
+            ),
+        )?;
+        let data = temp.path().join("data");
+        let daemon = tokio::task::block_in_place(|| {
+            DaemonProcess::start_on(
+                berthd,
+                &data,
+                listen,
+                &["--config", &config.display().to_string()],
             )
-            .await;
-        match created {
-            Ok(_) => break,
-            // The personal space's namespace comes with the first sign-in.
-            Err(_) if Instant::now() < until => tokio::time::sleep(Duration::from_millis(50)).await,
-            Err(e) => return Err(e.into()),
+        })?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let token = crate::spaces::admin_token(&http, &daemon).await?;
+        // The admin's personal space, and a workload in it.
+        let deployments: kube::Api<kube::core::DynamicObject> = kube::Api::namespaced_with(
+            sim.client()?,
+            "admin",
+            &kube::core::ApiResource::from_gvk_with_plural(
+                &kube::core::GroupVersionKind::gvk("apps", "v1", "Deployment"),
+                "deployments",
+            ),
+        );
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let created = deployments
+                .create(
+                    &Default::default(),
+                    &serde_json::from_value(json!({
+                        "apiVersion": "apps/v1", "kind": "Deployment",
+                        "metadata": {"name": "bench"},
+                        "spec": {"selector": {"matchLabels": {"app": "bench"}},
+                            "template": {"metadata": {"labels": {"app": "bench"}},
+                                "spec": {"containers": [{"name": "bench", "image": "bench:1"}]}}}
+                    }))?,
+                )
+                .await;
+            match created {
+                Ok(_) => break,
+                // The personal space's namespace comes with the first sign-in.
+                Err(_) if Instant::now() < until => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
+        let dev: serde_json::Value = http
+            .post(format!("{}/api/v1/spaces/admin/dev", daemon.url))
+            .bearer_auth(&token)
+            .json(&json!({"target": "bench", "workload": "deployment/bench"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let session_id = dev["session"]["id"]
+            .as_str()
+            .context("no session")?
+            .to_owned();
+        let remote_root = PathBuf::from(dev["local_root"].as_str().context("no local root")?);
+        Ok(Rig {
+            _sim: sim,
+            daemon,
+            token,
+            session_id,
+            remote_root,
+            temp,
+        })
     }
-    let dev: serde_json::Value = http
-        .post(format!("{}/api/v1/spaces/admin/dev", daemon.url))
-        .bearer_auth(&token)
-        .json(&json!({"target": "bench", "workload": "deployment/bench"}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let session_id = dev["session"]["id"]
-        .as_str()
-        .context("no session")?
-        .to_owned();
-    let remote_root = PathBuf::from(dev["local_root"].as_str().context("no local root")?);
-    let first = dial::first(
-        &daemon.url,
+
+    /// The CLI's connection to the dev session.
+    pub async fn attach(&self) -> anyhow::Result<dial::Session> {
+        attach(&self.daemon.url, &self.token, &self.session_id).await
+    }
+}
+
+/// The CLI's connection to dev session `id` of the daemon at `url`; its
+/// connections (and reconnections) are made from the calling runtime.
+pub async fn attach(url: &str, token: &str, id: &str) -> anyhow::Result<dial::Session> {
+    let first = dial::first(url, Role::Client, token, Some(id), &|_: &str| {})
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot attach: {e:?}"))?;
+    Ok(dial::run(
+        url.to_owned(),
         Role::Client,
-        &token,
-        Some(&session_id),
-        &|_: &str| {},
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("cannot attach: {e:?}"))?;
-    let session = dial::run(
-        daemon.url.clone(),
-        Role::Client,
-        token.clone(),
-        Some(session_id),
+        token.to_owned(),
+        Some(id.to_owned()),
         first,
         |_: &str| {},
-    );
+    ))
+}
+
+pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
+    let rig = Rig::start(berthd, "127.0.0.1:0").await?;
+    let session = rig.attach().await?;
+    let (temp, remote_root) = (&rig.temp, &rig.remote_root);
     let state = temp.path().join("state");
 
     // The initial sync, and tar over TCP for the same tree.
@@ -390,7 +451,7 @@ pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
     })
 }
 
-fn count_files(root: &Path) -> usize {
+pub fn count_files(root: &Path) -> usize {
     let mut count = 0;
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {

@@ -1,13 +1,15 @@
 //! Runs Berth's binaries as real processes, or its router in-process, for
 //! tests and benchmarks.
 //!
-//! Invariant: everything it starts binds to loopback on a port the OS picks,
+//! Invariant: everything it starts binds to loopback (or to an emulated
+//! link's namespace it made, [`wan`]) on a port the OS picks,
 //! lives in a temporary directory, and is killed when its handle drops.
 
 pub mod charts;
 mod in_process;
 mod oidc;
 pub mod relay;
+pub mod wan;
 
 /// Polls until a condition holds; tests wait this way instead of sleeping.
 pub use berth_kube_sim::testing::{eventually, helm};
@@ -29,7 +31,8 @@ pub use nix::sys::signal::Signal;
 /// healthy daemon is ready in milliseconds.
 pub const READY_DEADLINE: Duration = Duration::from_secs(30);
 
-/// A `berthd serve` child process on `127.0.0.1:0`, found ready through the
+/// A `berthd serve` child process on `127.0.0.1:0` (or an address of
+/// an emulated link, [`wan`]), found ready through the
 /// JSON log line that announces it.
 pub struct DaemonProcess {
     child: Child,
@@ -67,7 +70,18 @@ impl DaemonProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<DaemonProcess> {
-        DaemonProcess::start_until(berthd, data_dir, extra, env, "berthd ready")
+        DaemonProcess::start_until(berthd, data_dir, "127.0.0.1:0", extra, env, "berthd ready")
+    }
+
+    /// As [`DaemonProcess::start_in`], listening on `listen` instead of
+    /// loopback (the server's end of an emulated link).
+    pub fn start_on(
+        berthd: &Path,
+        data_dir: &Path,
+        listen: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<DaemonProcess> {
+        DaemonProcess::start_until(berthd, data_dir, listen, extra, &[], "berthd ready")
     }
 
     /// As [`DaemonProcess::start_with_env`], returning once the daemon
@@ -79,7 +93,14 @@ impl DaemonProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<DaemonProcess> {
-        DaemonProcess::start_until(berthd, data_dir, extra, env, "berthd listening")
+        DaemonProcess::start_until(
+            berthd,
+            data_dir,
+            "127.0.0.1:0",
+            extra,
+            env,
+            "berthd listening",
+        )
     }
 
     /// Starts the daemon and waits for the log line `announce`, which
@@ -87,12 +108,13 @@ impl DaemonProcess {
     fn start_until(
         berthd: &Path,
         data_dir: &Path,
+        listen: &str,
         extra: &[&str],
         env: &[(&str, &str)],
         announce: &'static str,
     ) -> anyhow::Result<DaemonProcess> {
         let mut child = Command::new(berthd)
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["serve", "--listen", listen, "--log-format", "json"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
