@@ -159,6 +159,9 @@ fn proxy_for(host: &str, secure: bool) -> Option<String> {
     (!skipped).then_some(proxy)
 }
 
+/// Unsent bytes the kernel holds for the relay connection.
+const NOTSENT_LOWAT: u32 = 128 << 10;
+
 /// A TCP connection to `host:port`, through an HTTP proxy with CONNECT
 /// when one applies.
 async fn dial(host: &str, port: u16, secure: bool) -> Result<tokio::net::TcpStream, Refused> {
@@ -191,6 +194,11 @@ async fn dial(host: &str, port: u16, secure: bool) -> Result<tokio::net::TcpStre
     })?
     .map_err(|e| Refused::Network(format!("cannot reach {target_host}:{target_port}: {e}")))?;
     let _ = tcp.set_nodelay(true);
+    // The kernel keeps at most this much unsent data for the socket; the
+    // rest waits in the multiplexer, where a keystroke can overtake sync
+    // data (a socket buffer sized for a fast path would hold seconds of
+    // bulk data ahead of it on a slow one).
+    let _ = socket2::SockRef::from(&tcp).set_tcp_notsent_lowat(NOTSENT_LOWAT);
     if proxied {
         let request = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n");
         tcp.write_all(request.as_bytes()).await.map_err(|e| {

@@ -11,13 +11,29 @@
 //! what it already had. Bounds: a stream's receiver holds at most the window
 //! it granted; a side holds at most `replay_limit` bytes of unacknowledged
 //! frames and stops sending until acknowledgements arrive.
+//!
+//! Windows are sized to the path. A stream starts with the window its
+//! opener asked for; each time its reader hands credit back, if the last
+//! hand-back was less than a round trip ago (the reader drains a quarter of
+//! the window faster than credit can travel), the window doubles, up to
+//! `max_window`, as HTTP/2 and QUIC implementations autotune theirs. The
+//! round trip is the smallest recent gap between sending a frame and its
+//! acknowledgement. Growing is this side's own business: the peer only sees
+//! more credit.
+//!
+//! Interactive traffic goes first. Frames of sync streams (bulk) wait in a
+//! lane of their own; the driver numbers a frame from the interactive lane
+//! (control, exec, port-forwards, and every stream's credit) whenever one
+//! is waiting, and lets stream data onto the connection only while less
+//! than `send_queue` bytes are queued for the socket, so a keystroke waits
+//! behind at most that much, not behind a replay buffer of sync data.
 
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -86,14 +102,26 @@ pub enum Side {
 #[derive(Debug, Clone)]
 pub struct MuxConfig {
     pub side: Side,
-    /// The receive window this side grants each stream it opens.
+    /// The receive window this side grants each stream it opens, to
+    /// start with.
     pub window: u32,
+    /// The largest a stream's receive window grows to.
+    pub max_window: u32,
+    /// Bytes of frames queued for the connection beyond which stream data
+    /// waits (control frames and credit do not).
+    pub send_queue: usize,
     /// Unacknowledged bytes this side keeps for replay before it stops
     /// sending.
     pub replay_limit: usize,
     /// Acknowledge after this many frames, or after `ack_delay`.
     pub ack_every: u64,
     pub ack_delay: Duration,
+    /// A connection that carried nothing from the peer for this long while
+    /// frames waited that long for its acknowledgement is dead, whatever
+    /// TCP thinks: [`Driver::run`] returns so that the caller reconnects
+    /// (TCP's own retransmissions back off to tens of seconds after an
+    /// outage).
+    pub silence: Duration,
 }
 
 impl MuxConfig {
@@ -101,9 +129,12 @@ impl MuxConfig {
         MuxConfig {
             side,
             window: 1 << 20,
+            max_window: MAX_WINDOW,
+            send_queue: 128 << 10,
             replay_limit: 8 << 20,
             ack_every: 32,
             ack_delay: Duration::from_millis(20),
+            silence: Duration::from_secs(5),
         }
     }
 }
@@ -166,6 +197,22 @@ impl Outgoing {
     }
 }
 
+/// Which of the driver's queues a stream's frames take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Interactive,
+    Bulk,
+}
+
+impl Lane {
+    fn of(kind: StreamKind) -> Lane {
+        match kind {
+            StreamKind::Sync => Lane::Bulk,
+            StreamKind::Control | StreamKind::PortForward | StreamKind::Exec => Lane::Interactive,
+        }
+    }
+}
+
 enum Inbound {
     Data(Vec<u8>),
     End,
@@ -190,7 +237,11 @@ struct Shared {
     streams: Mutex<HashMap<u32, StreamState>>,
     next_id: Mutex<u32>,
     out: mpsc::Sender<Outgoing>,
+    bulk: mpsc::Sender<Outgoing>,
     last_received: AtomicU64,
+    /// The path's round trip in microseconds as this side measures it (0
+    /// until the first acknowledgement).
+    rtt_micros: AtomicU64,
     /// Set when the session is over; wakes senders waiting for credit.
     is_closed: std::sync::atomic::AtomicBool,
     closed: Notify,
@@ -218,16 +269,24 @@ impl Incoming {
 pub struct Driver {
     shared: Arc<Shared>,
     out: mpsc::Receiver<Outgoing>,
+    bulk: mpsc::Receiver<Outgoing>,
     incoming: mpsc::Sender<(Stream, StreamKind, Value)>,
     next_seq: u64,
-    /// Sent and not yet acknowledged: (seq, encoded frame).
-    replay: VecDeque<(u64, Bytes)>,
+    /// Sent and not yet acknowledged: (seq, encoded frame, when sent).
+    replay: VecDeque<(u64, Bytes, Instant)>,
     replay_bytes: usize,
+    /// The smallest round trip seen lately, and since when it stands.
+    rtt: Option<(Duration, Instant)>,
 }
+
+/// How long the smallest round trip seen stands before a larger one may
+/// replace it (the path may have changed).
+const RTT_WINDOW: Duration = Duration::from_secs(10);
 
 impl Mux {
     pub fn new(config: MuxConfig) -> (Mux, Incoming, Driver) {
         let (out_tx, out_rx) = mpsc::channel(64);
+        let (bulk_tx, bulk_rx) = mpsc::channel(64);
         let (in_tx, in_rx) = mpsc::channel(64);
         let first = match config.side {
             Side::Client => 1,
@@ -238,7 +297,9 @@ impl Mux {
             streams: Mutex::default(),
             next_id: Mutex::new(first),
             out: out_tx,
+            bulk: bulk_tx,
             last_received: AtomicU64::new(0),
+            rtt_micros: AtomicU64::new(0),
             is_closed: std::sync::atomic::AtomicBool::new(false),
             closed: Notify::new(),
         });
@@ -250,10 +311,12 @@ impl Mux {
             Driver {
                 shared,
                 out: out_rx,
+                bulk: bulk_rx,
                 incoming: in_tx,
                 next_seq: 1,
                 replay: VecDeque::new(),
                 replay_bytes: 0,
+                rtt: None,
             },
         )
     }
@@ -262,6 +325,11 @@ impl Mux {
     /// what it tells the peer when it reconnects.
     pub fn last_received(&self) -> u64 {
         self.shared.last_received.load(Ordering::SeqCst)
+    }
+
+    /// The path's round trip as this side measured it, once it has.
+    pub fn round_trip(&self) -> Option<Duration> {
+        self.shared.round_trip()
     }
 
     /// Opens a stream of the kind `meta` is for; the metadata travels in
@@ -282,9 +350,10 @@ impl Mux {
             id
         };
         let window = self.shared.config.window;
-        let stream = register(&self.shared, id, window);
+        let lane = Lane::of(kind);
+        let stream = register(&self.shared, id, window, lane);
         self.shared
-            .out
+            .lane(lane)
             .send(Outgoing::Open {
                 stream: id,
                 kind,
@@ -297,7 +366,23 @@ impl Mux {
     }
 }
 
-fn register(shared: &Arc<Shared>, id: u32, window: u32) -> Stream {
+impl Shared {
+    fn lane(&self, lane: Lane) -> &mpsc::Sender<Outgoing> {
+        match lane {
+            Lane::Interactive => &self.out,
+            Lane::Bulk => &self.bulk,
+        }
+    }
+
+    fn round_trip(&self) -> Option<Duration> {
+        match self.rtt_micros.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Some(Duration::from_micros(micros)),
+        }
+    }
+}
+
+fn register(shared: &Arc<Shared>, id: u32, window: u32, lane: Lane) -> Stream {
     let (tx, rx) = mpsc::unbounded_channel();
     let credit = Arc::new(Credit {
         bytes: Mutex::new(u64::from(window)),
@@ -316,8 +401,10 @@ fn register(shared: &Arc<Shared>, id: u32, window: u32) -> Stream {
         shared: shared.clone(),
         inbound: rx,
         credit,
+        lane,
         window,
         consumed: 0,
+        credited_at: None,
         finished: false,
     }
 }
@@ -328,9 +415,13 @@ pub struct Stream {
     shared: Arc<Shared>,
     inbound: mpsc::UnboundedReceiver<Inbound>,
     credit: Arc<Credit>,
+    lane: Lane,
+    /// The receive window granted to the peer; it grows with the path.
     window: u32,
     /// Bytes read and not yet returned to the peer as credit.
     consumed: u32,
+    /// When credit was last handed back.
+    credited_at: Option<Instant>,
     finished: bool,
 }
 
@@ -345,6 +436,11 @@ impl Stream {
         self.id
     }
 
+    /// The receive window this side grants the peer now.
+    pub fn window(&self) -> u32 {
+        self.window
+    }
+
     /// A handle that sends on this stream, for a task that writes while
     /// another reads.
     pub fn writer(&self) -> StreamWriter {
@@ -352,6 +448,7 @@ impl Stream {
             id: self.id,
             shared: self.shared.clone(),
             credit: self.credit.clone(),
+            lane: self.lane,
         }
     }
 
@@ -369,7 +466,7 @@ impl Stream {
             Some(Inbound::Data(data)) => {
                 self.consumed += data.len() as u32;
                 if self.consumed >= self.window / 4 {
-                    let bytes = std::mem::take(&mut self.consumed);
+                    let bytes = std::mem::take(&mut self.consumed) + self.grow();
                     let _ = self
                         .shared
                         .out
@@ -399,6 +496,24 @@ impl Stream {
         }
     }
 
+    /// Doubles the window when a quarter of it was read within a round
+    /// trip of the last hand-back: the window, not the reader, is what
+    /// holds the stream back. Returns the bytes the window grew by.
+    fn grow(&mut self) -> u32 {
+        let now = Instant::now();
+        let last = self.credited_at.replace(now);
+        let max = self.shared.config.max_window;
+        match (last, self.shared.round_trip()) {
+            (Some(last), Some(rtt)) if self.window < max && now - last < rtt => {
+                let grown = self.window.saturating_mul(2).min(max);
+                let by = grown - self.window;
+                self.window = grown;
+                by
+            }
+            _ => 0,
+        }
+    }
+
     /// Ends this side: the peer reads to the end, then `None`.
     pub async fn close(&self) -> Result<(), StreamError> {
         self.writer().close().await
@@ -416,6 +531,7 @@ pub struct StreamWriter {
     id: u32,
     shared: Arc<Shared>,
     credit: Arc<Credit>,
+    lane: Lane,
 }
 
 impl StreamWriter {
@@ -443,7 +559,7 @@ impl StreamWriter {
             };
             let (chunk, rest) = data.split_at(n);
             self.shared
-                .out
+                .lane(self.lane)
                 .send(Outgoing::Data {
                     stream: self.id,
                     data: chunk.to_vec(),
@@ -458,7 +574,7 @@ impl StreamWriter {
     /// Ends this side: the peer reads to the end, then `None`.
     pub async fn close(&self) -> Result<(), StreamError> {
         self.shared
-            .out
+            .lane(self.lane)
             .send(Outgoing::Close { stream: self.id })
             .await
             .map_err(|_| StreamError::Closed)
@@ -469,7 +585,7 @@ impl StreamWriter {
         self.shared.streams.lock().remove(&self.id);
         let _ = self
             .shared
-            .out
+            .lane(self.lane)
             .send(Outgoing::Reset {
                 stream: self.id,
                 code: code.code(),
@@ -483,7 +599,7 @@ impl Drop for Stream {
     fn drop(&mut self) {
         if self.shared.streams.lock().remove(&self.id).is_some() && !self.finished {
             // Dropped mid-way: tell the peer rather than leave it waiting.
-            let _ = self.shared.out.try_send(Outgoing::Reset {
+            let _ = self.shared.lane(self.lane).try_send(Outgoing::Reset {
                 stream: self.id,
                 code: ResetCode::Abandoned.code(),
                 reason: "the stream was abandoned".to_owned(),
@@ -498,6 +614,23 @@ impl Drop for Driver {
         self.shared.closed.notify_waiters();
         // Readers see the session end instead of waiting forever.
         self.shared.streams.lock().clear();
+    }
+}
+
+/// What waits for the connection's writer, in bytes; the driver holds
+/// stream data back while it is over `limit`.
+struct SendQueue {
+    bytes: AtomicUsize,
+    limit: usize,
+    drained: Notify,
+}
+
+impl SendQueue {
+    fn sent(&self, len: usize) {
+        let before = self.bytes.fetch_sub(len, Ordering::Relaxed);
+        if before >= self.limit && before - len < self.limit {
+            self.drained.notify_one();
+        }
     }
 }
 
@@ -528,20 +661,38 @@ impl Driver {
     pub async fn run<L: Link>(&mut self, link: L, peer_received: u64) -> Result<Ended, MuxError> {
         let (mut tx, mut rx) = link.split();
         // Frames for the wire. Unbounded, yet bounded in practice: stream
-        // frames enter only while the replay buffer has room, and ACKs are
-        // a few bytes each.
+        // frames enter only while the replay buffer has room and less than
+        // `send_queue` bytes wait here, and ACKs are a few bytes each.
         let (wire, mut to_send) = mpsc::unbounded_channel::<Bytes>();
-        let writer = async move {
-            while let Some(frame) = to_send.recv().await {
-                tx.send(frame).await?;
+        let queue = Arc::new(SendQueue {
+            bytes: AtomicUsize::new(0),
+            limit: self.shared.config.send_queue,
+            drained: Notify::new(),
+        });
+        let writer = {
+            let queue = queue.clone();
+            async move {
+                while let Some(frame) = to_send.recv().await {
+                    let len = frame.len();
+                    tx.send(frame).await?;
+                    queue.sent(len);
+                }
+                Ok::<(), LinkError>(())
             }
-            Ok::<(), LinkError>(())
         };
         tokio::pin!(writer);
+        let push = |frame: Bytes| {
+            queue.bytes.fetch_add(frame.len(), Ordering::Relaxed);
+            let _ = wire.send(frame);
+        };
         self.acknowledged(peer_received);
-        for (_, frame) in &self.replay {
-            let _ = wire.send(frame.clone());
+        let now = Instant::now();
+        for (_, frame, sent) in &mut self.replay {
+            *sent = now;
+            push(frame.clone());
         }
+        let mut heard = now;
+        let mut liveness = tokio::time::interval(self.shared.config.silence / 4);
         let config = self.shared.config.clone();
         let mut unacked_in: u64 = 0;
         let mut ack_timer = tokio::time::interval(config.ack_delay);
@@ -549,11 +700,14 @@ impl Driver {
         let ack = |unacked_in: &mut u64| {
             *unacked_in = 0;
             let seq = shared.last_received.load(Ordering::SeqCst);
-            let _ = wire.send(Bytes::from(Frame::Ack { seq }.encode()));
+            push(Bytes::from(Frame::Ack { seq }.encode()));
         };
         loop {
             let room = self.replay_bytes < config.replay_limit;
+            let open = queue.bytes.load(Ordering::Relaxed) < queue.limit;
             tokio::select! {
+                // Interactive frames before bulk ones, whenever both wait.
+                biased;
                 written = &mut writer => {
                     return Ok(Ended::Disconnected(written.err()));
                 }
@@ -563,6 +717,7 @@ impl Driver {
                         Some(Err(err)) => return Ok(Ended::Disconnected(Some(err))),
                         Some(Ok(bytes)) => bytes,
                     };
+                    heard = Instant::now();
                     let frame = Frame::decode(&bytes)?;
                     if let Some(seq) = frame.seq() {
                         let last = self.shared.last_received.load(Ordering::SeqCst);
@@ -580,33 +735,71 @@ impl Driver {
                         ack(&mut unacked_in);
                     }
                 }
-                outgoing = self.out.recv(), if room => {
+                outgoing = self.out.recv(), if room && open => {
                     let Some(outgoing) = outgoing else {
                         return Ok(Ended::Finished);
                     };
-                    if let Outgoing::Credit { stream, bytes } = &outgoing
-                        && let Some(state) = self.shared.streams.lock().get_mut(stream)
-                    {
-                        // What the peer may send grows as this side hands out credit.
-                        state.receivable += u64::from(*bytes);
-                    }
-                    let seq = self.next_seq;
-                    self.next_seq += 1;
-                    let encoded = Bytes::from(outgoing.numbered(seq).encode());
-                    self.replay_bytes += encoded.len();
-                    self.replay.push_back((seq, encoded.clone()));
-                    let _ = wire.send(encoded);
+                    push(self.number(outgoing));
                 }
+                Some(outgoing) = self.bulk.recv(), if room && open => {
+                    push(self.number(outgoing));
+                }
+                _ = queue.drained.notified(), if room && !open => {}
                 _ = ack_timer.tick(), if unacked_in > 0 => ack(&mut unacked_in),
+                _ = liveness.tick() => {
+                    let waiting = self.replay.front().is_some_and(|(_, _, sent)| sent.elapsed() > config.silence);
+                    if waiting && heard.elapsed() > config.silence {
+                        return Ok(Ended::Disconnected(Some(LinkError(format!(
+                            "nothing heard from the other side for {}s while frames waited for it",
+                            config.silence.as_secs_f64()
+                        )))));
+                    }
+                }
             }
         }
     }
 
+    /// Gives `outgoing` the next sequence number and keeps it for replay.
+    fn number(&mut self, outgoing: Outgoing) -> Bytes {
+        if let Outgoing::Credit { stream, bytes } = &outgoing
+            && let Some(state) = self.shared.streams.lock().get_mut(stream)
+        {
+            // What the peer may send grows as this side hands out credit.
+            state.receivable += u64::from(*bytes);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let encoded = Bytes::from(outgoing.numbered(seq).encode());
+        self.replay_bytes += encoded.len();
+        self.replay
+            .push_back((seq, encoded.clone(), Instant::now()));
+        encoded
+    }
+
     fn acknowledged(&mut self, seq: u64) {
-        while self.replay.front().is_some_and(|(s, _)| *s <= seq) {
-            if let Some((_, frame)) = self.replay.pop_front() {
+        let mut newest = None;
+        while self.replay.front().is_some_and(|(s, _, _)| *s <= seq) {
+            if let Some((_, frame, sent)) = self.replay.pop_front() {
                 self.replay_bytes -= frame.len();
+                newest = Some(sent);
             }
+        }
+        if let Some(sent) = newest {
+            self.sample_round_trip(sent.elapsed());
+        }
+    }
+
+    /// Keeps the smallest round trip of the last [`RTT_WINDOW`]: the
+    /// acknowledgement's own delay and queueing only ever add to it.
+    fn sample_round_trip(&mut self, sample: Duration) {
+        let now = Instant::now();
+        let keep = self
+            .rtt
+            .is_some_and(|(rtt, since)| rtt <= sample && now - since < RTT_WINDOW);
+        if !keep {
+            self.rtt = Some((sample, now));
+            let micros = u64::try_from(sample.as_micros()).unwrap_or(u64::MAX).max(1);
+            self.shared.rtt_micros.store(micros, Ordering::Relaxed);
         }
     }
 
@@ -647,7 +840,7 @@ impl Driver {
                         "stream {stream} asks for a window of {window} bytes (1 to {MAX_WINDOW})"
                     )));
                 }
-                let accepted = register(&self.shared, stream, window);
+                let accepted = register(&self.shared, stream, window, Lane::of(kind));
                 if self.incoming.send((accepted, kind, meta)).await.is_err() {
                     // Nobody accepts streams on this side any more.
                     self.shared.streams.lock().remove(&stream);

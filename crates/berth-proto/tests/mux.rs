@@ -347,3 +347,199 @@ async fn a_peer_that_breaks_the_protocol_ends_the_session_with_a_reason() {
     let ended = hostile(vec![open(1, 1, 1024), open(1, 1, 1024)]).await;
     assert!(matches!(ended, Ok(Ended::Disconnected(None))), "{ended:?}");
 }
+
+/// One end of an in-memory connection over a slow path: each frame
+/// arrives `delay` after it was sent, and at most `frames` frames are on
+/// the way at once (a socket's buffer on a link of limited rate).
+struct SlowLink {
+    tx: mpsc::Sender<(tokio::time::Instant, Vec<u8>)>,
+    rx: mpsc::Receiver<Vec<u8>>,
+}
+
+fn slow_pair(delay: Duration, frames: usize) -> (SlowLink, SlowLink) {
+    let direction = || {
+        let (tx, mut sent) = mpsc::channel::<(tokio::time::Instant, Vec<u8>)>(frames);
+        let (arrived_tx, arrived) = mpsc::channel(frames);
+        tokio::spawn(async move {
+            while let Some((at, frame)) = sent.recv().await {
+                tokio::time::sleep_until(at + delay).await;
+                if arrived_tx.send(frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (tx, arrived)
+    };
+    let ((a_tx, b_rx), (b_tx, a_rx)) = (direction(), direction());
+    (
+        SlowLink { tx: a_tx, rx: a_rx },
+        SlowLink { tx: b_tx, rx: b_rx },
+    )
+}
+
+struct SlowTx(mpsc::Sender<(tokio::time::Instant, Vec<u8>)>);
+struct SlowRx(mpsc::Receiver<Vec<u8>>);
+
+impl Link for SlowLink {
+    type Tx = SlowTx;
+    type Rx = SlowRx;
+    fn split(self) -> (SlowTx, SlowRx) {
+        (SlowTx(self.tx), SlowRx(self.rx))
+    }
+}
+
+impl LinkTx for SlowTx {
+    async fn send(&mut self, frame: bytes::Bytes) -> Result<(), LinkError> {
+        self.0
+            .send((tokio::time::Instant::now(), frame.to_vec()))
+            .await
+            .map_err(|_| LinkError("closed".to_owned()))
+    }
+}
+
+impl LinkRx for SlowRx {
+    async fn recv(&mut self) -> Option<Result<Vec<u8>, LinkError>> {
+        self.0.recv().await.map(Ok)
+    }
+}
+
+async fn drive_slow(mut driver: Driver, link: SlowLink) {
+    match driver.run(link, 0).await {
+        Ok(Ended::Finished) | Ok(Ended::Disconnected(_)) => {}
+        Err(err) => panic!("session failed: {err}"),
+    }
+}
+
+#[tokio::test]
+async fn a_window_grows_to_fill_a_long_path_and_no_further_than_its_bound() {
+    let max_window = 8 << 20;
+    let config = |side| MuxConfig {
+        max_window,
+        ..MuxConfig::new(side)
+    };
+    let (client, _client_in, client_driver) = Mux::new(config(Side::Client));
+    let (_agent, mut agent_in, agent_driver) = Mux::new(config(Side::Agent));
+    // 20 ms each way, with room for far more than a 1 MiB window in flight.
+    let (a, b) = slow_pair(Duration::from_millis(20), 4096);
+    tokio::spawn(drive_slow(client_driver, a));
+    tokio::spawn(drive_slow(agent_driver, b));
+    let stream = client
+        .open(StreamKind::PortForward, json!({"port": 8080}))
+        .await
+        .expect("open");
+    let writer = stream.writer();
+    let data = pattern(48 << 20);
+    let sending = tokio::spawn(async move {
+        writer.send(&data).await.expect("send");
+        writer.close().await.expect("close");
+    });
+    let (mut accepted, _, _) = agent_in.accept().await.expect("accepted");
+    let initial = accepted.window();
+    let mut received = 0usize;
+    let mut largest = initial;
+    while let Some(chunk) = accepted.recv().await {
+        received += chunk.expect("data").len();
+        largest = largest.max(accepted.window());
+    }
+    sending.await.expect("sender");
+    assert_eq!(received, 48 << 20);
+    assert_eq!(initial, 1 << 20, "streams start with the configured window");
+    assert!(
+        largest > initial,
+        "a reader that keeps up with a window-limited path grows the window ({largest})"
+    );
+    assert!(
+        largest <= max_window,
+        "the window stays within its bound ({largest})"
+    );
+    assert!(
+        client.round_trip().is_some(),
+        "the client measured the path"
+    );
+}
+
+#[tokio::test]
+async fn keystrokes_wait_behind_a_bounded_amount_of_sync_data() {
+    let (client, _client_in, client_driver) = Mux::new(MuxConfig::new(Side::Client));
+    let (_agent, mut agent_in, agent_driver) = Mux::new(MuxConfig::new(Side::Agent));
+    // A slow path: four frames on the way at once, 1 ms each.
+    let (a, b) = slow_pair(Duration::from_millis(1), 4);
+    tokio::spawn(drive_slow(client_driver, a));
+    tokio::spawn(drive_slow(agent_driver, b));
+    let received = Arc::new(AtomicU64::new(0));
+    let (keys_tx, mut keys) = mpsc::unbounded_channel::<u64>();
+    {
+        let received = received.clone();
+        tokio::spawn(async move {
+            while let Some((mut stream, kind, _)) = agent_in.accept().await {
+                let (received, keys_tx) = (received.clone(), keys_tx.clone());
+                tokio::spawn(async move {
+                    while let Some(Ok(data)) = stream.recv().await {
+                        if kind == StreamKind::Sync {
+                            received.fetch_add(data.len() as u64, Ordering::SeqCst);
+                        } else {
+                            // The sync bytes that arrived before this key.
+                            let _ = keys_tx.send(received.load(Ordering::SeqCst));
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let bulk = client
+        .open(StreamKind::Sync, json!({"path": "/src"}))
+        .await
+        .expect("open sync");
+    let writer = bulk.writer();
+    let sending = tokio::spawn(async move {
+        let chunk = pattern(1 << 20);
+        for _ in 0..24 {
+            if writer.send(&chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let shell = client
+        .open(StreamKind::Exec, json!({"command": ["sh"]}))
+        .await
+        .expect("open exec");
+    for _ in 0..5 {
+        // Wait until the sync has the path busy.
+        let start = received.load(Ordering::SeqCst);
+        while received.load(Ordering::SeqCst) < start + (1 << 20) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let before = received.load(Ordering::SeqCst);
+        shell.send(b"k").await.expect("key");
+        let at_arrival = keys.recv().await.expect("the key arrived");
+        let behind = at_arrival - before;
+        assert!(
+            behind <= 640 << 10,
+            "a key waited behind {behind} bytes of sync data (the send queue is 128 KiB, the path holds 256 KiB)"
+        );
+    }
+    sending.abort();
+}
+
+#[tokio::test]
+async fn a_connection_that_goes_silent_with_frames_unacknowledged_is_given_up() {
+    let config = MuxConfig {
+        silence: Duration::from_millis(200),
+        ..MuxConfig::new(Side::Client)
+    };
+    let (client, _client_in, mut client_driver) = Mux::new(config);
+    // The other end of the link is never driven: nothing ever comes back,
+    // as over a link that went dark.
+    let (a, _dark) = slow_pair(Duration::from_millis(1), 64);
+    let running = tokio::spawn(async move { client_driver.run(a, 0).await });
+    let _stream = client
+        .open(StreamKind::PortForward, json!({"port": 8080}))
+        .await
+        .expect("open");
+    match running.await.expect("driver") {
+        Ok(Ended::Disconnected(Some(LinkError(reason)))) => {
+            assert!(reason.contains("nothing heard"), "{reason}");
+        }
+        other => panic!("the driver should give the connection up: {other:?}"),
+    }
+}

@@ -11,6 +11,7 @@ mod sessions;
 mod spaces;
 mod up;
 mod version;
+mod wan;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
