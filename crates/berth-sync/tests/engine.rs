@@ -267,6 +267,17 @@ fn the_first_sync_merges_both_trees_and_sends_only_what_differs() {
     assert!(status.errors.is_empty(), "{status:?}");
     // The 2 MiB the image had did not travel.
     assert!(status.wire_bytes_sent < 64 * 1024, "{status:?}");
+    // Progress: four files went over and one came back; nothing is left.
+    assert_eq!(
+        (status.files_pending, status.bytes_pending),
+        (0, 0),
+        "{status:?}"
+    );
+    assert_eq!(
+        (status.files_done, status.bytes_done),
+        (5, 13 + 18 + 14 + 13 + 2),
+        "{status:?}"
+    );
 }
 
 #[test]

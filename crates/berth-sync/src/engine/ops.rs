@@ -41,6 +41,17 @@ impl Op {
             Op::Push { path, .. } | Op::Pull { path, .. } | Op::ConflictCopy { path, .. } => path,
         }
     }
+
+    /// The size of the file content this operation moves, if it moves a
+    /// file (for progress).
+    fn content(&self) -> Option<u64> {
+        let entry = match self {
+            Op::Push { entry, .. } => entry.as_ref()?,
+            Op::Pull { entry, .. } => entry,
+            Op::ConflictCopy { remote, .. } => remote,
+        };
+        (entry.kind == Kind::File).then_some(entry.size)
+    }
 }
 
 /// A UTC timestamp for names: `20261127T194952Z`.
@@ -84,6 +95,11 @@ impl Coordinator {
     }
 
     fn start(&mut self, op: Op) -> u64 {
+        if let Some(size) = op.content() {
+            let mut status = self.status();
+            status.files_pending += 1;
+            status.bytes_pending += size;
+        }
         let id = self.id();
         self.busy.insert(op.path().clone(), id);
         self.ops.insert(id, op);
@@ -267,6 +283,15 @@ impl Coordinator {
         };
         if self.busy.get(op.path()) == Some(&id) {
             self.busy.remove(op.path());
+        }
+        if let Some(size) = op.content() {
+            let mut status = self.status();
+            status.files_pending -= 1;
+            status.bytes_pending -= size;
+            if error.is_none() {
+                status.files_done += 1;
+                status.bytes_done += size;
+            }
         }
         match op {
             Op::Push { path, entry, since } => match error {

@@ -50,6 +50,18 @@ pub struct Status {
     pub latencies_ms: Vec<f64>,
     /// Saves timed so far (the latencies above are the last of them).
     pub saves: u64,
+    /// Files (and their content) that operations the peer has finished
+    /// moved, both ways: what a progress bar shows as done.
+    #[serde(default)]
+    pub files_done: u64,
+    #[serde(default)]
+    pub bytes_done: u64,
+    /// Files (and their content) in operations still waiting for the peer:
+    /// with the done counters, the whole of what a first sync moves.
+    #[serde(default)]
+    pub files_pending: u64,
+    #[serde(default)]
+    pub bytes_pending: u64,
 }
 
 pub const LATENCY_SAMPLES: usize = 1000;

@@ -14,6 +14,7 @@
 mod dev;
 mod init;
 mod links;
+mod progress;
 mod report;
 mod run;
 mod status;

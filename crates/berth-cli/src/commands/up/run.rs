@@ -11,6 +11,7 @@ use berth_sync::Input;
 use berth_sync::engine::{self, Phase, Status};
 
 use super::links::Folder;
+use super::progress::{Progress, Totals};
 use super::report::{REPORT_EVERY, Reported, sleep_warning};
 use super::status::{FolderStatus, UpStatus, write_status};
 use super::{Resolved, bytes, now_secs};
@@ -32,7 +33,7 @@ pub(super) async fn run_until_stopped(
     let mut synced_at: Option<Duration> = None;
     let mut shown_conflicts = 0;
     let mut shown_errors = std::collections::BTreeSet::new();
-    let mut last_line = Instant::now();
+    let mut progress = Progress::new(tty);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let status_file = resolved.status_file();
     let mut warned = None;
@@ -100,9 +101,7 @@ pub(super) async fn run_until_stopped(
                 let took = started.elapsed();
                 synced_at = Some(took);
                 let entries: usize = statuses.iter().map(|s| s.local_entries).sum();
-                if tty {
-                    clear_line();
-                }
+                progress.finish();
                 eprintln!(
                     "In sync: {entries} entries, {files} files sent or received ({}) in {:.1}s. Watching for changes.",
                     bytes(sent + received),
@@ -114,22 +113,8 @@ pub(super) async fn run_until_stopped(
                 eprintln!(
                     "Ctrl-C stops syncing; the workload stays in dev mode until `berth down`."
                 );
-            } else if tty || last_line.elapsed() > Duration::from_secs(2) {
-                last_line = Instant::now();
-                let secs = started.elapsed().as_secs_f64().max(0.001);
-                let pending: usize = statuses.iter().map(|s| s.pending).sum();
-                let line = format!(
-                    "Syncing: {files} files, {} ({}/s), {pending} pending",
-                    bytes(sent + received),
-                    bytes(((sent + received) as f64 / secs) as u64)
-                );
-                if tty {
-                    clear_line();
-                    eprint!("{line}");
-                    let _ = std::io::stderr().flush();
-                } else {
-                    eprintln!("{line}");
-                }
+            } else {
+                progress.update(Totals::of(&statuses));
             }
         }
         for conflict in statuses
@@ -144,6 +129,7 @@ pub(super) async fn run_until_stopped(
                 .unwrap_or(conflict);
             line(
                 tty,
+                &progress,
                 &format!(
                     "Conflict: {original} changed on both sides; yours is kept, the container's is {conflict}"
                 ),
@@ -151,7 +137,7 @@ pub(super) async fn run_until_stopped(
         }
         for (path, error) in statuses.iter().flat_map(|s| s.errors.iter()) {
             if shown_errors.insert(format!("{path}\0{error}")) {
-                line(tty, &format!("Cannot sync {path}: {error}"));
+                line(tty, &progress, &format!("Cannot sync {path}: {error}"));
             }
         }
         if last_report.elapsed() > REPORT_EVERY {
@@ -161,7 +147,7 @@ pub(super) async fn run_until_stopped(
         if last_space_check.is_none_or(|at| at.elapsed() > Duration::from_secs(30)) {
             last_space_check = Some(Instant::now());
             if let Some(text) = sleep_warning(client, &resolved.space, &mut warned).await {
-                line(tty, &text);
+                line(tty, &progress, &text);
             }
         }
         if synced_at.is_some() && tty {
@@ -185,6 +171,7 @@ pub(super) async fn run_until_stopped(
         .map(|f| engine::snapshot(&f.status))
         .collect();
     reported.send(client, &dev.session.id, &statuses).await;
+    progress.finish();
     for folder in &folders {
         let _ = folder.input.send(Input::Stop).await;
     }
@@ -216,9 +203,9 @@ fn clear_line() {
 }
 
 /// Prints a line of its own, over the progress line on a terminal.
-fn line(tty: bool, text: &str) {
+fn line(tty: bool, progress: &Progress, text: &str) {
     if tty {
         clear_line();
     }
-    eprintln!("{text}");
+    progress.println(text);
 }
