@@ -34,6 +34,10 @@ impl Totals {
     }
 }
 
+/// The bar on a terminal: done of the whole, files, the rate and the time
+/// left (indicatif estimates both from the recent past).
+const BAR: &str = "Syncing [{bar:24}] {binary_bytes}/{binary_total_bytes} {msg} {binary_bytes_per_sec}, {eta} left";
+
 /// Plain lines come this often.
 const LINE_EVERY: Duration = Duration::from_secs(2);
 /// The plain line's rate is over this much of the recent past.
@@ -50,11 +54,9 @@ impl Progress {
         let bar = tty.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "Syncing [{bar:24}] {binary_bytes}/{binary_total_bytes} {msg} {binary_bytes_per_sec}, {eta} left",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+                ProgressStyle::with_template(BAR)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
             );
             bar
         });
@@ -142,6 +144,11 @@ mod tests {
             bytes_pending,
             ..Status::default()
         }
+    }
+
+    #[test]
+    fn the_bar_template_is_one_indicatif_reads() {
+        assert!(ProgressStyle::with_template(BAR).is_ok());
     }
 
     #[test]
