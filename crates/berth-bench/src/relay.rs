@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 use berth_proto::mux::{Incoming, Mux, MuxConfig, Side};
 use berth_proto::{Handshake, Hello, PortForwardOpen, Welcome};
 use berth_testkit::DaemonProcess;
-use berth_testkit::relay::{WsLink, connect};
+use berth_testkit::relay::{WsLink, connect, echo};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::json;
@@ -122,21 +122,6 @@ async fn pair(base: &str, token: &str, http: &reqwest::Client) -> anyhow::Result
         client,
         agent_incoming,
     })
-}
-
-/// The agent side echoes every stream.
-fn echo(mut incoming: Incoming) {
-    tokio::spawn(async move {
-        while let Some((mut stream, _, _)) = incoming.accept().await {
-            tokio::spawn(async move {
-                while let Some(Ok(data)) = stream.recv().await {
-                    if stream.send(&data).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
 }
 
 async fn tcp_baseline() -> anyhow::Result<f64> {

@@ -116,3 +116,34 @@ impl LinkRx for WsRx {
         }
     }
 }
+
+/// An agent's side that sends every stream's bytes back, and closes each
+/// stream when the other side closes it.
+pub fn echo(mut incoming: berth_proto::mux::Incoming) {
+    tokio::spawn(async move {
+        while let Some((mut stream, _, _)) = incoming.accept().await {
+            tokio::spawn(async move {
+                while let Some(Ok(data)) = stream.recv().await {
+                    if stream.send(&data).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = stream.close().await;
+            });
+        }
+    });
+}
+
+/// `len` bytes that do not repeat in any short period (xorshift), so a
+/// byte out of place shows.
+pub fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}

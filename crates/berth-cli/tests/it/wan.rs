@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use berth_dial::{self as dial, Role};
 use berth_proto::StreamKind;
-use berth_proto::mux::Incoming;
 use berth_testkit::TestServer;
+use berth_testkit::relay::{echo, pattern};
 use berth_testkit::wan::{Wan, profile};
 use serde_json::json;
 
@@ -33,34 +33,6 @@ async fn new_session(server: &TestServer, token: &str, space: &str) -> (String, 
         created["session"]["id"].as_str().expect("id").to_owned(),
         created["agent_token"].as_str().expect("token").to_owned(),
     )
-}
-
-/// The agent's side: every stream's bytes back to the CLI.
-fn echo(mut incoming: Incoming) {
-    tokio::spawn(async move {
-        while let Some((mut stream, _, _)) = incoming.accept().await {
-            tokio::spawn(async move {
-                while let Some(Ok(data)) = stream.recv().await {
-                    if stream.send(&data).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = stream.close().await;
-            });
-        }
-    });
-}
-
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

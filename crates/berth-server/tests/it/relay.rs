@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use berth_proto::StreamKind;
-use berth_proto::mux::{Driver, Ended, Incoming, Mux, MuxConfig, Side};
+use berth_proto::mux::{Driver, Ended, Mux, MuxConfig, Side};
 use berth_testkit::TestServer;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::auth_local::{call, member};
 
-use berth_testkit::relay::{Ws, WsLink, connect};
+use berth_testkit::relay::{Ws, WsLink, connect, echo, pattern};
 
 /// A server whose relay waits `grace` for a side to come back.
 async fn server_with_grace(grace: Duration) -> TestServer {
@@ -67,33 +67,6 @@ async fn new_session(server: &TestServer, token: &str, space: &str) -> (String, 
         created["session"]["id"].as_str().expect("id").to_owned(),
         created["agent_token"].as_str().expect("token").to_owned(),
     )
-}
-
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-fn echo(mut incoming: Incoming) {
-    tokio::spawn(async move {
-        while let Some((mut stream, _, _)) = incoming.accept().await {
-            tokio::spawn(async move {
-                while let Some(Ok(data)) = stream.recv().await {
-                    if stream.send(&data).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = stream.close().await;
-            });
-        }
-    });
 }
 
 async fn round_trip(client: &Mux, data: &[u8]) -> Vec<u8> {
