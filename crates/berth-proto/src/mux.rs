@@ -24,9 +24,9 @@
 //! Interactive traffic goes first. Frames of sync streams (bulk) wait in a
 //! lane of their own; the driver numbers a frame from the interactive lane
 //! (control, exec, port-forwards, and every stream's credit) whenever one
-//! is waiting, and lets stream data onto the connection only while less
-//! than `send_queue` bytes are queued for the socket, so a keystroke waits
-//! behind at most that much, not behind a replay buffer of sync data.
+//! is waiting, and numbers stream frames only while less than `send_queue`
+//! bytes are queued for the socket, so a keystroke waits behind at most
+//! that much, not behind a replay buffer of sync data.
 
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -107,8 +107,8 @@ pub struct MuxConfig {
     pub window: u32,
     /// The largest a stream's receive window grows to.
     pub max_window: u32,
-    /// Bytes of frames queued for the connection beyond which stream data
-    /// waits (control frames and credit do not).
+    /// Bytes of frames queued for the connection beyond which the driver
+    /// numbers no more stream frames, of either lane (ACKs still go).
     pub send_queue: usize,
     /// Unacknowledged bytes this side keeps for replay before it stops
     /// sending.
@@ -617,6 +617,19 @@ impl Drop for Driver {
     }
 }
 
+/// The next frame a stream handed over: an interactive one whenever one
+/// waits, else a bulk one. `None` when every stream and handle is gone.
+async fn next_outgoing(
+    interactive: &mut mpsc::Receiver<Outgoing>,
+    bulk: &mut mpsc::Receiver<Outgoing>,
+) -> Option<Outgoing> {
+    tokio::select! {
+        biased;
+        outgoing = interactive.recv() => outgoing,
+        Some(outgoing) = bulk.recv() => Some(outgoing),
+    }
+}
+
 /// What waits for the connection's writer, in bytes; the driver holds
 /// stream data back while it is over `limit`.
 struct SendQueue {
@@ -706,8 +719,6 @@ impl Driver {
             let room = self.replay_bytes < config.replay_limit;
             let open = queue.bytes.load(Ordering::Relaxed) < queue.limit;
             tokio::select! {
-                // Interactive frames before bulk ones, whenever both wait.
-                biased;
                 written = &mut writer => {
                     return Ok(Ended::Disconnected(written.err()));
                 }
@@ -735,13 +746,10 @@ impl Driver {
                         ack(&mut unacked_in);
                     }
                 }
-                outgoing = self.out.recv(), if room && open => {
+                outgoing = next_outgoing(&mut self.out, &mut self.bulk), if room && open => {
                     let Some(outgoing) = outgoing else {
                         return Ok(Ended::Finished);
                     };
-                    push(self.number(outgoing));
-                }
-                Some(outgoing) = self.bulk.recv(), if room && open => {
                     push(self.number(outgoing));
                 }
                 _ = queue.drained.notified(), if room && !open => {}
