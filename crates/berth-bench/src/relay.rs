@@ -37,6 +37,8 @@ pub struct RelayBench {
     pub tcp_loopback_mb_per_s: f64,
     pub relay_mb_per_s: f64,
     pub relay_share_of_tcp: f64,
+    /// The same share under the name runs are compared by (issue 16).
+    pub ratio_to_tcp: f64,
     pub round_trip_64_bytes: Latency,
     pub idle_sessions: usize,
     pub daemon_rss_before_bytes: Option<u64>,
@@ -298,6 +300,7 @@ pub async fn run(berthd: &Path, seconds: u64) -> anyhow::Result<RelayBench> {
         tcp_loopback_mb_per_s,
         relay_mb_per_s,
         relay_share_of_tcp: relay_mb_per_s / tcp_loopback_mb_per_s,
+        ratio_to_tcp: relay_mb_per_s / tcp_loopback_mb_per_s,
         round_trip_64_bytes: Latency::from_micros(&rtt),
         idle_sessions: IDLE_SESSIONS,
         daemon_rss_before_bytes: rss_before,
