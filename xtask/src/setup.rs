@@ -1,6 +1,6 @@
 //! Installs what the tests need, idempotently: the console's npm packages,
 //! Debian's Chromium for browser tests, runc and skopeo for the image
-//! check, musl for the image's static binaries, a real `helm` binary, and
+//! check, `ip` for the WAN emulator, musl for the image's static binaries, a real `helm` binary, and
 //! schemathesis for the contract check, in a virtual environment.
 
 use std::path::{Path, PathBuf};
@@ -134,15 +134,18 @@ fn chromium() -> anyhow::Result<()> {
 
 /// What the image check runs the image with: runc (crun refuses this
 /// machine's hybrid cgroups), skopeo to read the archives, and busybox
-/// for the agent's minimal dev images.
+/// for the agent's minimal dev images; and `ip` for the WAN emulator's
+/// namespaces.
 pub fn container_tools() -> anyhow::Result<()> {
     debian_packages(
-        &["runc", "skopeo", "busybox-static", "util-linux"],
+        &["runc", "skopeo", "busybox-static", "util-linux", "iproute2"],
         &[
             "/usr/sbin/runc",
             "/usr/bin/skopeo",
             "/bin/busybox",
             "/usr/bin/unshare",
+            // The WAN emulator's network namespace (berth_testkit::wan).
+            "/usr/sbin/ip",
         ],
     )
 }
