@@ -156,13 +156,27 @@ fn enter(ns: &File) -> anyhow::Result<()> {
 impl Wan {
     /// A link with `profile` to a new namespace.
     pub fn new(profile: Profile) -> anyhow::Result<Wan> {
-        let n = (std::process::id() * 8 + LINKS.fetch_add(1, Ordering::Relaxed)) % 32_768;
+        // A link number no other link on the machine holds: its namespace's
+        // name is taken first, so two test processes never share one (a
+        // name left by a killed process is skipped; its devices died with
+        // the process).
+        let first = std::process::id() * 8 + LINKS.fetch_add(1, Ordering::Relaxed);
+        let mut taken = None;
+        for k in 0..64 {
+            let n = (first + k * 7919) % 32_768;
+            match ip(&["netns", "add", &format!("berth-wan-{n}")]) {
+                Ok(()) => {
+                    taken = Some(n);
+                    break;
+                }
+                Err(e) if e.to_string().contains("exists") => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let n = taken.context("no free WAN link number after 64 tries")?;
+        let namespace = format!("berth-wan-{n}");
         let base = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + n * 4;
         let (server, laptop) = (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2));
-        let namespace = format!("berth-wan-{n}");
-        // One left by a killed run of an earlier process is replaced.
-        let _ = ip(&["netns", "del", &namespace]);
-        ip(&["netns", "add", &namespace])?;
         let mut wan = Wan {
             ns_file: File::open(format!("/run/netns/{namespace}"))
                 .context("cannot open the namespace")?,
