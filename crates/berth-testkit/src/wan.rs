@@ -279,10 +279,6 @@ impl Wan {
         self.laptop
     }
 
-    pub fn profile(&self) -> Profile {
-        *self.conditions.profile.lock().expect("profile lock")
-    }
-
     /// Changes the link's character; packets already on it keep theirs.
     pub fn set_profile(&self, profile: Profile) {
         *self.conditions.profile.lock().expect("profile lock") = profile;
