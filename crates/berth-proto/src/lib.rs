@@ -14,6 +14,7 @@ pub mod exec;
 pub mod frame;
 pub mod messages;
 pub mod mux;
+pub(crate) mod pace;
 
 pub use frame::{Frame, FrameError, Header, StreamKind};
 pub use messages::{

@@ -26,21 +26,28 @@
 //! (control, exec, port-forwards, and every stream's credit) whenever one
 //! is waiting, and numbers stream frames only while less than `send_queue`
 //! bytes are queued for the socket, so a keystroke waits behind at most
-//! that much, not behind a replay buffer of sync data.
+//! that much, not behind a replay buffer of sync data. Bulk frames also
+//! leave at the pace of the path's measured delivery rate
+//! ([`crate::pace`]), so sync data does not keep the slowest link's queue
+//! full either; the acknowledgements that rate is measured by go out as
+//! frames arrive (at most every quarter of `ack_delay`), which dates each
+//! arrival.
 
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
 
 use crate::frame::{Frame, FrameError, MAX_DATA, StreamKind};
 use crate::messages::{OpenMeta, ResetCode};
+use crate::pace::{Gate, Pacer, Sent};
 
 /// The largest receive window a side accepts from the opener of a stream.
 pub const MAX_WINDOW: u32 = 16 << 20;
@@ -272,11 +279,13 @@ pub struct Driver {
     bulk: mpsc::Receiver<Outgoing>,
     incoming: mpsc::Sender<(Stream, StreamKind, Value)>,
     next_seq: u64,
-    /// Sent and not yet acknowledged: (seq, encoded frame, when sent).
-    replay: VecDeque<(u64, Bytes, Instant)>,
+    /// Sent and not yet acknowledged: (seq, encoded frame, what the pacer
+    /// knew when it left).
+    replay: VecDeque<(u64, Bytes, Sent)>,
     replay_bytes: usize,
     /// The smallest round trip seen lately, and since when it stands.
     rtt: Option<(Duration, Instant)>,
+    pacer: Pacer,
 }
 
 /// How long the smallest round trip seen stands before a larger one may
@@ -317,6 +326,7 @@ impl Mux {
                 replay: VecDeque::new(),
                 replay_bytes: 0,
                 rtt: None,
+                pacer: Pacer::new(Instant::now()),
             },
         )
     }
@@ -617,16 +627,26 @@ impl Drop for Driver {
     }
 }
 
-/// The next frame a stream handed over: an interactive one whenever one
-/// waits, else a bulk one. `None` when every stream and handle is gone.
+/// The next frame a stream handed over, with its lane: an interactive one
+/// whenever one waits, else a bulk one if the pacer lets one go. `None`
+/// when every stream and handle is gone.
 async fn next_outgoing(
     interactive: &mut mpsc::Receiver<Outgoing>,
     bulk: &mut mpsc::Receiver<Outgoing>,
-) -> Option<Outgoing> {
+    bulk_may_go: bool,
+) -> Option<(Outgoing, Lane)> {
     tokio::select! {
         biased;
-        outgoing = interactive.recv() => outgoing,
-        Some(outgoing) = bulk.recv() => Some(outgoing),
+        outgoing = interactive.recv() => outgoing.map(|o| (o, Lane::Interactive)),
+        Some(outgoing) = bulk.recv(), if bulk_may_go => Some((outgoing, Lane::Bulk)),
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -700,8 +720,11 @@ impl Driver {
         };
         self.acknowledged(peer_received);
         let now = Instant::now();
+        // A new connection may take another path: its rate is measured
+        // afresh.
+        self.pacer = Pacer::new(now);
         for (_, frame, sent) in &mut self.replay {
-            *sent = now;
+            *sent = self.pacer.sent(now, frame.len(), 0, false, true);
             push(frame.clone());
         }
         let mut heard = now;
@@ -709,15 +732,30 @@ impl Driver {
         let config = self.shared.config.clone();
         let mut unacked_in: u64 = 0;
         let mut ack_timer = tokio::time::interval(config.ack_delay);
+        // An acknowledgement sent as a frame arrives (a quarter of
+        // `ack_delay` after the last one at most) dates that arrival
+        // exactly, which the peer's pacer measures the path's rate by.
+        let mut acked_at = Instant::now();
         let shared = self.shared.clone();
-        let ack = |unacked_in: &mut u64| {
+        let ack = |unacked_in: &mut u64, acked_at: &mut Instant| {
             *unacked_in = 0;
+            *acked_at = Instant::now();
             let seq = shared.last_received.load(Ordering::SeqCst);
             push(Bytes::from(Frame::Ack { seq }.encode()));
         };
         loop {
             let room = self.replay_bytes < config.replay_limit;
             let open = queue.bytes.load(Ordering::Relaxed) < queue.limit;
+            let gate = self.pacer.gate(
+                Instant::now(),
+                self.replay_bytes,
+                self.round_trip(),
+                config.ack_delay,
+            );
+            let due = match gate {
+                Gate::Until(at) => Some(at),
+                Gate::Open | Gate::Full => None,
+            };
             tokio::select! {
                 written = &mut writer => {
                     return Ok(Ended::Disconnected(written.err()));
@@ -742,20 +780,21 @@ impl Driver {
                         unacked_in += 1;
                     }
                     self.handle(frame).await?;
-                    if unacked_in >= config.ack_every {
-                        ack(&mut unacked_in);
+                    if unacked_in >= config.ack_every || (unacked_in > 0 && acked_at.elapsed() >= config.ack_delay / 4) {
+                        ack(&mut unacked_in, &mut acked_at);
                     }
                 }
-                outgoing = next_outgoing(&mut self.out, &mut self.bulk), if room && open => {
-                    let Some(outgoing) = outgoing else {
+                outgoing = next_outgoing(&mut self.out, &mut self.bulk, gate == Gate::Open), if room && open => {
+                    let Some((outgoing, lane)) = outgoing else {
                         return Ok(Ended::Finished);
                     };
-                    push(self.number(outgoing));
+                    push(self.number(outgoing, lane));
                 }
+                () = sleep_until_some(due), if room && open && due.is_some() => {}
                 _ = queue.drained.notified(), if room && !open => {}
-                _ = ack_timer.tick(), if unacked_in > 0 => ack(&mut unacked_in),
+                _ = ack_timer.tick(), if unacked_in > 0 => ack(&mut unacked_in, &mut acked_at),
                 _ = liveness.tick() => {
-                    let waiting = self.replay.front().is_some_and(|(_, _, sent)| sent.elapsed() > config.silence);
+                    let waiting = self.replay.front().is_some_and(|(_, _, sent)| sent.at().elapsed() > config.silence);
                     if waiting && heard.elapsed() > config.silence {
                         return Ok(Ended::Disconnected(Some(LinkError(format!(
                             "nothing heard from the other side for {}s while frames waited for it",
@@ -768,7 +807,7 @@ impl Driver {
     }
 
     /// Gives `outgoing` the next sequence number and keeps it for replay.
-    fn number(&mut self, outgoing: Outgoing) -> Bytes {
+    fn number(&mut self, outgoing: Outgoing, lane: Lane) -> Bytes {
         if let Outgoing::Credit { stream, bytes } = &outgoing
             && let Some(state) = self.shared.streams.lock().get_mut(stream)
         {
@@ -779,22 +818,37 @@ impl Driver {
         self.next_seq += 1;
         let encoded = Bytes::from(outgoing.numbered(seq).encode());
         self.replay_bytes += encoded.len();
-        self.replay
-            .push_back((seq, encoded.clone(), Instant::now()));
+        let sent = self.pacer.sent(
+            Instant::now(),
+            encoded.len(),
+            self.replay_bytes,
+            lane == Lane::Bulk,
+            self.bulk.is_empty(),
+        );
+        self.replay.push_back((seq, encoded.clone(), sent));
         encoded
     }
 
     fn acknowledged(&mut self, seq: u64) {
         let mut newest = None;
+        let mut bytes = 0;
         while self.replay.front().is_some_and(|(s, _, _)| *s <= seq) {
             if let Some((_, frame, sent)) = self.replay.pop_front() {
                 self.replay_bytes -= frame.len();
+                bytes += frame.len() as u64;
                 newest = Some(sent);
             }
         }
         if let Some(sent) = newest {
-            self.sample_round_trip(sent.elapsed());
+            let now = Instant::now();
+            self.sample_round_trip(now - sent.at());
+            self.pacer
+                .acknowledged(now, bytes, sent, self.round_trip(), self.replay_bytes);
         }
+    }
+
+    fn round_trip(&self) -> Option<Duration> {
+        self.rtt.map(|(rtt, _)| rtt)
     }
 
     /// Keeps the smallest round trip of the last [`RTT_WINDOW`]: the

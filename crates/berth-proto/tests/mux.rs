@@ -543,3 +543,223 @@ async fn a_connection_that_goes_silent_with_frames_unacknowledged_is_given_up() 
         other => panic!("the driver should give the connection up: {other:?}"),
     }
 }
+
+/// A path with a bottleneck each way: frames wait in a queue for their
+/// turn on a link of `rate` bytes a second, then take `delay` to arrive.
+/// The client's direction records the most bytes ever waiting in its
+/// queue.
+struct Bottleneck {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    queue: Arc<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    bytes: AtomicU64,
+    most: AtomicU64,
+}
+
+fn bottleneck_pair(rate: f64, delay: Duration) -> (Bottleneck, Bottleneck, Arc<Queue>) {
+    let direction = |queue: Arc<Queue>| {
+        let (tx, mut waiting) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (on_the_way_tx, mut on_the_way) = mpsc::unbounded_channel();
+        let (arrived_tx, arrived) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            // When the link is free again, kept exact: the timer wakes on
+            // whole milliseconds, so a link idle for less than one was not
+            // idle at all.
+            let mut free = tokio::time::Instant::now();
+            while let Some(frame) = waiting.recv().await {
+                let now = tokio::time::Instant::now();
+                if now > free + Duration::from_millis(1) {
+                    free = now;
+                }
+                free += Duration::from_secs_f64(frame.len() as f64 / rate);
+                tokio::time::sleep_until(free).await;
+                queue.bytes.fetch_sub(frame.len() as u64, Ordering::SeqCst);
+                let at = tokio::time::Instant::now() + delay;
+                if on_the_way_tx.send((at, frame)).is_err() {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Some((at, frame)) = on_the_way.recv().await {
+                tokio::time::sleep_until(at).await;
+                if arrived_tx.send(frame).is_err() {
+                    return;
+                }
+            }
+        });
+        (tx, arrived)
+    };
+    let (up, down) = (Arc::new(Queue::default()), Arc::new(Queue::default()));
+    let ((a_tx, b_rx), (b_tx, a_rx)) = (direction(up.clone()), direction(down.clone()));
+    (
+        Bottleneck {
+            tx: a_tx,
+            rx: a_rx,
+            queue: up.clone(),
+        },
+        Bottleneck {
+            tx: b_tx,
+            rx: b_rx,
+            queue: down,
+        },
+        up,
+    )
+}
+
+struct BottleneckTx(mpsc::UnboundedSender<Vec<u8>>, Arc<Queue>);
+struct BottleneckRx(mpsc::UnboundedReceiver<Vec<u8>>);
+
+impl Link for Bottleneck {
+    type Tx = BottleneckTx;
+    type Rx = BottleneckRx;
+    fn split(self) -> (BottleneckTx, BottleneckRx) {
+        (BottleneckTx(self.tx, self.queue), BottleneckRx(self.rx))
+    }
+}
+
+impl LinkTx for BottleneckTx {
+    async fn send(&mut self, frame: bytes::Bytes) -> Result<(), LinkError> {
+        let queued = self.1.bytes.fetch_add(frame.len() as u64, Ordering::SeqCst);
+        self.1
+            .most
+            .fetch_max(queued + frame.len() as u64, Ordering::SeqCst);
+        self.0
+            .send(frame.to_vec())
+            .map_err(|_| LinkError("closed".to_owned()))
+    }
+}
+
+impl LinkRx for BottleneckRx {
+    async fn recv(&mut self) -> Option<Result<Vec<u8>, LinkError>> {
+        self.0.recv().await.map(Ok)
+    }
+}
+
+/// A session over [`bottleneck_pair`] at `rate` with 25 ms each way, its
+/// round trip measured; the agent counts the bytes its streams receive.
+async fn paced_session(rate: f64) -> (Mux, Arc<AtomicU64>, Arc<Queue>) {
+    let (client, client_in, client_driver) = Mux::new(MuxConfig::new(Side::Client));
+    let (_agent, mut agent_in, agent_driver) = Mux::new(MuxConfig::new(Side::Agent));
+    let (a, b, queue) = bottleneck_pair(rate, Duration::from_millis(25));
+    tokio::spawn(async move {
+        let (mut driver, _incoming) = (client_driver, client_in);
+        let _ = driver.run(a, 0).await;
+    });
+    tokio::spawn(async move {
+        let (mut driver, _mux) = (agent_driver, _agent);
+        let _ = driver.run(b, 0).await;
+    });
+    let received = Arc::new(AtomicU64::new(0));
+    {
+        let received = received.clone();
+        tokio::spawn(async move {
+            while let Some((mut stream, _, _)) = agent_in.accept().await {
+                let received = received.clone();
+                tokio::spawn(async move {
+                    while let Some(Ok(data)) = stream.recv().await {
+                        received.fetch_add(data.len() as u64, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+    }
+    // The path's round trip, measured as a session's first messages do.
+    let control = client
+        .open(StreamKind::Control, json!({}))
+        .await
+        .expect("open control");
+    control.send(b"hello").await.expect("send");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    (client, received, queue)
+}
+
+// On virtual time: the clock moves only as the simulated link and the
+// drivers' timers make it, so what is measured is the pacer's logic, not
+// this machine's speed.
+#[tokio::test(start_paused = true)]
+async fn sync_data_is_paced_to_the_bottleneck_without_filling_its_queue() {
+    // 100 Mbit/s, 50 ms round trip: 625 kB in flight fill the path.
+    let rate = 12.5e6;
+    let bdp = (rate * 0.05) as u64;
+    let (client, received, queue) = paced_session(rate).await;
+
+    let total: u64 = 40 << 20;
+    let bulk = client
+        .open(StreamKind::Sync, json!({"path": "/src"}))
+        .await
+        .expect("open sync");
+    let started = tokio::time::Instant::now();
+    let writer = bulk.writer();
+    tokio::spawn(async move {
+        let chunk = pattern(1 << 20);
+        for _ in 0..(total >> 20) {
+            writer.send(&chunk).await.expect("send");
+        }
+    });
+    // Start-up may overshoot while it looks for the rate; after it the
+    // queue stays short.
+    while received.load(Ordering::SeqCst) < 16 << 20 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    queue.most.store(0, Ordering::SeqCst);
+    while received.load(Ordering::SeqCst) < total {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let most = queue.most.load(Ordering::SeqCst);
+    eprintln!(
+        "RESULT most {most} seconds {seconds} rate {}",
+        total as f64 / seconds
+    );
+    // Unpaced, the queue would hold all the stream may have in flight
+    // (several round trips of data); paced, less than the path holds, so
+    // a keystroke sent meanwhile waits less than a round trip for it.
+    assert!(
+        most < bdp,
+        "{most} bytes waited at the bottleneck after start-up, more than the {bdp} the path holds"
+    );
+    // And the path stays busy: the data moved at 85% of the link's rate
+    // or better, on the simulated clock.
+    let ideal = total as f64 / rate;
+    assert!(
+        seconds <= ideal / 0.85,
+        "{total} bytes took {seconds:.2} s of simulated time where the link carries them in {ideal:.2} s"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn small_writes_after_a_transfer_leave_at_once() {
+    let rate = 12.5e6;
+    let (client, received, _queue) = paced_session(rate).await;
+    let stream = client
+        .open(StreamKind::Sync, json!({"path": "/src"}))
+        .await
+        .expect("open sync");
+    stream.send(&pattern(8 << 20)).await.expect("send");
+    while received.load(Ordering::SeqCst) < 8 << 20 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Saves: a few small messages each, far apart. A pacer that took the
+    // rate of these for the path's would space them out more and more.
+    for save in 0..40 {
+        let before = received.load(Ordering::SeqCst);
+        let written = tokio::time::Instant::now();
+        for part in [200usize, 1500, 64] {
+            stream.send(&pattern(part)).await.expect("send");
+        }
+        while received.load(Ordering::SeqCst) < before + 1764 {
+            tokio::time::sleep(Duration::from_micros(100)).await;
+        }
+        let took = written.elapsed();
+        assert!(
+            took <= Duration::from_millis(30),
+            "save {save} took {took:?} of simulated time over a path 25 ms long"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
