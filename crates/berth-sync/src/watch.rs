@@ -1,7 +1,9 @@
 //! Watching a tree (inotify on Linux, through `notify`): events are
 //! coalesced for a few milliseconds so a save that writes, renames and
 //! chmods arrives as one batch; a burst (a branch checkout) or a watcher
-//! that lost events becomes one rescan.
+//! that lost events becomes one rescan. An event that ends a write (the
+//! writer closed the file, or a rename put it in place) shortens the wait
+//! for quiet: the save is most likely complete.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,6 +15,8 @@ use crate::link::Input;
 
 /// Quiet time that ends a batch.
 pub const QUIET: Duration = Duration::from_millis(4);
+/// Quiet time that ends a batch whose last event ended a write.
+pub const QUIET_AFTER_WRITE: Duration = Duration::from_micros(500);
 /// A batch never waits longer than this for quiet.
 pub const LONGEST: Duration = Duration::from_millis(50);
 /// More paths than this in one batch: a rescan is cheaper.
@@ -30,8 +34,21 @@ impl std::fmt::Debug for Watch {
 }
 
 enum Seen {
-    Paths(Vec<PathBuf>),
+    /// Paths that changed, and whether the event ended a write.
+    Paths(Vec<PathBuf>, bool),
     Lost,
+}
+
+/// Whether an event of `kind` finishes what a writer was doing to its
+/// path: closing a file it wrote, or renaming a file into place.
+fn ends_a_write(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+    matches!(
+        kind,
+        notify::EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | notify::EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+            | notify::EventKind::Remove(_)
+    )
 }
 
 /// Watches `root` and sends batches to `input`.
@@ -46,10 +63,11 @@ pub fn start(root: &Path, input: mpsc::Sender<Input>) -> Result<Watch, String> {
         let seen = match event {
             Ok(event) if event.need_rescan() => Seen::Lost,
             Ok(event) => {
-                if matches!(event.kind, notify::EventKind::Access(_)) {
+                let ended = ends_a_write(&event.kind);
+                if matches!(event.kind, notify::EventKind::Access(_)) && !ended {
                     return;
                 }
-                Seen::Paths(event.paths)
+                Seen::Paths(event.paths, ended)
             }
             Err(_) => Seen::Lost,
         };
@@ -71,14 +89,22 @@ fn coalesce(rx: &std::sync::mpsc::Receiver<Seen>, input: &mpsc::WeakSender<Input
         let began = Instant::now();
         let mut paths = Vec::new();
         let mut lost = false;
-        let mut take = |seen: Seen, paths: &mut Vec<PathBuf>| match seen {
-            Seen::Paths(p) => paths.extend(p),
-            Seen::Lost => lost = true,
-        };
-        take(first, &mut paths);
-        while began.elapsed() < LONGEST {
-            match rx.recv_timeout(QUIET) {
-                Ok(seen) => take(seen, &mut paths),
+        let mut ended = false;
+        let mut next = Some(first);
+        while let Some(seen) = next.take() {
+            match seen {
+                Seen::Paths(p, end) => {
+                    paths.extend(p);
+                    ended = end;
+                }
+                Seen::Lost => lost = true,
+            }
+            if began.elapsed() >= LONGEST {
+                break;
+            }
+            let quiet = if ended { QUIET_AFTER_WRITE } else { QUIET };
+            match rx.recv_timeout(quiet) {
+                Ok(seen) => next = Some(seen),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
             }
