@@ -295,12 +295,13 @@ pub async fn run(berthd: &Path, seconds: u64) -> anyhow::Result<RelayBench> {
         }
     }
     let concurrent_seconds = started.elapsed().as_secs_f64();
+    let ratio_to_tcp = relay_mb_per_s / tcp_loopback_mb_per_s;
     Ok(RelayBench {
         bulk_bytes: BULK,
         tcp_loopback_mb_per_s,
         relay_mb_per_s,
-        relay_share_of_tcp: relay_mb_per_s / tcp_loopback_mb_per_s,
-        ratio_to_tcp: relay_mb_per_s / tcp_loopback_mb_per_s,
+        relay_share_of_tcp: ratio_to_tcp,
+        ratio_to_tcp,
         round_trip_64_bytes: Latency::from_micros(&rtt),
         idle_sessions: IDLE_SESSIONS,
         daemon_rss_before_bytes: rss_before,

@@ -436,8 +436,9 @@ pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
     session.task.abort();
 
     let save_to_container = Latency::from_micros(&to_container);
+    let sync_over_tar = sync_seconds / tar_seconds;
     Ok(SyncBench {
-        first_sync_ratio_to_tar: sync_seconds / tar_seconds,
+        first_sync_ratio_to_tar: sync_over_tar,
         resync_100k_s: resync_seconds,
         save_p50_ms: save_to_container.p50_ms,
         save_p99_ms: save_to_container.p99_ms,
@@ -446,7 +447,7 @@ pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
             bytes: INITIAL_BYTES,
             sync_seconds,
             tar_over_tcp_seconds: tar_seconds,
-            sync_over_tar: sync_seconds / tar_seconds,
+            sync_over_tar,
             wire_bytes: initial_wire,
         },
         save_to_container,

@@ -749,7 +749,7 @@ impl Driver {
             let gate = self.pacer.gate(
                 Instant::now(),
                 self.replay_bytes,
-                self.round_trip(),
+                self.shared.round_trip(),
                 config.ack_delay,
             );
             let due = match gate {
@@ -842,13 +842,14 @@ impl Driver {
         if let Some(sent) = newest {
             let now = Instant::now();
             self.sample_round_trip(now - sent.at());
-            self.pacer
-                .acknowledged(now, bytes, sent, self.round_trip(), self.replay_bytes);
+            self.pacer.acknowledged(
+                now,
+                bytes,
+                sent,
+                self.shared.round_trip(),
+                self.replay_bytes,
+            );
         }
-    }
-
-    fn round_trip(&self) -> Option<Duration> {
-        self.rtt.map(|(rtt, _)| rtt)
     }
 
     /// Keeps the smallest round trip of the last [`RTT_WINDOW`]: the

@@ -154,13 +154,18 @@ impl Pacer {
         }
     }
 
+    /// The bytes the path holds (bandwidth-delay product) on a path of
+    /// `min_rtt`, once both are known.
+    fn bdp(&self, min_rtt: Option<Duration>) -> Option<f64> {
+        Some(self.rate()? * min_rtt?.as_secs_f64())
+    }
+
     /// The bulk bytes that may be in flight on a path of `min_rtt`.
     fn flight_limit(&self, min_rtt: Option<Duration>, ack_delay: Duration) -> u64 {
-        let (Some(rate), Some(min_rtt)) = (self.rate(), min_rtt) else {
+        let (Some(rate), Some(bdp)) = (self.rate(), self.bdp(min_rtt)) else {
             return INITIAL_FLIGHT;
         };
         let (_, flight_gain) = self.gains();
-        let bdp = rate * min_rtt.as_secs_f64();
         // The peer acknowledges in batches: what arrives while an
         // acknowledgement is held back is in flight too.
         let batching = rate * ack_delay.as_secs_f64();
@@ -280,8 +285,7 @@ impl Pacer {
             drained,
         } = self.phase
         {
-            let rate = self.rate().unwrap_or(0.0);
-            let bdp = min_rtt.map_or(0.0, |rtt| rate * rtt.as_secs_f64());
+            let bdp = self.bdp(min_rtt).unwrap_or(0.0);
             let lasted = min_rtt.is_some_and(|rtt| now - since >= rtt);
             // The draining phase also ends once the probe's queue is gone.
             let empty = CYCLE[index] < 1.0 && (in_flight as f64) <= bdp;
@@ -321,7 +325,7 @@ impl Pacer {
         queued: bool,
     ) {
         let rate = self.rate().unwrap_or(0.0);
-        let bdp = min_rtt.map_or(0.0, |rtt| rate * rtt.as_secs_f64());
+        let bdp = self.bdp(min_rtt).unwrap_or(0.0);
         self.phase = match self.phase {
             // The pipe is full when the queue stands or the rate stops
             // growing by a quarter for three rounds.

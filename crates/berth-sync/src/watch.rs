@@ -2,8 +2,8 @@
 //! coalesced for a few milliseconds so a save that writes, renames and
 //! chmods arrives as one batch; a burst (a branch checkout) or a watcher
 //! that lost events becomes one rescan. An event that ends a write (the
-//! writer closed the file, or a rename put it in place) shortens the wait
-//! for quiet: the save is most likely complete.
+//! writer closed the file, a rename put it in place, or it was removed)
+//! shortens the wait for quiet: the save is most likely complete.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -40,7 +40,8 @@ enum Seen {
 }
 
 /// Whether an event of `kind` finishes what a writer was doing to its
-/// path: closing a file it wrote, or renaming a file into place.
+/// path: closing a file it wrote, renaming a file into place, or removing
+/// it.
 fn ends_a_write(kind: &notify::EventKind) -> bool {
     use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
     matches!(
@@ -90,8 +91,8 @@ fn coalesce(rx: &std::sync::mpsc::Receiver<Seen>, input: &mpsc::WeakSender<Input
         let mut paths = Vec::new();
         let mut lost = false;
         let mut ended = false;
-        let mut next = Some(first);
-        while let Some(seen) = next.take() {
+        let mut seen = first;
+        loop {
             match seen {
                 Seen::Paths(p, end) => {
                     paths.extend(p);
@@ -103,11 +104,11 @@ fn coalesce(rx: &std::sync::mpsc::Receiver<Seen>, input: &mpsc::WeakSender<Input
                 break;
             }
             let quiet = if ended { QUIET_AFTER_WRITE } else { QUIET };
-            match rx.recv_timeout(quiet) {
-                Ok(seen) => next = Some(seen),
+            seen = match rx.recv_timeout(quiet) {
+                Ok(seen) => seen,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-            }
+            };
         }
         let batch = match batch(paths) {
             Some(paths) if !lost => Input::Local(paths, began),
