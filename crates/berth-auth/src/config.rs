@@ -23,6 +23,9 @@ pub struct AuthConfig {
     /// Lifetime of the token `berth login` receives.
     #[serde(with = "humantime_serde")]
     pub cli_token_ttl: Duration,
+    /// Lifetime of the tokens kubectl gets from `berth kube-credential`.
+    #[serde(with = "humantime_serde")]
+    pub kube_token_ttl: Duration,
     /// The longest lifetime a personal access token may ask for.
     #[serde(with = "humantime_serde")]
     pub max_token_ttl: Duration,
@@ -47,6 +50,7 @@ impl Default for AuthConfig {
             session_idle_timeout: Duration::from_secs(12 * 3600),
             session_max_lifetime: Duration::from_secs(7 * 24 * 3600),
             cli_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            kube_token_ttl: Duration::from_secs(3600),
             max_token_ttl: Duration::from_secs(365 * 24 * 3600),
             login_attempts_per_account: 10,
             login_attempts_per_source: 30,
@@ -127,6 +131,7 @@ impl AuthConfig {
             ("auth.session_idle_timeout", self.session_idle_timeout),
             ("auth.session_max_lifetime", self.session_max_lifetime),
             ("auth.cli_token_ttl", self.cli_token_ttl),
+            ("auth.kube_token_ttl", self.kube_token_ttl),
             ("auth.max_token_ttl", self.max_token_ttl),
         ] {
             if value < Duration::from_secs(1) {

@@ -88,6 +88,16 @@ pub enum Action<'a> {
     /// Add, refresh and remove chart repositories; create, edit, hide and
     /// delete catalog items.
     ManageCatalog,
+    /// Reach the Kubernetes API proxy at all: its discovery documents and
+    /// the list of one's own namespaces.
+    ReachKube,
+    /// Reach a space's Kubernetes API through the proxy, as oneself: its
+    /// owner and members only (an admin who is neither has no role in
+    /// the namespace to act with).
+    UseKube {
+        name: &'a str,
+        role: Option<SpaceRole>,
+    },
     /// Share, unshare, transfer or delete a space.
     OwnSpace {
         name: &'a str,
@@ -115,7 +125,9 @@ impl Action<'_> {
 
 pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), Error> {
     let scopes = actor.scopes();
-    let scope = if action.writes() {
+    let scope = if let Action::ReachKube | Action::UseKube { .. } = action {
+        Scope::Kube
+    } else if action.writes() {
         Scope::Write
     } else {
         Scope::Read
@@ -123,11 +135,7 @@ pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), Error> {
     if !scopes.contains(&scope) {
         return Err(Error::forbidden(format!(
             "this token lacks the {} scope",
-            if scope == Scope::Write {
-                "write"
-            } else {
-                "read"
-            }
+            scope.as_str()
         )));
     }
     let role = actor.user.role;
@@ -149,7 +157,7 @@ pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), Error> {
         Action::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
         Action::ReadCatalog => true,
         Action::ReadCatalogSources | Action::ManageCatalog => role == Role::Admin,
-        Action::ListSpaces | Action::CreateSpace => true,
+        Action::ListSpaces | Action::CreateSpace | Action::ReachKube => true,
         Action::ListAllSessions => role == Role::Admin,
         Action::UseSession { id, own } => {
             if !own && role != Role::Admin {
@@ -158,6 +166,15 @@ pub fn authorize(actor: &Actor, action: Action<'_>) -> Result<(), Error> {
             true
         }
         Action::AdministerSpaces | Action::ListAllSpaces => role == Role::Admin,
+        Action::UseKube { name, role: member } => {
+            // The same answer whether or not the space exists.
+            if member.is_none() {
+                return Err(Error::forbidden(format!(
+                    "namespace {name} is not one of your spaces"
+                )));
+            }
+            true
+        }
         Action::ReadSpace { name, role: member }
         | Action::UseSpace { name, role: member }
         | Action::OwnSpace { name, role: member } => {

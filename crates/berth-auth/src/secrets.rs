@@ -6,6 +6,10 @@
 pub const PAT_PREFIX: &str = "berth_pat_";
 /// Tokens made by `berth login`.
 pub const CLI_PREFIX: &str = "berth_cli_";
+/// Short-lived tokens for the Kubernetes API proxy.
+pub const KUBE_PREFIX: &str = "berth_kube_";
+/// Every prefix a Berth token starts with.
+pub const PREFIXES: [&str; 3] = [PAT_PREFIX, CLI_PREFIX, KUBE_PREFIX];
 
 /// 64 hex characters of fresh randomness.
 pub fn random_secret() -> String {

@@ -109,6 +109,12 @@ enum Command {
     /// Copy this binary into DIR (a dev pod's init container runs it).
     #[command(hide = true)]
     AgentInstall { dir: std::path::PathBuf },
+    /// Point kubectl and helm at your spaces: a kubeconfig context per
+    /// space, through Berth's Kubernetes API proxy.
+    Kubeconfig(commands::kube::KubeconfigArgs),
+    /// The credential plugin kubectl runs (`client.authentication.k8s.io/v1`):
+    /// prints a short-lived token for the proxy, made from your login.
+    KubeCredential,
     /// Personal access tokens.
     #[command(subcommand)]
     Token(commands::tokens::TokenCommand),
@@ -237,6 +243,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await
         }
+        Command::Kubeconfig(args) => {
+            commands::kube::kubeconfig(
+                &commands::client(cli.context.as_deref())?,
+                args,
+                cli.context.as_deref(),
+            )
+            .await
+        }
+        Command::KubeCredential => commands::kube::credential(cli.context.as_deref()).await,
         Command::Agent(args) => commands::agent::run(args).await,
         Command::AgentInstall { dir } => commands::agent::install(dir),
         Command::Catalog(command) => {

@@ -40,6 +40,19 @@ pub enum Scope {
     Read,
     /// Calls that change state.
     Write,
+    /// The Kubernetes API of one's own spaces, through berthd's proxy
+    /// (`/kube/`), and nothing else.
+    Kube,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Kube => "kube",
+        }
+    }
 }
 
 /// A user name: 1 to 63 characters of lowercase letters, digits, `-`, `_`
@@ -162,6 +175,8 @@ pub enum TokenKind {
     Personal,
     /// Made by `berth login`.
     Cli,
+    /// Short-lived, for kubectl and helm: made by `berth kube-credential`.
+    Kube,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -374,6 +374,17 @@ pub struct SpaceObject {
     pub object: serde_json::Value,
 }
 
+/// Where kubectl reaches the proxy, as `berth kubeconfig` writes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KubeAccess {
+    /// The kubeconfig cluster's `server`.
+    pub server: String,
+    /// The PEM certificate to trust for it, when berthd made its own (the
+    /// kubeconfig's `certificate-authority-data`); none when the server
+    /// is reached through HTTPS the system already trusts.
+    pub certificate_authority: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,14 +219,25 @@ where
 /// The real Helm binary tests use: `BERTH_TEST_HELM`, or the one
 /// `cargo xtask setup` installs in `target/tools/helm`.
 pub fn helm() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("BERTH_TEST_HELM") {
+    tool("helm", "BERTH_TEST_HELM")
+}
+
+/// The real kubectl tests use: `BERTH_TEST_KUBECTL`, or the one `cargo
+/// xtask setup` installs in `target/tools/kubectl`.
+pub fn kubectl() -> std::path::PathBuf {
+    tool("kubectl", "BERTH_TEST_KUBECTL")
+}
+
+fn tool(name: &str, variable: &str) -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
         return std::path::PathBuf::from(path);
     }
-    let installed =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/helm");
+    let installed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/tools")
+        .join(name);
     assert!(
         installed.exists(),
-        "no helm at {}: run `cargo xtask setup`, or set BERTH_TEST_HELM",
+        "no {name} at {}: run `cargo xtask setup`, or set {variable}",
         installed.display()
     );
     installed

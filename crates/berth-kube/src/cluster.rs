@@ -406,7 +406,7 @@ impl Cluster {
         self.cache.read().unwrap_or_else(lock_err).spaces.len()
     }
 
-    fn namespaces(&self) -> Api<DynamicObject> {
+    pub(crate) fn namespaces(&self) -> Api<DynamicObject> {
         Api::all_with(
             self.client.clone(),
             &api_resource("v1", "Namespace", "namespaces"),

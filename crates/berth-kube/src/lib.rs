@@ -16,6 +16,7 @@ pub mod helm;
 pub mod in_cluster;
 pub mod observed;
 pub mod plan;
+pub mod proxy;
 pub mod reach;
 pub mod sleep;
 pub mod version;

@@ -63,6 +63,10 @@ pub struct SpaceSpec {
     /// The space's own labels, put on its namespace beside Berth's.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The Berth user names of its owner and members: who reaches its
+    /// Kubernetes API through berthd's proxy.
+    #[serde(default)]
+    pub developers: Vec<String>,
 }
 
 fn labels(space: &str) -> Value {
@@ -85,6 +89,9 @@ fn object(
 
 /// The name of the ServiceAccount catalog installs run as.
 pub const INSTALLER: &str = "berth-installer";
+/// The RoleBinding that gives the space's owner and members, as berthd's
+/// proxy impersonates them, the installer's Role.
+pub const DEVELOPERS: &str = "berth-developers";
 
 /// The objects of a space, namespace first. Nothing here is cluster-scoped
 /// but the namespace itself.
@@ -180,6 +187,31 @@ pub fn space(spec: &SpaceSpec, cluster: &ClusterPolicy) -> Vec<Value> {
         json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": INSTALLER});
     binding["subjects"] = json!([{"kind": "ServiceAccount", "name": INSTALLER, "namespace": ns}]);
     objects.push(binding);
+    // The developers reach the namespace through berthd's proxy as
+    // `berth:USER` and may do there what a catalog install may.
+    let mut developers = object(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        DEVELOPERS,
+        Some(ns),
+        ns,
+    );
+    developers["roleRef"] =
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": INSTALLER});
+    let mut users: Vec<&str> = spec.developers.iter().map(String::as_str).collect();
+    users.sort_unstable();
+    users.dedup();
+    developers["subjects"] = users
+        .iter()
+        .map(|user| {
+            json!({
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "User",
+                "name": crate::proxy::user_name(user),
+            })
+        })
+        .collect();
+    objects.push(developers);
     objects
 }
 
@@ -254,6 +286,7 @@ mod tests {
                 },
                 isolated: true,
                 labels: BTreeMap::new(),
+                developers: vec!["alice".to_owned(), "bob".to_owned()],
             },
             ClusterPolicy {
                 ingress_namespaces: vec!["ingress-nginx".to_owned()],
@@ -279,8 +312,17 @@ mod tests {
                 "NetworkPolicy",
                 "ServiceAccount",
                 "Role",
+                "RoleBinding",
                 "RoleBinding"
             ]
+        );
+        assert_eq!(
+            objects[7]["subjects"],
+            json!([
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "berth:alice"},
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "berth:bob"},
+            ]),
+            "the space's developers, as the proxy impersonates them"
         );
         assert!(
             objects

@@ -31,6 +31,7 @@ struct Inner {
     catalog: Arc<Catalog>,
     apps: Arc<Apps>,
     public_url: String,
+    kube_access: berth_core::space::KubeAccess,
     secure_cookies: bool,
     readiness: Readiness,
     metrics: HttpMetrics,
@@ -48,6 +49,8 @@ pub struct AppParts {
     pub apps: Arc<Apps>,
     /// The URL users reach the daemon at; redirect URIs are built from it.
     pub public_url: String,
+    /// Where kubectl reaches the Kubernetes API proxy.
+    pub kube_access: berth_core::space::KubeAccess,
     pub metrics: HttpMetrics,
     pub prometheus: prometheus::Registry,
 }
@@ -75,6 +78,7 @@ impl App {
                 catalog: parts.catalog,
                 apps: parts.apps,
                 public_url,
+                kube_access: parts.kube_access,
                 secure_cookies,
                 readiness,
                 metrics: parts.metrics,
@@ -113,6 +117,10 @@ impl App {
 
     pub fn public_url(&self) -> &str {
         &self.inner.public_url
+    }
+
+    pub(crate) fn kube_access(&self) -> &berth_core::space::KubeAccess {
+        &self.inner.kube_access
     }
 
     pub(crate) fn secure_cookies(&self) -> bool {

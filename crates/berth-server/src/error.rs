@@ -59,3 +59,36 @@ impl IntoResponse for ApiError {
         (status_of(code), Json(body)).into_response()
     }
 }
+
+/// An error as the Kubernetes API states one (a `Status` object), for the
+/// Kubernetes API proxy: kubectl and helm print its message.
+pub(crate) fn kube_status(err: Error) -> Response {
+    let Error {
+        code,
+        message,
+        internal,
+    } = err;
+    if let Some(detail) = internal {
+        tracing::error!(code = code.as_str(), error = %detail, "Kubernetes API request failed");
+    }
+    let reason = match code {
+        ErrorCode::Invalid => "Invalid",
+        ErrorCode::Unauthenticated => "Unauthorized",
+        ErrorCode::Forbidden => "Forbidden",
+        ErrorCode::NotFound => "NotFound",
+        ErrorCode::Conflict => "Conflict",
+        ErrorCode::TooManyRequests => "TooManyRequests",
+        ErrorCode::Unavailable => "ServiceUnavailable",
+        ErrorCode::Internal => "InternalError",
+    };
+    let body = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code.http_status(),
+    });
+    (status_of(code), Json(body)).into_response()
+}

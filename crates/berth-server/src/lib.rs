@@ -15,6 +15,7 @@ mod metrics;
 mod observe;
 mod routes;
 mod samples;
+mod tls;
 
 use std::sync::LazyLock;
 
@@ -23,13 +24,16 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use app::{App, AppParts, LiveCheck, Readiness};
+pub use berth_core::space::KubeAccess;
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
+pub use tls::{KubeTls, serve_tls};
 
 /// The router for the whole daemon: API, probes, metrics and console.
 pub fn router(app: App) -> Router {
     let (api, _) = api_router().split_for_parts();
     api.merge(samples::router())
+        .merge(routes::kube::router())
         .fallback(console::serve)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -89,7 +93,8 @@ fn api_router() -> OpenApiRouter<App> {
         .merge(routes::sessions::router())
         .merge(routes::dev::router())
         .merge(routes::catalog::router())
-        .merge(routes::apps::router());
+        .merge(routes::apps::router())
+        .merge(routes::kube::api());
     doc::complete(router.get_openapi_mut());
     router
 }

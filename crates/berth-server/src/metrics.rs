@@ -23,6 +23,7 @@ pub struct HttpMetrics {
     save_latency: Histogram<f64>,
     sync_files: opentelemetry::metrics::Counter<u64>,
     sync_conflicts: opentelemetry::metrics::Counter<u64>,
+    kube_requests: opentelemetry::metrics::Counter<u64>,
 }
 
 impl HttpMetrics {
@@ -59,12 +60,22 @@ impl HttpMetrics {
             .u64_counter("berth.sync.conflicts")
             .with_description("Conflicts `berth up` resolved by keeping both versions")
             .build();
+        let kube_requests = meter
+            .u64_counter("berth.kube.requests")
+            .with_description("Requests sent on by the Kubernetes API proxy, by verb (`discovery` for discovery documents)")
+            .build();
         HttpMetrics {
             duration,
             save_latency,
             sync_files,
             sync_conflicts,
+            kube_requests,
         }
+    }
+
+    /// Counts a request the Kubernetes API proxy sends on.
+    pub(crate) fn kube_request(&self, verb: &'static str) {
+        self.kube_requests.add(1, &[KeyValue::new("verb", verb)]);
     }
 
     /// Records a CLI's sync report.

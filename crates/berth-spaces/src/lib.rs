@@ -15,6 +15,9 @@ mod service;
 mod status;
 mod workloads;
 
+/// What the Kubernetes API proxy reads a request as; `berth-server` serves
+/// it through [`Spaces::kube_forward`].
+pub use berth_kube::proxy as kube_proxy;
 pub use config::{QuotaProfileConfig, SpacesConfig};
 pub use reconciler::Reconciler;
 pub use service::Spaces;

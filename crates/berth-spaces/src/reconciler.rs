@@ -35,10 +35,12 @@ pub use crate::workloads::{GOING_TO_SLEEP, RUNNING, SCALED_TO_ZERO, WAKING};
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
-/// The spec the planner needs, from a record and its owner's user name.
+/// The spec the planner needs, from a record, its owner's user name and
+/// the user names of everyone in it.
 pub(crate) fn spec_of(
     record: &SpaceRecord,
     owner: &str,
+    developers: Vec<String>,
     config: &SpacesConfig,
 ) -> Result<SpaceSpec, Error> {
     let quota = config.profile(&record.quota_profile).ok_or_else(|| {
@@ -56,6 +58,7 @@ pub(crate) fn spec_of(
         quota,
         isolated: config.network_isolation,
         labels: record.labels.clone(),
+        developers,
     })
 }
 

@@ -19,6 +19,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub url: String,
     _stop: tokio::sync::oneshot::Sender<()>,
+    _kube_stop: tokio::sync::oneshot::Sender<()>,
     _temp: tempfile::TempDir,
 }
 
@@ -198,7 +199,17 @@ impl TestServer {
                 as_installer: false,
             }),
         );
+        // The Kubernetes API proxy over HTTPS, as `server.kube_listen`
+        // serves it: kubectl sends no credentials over plain HTTP.
+        let kube_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let kube_addr = kube_listener.local_addr()?;
+        let kube_tls = berth_server::KubeTls::make(&["127.0.0.1".to_owned()])
+            .map_err(|e| anyhow::anyhow!("kube TLS: {}", e.detail()))?;
         let app = App::new(AppParts {
+            kube_access: berth_server::KubeAccess {
+                server: format!("https://{kube_addr}/kube"),
+                certificate_authority: Some(kube_tls.cert_pem.clone()),
+            },
             store,
             auth,
             spaces: started.spaces.clone(),
@@ -212,6 +223,14 @@ impl TestServer {
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = berth_server::router(app.clone());
+        let (kube_stop, kube_stopped) = tokio::sync::oneshot::channel::<()>();
+        let kube_router = router.clone();
+        tokio::spawn(async move {
+            let _ = berth_server::serve_tls(kube_listener, kube_router, &kube_tls, async move {
+                let _ = kube_stopped.await;
+            })
+            .await;
+        });
         tokio::spawn(berth_server::serve(listener, router, async move {
             let _ = stopped.await;
         }));
@@ -223,6 +242,7 @@ impl TestServer {
             addr,
             url: format!("http://{addr}"),
             _stop: stop,
+            _kube_stop: kube_stop,
             _temp: temp,
         })
     }

@@ -12,7 +12,7 @@ pub mod relay;
 pub mod wan;
 
 /// Polls until a condition holds; tests wait this way instead of sleeping.
-pub use berth_kube_sim::testing::{eventually, helm};
+pub use berth_kube_sim::testing::{eventually, helm, kubectl};
 pub use in_process::TestServer;
 pub use oidc::{
     CLIENT_SECRET as OIDC_CLIENT_SECRET, OidcProvider, fixture_dir as oidc_fixture_dir,

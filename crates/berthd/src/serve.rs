@@ -50,6 +50,7 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    let kube = kube_listener(&config, &public_url).await?;
     let audit = berth_audit::Audit::open(store.clone())
         .map_err(|e| anyhow::anyhow!("cannot open the audit log: {}", e.detail()))?;
     let auth = berth_auth::Auth::new(
@@ -146,6 +147,13 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
         catalog,
         apps,
         public_url: public_url.clone(),
+        kube_access: match &kube {
+            Some(kube) => kube.access.clone(),
+            None => berth_server::KubeAccess {
+                server: format!("{}/kube", public_url.trim_end_matches('/')),
+                certificate_authority: None,
+            },
+        },
         metrics: HttpMetrics::new(&telemetry.meter),
         prometheus: telemetry.registry.clone(),
     });
@@ -172,6 +180,19 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     };
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(kube) = kube {
+        let mut stop = stop_rx.clone();
+        let router = router.clone();
+        tracing::info!(url = %kube.access.server, "serving the Kubernetes API proxy over HTTPS");
+        tokio::spawn(async move {
+            let served = berth_server::serve_tls(kube.listener, router, &kube.tls, async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            });
+            if let Err(err) = served.await {
+                tracing::error!(error = %err.detail(), "the Kubernetes API proxy's HTTPS listener stopped");
+            }
+        });
+    }
     let mut server = tokio::spawn(berth_server::serve(listener, router, async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     }));
@@ -509,4 +530,61 @@ async fn embedded_cluster(data_dir: &std::path::Path) -> anyhow::Result<berth_ku
         "no cluster configured: the embedded Kubernetes API is up"
     );
     Ok(sim)
+}
+
+/// The Kubernetes API proxy's own HTTPS listener (`server.kube_listen`).
+struct KubeListener {
+    listener: TcpListener,
+    tls: berth_server::KubeTls,
+    access: berth_server::KubeAccess,
+}
+
+/// Binds `server.kube_listen` with berthd's own certificate for it, made
+/// for the names the proxy is reached by: loopback, the address it listens
+/// on, and the public URL's host.
+async fn kube_listener(config: &Config, public_url: &str) -> anyhow::Result<Option<KubeListener>> {
+    let Some(wanted) = config.server.kube_listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(wanted)
+        .await
+        .with_context(|| format!("cannot listen on {wanted} (server.kube_listen)"))?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    let public_host = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let host = if addr.ip().is_unspecified() {
+        public_host.clone()
+    } else {
+        match addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        }
+    };
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    for name in [addr.ip().to_string(), public_host] {
+        let unspecified = name == "0.0.0.0" || name == "::";
+        if !name.is_empty() && !unspecified && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let tls = berth_server::KubeTls::load_or_make(&config.data_dir.join("keys"), &names)
+        .map_err(|e| anyhow::anyhow!("server.kube_listen: {}", e.detail()))?;
+    let access = berth_server::KubeAccess {
+        server: format!("https://{host}:{}/kube", addr.port()),
+        certificate_authority: Some(tls.cert_pem.clone()),
+    };
+    Ok(Some(KubeListener {
+        listener,
+        tls,
+        access,
+    }))
 }

@@ -417,6 +417,17 @@ export const operations: Record<string, Record<string, Schema>> = {
       "$ref": "#/components/schemas/ErrorBody"
     }
   },
+  "get /api/v1/kube": {
+    "200": {
+      "$ref": "#/components/schemas/KubeAccess"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
   "get /api/v1/openapi.json": {},
   "get /api/v1/relay/agent": {
     "401": {
@@ -958,6 +969,20 @@ export const operations: Record<string, Record<string, Schema>> = {
       "$ref": "#/components/schemas/ErrorBody"
     },
     "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
+  "post /api/v1/tokens/kube": {
+    "201": {
+      "$ref": "#/components/schemas/TokenCreated"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
       "$ref": "#/components/schemas/ErrorBody"
     },
     "500": {
@@ -2075,6 +2100,23 @@ export const schemas: Record<string, Schema> = {
       }
     }
   },
+  "KubeAccess": {
+    "type": "object",
+    "required": [
+      "server"
+    ],
+    "properties": {
+      "certificate_authority": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "server": {
+        "type": "string"
+      }
+    }
+  },
   "MappingPreview": {
     "type": "object",
     "required": [
@@ -2603,7 +2645,8 @@ export const schemas: Record<string, Schema> = {
     "type": "string",
     "enum": [
       "read",
-      "write"
+      "write",
+      "kube"
     ]
   },
   "SessionCreated": {
@@ -3023,7 +3066,8 @@ export const schemas: Record<string, Schema> = {
     "type": "string",
     "enum": [
       "personal",
-      "cli"
+      "cli",
+      "kube"
     ]
   },
   "TokenName": {

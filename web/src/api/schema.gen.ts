@@ -348,6 +348,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/kube": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where kubectl reaches the Kubernetes API proxy, and the certificate to
+         *     trust for it: what `berth kubeconfig` writes into a kubeconfig.
+         */
+        get: operations["kube_access"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -774,6 +794,27 @@ export interface paths {
         put?: never;
         /** Makes a personal access token; its secret is shown this once. */
         post: operations["create_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens/kube": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Makes a short-lived token for kubectl and helm (`berth kube-credential`):
+         *     the `kube` scope only, for the Kubernetes API of your spaces through
+         *     `/kube/`, with the lifetime `auth.kube_token_ttl` sets.
+         */
+        post: operations["create_kube_token"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1321,6 +1362,17 @@ export interface components {
             updated_at: components["schemas"]["Timestamp"];
             updated_by: string;
         };
+        /** @description Where kubectl reaches the proxy, as `berth kubeconfig` writes it. */
+        KubeAccess: {
+            /**
+             * @description The PEM certificate to trust for it, when berthd made its own (the
+             *     kubeconfig's `certificate-authority-data`); none when the server
+             *     is reached through HTTPS the system already trusts.
+             */
+            certificate_authority?: string | null;
+            /** @description The kubeconfig cluster's `server`. */
+            server: string;
+        };
         /** @description What a claim set would map to, for the mapping dry-run. */
         MappingPreview: {
             allowed: boolean;
@@ -1509,7 +1561,7 @@ export interface components {
          * @description What a token may do. A session may do everything its user may.
          * @enum {string}
          */
-        Scope: "read" | "write";
+        Scope: "read" | "write" | "kube";
         /** @description A new session, with the agent's token (shown this once). */
         SessionCreated: {
             /**
@@ -1684,7 +1736,7 @@ export interface components {
             token: components["schemas"]["TokenView"];
         };
         /** @enum {string} */
-        TokenKind: "personal" | "cli";
+        TokenKind: "personal" | "cli" | "kube";
         /** @description 1 to 100 characters, not all of them spaces or control characters (those around the name are dropped). */
         TokenName: string;
         TokenRequest: {
@@ -3211,6 +3263,43 @@ export interface operations {
             };
             /** @description No such repository */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    kube_access: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KubeAccess"];
+                };
+            };
+            /** @description Not signed in; or: Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5095,6 +5184,52 @@ export interface operations {
             };
         };
     };
+    create_kube_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The calling credential may not write; or: A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     revoke_token: {
         parameters: {
             query?: never;
@@ -5732,8 +5867,8 @@ export const outcomeValues: ReadonlyArray<FlattenedDeepRequired<components>["sch
 export const phaseValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Phase"]> = ["Pending", "Active", "Sleeping", "Waking", "Terminating", "Failed"];
 export const roleValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Role"]> = ["member", "auditor", "admin"];
 export const roleSourceValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RoleSource"]> = ["setup", "manual", "mapping"];
-export const scopeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Scope"]> = ["read", "write"];
+export const scopeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Scope"]> = ["read", "write", "kube"];
 export const sessionStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SessionState"]> = ["waiting", "connected", "resuming", "ended"];
 export const spaceRoleValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SpaceRole"]> = ["member", "owner"];
-export const tokenKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TokenKind"]> = ["personal", "cli"];
+export const tokenKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TokenKind"]> = ["personal", "cli", "kube"];
 export const verifyProblemValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["VerifyProblem"]> = ["altered", "broken_link", "missing", "unreadable", "bad_signature", "checkpoint_mismatch"];

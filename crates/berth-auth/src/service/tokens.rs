@@ -26,6 +26,7 @@ impl Auth {
         let prefix = match kind {
             TokenKind::Personal => secrets::PAT_PREFIX,
             TokenKind::Cli => secrets::CLI_PREFIX,
+            TokenKind::Kube => secrets::KUBE_PREFIX,
         };
         let secret = format!("{prefix}{}", secrets::random_secret());
         let now = self.now();
@@ -83,7 +84,7 @@ impl Auth {
             Err(err) => {
                 // Name the token by its public prefix only, and only when it
                 // is one of Berth's: a pasted foreign secret is not recorded.
-                let shown = [secrets::PAT_PREFIX, secrets::CLI_PREFIX]
+                let shown = secrets::PREFIXES
                     .iter()
                     .find(|p| secret.starts_with(**p))
                     .and_then(|p| secret.get(..p.len() + 6))
@@ -102,7 +103,7 @@ impl Auth {
                 "the token is not valid (unknown, revoked or expired); run `berth login` again",
             )
         };
-        if !secret.starts_with(secrets::PAT_PREFIX) && !secret.starts_with(secrets::CLI_PREFIX) {
+        if !secrets::PREFIXES.iter().any(|p| secret.starts_with(p)) {
             return Err(invalid());
         }
         let hash = self.hasher.hash(secret);
@@ -188,9 +189,13 @@ impl Auth {
         };
         scopes.sort();
         scopes.dedup();
-        // A token cannot do more than the credential that made it.
+        // A token cannot do more than the credential that made it; one
+        // that may write may also reach the Kubernetes API of its spaces.
         let allowed = actor.scopes();
-        if let Some(extra) = scopes.iter().find(|s| !allowed.contains(s)) {
+        let grants = |s: &Scope| {
+            allowed.contains(s) || (*s == Scope::Kube && allowed.contains(&Scope::Write))
+        };
+        if let Some(extra) = scopes.iter().find(|s| !grants(s)) {
             return Err(Error::forbidden(
                 format!("cannot grant the {extra:?} scope, which this credential lacks")
                     .to_lowercase(),
@@ -203,28 +208,57 @@ impl Auth {
             scopes,
             Duration::from_secs(days * 86_400),
         );
+        self.commit_new_token(actor, &created).await?;
+        Ok(created)
+    }
+
+    /// Stores a token `actor` made for themselves, with its event.
+    async fn commit_new_token(&self, actor: &Actor, created: &TokenCreated) -> Result<(), Error> {
+        let view = &created.token;
         let event = NewEvent::new(
             actor_of(actor),
             "token.create",
-            resource("token", Some(&created.token.id), Some(&name)),
+            resource("token", Some(&view.id), Some(&view.name)),
             Outcome::Success,
         )
         .origin(actor.origin.clone())
         .change(
             "scopes",
             serde_json::Value::Null,
-            serde_json::json!(created.token.scopes),
+            serde_json::json!(view.scopes),
         )
         .change(
             "expires_at",
             serde_json::Value::Null,
-            serde_json::json!(created.token.expires_at),
+            serde_json::json!(view.expires_at),
         );
         self.commit(&[records::TOKENS.name, records::TOKEN_IDS.name], |tx| {
-            self.store_token(tx, &created)?;
+            self.store_token(tx, created)?;
             Ok(((), event.clone()))
         })
+        .await
+    }
+
+    /// A short-lived token for kubectl, with the `kube` scope only: the
+    /// Kubernetes API of the caller's spaces through the proxy, nothing of
+    /// Berth's own API. Made from a credential that may write.
+    pub async fn create_kube_token(&self, actor: &Actor) -> Result<TokenCreated, Error> {
+        const NAME: &str = "kubectl";
+        self.allow(
+            actor,
+            Action::ManageOwnTokens,
+            "token.create",
+            resource("token", None, Some(NAME)),
+        )
         .await?;
+        let created = self.prepare_token(
+            &actor.user,
+            NAME,
+            TokenKind::Kube,
+            vec![Scope::Kube],
+            self.config.kube_token_ttl,
+        );
+        self.commit_new_token(actor, &created).await?;
         Ok(created)
     }
 

@@ -130,6 +130,8 @@ pub async fn login(args: LoginArgs, context: Option<&str>) -> Result<(), Failure
     }
     contexts.current = Some(name.clone());
     contexts.save()?;
+    // kubectl's token was made from the login this one replaces.
+    crate::commands::kube::forget_credential(None, &name).await;
     eprintln!(
         "Signed in to {name} ({url}) as {} ({}).",
         me.user.username,
@@ -328,10 +330,9 @@ pub async fn logout(context: Option<&str>) -> Result<(), Failure> {
     };
     let url = entry.url.clone();
     contexts.save()?;
-    match Client::new(&url, Some(token))?
-        .post_empty("/api/v1/auth/logout")
-        .await
-    {
+    let client = Client::new(&url, Some(token))?;
+    crate::commands::kube::forget_credential(Some(&client), &name).await;
+    match client.post_empty("/api/v1/auth/logout").await {
         Ok(()) => eprintln!("Signed out of {name}; the token is revoked."),
         Err(failure) => eprintln!(
             "Signed out of {name} here; the server could not revoke the token: {}",

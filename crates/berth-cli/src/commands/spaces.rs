@@ -31,7 +31,13 @@ pub enum SpaceCommand {
         name: Option<String>,
     },
     /// Make a space the current one for this context.
-    Use { name: String },
+    Use {
+        name: String,
+        /// Switch kubectl's current context to the space too (after
+        /// `berth kubeconfig`).
+        #[arg(long)]
+        kube: bool,
+    },
     /// Delete a space and everything in it.
     #[command(alias = "rm")]
     Delete {
@@ -310,11 +316,14 @@ pub async fn run(
                 _ => output::structured(format, &view),
             }
         }
-        SpaceCommand::Use { name } => {
+        SpaceCommand::Use { name, kube } => {
             // Only a space you can see becomes current.
             let view: SpaceView = client.get(&format!("/api/v1/spaces/{name}")).await?;
             remember(context, view.name.as_str())?;
             eprintln!("Using space {}.", view.name);
+            if kube {
+                crate::commands::kube::use_space(context, view.name.as_str())?;
+            }
             Ok(())
         }
         SpaceCommand::Delete { name, yes } => {

@@ -32,6 +32,8 @@ pub enum TokenCommand {
 pub enum ScopeArg {
     Read,
     Write,
+    /// The Kubernetes API of your spaces through Berth (kubectl in CI).
+    Kube,
 }
 
 impl From<ScopeArg> for Scope {
@@ -39,16 +41,14 @@ impl From<ScopeArg> for Scope {
         match s {
             ScopeArg::Read => Scope::Read,
             ScopeArg::Write => Scope::Write,
+            ScopeArg::Kube => Scope::Kube,
         }
     }
 }
 
 fn scopes(list: &[Scope]) -> String {
     list.iter()
-        .map(|s| match s {
-            Scope::Read => "read",
-            Scope::Write => "write",
-        })
+        .map(|s| s.as_str())
         .collect::<Vec<_>>()
         .join(",")
 }

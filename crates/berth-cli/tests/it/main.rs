@@ -6,6 +6,7 @@ mod apps;
 mod auth;
 mod catalog;
 mod contexts;
+mod kube;
 mod quickstart;
 mod sessions;
 mod spaces;
@@ -54,6 +55,8 @@ impl Cli {
             .args(args)
             .env("XDG_CONFIG_HOME", self.config_home.path())
             .env("HOME", self.config_home.path())
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("KUBECONFIG")
             .env_remove("BERTH_CONTEXT")
             .env_remove("BERTH_URL")
             .env_remove("BERTH_TOKEN")

@@ -39,6 +39,7 @@ fn spec(name: &str) -> (SpaceSpec, ClusterPolicy) {
             },
             isolated: true,
             labels: [("team".to_owned(), "payments".to_owned())].into(),
+            developers: vec!["alice".to_owned()],
         },
         ClusterPolicy {
             ingress_namespaces: vec!["ingress-nginx".to_owned()],

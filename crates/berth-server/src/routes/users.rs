@@ -18,6 +18,7 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(get_user, update_user))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
+        .routes(routes!(create_kube_token))
 }
 
 /// Every user (admins).
@@ -100,6 +101,22 @@ async fn create_token(
     Ok((
         StatusCode::CREATED,
         Json(app.auth().create_token(&actor, req).await?),
+    ))
+}
+
+/// Makes a short-lived token for kubectl and helm (`berth kube-credential`):
+/// the `kube` scope only, for the Kubernetes API of your spaces through
+/// `/kube/`, with the lifetime `auth.kube_token_ttl` sets.
+#[utoipa::path(post, path = "/api/v1/tokens/kube", tag = "tokens",
+    responses((status = 201, body = TokenCreated),
+        (status = 403, description = "The calling credential may not write")))]
+async fn create_kube_token(
+    State(app): State<App>,
+    Caller(actor): Caller,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(app.auth().create_kube_token(&actor).await?),
     ))
 }
 

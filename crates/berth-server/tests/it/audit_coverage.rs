@@ -242,6 +242,35 @@ async fn every_changing_route_records_an_audit_event() {
     assert_eq!(status, 200);
     expect_event("DELETE", "/api/v1/sessions/{id}", before, audit.head().seq);
 
+    // kubectl's token, then a change through the Kubernetes API proxy (not
+    // in the document: it is the cluster's API) into the admin's space.
+    let before = audit.head().seq;
+    let (status, kube) = call(
+        &http,
+        "POST",
+        &url("/api/v1/tokens/kube"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{kube}");
+    expect_event("POST", "/api/v1/tokens/kube", before, audit.head().seq);
+    let kube_token = kube["secret"].as_str().expect("secret");
+    let before = audit.head().seq;
+    let (status, made) = call(
+        &http,
+        "POST",
+        &url("/kube/api/v1/namespaces/admin/configmaps"),
+        Some(kube_token),
+        Some(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "audited"}})),
+    )
+    .await;
+    assert!(status.is_success(), "{made}");
+    assert!(
+        audit.head().seq > before,
+        "a change through the proxy recorded no event"
+    );
+
     // A chart repository (an empty index served here): added, refreshed,
     // removed.
     let repo = tempfile::tempdir().expect("repo");

@@ -48,6 +48,8 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/tokens", User),
     ("POST", "/api/v1/tokens", User),
     ("DELETE", "/api/v1/tokens/{id}", User),
+    ("POST", "/api/v1/tokens/kube", User),
+    ("GET", "/api/v1/kube", User),
     ("GET", "/api/v1/users/{id}", User),
     ("GET", "/api/v1/users", Admin),
     ("POST", "/api/v1/users", Admin),
@@ -332,4 +334,106 @@ fn every_error_answer_is_documented_with_the_error_body() {
             }
         }
     }
+}
+
+/// The Kubernetes API proxy is not in the document (it is the cluster's
+/// API), so it is swept here: only a token of the `kube` scope gets in,
+/// only into its own spaces, and that token reaches nothing of Berth's API.
+#[tokio::test]
+async fn the_kubernetes_api_proxy_answers_each_kind_of_caller_as_expected() {
+    let server = TestServer::start().await.expect("server");
+    let admin = server.admin_token().await.expect("admin");
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.url);
+    let member_token = member(&server, &admin, "member").await;
+    let (status, body) = call(
+        &http,
+        "POST",
+        &url("/api/v1/spaces"),
+        Some(&member_token),
+        Some(json!({"name": "members-own"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        &http,
+        "POST",
+        &url("/api/v1/spaces"),
+        Some(&admin),
+        Some(json!({"name": "admins-only"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, made) = call(
+        &http,
+        "POST",
+        &url("/api/v1/tokens/kube"),
+        Some(&member_token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let kube = made["secret"].as_str().expect("secret").to_owned();
+    assert!(kube.starts_with("berth_kube_"), "{kube}");
+    let (status, _) = call(
+        &http,
+        "POST",
+        &url("/api/v1/tokens/kube"),
+        Some(&kube),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "a kube token makes no tokens");
+    let (status, _) = call(&http, "GET", &url("/api/v1/spaces"), Some(&kube), None).await;
+    assert_eq!(status, 403, "a kube token reaches nothing of Berth's API");
+
+    let own = "/kube/api/v1/namespaces/members-own/configmaps";
+    let other = "/kube/api/v1/namespaces/admins-only/configmaps";
+    for (token, path, want, says) in [
+        (None, own, 401, "bearer token"),
+        (
+            Some(member_token.as_str()),
+            own,
+            403,
+            "lacks the kube scope",
+        ),
+        (Some(kube.as_str()), other, 403, "not one of your spaces"),
+        (
+            Some(kube.as_str()),
+            "/kube/api/v1/namespaces/nowhere/pods",
+            403,
+            "not one of your spaces",
+        ),
+        (
+            Some(kube.as_str()),
+            "/kube/api/v1/nodes",
+            403,
+            "outside a namespace",
+        ),
+        (Some(kube.as_str()), own, 200, "ConfigMapList"),
+    ] {
+        let (status, body) = call(&http, "GET", &url(path), token, None).await;
+        assert_eq!(status.as_u16(), want, "{path}: {body}");
+        assert!(body.to_string().contains(says), "{path}: {body}");
+        if want != 200 {
+            assert_eq!(
+                body["kind"], "Status",
+                "refused as the Kubernetes API refuses: {body}"
+            );
+            assert_eq!(body["code"], want, "{body}");
+        }
+    }
+    // A revoked kube token is refused at once.
+    let id = made["token"]["id"].as_str().expect("id");
+    let (status, _) = call(
+        &http,
+        "DELETE",
+        &url(&format!("/api/v1/tokens/{id}")),
+        Some(&member_token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(&http, "GET", &url(own), Some(&kube), None).await;
+    assert_eq!(status, 401, "{body}");
 }

@@ -9,6 +9,7 @@
 mod create;
 mod delete;
 mod idle;
+mod kube;
 mod labels;
 mod members;
 mod personal;

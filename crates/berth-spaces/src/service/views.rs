@@ -82,7 +82,13 @@ impl Spaces {
     /// What the planner needs to know of a space.
     pub(crate) fn spec(&self, record: &SpaceRecord) -> Result<berth_kube::SpaceSpec, Error> {
         let owner = self.member(record.owner(), SpaceRole::Owner).username;
-        crate::reconciler::spec_of(record, &owner, &self.config)
+        let developers = record
+            .members
+            .iter()
+            .map(|(id, role)| self.member(id, *role).username)
+            .filter(|name| !name.is_empty())
+            .collect();
+        crate::reconciler::spec_of(record, &owner, developers, &self.config)
     }
 
     pub(super) fn view_of(&self, record: &SpaceRecord, actor: &Actor) -> Result<SpaceView, Error> {

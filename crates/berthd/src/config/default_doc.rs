@@ -22,6 +22,13 @@ listen = "127.0.0.1:8080"
 # How long shutdown waits for in-flight requests and WebSockets to finish.
 shutdown_grace = "4s"
 
+# Also serve the Kubernetes API proxy (kubectl, helm) over HTTPS here, with a
+# certificate berthd makes and keeps in <data_dir>/keys/: for a daemon that is
+# not reached through HTTPS, since kubectl sends no credentials over plain
+# HTTP. Unset: kubectl reaches <public_url>/kube.
+# BERTH_SERVER__KUBE_LISTEN
+# kube_listen = "127.0.0.1:8443"
+
 [store]
 # The store's cache, in MiB. Unset: a quarter of the container's memory
 # limit (cgroup memory.max), at most 256; 256 when there is no limit. The
@@ -62,6 +69,8 @@ session_idle_timeout = "12h"
 session_max_lifetime = "7days"
 # Lifetime of the token `berth login` receives.
 cli_token_ttl = "30days"
+# Lifetime of the tokens kubectl gets through `berth kube-credential`.
+kube_token_ttl = "1h"
 # The longest lifetime a personal access token may ask for.
 max_token_ttl = "365days"
 # Sign-ins allowed per account, and per source address, per minute.

@@ -178,6 +178,12 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests and WebSockets.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Also serve the Kubernetes API proxy over HTTPS here, with a
+    /// certificate berthd makes and keeps in `<data_dir>/keys/`: for a
+    /// daemon not reached through HTTPS (kubectl sends no credentials over
+    /// plain HTTP). Unset: kubectl reaches `<public_url>/kube`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kube_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -237,6 +243,7 @@ impl Default for ServerConfig {
         ServerConfig {
             public_url: None,
             shutdown_grace: Duration::from_secs(4),
+            kube_listen: None,
         }
     }
 }
