@@ -161,6 +161,11 @@ fn serve(root: &Path, args: &[String]) -> anyhow::Result<()> {
     if !on_path && std::env::var_os("BERTH_APPS__HELM").is_none() {
         command.env("BERTH_APPS__HELM", setup::helm(root)?);
     }
+    // kubectl through Berth (`berth kubeconfig`) needs HTTPS, which the
+    // embedded default's plain-HTTP listener is not: the proxy's own.
+    if std::env::var_os("BERTH_SERVER__KUBE_LISTEN").is_none() {
+        command.env("BERTH_SERVER__KUBE_LISTEN", "127.0.0.1:8443");
+    }
     run(&mut command)
 }
 
@@ -280,6 +285,18 @@ fn chart(root: &Path, helm: &Path) -> anyhow::Result<()> {
             if !rendered.contains(kind) {
                 bail!("helm template rendered no {kind}");
             }
+        }
+        // The Kubernetes API proxy impersonates users, and nothing else
+        // (never groups such as system:masters, nor service accounts).
+        let impersonates: Vec<&str> = rendered
+            .lines()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|pair| pair[1].contains("\"impersonate\""))
+            .map(|pair| pair[0].trim())
+            .collect();
+        if impersonates != ["resources: [\"users\"]"] {
+            bail!("the ClusterRole must impersonate users only, and does: {impersonates:?}");
         }
         // berthd runs in the cluster it manages, whatever the values say, the
         // spaces settings always reach it, dev pods always know where their

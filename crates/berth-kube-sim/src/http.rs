@@ -204,6 +204,17 @@ async fn route(
                 Some("status") if rt.status => Sub::Status,
                 Some("finalize") if rt.group.is_empty() && rt.plural == "namespaces" => Sub::Status,
                 Some("scale") if rt.scale => Sub::Scale,
+                // What a kubelet answers; the simulator runs no containers,
+                // so it says so of a pod that exists.
+                Some(stream @ ("exec" | "attach" | "portforward" | "log"))
+                    if rt.group.is_empty() && rt.plural == "pods" =>
+                {
+                    shared.cluster.get(&rt, ns.as_deref(), &name)?;
+                    return Err(ApiError::bad_request(format!(
+                        "pods/{stream} needs a node to run the pod on: the Kubernetes API simulator \
+                         runs no containers (pod {name} is only a record here)"
+                    )));
+                }
                 Some(_) => return Err(ApiError::path_not_found(path)),
             };
             let ns = ns.as_deref();

@@ -10,6 +10,7 @@ import {
   type AuditVerification,
 } from '../api';
 import {
+  actionSuggestions,
   EMPTY_AUDIT_FORM,
   actorKindLabel,
   actorName,
@@ -342,15 +343,7 @@ function FilterBar({
   }, [filters, filtersKey]);
 
   // Suggestions from what is on screen: actions and their prefixes, resource kinds.
-  const actions = useMemo(() => {
-    const set = new Set<string>();
-    for (const e of events ?? []) {
-      set.add(e.action);
-      const dot = e.action.indexOf('.');
-      if (dot > 0) set.add(e.action.slice(0, dot + 1));
-    }
-    return [...set].sort();
-  }, [events]);
+  const actions = useMemo(() => actionSuggestions((events ?? []).map((e) => e.action)), [events]);
   const kinds = useMemo(() => [...new Set((events ?? []).map((e) => e.resource.kind))].sort(), [events]);
 
   function set<K extends keyof AuditForm>(key: K, value: AuditForm[K]) {
@@ -419,7 +412,7 @@ function FilterBar({
           label="Action"
           field="action"
           mono
-          placeholder="prefix, e.g. token."
+          placeholder="prefix, e.g. token. or kube."
           suggestions={actions}
           value={form.action}
           onChange={(v) => set('action', v)}

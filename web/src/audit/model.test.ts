@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../api';
 import {
   EMPTY_AUDIT_FORM,
+  KUBE_ACTIONS,
+  actionSuggestions,
   actorKindLabel,
   actorName,
   auditSearch,
@@ -306,5 +308,18 @@ describe('mergeEvents', () => {
   it('newestSeq', () => {
     expect(newestSeq([])).toBeNull();
     expect(newestSeq([event(3), event(9), event(1)])).toBe(9);
+  });
+});
+
+describe('actionSuggestions', () => {
+  it('offers the actions on screen, their prefixes, and the Kubernetes API verbs', () => {
+    const got = actionSuggestions(['token.create', 'space.sleep', 'token.create']);
+    expect(got).toContain('token.');
+    expect(got).toContain('token.create');
+    expect(got).toContain('space.');
+    expect(got).toContain('kube.exec');
+    expect(got).toContain('kube.');
+    expect(got.length).toBe(KUBE_ACTIONS.length + 4);
+    expect([...got].sort()).toEqual(got);
   });
 });

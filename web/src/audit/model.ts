@@ -18,6 +18,34 @@ const NANOS_PER_MS = 1_000_000n;
 const MAX_NANOS = 18_446_744_073_709_551_615n;
 
 // ---------------------------------------------------------------------------
+// Suggestions for the action filter
+
+/** What kubectl and helm do through Berth's Kubernetes API proxy, as audit actions (reads are counted, not logged). */
+export const KUBE_ACTIONS = [
+  'kube.',
+  'kube.create',
+  'kube.update',
+  'kube.patch',
+  'kube.delete',
+  'kube.deletecollection',
+  'kube.exec',
+  'kube.attach',
+  'kube.portforward',
+  'kube.proxy',
+];
+
+/** The actions on screen and their prefixes (`token.`), with the Kubernetes API's verbs always offered. */
+export function actionSuggestions(actions: string[]): string[] {
+  const set = new Set<string>(KUBE_ACTIONS);
+  for (const action of actions) {
+    set.add(action);
+    const dot = action.indexOf('.');
+    if (dot > 0) set.add(action.slice(0, dot + 1));
+  }
+  return [...set].sort();
+}
+
+// ---------------------------------------------------------------------------
 // Filters in the address bar
 
 /** The filters as they travel in the address bar: the same parameters as the API (`?action=token.&outcome=denied`). */

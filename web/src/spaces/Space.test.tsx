@@ -128,6 +128,9 @@ describe('Space page', () => {
     expect(text(root, 'space-last-activity')).toBe('api call by alice · 10 min ago');
     expect(text(root, 'space-sleeps-at')).toMatch(/^in 2 h · \d{4}-\d\d-\d\d \d\d:\d\d$/);
     expect(text(root, 'space-deleted-at')).toMatch(/^in 30 days · \d{4}-\d\d-\d\d \d\d:\d\d$/);
+    expect(text(root, 'space-kube')).toBe(
+      'berth kubeconfig , then berth space use alpha --kube : kubectl and helm act here as you, through Berth.',
+    );
   });
 
   it('shows a persistent, personal, sleeping space so', async () => {
@@ -426,6 +429,7 @@ describe('Space members', () => {
     const { root } = await open(ROOT, api(() => seenByAdmin));
     await waitFor(() => byTestId(root, 'member-bob'));
     expect(text(root, 'space-your-role')).toBe('Not a member (you see it as an admin)');
+    expect(text(root, 'space-kube')).toBe('Its owner and members reach it with kubectl; admins do not.');
     expect(text(root, 'space-owner')).toBe('alice');
     expect(queryTestId(root, 'space-share-form')).not.toBeNull();
     expect(queryTestId(root, 'space-delete')).not.toBeNull();

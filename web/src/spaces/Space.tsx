@@ -431,6 +431,18 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
                 {sleepsLabel(space, now)}
                 {space.sleeps_at && <span className="muted"> · {formatDateTime(space.sleeps_at)}</span>}
               </dd>
+              <dt>kubectl and helm</dt>
+              <dd data-testid="space-kube">
+                {space.your_role ? (
+                  <>
+                    <code className="mono">berth kubeconfig</code>, then{' '}
+                    <code className="mono">berth space use {name} --kube</code>: kubectl and helm act here as you,
+                    through Berth.
+                  </>
+                ) : (
+                  <span className="muted">Its owner and members reach it with kubectl; admins do not.</span>
+                )}
+              </dd>
               <dt>Deleted when idle</dt>
               <dd data-testid="space-deleted-at" title={formatDateTime(space.deleted_at, '') || undefined}>
                 {deletedAtLabel(space, now)}

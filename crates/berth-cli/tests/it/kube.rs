@@ -205,6 +205,22 @@ async fn kubectl_and_helm_reach_your_spaces_and_nothing_else() {
     let deployments = admin.kubectl_ok(&["get", "deployments", "-o", "name"]);
     assert!(deployments.contains("deployment.apps/web"), "{deployments}");
 
+    // Streams into a pod pass through to the cluster, which answers; the
+    // simulator runs no containers and says so.
+    let pod = admin.config_file().with_file_name("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: shell\nspec:\n  containers:\n  - name: main\n    image: busybox\n",
+    )
+    .expect("pod");
+    admin.kubectl_ok(&["apply", "-f", pod.to_str().expect("utf-8")]);
+    for args in [&["exec", "shell", "--", "true"][..], &["logs", "shell"]] {
+        let out = admin.kubectl(args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("runs no containers"), "{args:?}: {stderr}");
+    }
+
     // Each change and each refusal is in the audit log, as the user.
     let events = admin.ok(&["audit", "list", "--action", "kube.", "-o", "json"]);
     let events: Vec<serde_json::Value> = serde_json::from_str(&events).expect("json");
@@ -219,6 +235,7 @@ async fn kubectl_and_helm_reach_your_spaces_and_nothing_else() {
     assert!(has("kube.create", "success", Some("admin")), "{events:#?}");
     assert!(has("kube.patch", "success", Some("admin")), "{events:#?}");
     assert!(has("kube.delete", "success", Some("admin")), "{events:#?}");
+    assert!(has("kube.exec", "failure", Some("admin")), "{events:#?}");
     assert!(has("kube.list", "denied", None), "{events:#?}");
     assert!(has("kube.get", "denied", None), "{events:#?}");
     assert!(has("kube.post", "denied", None), "{events:#?}");
