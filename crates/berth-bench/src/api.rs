@@ -58,8 +58,8 @@ pub async fn run(berthd: &Path, seconds: u64) -> anyhow::Result<ApiBench> {
     let phase = Duration::from_secs(seconds);
 
     // Warm up connections and the daemon.
-    closed_loop(&url, Duration::from_millis(500)).await?;
-    let closed = closed_loop(&url, phase).await?;
+    closed_loop(&url, None, Duration::from_millis(500)).await?;
+    let closed = closed_loop(&url, None, phase).await?;
     let fixed = fixed_rate(&url, phase).await?;
     let rss_after_load_bytes = rss_bytes(daemon.pid());
     Ok(ApiBench {
@@ -84,7 +84,13 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, 60_000_000, 3).context("histogram bounds")
 }
 
-async fn closed_loop(url: &str, duration: Duration) -> anyhow::Result<ClosedLoop> {
+/// `CONNECTIONS` clients sending GET `url` (with `bearer` as their token)
+/// back to back for `duration`.
+pub(crate) async fn closed_loop(
+    url: &str,
+    bearer: Option<&str>,
+    duration: Duration,
+) -> anyhow::Result<ClosedLoop> {
     let client = client()?;
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -92,12 +98,17 @@ async fn closed_loop(url: &str, duration: Duration) -> anyhow::Result<ClosedLoop
     for _ in 0..CONNECTIONS {
         let client = client.clone();
         let url = url.to_owned();
+        let bearer = bearer.map(str::to_owned);
         let errors = errors.clone();
         workers.push(tokio::spawn(async move {
             let mut latencies = histogram()?;
             while started.elapsed() < duration {
                 let sent = Instant::now();
-                match client.get(&url).send().await {
+                let mut request = client.get(&url);
+                if let Some(token) = &bearer {
+                    request = request.bearer_auth(token);
+                }
+                match request.send().await {
                     Ok(response) if response.status().is_success() => {
                         let _ = response.bytes().await;
                         latencies.saturating_record(sent.elapsed().as_micros() as u64);

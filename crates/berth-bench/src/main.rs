@@ -5,6 +5,7 @@
 
 mod api;
 mod audit;
+mod kube_proxy;
 mod kube_sim;
 mod relay;
 mod spaces;
@@ -94,6 +95,11 @@ fn main() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new()?;
         let result = runtime.block_on(wan::run(&args.berthd, &profiles))?;
         write(&args, "wan", &result)?;
+    }
+    if selected("kube_proxy") {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(kube_proxy::run(&args.berthd, args.seconds))?;
+        write(&args, "kube_proxy", &result)?;
     }
     if selected("kube_sim") {
         let runtime = tokio::runtime::Runtime::new()?;

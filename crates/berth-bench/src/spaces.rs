@@ -21,7 +21,7 @@ use crate::rss_bytes;
 
 const CLIENTS: usize = 32;
 /// Objects the reconciler writes for a new space.
-const OBJECTS_PER_SPACE: u64 = 7;
+const OBJECTS_PER_SPACE: u64 = 8;
 const RESYNC: Duration = Duration::from_secs(5);
 const PASSWORD: &str = "correct horse battery staple";
 

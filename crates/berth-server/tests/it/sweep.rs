@@ -423,6 +423,21 @@ async fn the_kubernetes_api_proxy_answers_each_kind_of_caller_as_expected() {
             assert_eq!(body["code"], want, "{body}");
         }
     }
+    // Reads are not logged but counted.
+    let metrics = http
+        .get(url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("berth_kube_requests_total{") && l.contains("verb=\"list\"")),
+        "{metrics}"
+    );
     // A revoked kube token is refused at once.
     let id = made["token"]["id"].as_str().expect("id");
     let (status, _) = call(
