@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use berth_kube_sim::{SimOptions, Simulator};
-use berth_testkit::DaemonProcess;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -37,23 +36,7 @@ pub struct KubeProxyBench {
 pub async fn run(berthd: &Path, seconds: u64) -> anyhow::Result<KubeProxyBench> {
     let sim = Simulator::start(SimOptions::default()).await?;
     let temp = tempfile::tempdir()?;
-    let kubeconfig = temp.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig())?;
-    let config = temp.path().join("berthd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[kubernetes]\nmode = \"kubeconfig\"\nkubeconfig = {:?}\n",
-            kubeconfig.display().to_string()
-        ),
-    )?;
-    let daemon = tokio::task::block_in_place(|| {
-        DaemonProcess::start_in(
-            berthd,
-            &temp.path().join("data"),
-            &["--config", &config.display().to_string()],
-        )
-    })?;
+    let daemon = crate::daemon_on_sim(berthd, &sim, temp.path(), "127.0.0.1:0", "")?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;

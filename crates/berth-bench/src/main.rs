@@ -109,6 +109,36 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A release `berthd` pointed (by kubeconfig) at `sim`, listening on
+/// `listen`, its data in `dir/data` and its berthd.toml in `dir` with
+/// `extra` after the `[kubernetes]` table.
+pub(crate) fn daemon_on_sim(
+    berthd: &std::path::Path,
+    sim: &berth_kube_sim::Simulator,
+    dir: &std::path::Path,
+    listen: &str,
+    extra: &str,
+) -> anyhow::Result<berth_testkit::DaemonProcess> {
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig())?;
+    let config = dir.join("berthd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kubernetes]\nmode = \"kubeconfig\"\nkubeconfig = {:?}\n\n{extra}",
+            kubeconfig.display().to_string()
+        ),
+    )?;
+    tokio::task::block_in_place(|| {
+        berth_testkit::DaemonProcess::start_on(
+            berthd,
+            &dir.join("data"),
+            listen,
+            &["--config", &config.display().to_string()],
+        )
+    })
+}
+
 fn write<T: Serialize>(args: &Args, name: &str, result: &T) -> anyhow::Result<()> {
     let path = args.out.join(format!("{name}.json"));
     let json = serde_json::to_string_pretty(result)?;

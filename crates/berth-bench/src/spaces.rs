@@ -105,24 +105,16 @@ async fn one(berthd: &Path, n: usize) -> anyhow::Result<SpacesRun> {
     })
     .await?;
     let temp = tempfile::tempdir()?;
-    let kubeconfig = temp.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig())?;
-    let config = temp.path().join("berthd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[kubernetes]\nmode = \"kubeconfig\"\nkubeconfig = {:?}\n\n[spaces]\npersonal_spaces = false\nresync_interval = \"{}s\"\nworkers = 16\n",
-            kubeconfig.display().to_string(),
+    let daemon = crate::daemon_on_sim(
+        berthd,
+        &sim,
+        temp.path(),
+        "127.0.0.1:0",
+        &format!(
+            "[spaces]\npersonal_spaces = false\nresync_interval = \"{}s\"\nworkers = 16\n",
             RESYNC.as_secs()
         ),
     )?;
-    let daemon = tokio::task::block_in_place(|| {
-        DaemonProcess::start_in(
-            berthd,
-            &temp.path().join("data"),
-            &["--config", &config.display().to_string()],
-        )
-    })?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;

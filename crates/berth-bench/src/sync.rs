@@ -252,25 +252,13 @@ impl Rig {
     pub async fn start(berthd: &Path, listen: &str) -> anyhow::Result<Rig> {
         let sim = Simulator::start(SimOptions::default()).await?;
         let temp = tempfile::tempdir()?;
-        let kubeconfig = temp.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, sim.kubeconfig())?;
-        let config = temp.path().join("berthd.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[kubernetes]\nmode = \"kubeconfig\"\nkubeconfig = {:?}\n\n[dev]\nlocal_agents = true\n",
-                kubeconfig.display().to_string()
-            ),
+        let daemon = crate::daemon_on_sim(
+            berthd,
+            &sim,
+            temp.path(),
+            listen,
+            "[dev]\nlocal_agents = true\n",
         )?;
-        let data = temp.path().join("data");
-        let daemon = tokio::task::block_in_place(|| {
-            DaemonProcess::start_on(
-                berthd,
-                &data,
-                listen,
-                &["--config", &config.display().to_string()],
-            )
-        })?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()?;

@@ -4,35 +4,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use crate::auth::{PASSWORD, server_with_admin};
 use crate::{Cli, blocking};
 
 impl Cli {
-    /// kubectl (or helm) with this CLI's home, so it reads the kubeconfig
-    /// `berth kubeconfig` wrote there and runs this `berth` as its plugin.
-    fn kube_tool(&self, tool: &Path, args: &[&str]) -> Command {
-        let home = self.config_file();
-        let home = home.ancestors().nth(2).expect("config home");
-        let mut command = Command::new(tool);
-        command
-            .args(args)
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home)
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("KUBECONFIG")
-            .env_remove("BERTH_CONTEXT")
-            .env_remove("BERTH_URL")
-            .env_remove("BERTH_TOKEN")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("HTTP_PROXY");
-        command
-    }
-
     fn kubectl(&self, args: &[&str]) -> Output {
-        let mut command = self.kube_tool(&berth_testkit::kubectl(), args);
+        let mut command = self.tool(&berth_testkit::kubectl(), args);
         blocking(|| command.output().expect("kubectl runs"))
     }
 
@@ -135,7 +115,7 @@ async fn kubectl_and_helm_reach_your_spaces_and_nothing_else() {
     assert_eq!(got, "hello");
 
     let mut watch = admin
-        .kube_tool(
+        .tool(
             &berth_testkit::kubectl(),
             &["get", "configmaps", "--watch", "-o", "name"],
         )
@@ -186,7 +166,7 @@ async fn kubectl_and_helm_reach_your_spaces_and_nothing_else() {
 
     // helm installs into one's space through the proxy.
     let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../berth-samples/charts/hello-web");
-    let mut helm = admin.kube_tool(
+    let mut helm = admin.tool(
         &berth_testkit::helm(),
         &[
             "install",
@@ -239,6 +219,17 @@ async fn kubectl_and_helm_reach_your_spaces_and_nothing_else() {
     assert!(has("kube.list", "denied", None), "{events:#?}");
     assert!(has("kube.get", "denied", None), "{events:#?}");
     assert!(has("kube.post", "denied", None), "{events:#?}");
+
+    // A request into a sleeping space wakes it (and counts as activity).
+    admin.ok(&["space", "sleep", "admin"]);
+    let asleep = |cli: &Cli| {
+        let json = cli.ok(&["space", "get", "admin", "-o", "json"]);
+        let view: serde_json::Value = serde_json::from_str(&json).expect("json");
+        view["wakefulness"]["asleep"].as_bool().expect("asleep")
+    };
+    assert!(asleep(&admin));
+    admin.kubectl_ok(&["get", "deployments"]);
+    assert!(!asleep(&admin), "kubectl woke the space");
 
     // Signed out, kubectl has no credential and says how to get one.
     admin.ok(&["logout"]);

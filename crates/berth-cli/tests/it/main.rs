@@ -50,7 +50,14 @@ impl Cli {
     /// `berth ARGS` with this home and none of the caller's Berth or proxy
     /// settings.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        self.tool(std::path::Path::new(env!("CARGO_BIN_EXE_berth")), args)
+    }
+
+    /// `program ARGS` (berth, or kubectl and helm, which run berth as
+    /// their credential plugin) with this home and none of the caller's
+    /// Berth, Kubernetes or proxy settings.
+    pub fn tool(&self, program: &std::path::Path, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command
             .args(args)
             .env("XDG_CONFIG_HOME", self.config_home.path())

@@ -114,7 +114,7 @@ impl Spaces {
             return Ok(());
         }
         let now = self.now();
-        if now.since(record.last_activity) < std::time::Duration::from_secs(60) {
+        if now.since(record.last_activity) < ACTIVITY_EVERY {
             return Ok(());
         }
         self.store
@@ -129,6 +129,10 @@ impl Spaces {
             .map_err(Error::from)
     }
 }
+
+/// How often activity on a space is written: its idle clock is counted in
+/// minutes, so a busier space costs no more writes.
+pub(super) const ACTIVITY_EVERY: Duration = Duration::from_secs(60);
 
 /// Whether the last sleep or wake of `record` stopped short for good (a
 /// kind skipped): asking for it again starts it over.
