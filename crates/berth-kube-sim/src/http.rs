@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::extract::ws::{Message, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +34,7 @@ async fn handle(
     uri: Uri,
     Query(params): Query<Params>,
     headers: HeaderMap,
+    websocket: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     body: Bytes,
 ) -> Response {
     shared.requests.count(
@@ -42,7 +44,18 @@ async fn handle(
     if let Err(err) = shared.faults.apply(method.as_str(), uri.path()).await {
         return err.into_response();
     }
-    match route(&shared, &method, uri.path(), &params, &headers, body).await {
+    let websocket = websocket.ok();
+    match route(
+        &shared,
+        &method,
+        uri.path(),
+        &params,
+        &headers,
+        websocket,
+        body,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
@@ -66,6 +79,7 @@ async fn route(
     path: &str,
     params: &Params,
     headers: &HeaderMap,
+    websocket: Option<WebSocketUpgrade>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let segments: Vec<&str> = path
@@ -170,7 +184,9 @@ async fn route(
     let ctx = write_ctx(params, headers);
     match target {
         Target::Collection { ns } => match *method {
-            Method::GET if is_true(params.get("watch")) => watch(shared, &rt, ns, params).await,
+            Method::GET if is_true(params.get("watch")) => {
+                watch(shared, &rt, ns, params, websocket).await
+            }
             Method::GET => list(shared, &rt, ns.as_deref(), params),
             Method::POST => {
                 let object =
@@ -566,11 +582,14 @@ fn bookmark(rt: &ResourceType, rv: u64, initial_events_end: bool) -> Value {
     json!({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": metadata}})
 }
 
+/// A watch: JSON lines in a streamed body, or, asked with a WebSocket
+/// upgrade (as the API server also serves it), one text message per event.
 async fn watch(
     shared: &Shared,
     rt: &ResourceType,
     ns: Option<String>,
     params: &Params,
+    websocket: Option<WebSocketUpgrade>,
 ) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(params)?;
     let bookmarks = is_true(params.get("allowWatchBookmarks"));
@@ -654,6 +673,18 @@ async fn watch(
             }
         }
     });
+    if let Some(websocket) = websocket {
+        let mut rx = rx;
+        return Ok(websocket.on_upgrade(move |mut socket| async move {
+            while let Some(line) = rx.recv().await {
+                let text = String::from_utf8_lossy(line.trim_ascii_end()).into_owned();
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+            }
+            let _ = socket.send(Message::Close(None)).await;
+        }));
+    }
     let stream = tokio_stream_from(rx);
     Ok((
         [(header::CONTENT_TYPE, "application/json")],

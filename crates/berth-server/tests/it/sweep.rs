@@ -423,21 +423,47 @@ async fn the_kubernetes_api_proxy_answers_each_kind_of_caller_as_expected() {
             assert_eq!(body["code"], want, "{body}");
         }
     }
-    // Reads are not logged but counted.
-    let metrics = http
-        .get(url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("berth_kube_requests_total{") && l.contains("verb=\"list\"")),
-        "{metrics}"
-    );
+    // A watch asked for as a WebSocket (an upgrade, as exec and
+    // port-forward are) is spliced through: an event arrives on it.
+    let (mut watch, _) = {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}{own}?watch=true", server.url.replace("http://", "ws://"));
+        let mut request = url.into_client_request().expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {kube}").parse().expect("header"),
+        );
+        tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the upgrade goes through")
+    };
+    let (status, created) = call(
+        &http,
+        "POST",
+        &url(own),
+        Some(&kube),
+        Some(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let event = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures::StreamExt;
+        loop {
+            match watch.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                    let event: serde_json::Value = serde_json::from_str(&text).expect("json");
+                    if event["object"]["metadata"]["name"] == "watched" {
+                        return event;
+                    }
+                }
+                other => panic!("the watch ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a watch event within 10 s");
+    assert_eq!(event["type"], "ADDED", "{event}");
+
     // A revoked kube token is refused at once.
     let id = made["token"]["id"].as_str().expect("id");
     let (status, _) = call(

@@ -207,6 +207,23 @@ async fn the_embedded_cluster_runs_agents_in_the_daemon() {
         .await
         .expect("report");
     assert_eq!(answer.status(), 422);
+    // kubectl's reads of the space through the proxy are counted, by verb.
+    let kube: Value = http
+        .post(url("/api/v1/tokens/kube"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("kube token")
+        .json()
+        .await
+        .expect("json");
+    let listed = http
+        .get(url("/kube/api/v1/namespaces/admin/pods"))
+        .bearer_auth(kube["secret"].as_str().expect("secret"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.status(), 200);
     let metrics = http
         .get(url("/metrics"))
         .send()
@@ -222,6 +239,12 @@ async fn the_embedded_cluster_runs_agents_in_the_daemon() {
         .and_then(|v| v.parse::<f64>().ok());
     assert_eq!(count, Some(2.0), "{metrics}");
     assert!(metrics.contains("berth_sync_files_total"), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("berth_kube_requests_total{") && l.contains("verb=\"list\"")),
+        "{metrics}"
+    );
 
     let answer = http
         .delete(url("/api/v1/spaces/admin/dev/api"))
