@@ -38,6 +38,10 @@ pub enum Target<'a> {
     /// Discovery, `/version` and the OpenAPI documents: read only, the same
     /// for every user.
     Discovery,
+    /// A question about oneself (`kubectl auth whoami`, `kubectl auth
+    /// can-i`): a self review, answered by the cluster for the
+    /// impersonated user, changing nothing.
+    SelfReview,
     /// `GET /api/v1/namespaces`: answered with the caller's spaces.
     Namespaces,
     /// `GET /api/v1/namespaces/NAME`: one of the caller's spaces.
@@ -104,6 +108,13 @@ pub fn classify<'a>(
             return discovery(reads, path);
         }
         ["openapi", ..] => return discovery(reads, path),
+        ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"]
+        | [
+            "apis",
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews" | "selfsubjectrulesreviews",
+        ] if *method == Method::POST => return Ok(Target::SelfReview),
         ["api", "v1", rest @ ..] => ("", rest),
         ["apis", group, _, rest @ ..] => (*group, rest),
         _ => return Err(malformed()),
@@ -390,6 +401,28 @@ mod tests {
             None,
         ));
         assert_eq!((r.name, r.verb), (Some("web"), "proxy"));
+    }
+
+    #[test]
+    fn questions_about_oneself_go_to_the_cluster() {
+        for path in [
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+        ] {
+            assert_eq!(
+                reach(Method::POST, path, None),
+                Ok(Target::SelfReview),
+                "{path}"
+            );
+        }
+        let refused = reach(
+            Method::POST,
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            None,
+        )
+        .expect_err("about someone else");
+        assert!(refused.0.contains("outside a namespace"), "{refused}");
     }
 
     #[test]

@@ -81,7 +81,7 @@ async fn serve(app: &App, request: Request) -> Result<Response, Error> {
         }
     };
     let namespaced = match &target {
-        Target::Discovery => {
+        Target::Discovery | Target::SelfReview => {
             spaces.check_kube(&actor).await?;
             None
         }
@@ -102,8 +102,11 @@ async fn serve(app: &App, request: Request) -> Result<Response, Error> {
             Some(inside.clone())
         }
     };
-    app.metrics()
-        .kube_request(namespaced.as_ref().map_or("discovery", |r| r.verb));
+    app.metrics().kube_request(match (&target, &namespaced) {
+        (_, Some(inside)) => inside.verb,
+        (Target::SelfReview, _) => "selfreview",
+        _ => "discovery",
+    });
     // Taken before the body is read: the connection to splice, if the
     // API agrees to an upgrade.
     let downstream = hyper::upgrade::on(&mut request);
