@@ -234,7 +234,29 @@ mod tests {
     fn the_policy_table() {
         use berth_core::ErrorCode::*;
         let rw = [Scope::Read, Scope::Write];
+        let kube = [Scope::Kube];
+        let member_of = |name| Action::UseKube {
+            name,
+            role: Some(SpaceRole::Member),
+        };
+        let outside = |name| Action::UseKube { name, role: None };
         let cases: Vec<(Role, &[Scope], Action<'_>, Option<berth_core::ErrorCode>)> = vec![
+            // The Kubernetes API proxy: a kube token, into one's own spaces
+            // only (admins too: they have no role elsewhere to act with);
+            // a kube token reaches nothing else, nor another token the proxy.
+            (Role::Member, &kube, Action::ReachKube, None),
+            (Role::Member, &kube, member_of("s"), None),
+            (Role::Member, &kube, outside("s"), Some(Forbidden)),
+            (Role::Admin, &kube, outside("s"), Some(Forbidden)),
+            (Role::Member, &rw, member_of("s"), Some(Forbidden)),
+            (Role::Member, &rw, Action::ReachKube, Some(Forbidden)),
+            (Role::Member, &kube, Action::ReadSelf, Some(Forbidden)),
+            (
+                Role::Member,
+                &kube,
+                Action::ManageOwnTokens,
+                Some(Forbidden),
+            ),
             (Role::Member, &rw, Action::ReadSelf, None),
             (Role::Member, &rw, Action::ManageOwnTokens, None),
             (
