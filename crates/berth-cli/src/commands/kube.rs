@@ -130,12 +130,7 @@ pub async fn kubeconfig(
         "current-context".into(),
         kube_context_name(&name, &current).into(),
     );
-    write_private(
-        &path,
-        serde_yaml_ng::to_string(&config)
-            .map_err(yaml_failure)?
-            .as_bytes(),
-    )?;
+    write_kubeconfig(&path, &config)?;
     eprintln!(
         "Wrote {} context{} to {}: {}. kubectl now uses {} (namespace {current}).",
         spaces.len(),
@@ -271,11 +266,16 @@ fn replace(
     config.insert(list.into(), Value::Sequence(kept));
 }
 
-fn yaml_failure(err: serde_yaml_ng::Error) -> Failure {
-    Failure::new(
-        format!("cannot encode the kubeconfig: {err}"),
-        "report this as a bug",
-    )
+/// Writes `config` to `path` as YAML, atomically, readable by its owner
+/// only.
+fn write_kubeconfig(path: &Path, config: &Mapping) -> Result<(), Failure> {
+    let text = serde_yaml_ng::to_string(config).map_err(|err| {
+        Failure::new(
+            format!("cannot encode the kubeconfig: {err}"),
+            "report this as a bug",
+        )
+    })?;
+    write_private(path, text.as_bytes())
 }
 
 /// The kubeconfig at `path` as YAML; empty when there is none. A file that
@@ -365,12 +365,7 @@ pub fn use_space(context: Option<&str>, space: &str) -> Result<(), Failure> {
         ));
     }
     config.insert("current-context".into(), wanted.clone().into());
-    write_private(
-        &path,
-        serde_yaml_ng::to_string(&config)
-            .map_err(yaml_failure)?
-            .as_bytes(),
-    )?;
+    write_kubeconfig(&path, &config)?;
     eprintln!("kubectl now uses {wanted}.");
     Ok(())
 }

@@ -20,6 +20,13 @@ pub(crate) async fn server_with_admin() -> TestServer {
 
 impl Cli {
     pub(crate) fn login_with_password(&self, url: &str) {
+        let stderr = self.login_as(url, "admin");
+        assert!(stderr.contains("as admin (admin)"), "{stderr}");
+    }
+
+    /// Signs `user` in with the test password, as context `dev`; returns
+    /// what the CLI said.
+    pub(crate) fn login_as(&self, url: &str, user: &str) -> String {
         let out = self.run_with_stdin(
             &[
                 "login",
@@ -27,14 +34,14 @@ impl Cli {
                 "--name",
                 "dev",
                 "--username",
-                "admin",
+                user,
                 "--password-stdin",
             ],
             &format!("{PASSWORD}\n"),
         );
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{stderr}");
-        assert!(stderr.contains("as admin (admin)"), "{stderr}");
+        stderr
     }
 }
 

@@ -25,26 +25,6 @@ impl Cli {
         );
         String::from_utf8(out.stdout).expect("utf-8")
     }
-
-    fn login_as(&self, url: &str, user: &str) {
-        let out = self.run_with_stdin(
-            &[
-                "login",
-                url,
-                "--name",
-                "dev",
-                "--username",
-                user,
-                "--password-stdin",
-            ],
-            &format!("{PASSWORD}\n"),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 }
 
 /// Waits until the space's namespace is in the cluster (its reconciler
