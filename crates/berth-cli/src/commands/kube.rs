@@ -393,8 +393,30 @@ fn cache_file(context: &str) -> Result<PathBuf, Failure> {
 }
 
 fn cached(context: &str) -> Option<Cached> {
-    let text = std::fs::read_to_string(cache_file(context).ok()?).ok()?;
-    serde_json::from_str(&text).ok()
+    read_cached(&cache_file(context).ok()?)
+}
+
+fn read_cached(path: &Path) -> Option<Cached> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// Forgets the kube token cached for any context if it is token `id`,
+/// which was just revoked: the next kubectl call gets a new one.
+pub fn forget_revoked(id: &str) {
+    let Some(dir) = cache_file("any")
+        .ok()
+        .and_then(|f| f.parent().map(Path::to_path_buf))
+    else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        if read_cached(&path).is_some_and(|c| c.id == id) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// `berth kube-credential`: the ExecCredential kubectl asks its exec

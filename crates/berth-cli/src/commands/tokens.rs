@@ -124,6 +124,8 @@ pub async fn run(client: &Client, command: TokenCommand, format: Format) -> Resu
         }
         TokenCommand::Revoke { id } => {
             let revoked: TokenView = client.delete(&format!("/api/v1/tokens/{id}")).await?;
+            // kubectl's cached token, if it was this one, is made again.
+            crate::commands::kube::forget_revoked(&revoked.id);
             eprintln!("Token {} ({}) revoked.", revoked.name, revoked.id);
             Ok(())
         }

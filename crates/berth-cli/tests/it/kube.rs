@@ -211,6 +211,23 @@ async fn kubectl_and_helm_reach_your_spaces_and_nothing_else() {
     admin.kubectl_ok(&["get", "deployments"]);
     assert!(!asleep(&admin), "kubectl woke the space");
 
+    // Revoking kubectl's token (`berth token revoke`) makes the plugin
+    // make another: kubectl keeps working.
+    let tokens = admin.ok(&["token", "list", "-o", "json"]);
+    let tokens: Vec<serde_json::Value> = serde_json::from_str(&tokens).expect("json");
+    let kube_token = tokens
+        .iter()
+        .find(|t| t["kind"] == "kube")
+        .and_then(|t| t["id"].as_str())
+        .expect("kubectl's token is listed");
+    let out = admin.run(&["token", "revoke", kube_token]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    admin.kubectl_ok(&["get", "deployments"]);
+
     // Signed out, kubectl has no credential and says how to get one.
     admin.ok(&["logout"]);
     let out = admin.kubectl(&["get", "pods"]);
