@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use etcetera::BaseStrategy;
 use serde::{Deserialize, Serialize};
@@ -71,30 +71,23 @@ impl Contexts {
 
     /// Writes the file atomically, readable by its owner only (it will hold tokens).
     pub fn save(&self) -> Result<(), Failure> {
-        let fail = |err: std::io::Error| {
-            Failure::new(
-                format!("cannot write {}: {err}", self.path.display()),
-                "check that the configuration directory is writable",
-            )
-        };
-        let dir = self.path.parent().ok_or_else(|| {
-            Failure::new(
+        if self.path.parent().is_none() {
+            return Err(Failure::new(
                 format!("{} has no parent directory", self.path.display()),
                 "set XDG_CONFIG_HOME to a directory",
-            )
-        })?;
-        std::fs::create_dir_all(dir).map_err(fail)?;
+            ));
+        }
         let text = toml::to_string_pretty(self).map_err(|err| {
             Failure::new(
                 format!("cannot encode the configuration: {err}"),
                 "report this as a bug",
             )
         })?;
-        let mut file = tempfile_in(dir).map_err(fail)?;
-        file.1.write_all(text.as_bytes()).map_err(fail)?;
-        file.1.sync_all().map_err(fail)?;
-        std::fs::rename(&file.0, &self.path).map_err(fail)?;
-        Ok(())
+        write_private(
+            &self.path,
+            text.as_bytes(),
+            "check that the configuration directory is writable",
+        )
     }
 
     pub fn add(&mut self, name: &str, url: &str) -> Result<(), Failure> {
@@ -201,14 +194,29 @@ impl Contexts {
     }
 }
 
-fn tempfile_in(dir: &std::path::Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let path = dir.join(format!(".config.toml.{}.tmp", std::process::id()));
+/// Writes `bytes` to `path` atomically (a file beside it, renamed over
+/// it), readable by its owner only; a failure says `todo`.
+pub(crate) fn write_private(path: &Path, bytes: &[u8], todo: &str) -> Result<(), Failure> {
+    let fail =
+        |err: std::io::Error| Failure::new(format!("cannot write {}: {err}", path.display()), todo);
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let staged = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("berth"),
+        std::process::id()
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&path)?;
-    Ok((path, file))
+    let mut file = options.open(&staged).map_err(fail)?;
+    file.write_all(bytes).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&staged, path).map_err(fail)
 }
 
 pub fn validate_name(name: &str) -> Result<(), Failure> {

@@ -61,14 +61,13 @@ impl KubeTls {
                 cert_pem: read(&cert_path)?,
                 key_pem: read(&key_path)?,
             };
-            tls.server_config().map_err(|e| Error {
-                internal: Some(format!(
+            tls.server_config().map_err(|e| {
+                Error::internal(format!(
                     "{} and {} do not hold a certificate and its key ({}); remove both to have new ones made",
                     cert_path.display(),
                     key_path.display(),
                     e.detail()
-                )),
-                ..Error::internal("")
+                ))
             })?;
             return Ok(tls);
         }

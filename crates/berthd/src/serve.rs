@@ -557,21 +557,21 @@ async fn kube_listener(config: &Config, public_url: &str) -> anyhow::Result<Opti
         .next()
         .unwrap_or_default()
         .to_owned();
-    let host = if addr.ip().is_unspecified() {
-        public_host.clone()
-    } else {
-        match addr.ip() {
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            ip => ip.to_string(),
-        }
+    let ip = addr.ip();
+    let host = match ip {
+        _ if ip.is_unspecified() => public_host.clone(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
     };
-    let mut names = vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ];
-    for name in [addr.ip().to_string(), public_host] {
-        let unspecified = name == "0.0.0.0" || name == "::";
+    // Loopback, the address listened on and the public URL's host; an
+    // unspecified address (0.0.0.0, ::) names no one.
+    let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .map(str::to_owned)
+        .to_vec();
+    for name in [ip.to_string(), public_host] {
+        let unspecified = name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
         if !name.is_empty() && !unspecified && !names.contains(&name) {
             names.push(name);
         }

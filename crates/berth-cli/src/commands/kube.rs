@@ -7,7 +7,6 @@
 //! short-lived token of the `kube` scope made from this context's login
 //! and kept, until shortly before it expires, in the CLI's cache directory.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml_ng::{Mapping, Value};
 
 use crate::client::Client;
-use crate::context::Contexts;
+use crate::context::{Contexts, write_private};
 use crate::output::Failure;
 
 /// The exec plugin protocol kubectl speaks with `berth kube-credential`.
@@ -275,8 +274,11 @@ fn write_kubeconfig(path: &Path, config: &Mapping) -> Result<(), Failure> {
             "report this as a bug",
         )
     })?;
-    write_private(path, text.as_bytes())
+    write_private(path, text.as_bytes(), KUBECONFIG_TODO)
 }
+
+/// What to do when a kubeconfig or the token cache cannot be written.
+const KUBECONFIG_TODO: &str = "check that its directory is writable";
 
 /// The kubeconfig at `path` as YAML; empty when there is none. A file that
 /// is not a kubeconfig is refused untouched.
@@ -309,36 +311,6 @@ fn not_a_kubeconfig(path: &Path, why: &str) -> Failure {
         ),
         "fix the file, or write another with --kubeconfig FILE",
     )
-}
-
-/// Writes `bytes` to `path` atomically, readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let fail = |err: std::io::Error| {
-        Failure::new(
-            format!("cannot write {}: {err}", path.display()),
-            "check that its directory is writable",
-        )
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let staged = dir.join(format!(
-        ".{}.berth-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("kubeconfig"),
-        std::process::id()
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&staged).map_err(fail)?;
-    file.write_all(bytes).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    std::fs::rename(&staged, path).map_err(fail)
 }
 
 /// `berth space use NAME --kube`: kubectl's current context becomes the
@@ -445,7 +417,7 @@ pub async fn credential(context: Option<&str>) -> Result<(), Failure> {
             };
             let path = cache_file(&name)?;
             let text = serde_json::to_vec(&token).unwrap_or_default();
-            write_private(&path, &text)?;
+            write_private(&path, &text, KUBECONFIG_TODO)?;
             token
         }
     };

@@ -57,22 +57,21 @@ async fn proxy(State(app): State<App>, request: Request) -> Response {
 }
 
 async fn serve(app: &App, request: Request) -> Result<Response, Error> {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let origin = origin_of(&parts);
     let token = bearer(&parts.headers).ok_or_else(|| {
         Error::unauthenticated("no bearer token: point kubectl at Berth with `berth kubeconfig`")
     })?;
     let actor = app.auth().authenticate_token(token, &origin).await?;
-    let mut request = Request::from_parts(parts, body);
     let spaces = app.spaces();
-    let path = request
-        .uri()
+    let path = parts
+        .uri
         .path()
         .strip_prefix(PREFIX)
         .unwrap_or_default()
         .to_owned();
-    let query = request.uri().query().map(str::to_owned);
-    let method = request.method().clone();
+    let query = parts.uri.query().map(str::to_owned);
+    let method = parts.method.clone();
     let target = match kube_proxy::classify(&method, &path, query.as_deref()) {
         Ok(target) => target,
         Err(refused) => {
@@ -107,10 +106,8 @@ async fn serve(app: &App, request: Request) -> Result<Response, Error> {
         (Target::SelfReview, _) => "selfreview",
         _ => "discovery",
     });
-    // Taken before the body is read: the connection to splice, if the
-    // API agrees to an upgrade.
-    let downstream = hyper::upgrade::on(&mut request);
-    let (parts, body) = request.into_parts();
+    // The connection to splice, if the API agrees to an upgrade.
+    let downstream = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         Error::invalid(
             "body",
@@ -135,7 +132,9 @@ async fn serve(app: &App, request: Request) -> Result<Response, Error> {
             .kube_record(&actor, inside, response.status().as_u16())
             .await?;
     }
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(downstream) = downstream
+    {
         let upgraded = hyper::upgrade::on(&mut response);
         tokio::spawn(splice(downstream, upgraded, actor));
         let (mut parts, _) = response.into_parts();
