@@ -384,7 +384,15 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         vec![String::new()]
     } else {
         [
-            "startup", "api", "audit", "kube_sim", "spaces", "relay", "sync", "wan",
+            "startup",
+            "api",
+            "audit",
+            "kube_sim",
+            "spaces",
+            "relay",
+            "sync",
+            "wan",
+            "kube_proxy",
         ]
         .map(str::to_owned)
         .to_vec()

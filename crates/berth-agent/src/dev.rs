@@ -33,7 +33,7 @@ pub struct DevCommand {
     /// Where the dev command runs; the first synced folder when none.
     workdir: Option<PathBuf>,
     state: parking_lot::Mutex<State>,
-    say: Arc<dyn Fn(&str) + Send + Sync>,
+    pub(crate) say: Arc<dyn Fn(&str) + Send + Sync>,
     pub(crate) indexes: parking_lot::Mutex<HashMap<PathBuf, berth_sync::Index>>,
 }
 

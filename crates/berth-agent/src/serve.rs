@@ -548,6 +548,7 @@ async fn sync(stream: Stream, meta: Value, root: PathBuf, dev: Arc<DevCommand>) 
     let ignores = open.ignores;
     let (input, inbox) = tokio::sync::mpsc::channel(64);
     let (outbox, _) = berth_sync::link::attach(stream, input.clone());
+    let stages = outbox.stages().clone();
     let settings = Settings {
         root: root.clone(),
         options: berth_sync::ScanOptions { ignores },
@@ -558,7 +559,16 @@ async fn sync(stream: Stream, meta: Value, root: PathBuf, dev: Arc<DevCommand>) 
     let previous = dev.indexes.lock().remove(&root);
     let folder = root.clone();
     let kept = dev.clone();
-    let synced = move || dev.start_once(&folder, &runtime);
+    let synced = move || {
+        // Where the first sync's time went on this end, for whoever finds
+        // it slow.
+        (dev.say)(&format!(
+            "the first sync of {} is applied; {}",
+            folder.display(),
+            stages.times()
+        ));
+        dev.start_once(&folder, &runtime);
+    };
     let keep = move |index| {
         kept.indexes.lock().insert(root, index);
     };

@@ -181,3 +181,15 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
+
+/// CPU seconds a process has used (user and system, all its threads), from
+/// `/proc/PID/stat`.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields follow its `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    // utime and stime, fields 14 and 15 of the whole line, in Linux's
+    // USER_HZ, which is 100 on every architecture it runs on.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}

@@ -18,7 +18,7 @@ use berth_dial::{self as dial, Role};
 use berth_kube_sim::{SimOptions, Simulator};
 use berth_proto::SyncOpen;
 use berth_sync::engine::{self, Phase, Settings, SharedStatus, Status};
-use berth_sync::{Input, ScanOptions};
+use berth_sync::{Input, ScanOptions, StageClock, StageTimes};
 use berth_testkit::DaemonProcess;
 use serde::Serialize;
 use serde_json::json;
@@ -48,6 +48,25 @@ pub struct SyncBench {
     pub save_acknowledged: Latency,
     pub resync_unchanged: Resync,
     pub burst: Burst,
+    /// Where the first sync's time went (issue 16).
+    pub stages: Stages,
+    /// Where the unchanged resync's time went.
+    pub resync_stages: Stages,
+}
+
+/// A sync's time by stage, on each end ([`StageTimes`]: the wall
+/// time each end's threads and tasks spent in a stage, so overlapping
+/// stages add up to more than the sync), and the CPU each process used.
+#[derive(Serialize)]
+pub struct Stages {
+    pub sync_seconds: f64,
+    pub cli: StageTimes,
+    /// The agent's end, from the line it logs when the first sync is done.
+    pub agent: Option<StageTimes>,
+    /// This process: the CLI's end (and the simulator, idle meanwhile).
+    pub cli_cpu_s: f64,
+    /// `berthd`: the relay, and the agent (run locally).
+    pub daemon_cpu_s: f64,
 }
 
 #[derive(Serialize)]
@@ -166,6 +185,7 @@ pub struct Side {
     status: SharedStatus,
     input: mpsc::Sender<Input>,
     wire: berth_sync::WireCounter,
+    stages: std::sync::Arc<StageClock>,
     engine: tokio::task::JoinHandle<Result<(), berth_sync::SyncError>>,
 }
 
@@ -214,6 +234,7 @@ pub async fn open(
         .await?;
     let (input, inbox) = mpsc::channel(64);
     let (outbox, wire) = berth_sync::link::attach(stream, input.clone());
+    let stages = outbox.stages().clone();
     let status = SharedStatus::default();
     let settings = Settings {
         root: local.to_owned(),
@@ -231,6 +252,7 @@ pub async fn open(
         status,
         input,
         wire,
+        stages,
         engine,
     })
 }
@@ -351,12 +373,30 @@ pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
     let local = temp.path().join("initial");
     fill(&local, INITIAL_FILES, INITIAL_BYTES, 1)?;
     let tar_seconds = tar_over_tcp(&local, &temp.path().join("tar-copy"))?;
-    std::fs::remove_dir_all(temp.path().join("tar-copy"))?;
+    let cpu = || {
+        (
+            crate::cpu_seconds(std::process::id()).unwrap_or_default(),
+            crate::cpu_seconds(rig.daemon.pid()).unwrap_or_default(),
+        )
+    };
+    let cpu_before = cpu();
     let started = Instant::now();
     let side = open(&session, &local, "/initial", state.join("initial.json")).await?;
     side.settled(Duration::from_secs(600)).await?;
     let sync_seconds = started.elapsed().as_secs_f64();
+    let cpu_after = cpu();
     let initial_wire = side.wire.get();
+    // Removed only now: on ext4, creating files right after ten thousand
+    // were deleted costs several times more (the inode allocator steps
+    // around recently freed inodes), which the sync would pay for tar.
+    std::fs::remove_dir_all(temp.path().join("tar-copy"))?;
+    let stages = Stages {
+        sync_seconds,
+        cli: side.stages.times(),
+        agent: agent_stages(&rig.daemon, &remote_root.join("initial"), 0).await,
+        cli_cpu_s: cpu_after.0 - cpu_before.0,
+        daemon_cpu_s: cpu_after.1 - cpu_before.1,
+    };
 
     // Saves: a file written here until it is in the container's folder.
     let mut to_container = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
@@ -412,11 +452,20 @@ pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
     let side = open(&session, &big, "/many", state.join("many.json")).await?;
     side.settled(Duration::from_secs(900)).await?;
     side.stop().await?;
+    let cpu_before = cpu();
     let started = Instant::now();
     let side = open(&session, &big, "/many", state.join("many.json")).await?;
     side.settled(Duration::from_secs(300)).await?;
     let resync_seconds = started.elapsed().as_secs_f64();
+    let cpu_after = cpu();
     let resync_wire = side.wire.get();
+    let resync_stages = Stages {
+        sync_seconds: resync_seconds,
+        cli: side.stages.times(),
+        agent: agent_stages(&rig.daemon, &remote_root.join("many"), 1).await,
+        cli_cpu_s: cpu_after.0 - cpu_before.0,
+        daemon_cpu_s: cpu_after.1 - cpu_before.1,
+    };
     if side.status().files_sent + side.status().files_received != 0 {
         bail!("the resync moved files: {:?}", side.status());
     }
@@ -449,7 +498,30 @@ pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
             files: BURST_FILES,
             seconds: burst_seconds,
         },
+        stages,
+        resync_stages,
     })
+}
+
+/// The stage times the agent syncing into `folder` logged when the first
+/// sync of its `nth` stream there (from 0) was done (the line may trail
+/// the CLI's view of the end a little).
+async fn agent_stages(daemon: &DaemonProcess, folder: &Path, nth: usize) -> Option<StageTimes> {
+    let marker = format!("the first sync of {} is applied; ", folder.display());
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = daemon.log_text();
+        if let Some(line) = log.lines().filter(|l| l.contains(&marker)).nth(nth) {
+            let (_, rest) = line.split_once(&marker)?;
+            // The message ends at its last stage's " s".
+            let end = rest.rfind(" s")? + 2;
+            return rest[..end].parse().ok();
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 pub fn count_files(root: &Path) -> usize {

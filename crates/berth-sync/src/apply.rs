@@ -28,6 +28,8 @@ struct Incoming {
     hasher: blake3::Hasher,
     written: u64,
     error: Option<String>,
+    /// Written to another path than its own (a conflict's copy).
+    elsewhere: bool,
 }
 
 /// Applies what a peer sends to a tree.
@@ -107,8 +109,10 @@ impl Applier {
     /// its own path (a conflict's copy).
     pub fn begin(&mut self, id: u64, path: SyncPath, entry: Entry, save_as: Option<SyncPath>) {
         self.abandon();
+        let elsewhere = save_as.is_some();
         let destination = save_as.unwrap_or_else(|| path.clone());
         let mut incoming = Incoming {
+            elsewhere,
             id,
             target: PathBuf::new(),
             temp: PathBuf::new(),
@@ -120,24 +124,37 @@ impl Applier {
             error: None,
             path,
         };
-        match self.prepare(&destination) {
-            Ok(target) => {
-                incoming.temp = temp_beside(&target);
-                match File::create(&incoming.temp) {
-                    Ok(file) => incoming.file = Some(file),
-                    Err(e) => incoming.error = Some(describe(&incoming.path, &e)),
-                }
-                // The version being replaced: `Copy` reads from it.
-                incoming.basis = incoming
-                    .path
-                    .under(&self.root)
-                    .ok()
-                    .and_then(|p| File::open(p).ok());
+        match self.create_temp(&destination) {
+            Ok((target, temp, file)) => {
                 incoming.target = target;
+                incoming.temp = temp;
+                incoming.file = Some(file);
             }
             Err(e) => incoming.error = Some(e),
         }
         self.incoming = Some(incoming);
+    }
+
+    /// A temporary file beside where `path` lives, with its parent
+    /// folders made when they are missing: the target, the temporary
+    /// file's path, and the file. The common case (the folder is there)
+    /// costs the path's check and one open.
+    fn create_temp(&self, path: &SyncPath) -> Result<(PathBuf, PathBuf, File), String> {
+        let target = path.under(&self.root).map_err(|e| e.to_string())?;
+        let temp = temp_beside(&target);
+        match File::create(&temp) {
+            Ok(file) => return Ok((target, temp, file)),
+            // A folder missing on the way, or a file where one must be.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) => {}
+            Err(e) => return Err(describe(path, &e)),
+        }
+        let target = self.prepare(path)?;
+        let file = File::create(&temp).map_err(|e| describe(path, &e))?;
+        Ok((target, temp, file))
     }
 
     fn write(incoming: &mut Incoming, bytes: &[u8]) {
@@ -167,6 +184,15 @@ impl Applier {
         };
         if incoming.error.is_some() {
             return;
+        }
+        if incoming.basis.is_none() {
+            // The version being replaced, opened at the first copy from it
+            // (most transfers are of new files and never copy).
+            incoming.basis = incoming
+                .path
+                .under(&self.root)
+                .ok()
+                .and_then(|p| File::open(p).ok());
         }
         let Some(mut basis) = incoming.basis.take() else {
             incoming.error = Some(format!(
@@ -210,8 +236,11 @@ impl Applier {
         }
     }
 
-    /// The content is whole: check it and put it in place.
-    pub fn end(&mut self, id: u64) -> (SyncPath, Result<(), String>) {
+    /// The content is whole: check it and put it in place. Answers the
+    /// entry the file has now, as a scan would find it, when it went to
+    /// its own path: taken from the file before it was renamed into place,
+    /// so a change someone makes after the rename still shows as one.
+    pub fn end(&mut self, id: u64) -> (SyncPath, Result<Option<Entry>, String>) {
         let Some(mut incoming) = self.incoming.take().filter(|i| i.id == id) else {
             let path = SyncPath::try_from("unknown".to_owned()).expect("a valid path");
             return (path, Err(format!("transfer {id} ended without beginning")));
@@ -236,11 +265,23 @@ impl Applier {
             let file = incoming.file.take().ok_or("no temporary file")?;
             file.set_permissions(std::fs::Permissions::from_mode(incoming.entry.mode & 0o777))
                 .map_err(|e| describe(&incoming.path, &e))?;
+            let placed = (!incoming.elsewhere)
+                .then(|| file.metadata().ok())
+                .flatten()
+                .map(|meta| Entry {
+                    kind: Kind::File,
+                    size: meta.len(),
+                    mtime_ns: crate::scan::mtime_ns(&meta),
+                    mode: meta.permissions().mode() & 0o7777,
+                    hash: Some(hash),
+                    target: None,
+                });
             // No fsync: the other side holds the content, and a resync
             // repairs a file a crash cut short; ten thousand fsyncs would
             // make the first sync ten times slower.
             drop(file);
-            replace(&incoming.temp, &incoming.target).map_err(|e| describe(&incoming.path, &e))
+            replace(&incoming.temp, &incoming.target).map_err(|e| describe(&incoming.path, &e))?;
+            Ok(placed)
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&incoming.temp);
@@ -264,10 +305,8 @@ impl Applier {
     ) -> Result<(), String> {
         let source = from.under(&self.root).map_err(|e| e.to_string())?;
         let mut reader = File::open(&source).map_err(|e| format!("cannot read {from}: {e}"))?;
-        let target = self.prepare(path)?;
-        let temp = temp_beside(&target);
+        let (target, temp, mut file) = self.create_temp(path)?;
         let result = (|| {
-            let mut file = File::create(&temp).map_err(|e| describe(path, &e))?;
             let mut hasher = blake3::Hasher::new();
             let mut buffer = vec![0u8; 256 * 1024];
             loop {
@@ -420,5 +459,44 @@ mod tests {
         );
         let names: Vec<_> = std::fs::read_dir(root.path()).expect("list").collect();
         assert_eq!(names.len(), 1, "no temporary file is left");
+    }
+
+    /// What a transfer reports as placed is what a scan finds, so the
+    /// index takes it without reading the file; a change made after it
+    /// landed still differs from it.
+    #[test]
+    fn a_placed_file_is_what_a_scan_finds() {
+        let root = tempfile::tempdir().expect("root");
+        let mut applier = Applier::new(root.path().to_owned());
+        let content = b"fn main() {}\n";
+        let entry = Entry {
+            kind: Kind::File,
+            size: content.len() as u64,
+            mtime_ns: 1,
+            mode: 0o755,
+            hash: Some(blake3::hash(content).to_hex().to_string()),
+            target: None,
+        };
+        applier.begin(1, path("src/main.rs"), entry.clone(), None);
+        applier.data(content);
+        let (_, placed) = applier.end(1);
+        let placed = placed.expect("applied").expect("an entry");
+        let full = root.path().join("src/main.rs");
+        let (scanned, _) = crate::scan::entry_at(&full, None)
+            .expect("scan")
+            .expect("a file");
+        assert_eq!(placed, scanned);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::fs::write(&full, b"changed").expect("edit");
+        let (edited, _) = crate::scan::entry_at(&full, Some(&placed))
+            .expect("scan")
+            .expect("a file");
+        assert_ne!(edited.hash, placed.hash, "the edit is read, not assumed");
+
+        // A conflict's copy lands elsewhere: nothing is said of its path.
+        applier.begin(2, path("src/main.rs"), entry, Some(path("copy.rs")));
+        applier.data(content);
+        let (_, placed) = applier.end(2);
+        assert_eq!(placed.expect("applied"), None);
     }
 }

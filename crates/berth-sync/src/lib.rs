@@ -15,6 +15,7 @@ pub mod engine;
 pub mod link;
 pub mod path;
 pub mod scan;
+pub mod stages;
 pub mod watch;
 pub mod wire;
 
@@ -22,3 +23,4 @@ pub use engine::{Phase, Settings, SharedStatus, Status, SyncError, coordinate, s
 pub use link::{Input, Outbox, WireCounter};
 pub use path::{PathError, SyncPath};
 pub use scan::{Entry, Index, Kind, ScanError, ScanOptions, scan};
+pub use stages::{Stage, StageClock, StageTimes};

@@ -14,6 +14,7 @@ use berth_proto::ResetCode;
 use berth_proto::mux::Stream;
 use tokio::sync::mpsc;
 
+use crate::stages::{Stage, StageClock};
 use crate::wire::{Control, Decoder, Message};
 
 /// What an engine reacts to.
@@ -39,12 +40,15 @@ const BATCH: usize = 256 * 1024;
 pub struct Outbox {
     control: mpsc::UnboundedSender<Message>,
     data: mpsc::Sender<Message>,
+    /// Where this end's time goes, kept by the engine and its link.
+    stages: Arc<StageClock>,
 }
 
 #[derive(Debug)]
 pub struct OutboxRx {
     control: mpsc::UnboundedReceiver<Message>,
     data: mpsc::Receiver<Message>,
+    stages: Arc<StageClock>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -55,13 +59,24 @@ impl Outbox {
     pub fn new() -> (Outbox, OutboxRx) {
         let (control, control_rx) = mpsc::unbounded_channel();
         let (data, data_rx) = mpsc::channel(DATA_LANE);
+        let stages = Arc::new(StageClock::default());
         (
-            Outbox { control, data },
+            Outbox {
+                control,
+                data,
+                stages: stages.clone(),
+            },
             OutboxRx {
                 control: control_rx,
                 data: data_rx,
+                stages,
             },
         )
+    }
+
+    /// Where this end's time goes.
+    pub fn stages(&self) -> &Arc<StageClock> {
+        &self.stages
     }
 
     pub fn control(&self, control: Control) -> Result<(), Closed> {
@@ -73,6 +88,7 @@ impl Outbox {
     /// Sends on the content lane, waiting for room (from a thread, not a
     /// task).
     pub fn blocking(&self, message: Message) -> Result<(), Closed> {
+        let _waiting = self.stages.time(Stage::SendWait);
         self.data.blocking_send(message).map_err(|_| Closed)
     }
 }
@@ -82,7 +98,9 @@ impl OutboxRx {
     /// ready up to `limit` bytes, so many small messages (a thousand small
     /// files) go out as one write.
     pub async fn next_batch(&mut self, limit: usize) -> Option<Vec<u8>> {
-        let mut out = self.next().await?.encode();
+        let first = self.next().await?;
+        let _encoding = self.stages.time(Stage::Encode);
+        let mut out = first.encode();
         while out.len() < limit {
             let more = match self.control.try_recv() {
                 Ok(m) => m,
@@ -129,10 +147,14 @@ pub fn attach(mut stream: Stream, input: mpsc::Sender<Input>) -> (Outbox, WireCo
     let counter = WireCounter::default();
     let writer = stream.writer();
     let sent = counter.clone();
+    let stages = outbox.stages.clone();
     tokio::spawn(async move {
         while let Some(bytes) = rx.next_batch(BATCH).await {
             sent.add(bytes.len());
-            if writer.send(&bytes).await.is_err() {
+            let started = Instant::now();
+            let written = writer.send(&bytes).await;
+            rx.stages.add(Stage::Write, started.elapsed());
+            if written.is_err() {
                 return;
             }
         }
@@ -142,7 +164,7 @@ pub fn attach(mut stream: Stream, input: mpsc::Sender<Input>) -> (Outbox, WireCo
         let mut decoder = Decoder::default();
         loop {
             let closed = match stream.recv().await {
-                Some(Ok(data)) => match decoder.push(&data) {
+                Some(Ok(data)) => match decode(&mut decoder, &data, &stages) {
                     Ok(messages) => {
                         for message in messages {
                             if input.send(Input::Peer(message)).await.is_err() {
@@ -165,6 +187,16 @@ pub fn attach(mut stream: Stream, input: mpsc::Sender<Input>) -> (Outbox, WireCo
         }
     });
     (outbox, counter)
+}
+
+/// What `data` completes, timed as decoding.
+fn decode(
+    decoder: &mut Decoder,
+    data: &[u8],
+    stages: &StageClock,
+) -> Result<Vec<Message>, crate::wire::WireError> {
+    let _decoding = stages.time(Stage::Decode);
+    decoder.push(data)
 }
 
 /// Two engines' channels joined in memory, with every message encoded and

@@ -281,7 +281,9 @@ impl Index {
     /// relative to `root`, or absolute under it) and returns what changed.
     /// Only the folders holding those paths are listed again, and only new
     /// folders are walked whole; an ignore file that changed makes its
-    /// folder be walked again.
+    /// folder be walked again. A path that is on disk exactly as the index
+    /// has it (a file the sync itself just put there, a temporary file
+    /// already gone) costs one look and lists nothing.
     pub fn update(
         &mut self,
         root: &Path,
@@ -290,7 +292,7 @@ impl Index {
     ) -> Result<Vec<Change>, ScanError> {
         let mut shallow = std::collections::BTreeSet::new();
         let mut deep = std::collections::BTreeSet::new();
-        for path in changed {
+        for path in changed.iter().filter(|p| !self.as_indexed(root, p)) {
             let relative = path.strip_prefix(root).unwrap_or(path);
             let Ok(path) = SyncPath::from_relative(relative) else {
                 // The root itself: list it.
@@ -354,6 +356,39 @@ impl Index {
             .ok()
             .and_then(|p| self.entries.get(&p))
             .is_some_and(|e| e.kind == Kind::Dir)
+    }
+
+    /// Whether `path` (relative to `root` or absolute under it) is on disk
+    /// as the index has it: no file where the index has none, or a file or
+    /// folder of the same size, modification time and mode. Links and
+    /// ignore files are always looked at again.
+    fn as_indexed(&self, root: &Path, path: &Path) -> bool {
+        let relative = path.strip_prefix(root).unwrap_or(path);
+        let Ok(sync_path) = SyncPath::from_relative(relative) else {
+            return false;
+        };
+        let name = sync_path.as_str().rsplit('/').next().unwrap_or_default();
+        if name == ".gitignore" || name == IGNORE_FILE {
+            return false;
+        }
+        let indexed = self.entries.get(&sync_path);
+        match (std::fs::symlink_metadata(root.join(relative)), indexed) {
+            (Err(e), None) => e.kind() == ErrorKind::NotFound,
+            (Ok(meta), Some(entry)) => {
+                let kind = if meta.is_file() {
+                    Kind::File
+                } else if meta.is_dir() {
+                    Kind::Dir
+                } else {
+                    return false;
+                };
+                entry.kind == kind
+                    && entry.mtime_ns == mtime_ns(&meta)
+                    && entry.mode == meta.permissions().mode() & 0o7777
+                    && (kind == Kind::Dir || entry.size == meta.len())
+            }
+            _ => false,
+        }
     }
 
     /// Walks `folder` to `depth` and replaces what the index held there.

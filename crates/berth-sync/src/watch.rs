@@ -125,9 +125,8 @@ fn coalesce(rx: &std::sync::mpsc::Receiver<Seen>, input: &mpsc::WeakSender<Input
 }
 
 /// A batch's paths, sorted and each once; `None` for a burst (more than
-/// [`BURST`]), which a rescan handles more cheaply. The watcher cuts its
-/// batches with it, and the engine again when it takes several together.
-pub fn batch(mut paths: Vec<PathBuf>) -> Option<Vec<PathBuf>> {
+/// [`BURST`]), which a rescan handles more cheaply.
+fn batch(mut paths: Vec<PathBuf>) -> Option<Vec<PathBuf>> {
     paths.sort();
     paths.dedup();
     (paths.len() <= BURST).then_some(paths)

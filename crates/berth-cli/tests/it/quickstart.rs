@@ -252,11 +252,11 @@ fn the_readme_steps_end_with_an_edit_served_on_the_forwarded_port() {
     eventually("the edit on the forwarded port", &logs, || {
         get(local_port, "/").is_some_and(|page| page.contains("<h1>Hello from my edit</h1>"))
     });
-    assert!(
-        up.log().contains(&format!("127.0.0.1:{local_port}")),
-        "{}",
-        up.log()
-    );
+    // The summary with the forwards is printed at the status line's next
+    // tick, which a fast first sync can beat the edit to.
+    eventually("the forward in berth up's summary", &logs, || {
+        up.log().contains(&format!("127.0.0.1:{local_port}"))
+    });
 
     // `berth down` puts the workload back, and the dev command, which the
     // local agent ran, stops with the agent.

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::{Settings, SyncError};
 use crate::link::Input;
 use crate::scan::{Change, Index, scan};
+use crate::stages::{Stage, StageClock};
 
 /// What the watcher saw, not yet looked at. Batches wait while the peer's
 /// messages are queued (a large transfer in flight makes thousands of
@@ -48,13 +49,20 @@ impl Pending {
     }
 
     /// The paths (sorted, once each), when the first was seen, and whether
-    /// to scan everything instead (then without paths).
-    fn take(&mut self) -> (Vec<PathBuf>, Option<Instant>, bool) {
+    /// to scan everything instead (then without paths): when the watcher
+    /// lost events, or when the paths are more than a quarter of the
+    /// `indexed` entries (and more than a watcher's burst), so that a walk
+    /// of the whole tree costs less than looking at each.
+    fn take(&mut self, indexed: usize) -> (Vec<PathBuf>, Option<Instant>, bool) {
         let since = self.since.take();
         let rescan = std::mem::take(&mut self.rescan);
-        match crate::watch::batch(std::mem::take(&mut self.paths)) {
-            Some(paths) if !rescan => (paths, since, false),
-            _ => (Vec::new(), since, true),
+        let mut paths = std::mem::take(&mut self.paths);
+        paths.sort();
+        paths.dedup();
+        if rescan || paths.len() > crate::watch::BURST.max(indexed / 4) {
+            (Vec::new(), since, true)
+        } else {
+            (paths, since, false)
         }
     }
 
@@ -64,8 +72,10 @@ impl Pending {
         &mut self,
         settings: &Settings,
         index: &mut Index,
+        stages: &StageClock,
     ) -> Result<(Vec<Change>, Option<Instant>), SyncError> {
-        let (paths, since, rescan) = self.take();
+        let _scanning = stages.time(Stage::Scan);
+        let (paths, since, rescan) = self.take(index.entries.len());
         let changes = if rescan {
             let fresh = scan(&settings.root, &settings.options, Some(index))?;
             let changes = diff(index, &fresh);

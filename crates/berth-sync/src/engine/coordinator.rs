@@ -16,6 +16,7 @@ use super::{Phase, Settings, SharedStatus, Status, SyncError, next_input, scan_l
 use crate::link::{Input, Outbox, WireCounter};
 use crate::path::SyncPath;
 use crate::scan::{Change, Entry, Index, Kind};
+use crate::stages::Stage;
 use crate::wire::{Control, Message};
 
 /// The CLI's end while it runs: the three indexes, the operations under
@@ -108,6 +109,8 @@ impl Coordinator {
         paths: impl Iterator<Item = SyncPath>,
         since: Option<Instant>,
     ) -> Result<(), SyncError> {
+        let stages = self.replica.outbox.stages().clone();
+        let _deciding = stages.time(Stage::Decide);
         let paths: BTreeSet<SyncPath> = paths.collect();
         let (removals, others): (Vec<&SyncPath>, Vec<&SyncPath>) = paths.iter().partition(|p| {
             !self.local.entries.contains_key(*p) || !self.remote.entries.contains_key(*p)
@@ -245,7 +248,8 @@ pub fn coordinate(
 ) -> Result<(), SyncError> {
     let _watch = watch(&settings, &watch_input)?;
     drop(watch_input);
-    let local = scan_local(&settings)?;
+    let stages = outbox.stages().clone();
+    let local = scan_local(&settings, &stages)?;
     let mut local_holders = HashMap::new();
     for (path, entry) in &local.entries {
         note(&mut local_holders, path, entry);
@@ -270,7 +274,7 @@ pub fn coordinate(
     // Local changes seen before the peer's index is whole wait for it.
     let mut early: Vec<Input> = Vec::new();
     loop {
-        match next_input(&mut input) {
+        match next_input(&mut input, &stages) {
             Input::Peer(Message::Control(Control::Index { entries, last })) => {
                 for (path, entry) in &entries {
                     note(&mut coordinator.remote_holders, path, entry);
@@ -298,15 +302,17 @@ pub fn coordinate(
     loop {
         let next = match pending.pop_front() {
             Some(input) => input,
-            None => next_input(&mut input),
+            None => next_input(&mut input, &stages),
         };
         match next {
             Input::Peer(message) => {
                 match coordinator.replica.handle(coordinator.asked(message)?)? {
-                    Applied::Done { id, error } => coordinator.finished(id, error)?,
-                    Applied::Received { id, result } => {
+                    Applied::Done { id, error } => coordinator.finished(id, error, None)?,
+                    Applied::Received {
+                        id, result, placed, ..
+                    } => {
                         // A pulled file or a conflict copy landed.
-                        coordinator.finished(id, result.err())?;
+                        coordinator.finished(id, result.err(), placed)?;
                     }
                     Applied::Other(Control::Changed { entries }) => {
                         coordinator.remote_changed(entries)?;
@@ -338,7 +344,8 @@ pub fn coordinate(
         if !pending.is_empty() || !local.due(&input) {
             continue;
         }
-        let (changes, since) = local.apply(&coordinator.settings, &mut coordinator.local)?;
+        let (changes, since) =
+            local.apply(&coordinator.settings, &mut coordinator.local, &stages)?;
         coordinator.local_changed(changes, since)?;
     }
 }

@@ -37,6 +37,7 @@ pub use status::{LATENCY_SAMPLES, Phase, SharedStatus, Status, snapshot};
 
 use crate::link::{Closed, Input};
 use crate::scan::{Index, ScanOptions, scan};
+use crate::stages::{Stage, StageClock};
 
 /// Files at least this large are sent as changed chunks against the
 /// receiver's version; smaller ones travel whole.
@@ -76,12 +77,14 @@ impl From<Closed> for SyncError {
 /// reader ended without a word, as when its runtime shuts down), the
 /// stream has ended: the watcher holds only a weak sender, so it does not
 /// keep an engine waiting here for ever.
-fn next_input(input: &mut mpsc::Receiver<Input>) -> Input {
+fn next_input(input: &mut mpsc::Receiver<Input>, stages: &StageClock) -> Input {
+    let _idle = stages.time(Stage::Idle);
     input.blocking_recv().unwrap_or(Input::Closed(None))
 }
 
 /// The local tree, hashing only what changed since the saved index.
-fn scan_local(settings: &Settings) -> Result<Index, SyncError> {
+fn scan_local(settings: &Settings, stages: &StageClock) -> Result<Index, SyncError> {
+    let _scanning = stages.time(Stage::Scan);
     let previous = match settings.index_file.as_deref().map(Index::load) {
         Some(Ok(index)) => index,
         // A damaged index is rebuilt by the full scan.

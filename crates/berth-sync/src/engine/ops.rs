@@ -185,15 +185,15 @@ impl Coordinator {
         }
         if remote.kind != Kind::File {
             let result = self.replica.applier.make(path, &remote);
-            return self.pulled(path, remote, result);
+            return self.pulled(path, remote, result, None);
         }
         if local.is_some_and(|l| l.kind == Kind::File && l.hash == remote.hash) {
             let result = self.replica.applier.make(path, &remote);
-            return self.pulled(path, remote, result);
+            return self.pulled(path, remote, result, None);
         }
         if let Some(from) = Self::holder(&self.local, &self.local_holders, &remote, path) {
             let result = self.replica.applier.clone_from(path, &remote, &from);
-            return self.pulled(path, remote, result);
+            return self.pulled(path, remote, result, None);
         }
         let basis = if local.is_some_and(|l| l.kind == Kind::File && l.size >= DELTA_FROM) {
             path.under(&self.settings.root)
@@ -246,13 +246,15 @@ impl Coordinator {
         path: &SyncPath,
         remote: Entry,
         result: Result<(), String>,
+        placed: Option<Entry>,
     ) -> Result<(), SyncError> {
         match result {
             Ok(()) => {
-                let on_disk = path
-                    .under(&self.settings.root)
-                    .ok()
-                    .and_then(|p| entry_of(&p).ok());
+                let on_disk = placed.or_else(|| {
+                    path.under(&self.settings.root)
+                        .ok()
+                        .and_then(|p| entry_of(&p).ok())
+                });
                 match on_disk {
                     Some(entry) => {
                         note(&mut self.local_holders, path, &entry);
@@ -276,8 +278,14 @@ impl Coordinator {
         status.last_error = Some(error);
     }
 
-    /// The peer's side of one of our operations finished.
-    pub(super) fn finished(&mut self, id: u64, error: Option<String>) -> Result<(), SyncError> {
+    /// The peer's side of one of our operations finished; `placed` is
+    /// the entry of a file pulled here, as it landed.
+    pub(super) fn finished(
+        &mut self,
+        id: u64,
+        error: Option<String>,
+        placed: Option<Entry>,
+    ) -> Result<(), SyncError> {
         let Some(op) = self.ops.remove(&id) else {
             return Ok(());
         };
@@ -320,7 +328,7 @@ impl Coordinator {
                 Some(error) => self.failed(&path, error),
             },
             Op::Pull { path, entry } => match error {
-                None => self.pulled(&path, entry, Ok(()))?,
+                None => self.pulled(&path, entry, Ok(()), placed)?,
                 Some(error) => self.failed(&path, error),
             },
             Op::ConflictCopy { path, copy, remote } => match error {

@@ -12,6 +12,7 @@ use crate::chunk;
 use crate::link::{Closed, Outbox};
 use crate::path::SyncPath;
 use crate::scan::Entry;
+use crate::stages::Stage;
 use crate::wire::{Control, Message};
 
 /// The part both ends share: answering the peer's requests and applying
@@ -30,10 +31,14 @@ pub(super) struct Replica {
 
 /// What the replica did with a message the coordinator may care about.
 pub(super) enum Applied {
-    /// A transfer or operation from the peer finished here.
+    /// A transfer or operation from the peer finished here; `placed` is
+    /// the entry a file it put at `path` has now (as a scan would find
+    /// it), so the index can take it without reading the file again.
     Received {
         id: u64,
+        path: SyncPath,
         result: Result<(), String>,
+        placed: Option<Entry>,
     },
     /// The peer finished one of ours.
     Done {
@@ -74,6 +79,8 @@ impl Replica {
     }
 
     pub(super) fn handle(&mut self, message: Message) -> Result<Applied, SyncError> {
+        let stages = self.outbox.stages().clone();
+        let _applying = stages.time(Stage::Apply);
         let control = match message {
             Message::Data(bytes) => {
                 if let Some((_, received)) = self.receiving.as_mut() {
@@ -129,7 +136,11 @@ impl Replica {
                     status.files_received += 1;
                     status.bytes_received += bytes;
                 }
-                return self.received(id, path, result);
+                let (result, placed) = match result {
+                    Ok(placed) => (Ok(()), placed),
+                    Err(error) => (Err(error), None),
+                };
+                return self.placed(id, path, result, placed);
             }
             Control::Clone {
                 id,
@@ -161,12 +172,27 @@ impl Replica {
         path: SyncPath,
         result: Result<(), String>,
     ) -> Result<Applied, SyncError> {
+        self.placed(id, path, result, None)
+    }
+
+    fn placed(
+        &mut self,
+        id: u64,
+        path: SyncPath,
+        result: Result<(), String>,
+        placed: Option<Entry>,
+    ) -> Result<Applied, SyncError> {
         self.outbox.control(Control::Done {
             id,
             path: path.clone(),
             error: result.clone().err(),
         })?;
-        Ok(Applied::Received { id, result })
+        Ok(Applied::Received {
+            id,
+            path,
+            result,
+            placed,
+        })
     }
 
     /// A file as it is now, for sending it.

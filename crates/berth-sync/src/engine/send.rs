@@ -10,6 +10,7 @@ use crate::chunk::{self, ChunkSig};
 use crate::link::{Closed, Outbox};
 use crate::path::SyncPath;
 use crate::scan::Entry;
+use crate::stages::Stage;
 use crate::wire::{Control, Message};
 
 /// Work for the thread that reads files and sends them, in order.
@@ -78,12 +79,14 @@ fn send_file(
             // Blocks no larger than what is left: most files are small.
             let mut block = vec![0u8; left.min(u64::from(chunk::MAX_CHUNK)) as usize];
             let mut filled = 0;
+            let reading = outbox.stages().time(Stage::Read);
             while filled < block.len() {
                 match reader.read(&mut block[filled..]) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => filled += n,
                 }
             }
+            drop(reading);
             if filled == 0 {
                 break;
             }

@@ -10,6 +10,7 @@ use super::{Phase, Settings, SharedStatus, SyncError, next_input, scan_local, wa
 use crate::link::{Input, Outbox};
 use crate::path::SyncPath;
 use crate::scan::{Entry, Index, scan};
+use crate::stages::Stage;
 use crate::wire::{Control, INDEX_BATCH};
 
 /// The agent's end: serves `settings.root` until the peer goes.
@@ -34,9 +35,13 @@ pub fn serve(
     // Watch first, so nothing between the scan and the watch is missed.
     let _watch = watch(&settings, &watch_input)?;
     drop(watch_input);
+    let stages = outbox.stages().clone();
     let mut index = match previous {
-        Some(previous) => scan(&settings.root, &settings.options, Some(&previous))?,
-        None => scan_local(&settings)?,
+        Some(previous) => {
+            let _scanning = stages.time(Stage::Scan);
+            scan(&settings.root, &settings.options, Some(&previous))?
+        }
+        None => scan_local(&settings, &stages)?,
     };
     let entries: Vec<(SyncPath, Entry)> = index
         .entries
@@ -60,8 +65,18 @@ pub fn serve(
     replica.status().phase = Phase::Watching;
     let mut local = Pending::default();
     loop {
-        match next_input(&mut input) {
+        match next_input(&mut input, &stages) {
             Input::Peer(message) => match replica.handle(message)? {
+                // What the peer sent is in the index as it landed: the
+                // watcher's report of it finds nothing new to read or to
+                // tell the peer.
+                Applied::Received {
+                    path,
+                    placed: Some(entry),
+                    ..
+                } => {
+                    index.entries.insert(path, entry);
+                }
                 Applied::Other(Control::Synced) => synced(),
                 Applied::Other(other) => {
                     return Err(SyncError::Protocol(format!(
@@ -84,7 +99,7 @@ pub fn serve(
         if !local.due(&input) {
             continue;
         }
-        let (changes, _) = local.apply(&settings, &mut index)?;
+        let (changes, _) = local.apply(&settings, &mut index, &stages)?;
         for batch in changes.chunks(INDEX_BATCH) {
             outbox.control(Control::Changed {
                 entries: batch.to_vec(),
