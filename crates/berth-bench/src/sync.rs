@@ -373,30 +373,22 @@ pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
     let local = temp.path().join("initial");
     fill(&local, INITIAL_FILES, INITIAL_BYTES, 1)?;
     let tar_seconds = tar_over_tcp(&local, &temp.path().join("tar-copy"))?;
-    let cpu = || {
-        (
-            crate::cpu_seconds(std::process::id()).unwrap_or_default(),
-            crate::cpu_seconds(rig.daemon.pid()).unwrap_or_default(),
-        )
-    };
-    let cpu_before = cpu();
-    let started = Instant::now();
-    let side = open(&session, &local, "/initial", state.join("initial.json")).await?;
-    side.settled(Duration::from_secs(600)).await?;
-    let sync_seconds = started.elapsed().as_secs_f64();
-    let cpu_after = cpu();
+    let (side, stages) = timed_sync(
+        &rig,
+        &session,
+        &local,
+        "/initial",
+        state.join("initial.json"),
+        Duration::from_secs(600),
+        0,
+    )
+    .await?;
+    let sync_seconds = stages.sync_seconds;
     let initial_wire = side.wire.get();
     // Removed only now: on ext4, creating files right after ten thousand
     // were deleted costs several times more (the inode allocator steps
     // around recently freed inodes), which the sync would pay for tar.
     std::fs::remove_dir_all(temp.path().join("tar-copy"))?;
-    let stages = Stages {
-        sync_seconds,
-        cli: side.stages.times(),
-        agent: agent_stages(&rig.daemon, &remote_root.join("initial"), 0).await,
-        cli_cpu_s: cpu_after.0 - cpu_before.0,
-        daemon_cpu_s: cpu_after.1 - cpu_before.1,
-    };
 
     // Saves: a file written here until it is in the container's folder.
     let mut to_container = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
@@ -452,20 +444,18 @@ pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
     let side = open(&session, &big, "/many", state.join("many.json")).await?;
     side.settled(Duration::from_secs(900)).await?;
     side.stop().await?;
-    let cpu_before = cpu();
-    let started = Instant::now();
-    let side = open(&session, &big, "/many", state.join("many.json")).await?;
-    side.settled(Duration::from_secs(300)).await?;
-    let resync_seconds = started.elapsed().as_secs_f64();
-    let cpu_after = cpu();
+    let (side, resync_stages) = timed_sync(
+        &rig,
+        &session,
+        &big,
+        "/many",
+        state.join("many.json"),
+        Duration::from_secs(300),
+        1,
+    )
+    .await?;
+    let resync_seconds = resync_stages.sync_seconds;
     let resync_wire = side.wire.get();
-    let resync_stages = Stages {
-        sync_seconds: resync_seconds,
-        cli: side.stages.times(),
-        agent: agent_stages(&rig.daemon, &remote_root.join("many"), 1).await,
-        cli_cpu_s: cpu_after.0 - cpu_before.0,
-        daemon_cpu_s: cpu_after.1 - cpu_before.1,
-    };
     if side.status().files_sent + side.status().files_received != 0 {
         bail!("the resync moved files: {:?}", side.status());
     }
@@ -501,6 +491,41 @@ pub async fn run(berthd: &Path) -> anyhow::Result<SyncBench> {
         stages,
         resync_stages,
     })
+}
+
+/// Opens a sync of `local` into the container's `remote` folder (its
+/// `nth` stream there, from 0) and waits until it settles: the side, and
+/// where the sync's time went.
+async fn timed_sync(
+    rig: &Rig,
+    session: &dial::Session,
+    local: &Path,
+    remote: &str,
+    index_file: PathBuf,
+    deadline: Duration,
+    nth: usize,
+) -> anyhow::Result<(Side, Stages)> {
+    let cpu = || {
+        (
+            crate::cpu_seconds(std::process::id()).unwrap_or_default(),
+            crate::cpu_seconds(rig.daemon.pid()).unwrap_or_default(),
+        )
+    };
+    let before = cpu();
+    let started = Instant::now();
+    let side = open(session, local, remote, index_file).await?;
+    side.settled(deadline).await?;
+    let sync_seconds = started.elapsed().as_secs_f64();
+    let after = cpu();
+    let folder = rig.remote_root.join(remote.trim_start_matches('/'));
+    let stages = Stages {
+        sync_seconds,
+        cli: side.stages.times(),
+        agent: agent_stages(&rig.daemon, &folder, nth).await,
+        cli_cpu_s: after.0 - before.0,
+        daemon_cpu_s: after.1 - before.1,
+    };
+    Ok((side, stages))
 }
 
 /// The stage times the agent syncing into `folder` logged when the first

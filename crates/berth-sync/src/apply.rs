@@ -268,13 +268,10 @@ impl Applier {
             let placed = (!incoming.elsewhere)
                 .then(|| file.metadata().ok())
                 .flatten()
-                .map(|meta| Entry {
-                    kind: Kind::File,
-                    size: meta.len(),
-                    mtime_ns: crate::scan::mtime_ns(&meta),
-                    mode: meta.permissions().mode() & 0o7777,
+                .and_then(|meta| crate::scan::stat_entry(&meta))
+                .map(|entry| Entry {
                     hash: Some(hash),
-                    target: None,
+                    ..entry
                 });
             // No fsync: the other side holds the content, and a resync
             // repairs a file a crash cut short; ten thousand fsyncs would

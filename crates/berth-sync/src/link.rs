@@ -147,19 +147,17 @@ pub fn attach(mut stream: Stream, input: mpsc::Sender<Input>) -> (Outbox, WireCo
     let counter = WireCounter::default();
     let writer = stream.writer();
     let sent = counter.clone();
-    let stages = outbox.stages.clone();
     tokio::spawn(async move {
         while let Some(bytes) = rx.next_batch(BATCH).await {
             sent.add(bytes.len());
-            let started = Instant::now();
-            let written = writer.send(&bytes).await;
-            rx.stages.add(Stage::Write, started.elapsed());
-            if written.is_err() {
+            let _writing = rx.stages.time(Stage::Write);
+            if writer.send(&bytes).await.is_err() {
                 return;
             }
         }
         let _ = writer.close().await;
     });
+    let stages = outbox.stages.clone();
     tokio::spawn(async move {
         let mut decoder = Decoder::default();
         loop {

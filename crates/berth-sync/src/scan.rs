@@ -94,35 +94,16 @@ pub(crate) fn entry_at(
     full: &Path,
     previous: Option<&Entry>,
 ) -> Result<Option<(Entry, bool)>, ScanError> {
-    let Ok(meta) = std::fs::symlink_metadata(full) else {
+    let Some(mut item) = std::fs::symlink_metadata(full)
+        .ok()
+        .and_then(|meta| stat_entry(&meta))
+    else {
         return Ok(None);
-    };
-    let kind = if meta.file_type().is_symlink() {
-        Kind::Symlink
-    } else if meta.is_dir() {
-        Kind::Dir
-    } else if meta.is_file() {
-        Kind::File
-    } else {
-        return Ok(None);
-    };
-    let mut item = Entry {
-        kind,
-        size: if kind == Kind::File { meta.len() } else { 0 },
-        mtime_ns: mtime_ns(&meta),
-        mode: meta.permissions().mode() & 0o7777,
-        hash: None,
-        target: None,
     };
     let mut read = false;
-    match kind {
+    match item.kind {
         Kind::File => {
-            let unchanged = previous.filter(|old| {
-                old.kind == Kind::File
-                    && old.size == item.size
-                    && old.mtime_ns == item.mtime_ns
-                    && old.mode == item.mode
-            });
+            let unchanged = previous.filter(|old| same_stat(old, &item));
             item.hash = match unchanged {
                 Some(old) => old.hash.clone(),
                 None => {
@@ -139,6 +120,35 @@ pub(crate) fn entry_at(
         Kind::Dir => {}
     }
     Ok(Some((item, read)))
+}
+
+/// What `meta` tells of a path without reading it: its kind, size (of a
+/// file), modification time and mode; `None` for what sync does not keep
+/// (sockets, pipes, devices).
+pub(crate) fn stat_entry(meta: &std::fs::Metadata) -> Option<Entry> {
+    let kind = if meta.file_type().is_symlink() {
+        Kind::Symlink
+    } else if meta.is_dir() {
+        Kind::Dir
+    } else if meta.is_file() {
+        Kind::File
+    } else {
+        return None;
+    };
+    Some(Entry {
+        kind,
+        size: if kind == Kind::File { meta.len() } else { 0 },
+        mtime_ns: mtime_ns(meta),
+        mode: meta.permissions().mode() & 0o7777,
+        hash: None,
+        target: None,
+    })
+}
+
+/// Whether two entries agree on all a look at the path tells (kind, size,
+/// modification time, mode): then its content is taken as unchanged.
+fn same_stat(a: &Entry, b: &Entry) -> bool {
+    a.kind == b.kind && a.size == b.size && a.mtime_ns == b.mtime_ns && a.mode == b.mode
 }
 
 /// What never syncs, whatever the ignore files say: git's own folder,
@@ -374,19 +384,8 @@ impl Index {
         let indexed = self.entries.get(&sync_path);
         match (std::fs::symlink_metadata(root.join(relative)), indexed) {
             (Err(e), None) => e.kind() == ErrorKind::NotFound,
-            (Ok(meta), Some(entry)) => {
-                let kind = if meta.is_file() {
-                    Kind::File
-                } else if meta.is_dir() {
-                    Kind::Dir
-                } else {
-                    return false;
-                };
-                entry.kind == kind
-                    && entry.mtime_ns == mtime_ns(&meta)
-                    && entry.mode == meta.permissions().mode() & 0o7777
-                    && (kind == Kind::Dir || entry.size == meta.len())
-            }
+            (Ok(meta), Some(entry)) => stat_entry(&meta)
+                .is_some_and(|now| now.kind != Kind::Symlink && same_stat(entry, &now)),
             _ => false,
         }
     }

@@ -42,22 +42,24 @@ pub enum Stage {
     Idle,
 }
 
-const STAGES: [Stage; 9] = [
-    Stage::Scan,
-    Stage::Decide,
-    Stage::Read,
-    Stage::SendWait,
-    Stage::Encode,
-    Stage::Write,
-    Stage::Decode,
-    Stage::Apply,
-    Stage::Idle,
+/// How many stages there are, and what the log line calls each, in the
+/// order of [`Stage`] (its index into these and into [`StageTimes::slots`]).
+const LABELS: [&str; 9] = [
+    "scan",
+    "decide",
+    "read",
+    "waiting to send",
+    "encode",
+    "write",
+    "decode",
+    "apply",
+    "idle",
 ];
 
 /// Wall time spent per stage, as it accumulates.
 #[derive(Debug, Default)]
 pub struct StageClock {
-    nanos: [AtomicU64; STAGES.len()],
+    nanos: [AtomicU64; LABELS.len()],
 }
 
 /// A stage's time, added when dropped.
@@ -89,23 +91,13 @@ impl StageClock {
         self.nanos[stage as usize].fetch_add(nanos, Ordering::Relaxed);
     }
 
-    fn seconds(&self, stage: Stage) -> f64 {
-        self.nanos[stage as usize].load(Ordering::Relaxed) as f64 / 1e9
-    }
-
     /// The times so far.
     pub fn times(&self) -> StageTimes {
-        StageTimes {
-            scan_s: self.seconds(Stage::Scan),
-            decide_s: self.seconds(Stage::Decide),
-            read_s: self.seconds(Stage::Read),
-            send_wait_s: self.seconds(Stage::SendWait),
-            encode_s: self.seconds(Stage::Encode),
-            write_s: self.seconds(Stage::Write),
-            decode_s: self.seconds(Stage::Decode),
-            apply_s: self.seconds(Stage::Apply),
-            idle_s: self.seconds(Stage::Idle),
+        let mut times = StageTimes::default();
+        for (slot, nanos) in times.slots().into_iter().zip(&self.nanos) {
+            *slot = nanos.load(Ordering::Relaxed) as f64 / 1e9;
         }
+        times
     }
 }
 
@@ -123,22 +115,31 @@ pub struct StageTimes {
     pub idle_s: f64,
 }
 
+impl StageTimes {
+    /// Each stage's field, in the order of [`Stage`].
+    fn slots(&mut self) -> [&mut f64; LABELS.len()] {
+        [
+            &mut self.scan_s,
+            &mut self.decide_s,
+            &mut self.read_s,
+            &mut self.send_wait_s,
+            &mut self.encode_s,
+            &mut self.write_s,
+            &mut self.decode_s,
+            &mut self.apply_s,
+            &mut self.idle_s,
+        ]
+    }
+}
+
 impl std::fmt::Display for StageTimes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "scan {:.3} s, decide {:.3} s, read {:.3} s, waiting to send {:.3} s, encode {:.3} s, \
-             write {:.3} s, decode {:.3} s, apply {:.3} s, idle {:.3} s",
-            self.scan_s,
-            self.decide_s,
-            self.read_s,
-            self.send_wait_s,
-            self.encode_s,
-            self.write_s,
-            self.decode_s,
-            self.apply_s,
-            self.idle_s
-        )
+        let mut times = self.clone();
+        for (i, (label, seconds)) in LABELS.iter().zip(times.slots()).enumerate() {
+            let comma = if i == 0 { "" } else { ", " };
+            write!(f, "{comma}{label} {seconds:.3} s")?;
+        }
+        Ok(())
     }
 }
 
@@ -158,19 +159,11 @@ impl std::str::FromStr for StageTimes {
             let seconds: f64 = seconds
                 .parse()
                 .map_err(|_| format!("{seconds:?} is not a number of seconds"))?;
-            let slot = match name {
-                "scan" => &mut times.scan_s,
-                "decide" => &mut times.decide_s,
-                "read" => &mut times.read_s,
-                "waiting to send" => &mut times.send_wait_s,
-                "encode" => &mut times.encode_s,
-                "write" => &mut times.write_s,
-                "decode" => &mut times.decode_s,
-                "apply" => &mut times.apply_s,
-                "idle" => &mut times.idle_s,
-                other => return Err(format!("{other:?} is not a sync stage")),
-            };
-            *slot = seconds;
+            let stage = LABELS
+                .iter()
+                .position(|label| *label == name)
+                .ok_or_else(|| format!("{name:?} is not a sync stage"))?;
+            *times.slots()[stage] = seconds;
         }
         Ok(times)
     }

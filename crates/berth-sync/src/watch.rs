@@ -110,7 +110,7 @@ fn coalesce(rx: &std::sync::mpsc::Receiver<Seen>, input: &mpsc::WeakSender<Input
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
             };
         }
-        let batch = match batch(paths) {
+        let batch = match batch(paths, BURST) {
             Some(paths) if !lost => Input::Local(paths, began),
             _ => Input::Rescan,
         };
@@ -125,9 +125,10 @@ fn coalesce(rx: &std::sync::mpsc::Receiver<Seen>, input: &mpsc::WeakSender<Input
 }
 
 /// A batch's paths, sorted and each once; `None` for a burst (more than
-/// [`BURST`]), which a rescan handles more cheaply.
-fn batch(mut paths: Vec<PathBuf>) -> Option<Vec<PathBuf>> {
+/// `limit`), which a rescan handles more cheaply. The watcher cuts its
+/// batches at [`BURST`], the engine its merged batches by the tree's size.
+pub(crate) fn batch(mut paths: Vec<PathBuf>, limit: usize) -> Option<Vec<PathBuf>> {
     paths.sort();
     paths.dedup();
-    (paths.len() <= BURST).then_some(paths)
+    (paths.len() <= limit).then_some(paths)
 }

@@ -350,18 +350,19 @@ struct Cached {
     expires_at: Timestamp,
 }
 
-fn cache_file(context: &str) -> Result<PathBuf, Failure> {
+/// Where kube tokens are cached, one file per context.
+fn cache_dir() -> Result<PathBuf, Failure> {
     let strategy = etcetera::choose_base_strategy().map_err(|err| {
         Failure::new(
             format!("cannot find the cache directory: {err}"),
             "set HOME or XDG_CACHE_HOME",
         )
     })?;
-    Ok(strategy
-        .cache_dir()
-        .join("berth")
-        .join("kube")
-        .join(format!("{context}.json")))
+    Ok(strategy.cache_dir().join("berth").join("kube"))
+}
+
+fn cache_file(context: &str) -> Result<PathBuf, Failure> {
+    Ok(cache_dir()?.join(format!("{context}.json")))
 }
 
 fn cached(context: &str) -> Option<Cached> {
@@ -375,13 +376,7 @@ fn read_cached(path: &Path) -> Option<Cached> {
 /// Forgets the kube token cached for any context if it is token `id`,
 /// which was just revoked: the next kubectl call gets a new one.
 pub fn forget_revoked(id: &str) {
-    let Some(dir) = cache_file("any")
-        .ok()
-        .and_then(|f| f.parent().map(Path::to_path_buf))
-    else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Some(entries) = cache_dir().ok().and_then(|dir| std::fs::read_dir(dir).ok()) else {
         return;
     };
     for path in entries.filter_map(Result::ok).map(|e| e.path()) {

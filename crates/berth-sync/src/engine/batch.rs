@@ -56,13 +56,10 @@ impl Pending {
     fn take(&mut self, indexed: usize) -> (Vec<PathBuf>, Option<Instant>, bool) {
         let since = self.since.take();
         let rescan = std::mem::take(&mut self.rescan);
-        let mut paths = std::mem::take(&mut self.paths);
-        paths.sort();
-        paths.dedup();
-        if rescan || paths.len() > crate::watch::BURST.max(indexed / 4) {
-            (Vec::new(), since, true)
-        } else {
-            (paths, since, false)
+        let limit = crate::watch::BURST.max(indexed / 4);
+        match crate::watch::batch(std::mem::take(&mut self.paths), limit) {
+            Some(paths) if !rescan => (paths, since, false),
+            _ => (Vec::new(), since, true),
         }
     }
 

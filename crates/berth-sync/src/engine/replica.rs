@@ -140,7 +140,7 @@ impl Replica {
                     Ok(placed) => (Ok(()), placed),
                     Err(error) => (Err(error), None),
                 };
-                return self.placed(id, path, result, placed);
+                return self.received(id, path, result, placed);
             }
             Control::Clone {
                 id,
@@ -149,15 +149,15 @@ impl Replica {
                 from,
             } => {
                 let result = self.applier.clone_from(&path, &entry, &from);
-                return self.received(id, path, result);
+                return self.received(id, path, result, None);
             }
             Control::Make { id, path, entry } => {
                 let result = self.applier.make(&path, &entry);
-                return self.received(id, path, result);
+                return self.received(id, path, result, None);
             }
             Control::Remove { id, path } => {
                 let result = self.applier.remove(&path);
-                return self.received(id, path, result);
+                return self.received(id, path, result, None);
             }
             Control::Done { id, error, .. } => return Ok(Applied::Done { id, error }),
             Control::Fatal { message } => return Err(SyncError::Peer(message)),
@@ -166,16 +166,9 @@ impl Replica {
         Ok(Applied::Nothing)
     }
 
+    /// Answers the peer's operation `id` with a `Done`; `placed` is the
+    /// entry of a file it put at `path`, when known.
     fn received(
-        &mut self,
-        id: u64,
-        path: SyncPath,
-        result: Result<(), String>,
-    ) -> Result<Applied, SyncError> {
-        self.placed(id, path, result, None)
-    }
-
-    fn placed(
         &mut self,
         id: u64,
         path: SyncPath,
