@@ -20,7 +20,11 @@ pub struct InstallRequest {
     pub name: Option<String>,
     /// Values over the item's (checked against the chart's schema and the
     /// item's parameters).
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "given_values",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Object)]
     pub values: Option<serde_json::Value>,
 }
@@ -31,12 +35,43 @@ pub struct InstallRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpgradeRequest {
     /// Values laid over the ones the release was given before.
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "given_values",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Object)]
     pub values: Option<serde_json::Value>,
     /// Start from the item's values: forget what was given before.
     #[serde(default)]
     pub reset_values: bool,
+}
+
+/// `values` left out means "none given"; `values: null` is refused by name
+/// rather than read as the same thing, so a request means one thing only
+/// and the API document (an object, or nothing) stays exact.
+fn given_values<'de, D>(deserializer: D) -> Result<Option<serde_json::Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Object(map) => Ok(Some(serde_json::Value::Object(map))),
+        other => Err(serde::de::Error::custom(format!(
+            "values must be a map of values, not {}; leave the field out to give none",
+            kind(&other)
+        ))),
+    }
+}
+
+fn kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a map",
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -173,6 +208,25 @@ pub fn set_values(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn values_are_a_map_or_left_out() {
+        let left_out: UpgradeRequest = serde_json::from_str("{}").expect("no fields");
+        assert_eq!(left_out.values, None);
+        assert_eq!(
+            serde_json::to_value(&left_out).expect("serializes"),
+            json!({"reset_values": false})
+        );
+        let given: InstallRequest =
+            serde_json::from_value(json!({"item": "web", "values": {"port": 1}})).expect("a map");
+        assert_eq!(given.values, Some(json!({"port": 1})));
+        for (values, named) in [(json!(null), "not null"), (json!([1]), "not a list")] {
+            let error = serde_json::from_value::<UpgradeRequest>(json!({ "values": values }))
+                .expect_err("refused")
+                .to_string();
+            assert!(error.contains(named), "{error}");
+        }
+    }
 
     #[test]
     fn helm_merges_maps_and_null_removes() {
