@@ -1,6 +1,6 @@
 //! The agent: the dev container's side of a session. It dials the relay
-//! with the session's agent token, serves exec, port-forward and sync
-//! streams, starts the dev command once the first sync is done, and
+//! with the session's agent token, serves exec, port-forward, reverse
+//! forward and sync streams, starts the dev command once the first sync is done, and
 //! reconnects and resumes when the connection drops. In a pod its root is
 //! `/`; run locally (tests, the daemon's embedded mode) it is a folder.
 
@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use berth_proto::exec::{Decoder, ExecMessage};
-use berth_proto::mux::Stream;
-use berth_proto::{ExecOpen, OpenMeta, PortForwardOpen, ResetCode, StreamKind, SyncOpen};
+use berth_proto::mux::{Mux, Stream};
+use berth_proto::{
+    ExecOpen, ListenOpen, Listening, OpenMeta, PortForwardOpen, ResetCode, ReverseOpen, StreamKind,
+    SyncOpen,
+};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -214,10 +217,12 @@ async fn serve(mut session: dial::Session, root: PathBuf, workdir: PathBuf, dev:
                 let root = root.clone();
                 let workdir = workdir.clone();
                 let dev = dev.clone();
+                let mux = session.mux.clone();
                 tokio::spawn(async move {
                     match kind {
                         StreamKind::Exec => exec(stream, meta, workdir).await,
                         StreamKind::PortForward => forward(stream, meta).await,
+                        StreamKind::Listen => listen(stream, meta, mux).await,
                         StreamKind::Sync => sync(stream, meta, root, dev).await,
                         other => stream.reset(ResetCode::UnsupportedKind, &format!("this agent does not serve {other:?} streams")).await,
                     }
@@ -345,28 +350,138 @@ async fn exec(mut stream: Stream, meta: Value, root: PathBuf) {
     let _ = writer.close().await;
 }
 
+/// How long a forward waits for its target to answer a connection.
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+
 async fn forward(stream: Stream, meta: Value) {
-    let port = match PortForwardOpen::from_meta(meta) {
-        Ok(open) if open.port > 0 => open.port,
+    let open = match PortForwardOpen::from_meta(meta) {
+        Ok(open) if open.port > 0 => open,
         _ => {
             stream
                 .reset(
                     ResetCode::BadRequest,
-                    "a port-forward names a port from 1 to 65535",
+                    "a port-forward names a port from 1 to 65535, and a host name or none",
                 )
                 .await;
             return;
         }
     };
-    match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-        Ok(tcp) => pump(tcp, stream).await,
+    match connect(&open).await {
+        Ok(tcp) => {
+            pump(tcp, stream).await;
+        }
+        Err(reason) => stream.reset(ResetCode::Refused, &reason).await,
+    }
+}
+
+/// Connects to a forward's target from here: the container's loopback, or
+/// a service of the space by its name (the pod's DNS resolves it). An
+/// error names the target and what went wrong.
+async fn connect(open: &PortForwardOpen) -> Result<tokio::net::TcpStream, String> {
+    let target = open.target();
+    let addresses: Vec<std::net::SocketAddr> = match &open.host {
+        None => vec![(std::net::Ipv4Addr::LOCALHOST, open.port).into()],
+        Some(host) => {
+            if host.is_empty()
+                || !host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':'))
+            {
+                return Err(format!("{host:?} is not a host name"));
+            }
+            tokio::net::lookup_host((host.as_str(), open.port))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "no service named {host} in the space: the dev container cannot resolve it ({e})"
+                    )
+                })?
+                .collect()
+        }
+    };
+    let mut last = format!("{target} has no address");
+    for address in addresses {
+        match tokio::time::timeout(CONNECT_WITHIN, tokio::net::TcpStream::connect(address)).await {
+            Ok(Ok(tcp)) => return Ok(tcp),
+            Ok(Err(e)) if open.host.is_none() => {
+                last = format!(
+                    "nothing answers on port {} in the container: {e}",
+                    open.port
+                )
+            }
+            Ok(Err(e)) => last = format!("{target} ({address}) refused the connection: {e}"),
+            Err(_) => {
+                last = format!(
+                    "{target} ({address}) did not answer within {} s",
+                    CONNECT_WITHIN.as_secs()
+                )
+            }
+        }
+    }
+    Err(last)
+}
+
+/// A reverse forward: listens on the container's loopback port for as long
+/// as the CLI keeps the stream, and opens a stream back to the CLI for
+/// each connection.
+async fn listen(mut stream: Stream, meta: Value, mux: Mux) {
+    let port = match ListenOpen::from_meta(meta) {
+        Ok(open) if open.port > 0 => open.port,
+        _ => {
+            stream
+                .reset(
+                    ResetCode::BadRequest,
+                    "a reverse forward names a container port from 1 to 65535",
+                )
+                .await;
+            return;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await
+    {
+        Ok(listener) => listener,
         Err(e) => {
             stream
                 .reset(
                     ResetCode::Refused,
-                    &format!("nothing answers on port {port}: {e}"),
+                    &format!("cannot listen on port {port} in the container: {e}"),
                 )
-                .await
+                .await;
+            return;
+        }
+    };
+    let said = serde_json::to_vec(&Listening { listening: port })
+        .expect("a struct of one number serializes");
+    if stream.send(&said).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    let mux = mux.clone();
+                    tokio::spawn(async move {
+                        // A CLI that refuses resets the stream; the
+                        // connection then closes.
+                        if let Ok(back) = mux.open_with(&ReverseOpen { port }).await {
+                            pump(tcp, back).await;
+                        }
+                    });
+                }
+                Err(e) => {
+                    let reason = format!("the listener on port {port} in the container failed: {e}");
+                    stream.reset(ResetCode::Refused, &reason).await;
+                    return;
+                }
+            },
+            received = stream.recv() => match received {
+                // Nothing is expected from the CLI; its end stops the listener.
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => {
+                    let _ = stream.close().await;
+                    return;
+                }
+            },
         }
     }
 }
@@ -480,8 +595,10 @@ async fn exec_tty(mut stream: Stream, open: &ExecOpen, root: PathBuf) {
     let _ = writer.close().await;
 }
 
-/// Copies between a TCP connection and a stream until both directions end.
-pub async fn pump(tcp: tokio::net::TcpStream, mut stream: Stream) {
+/// Copies between a TCP connection and a stream until both directions end;
+/// answers the peer's reason when it reset the stream (a forward whose
+/// target refused).
+pub async fn pump(tcp: tokio::net::TcpStream, mut stream: Stream) -> Option<String> {
     let (mut read, mut write) = tcp.into_split();
     let writer = stream.writer();
     let up = tokio::spawn(async move {
@@ -498,13 +615,27 @@ pub async fn pump(tcp: tokio::net::TcpStream, mut stream: Stream) {
         }
         let _ = writer.close().await;
     });
-    while let Some(Ok(data)) = stream.recv().await {
-        if write.write_all(&data).await.is_err() {
-            break;
+    let mut reset = None;
+    while let Some(received) = stream.recv().await {
+        match received {
+            Ok(data) => {
+                if write.write_all(&data).await.is_err() {
+                    break;
+                }
+            }
+            Err(berth_proto::mux::StreamError::Reset { reason, .. }) => {
+                reset = Some(reason);
+                break;
+            }
+            Err(berth_proto::mux::StreamError::Closed) => break,
         }
     }
     let _ = write.shutdown().await;
+    if reset.is_some() {
+        up.abort();
+    }
     let _ = up.await;
+    reset
 }
 
 /// Where a sync stream's folder is under the agent's root: `/app` and

@@ -179,7 +179,12 @@ async fn relay_bulk(pair: Pair) -> anyhow::Result<f64> {
             }
         });
     }
-    let stream = client.open_with(&PortForwardOpen { port: 1 }).await?;
+    let stream = client
+        .open_with(&PortForwardOpen {
+            port: 1,
+            host: None,
+        })
+        .await?;
     let started = Instant::now();
     let chunk = vec![7u8; 64 * 1024];
     let mut sent = 0u64;
@@ -200,7 +205,12 @@ async fn round_trips(
     every: Option<Duration>,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
     let mut hist = histogram()?;
-    let mut stream = client.open_with(&PortForwardOpen { port: 2 }).await?;
+    let mut stream = client
+        .open_with(&PortForwardOpen {
+            port: 2,
+            host: None,
+        })
+        .await?;
     let message = vec![1u8; size];
     let mut errors = 0;
     for _ in 0..count {

@@ -142,7 +142,10 @@ async fn tcp_download(
 /// MB/s of `bytes` read through a port-forward to `port` at the agent.
 async fn forward_download(session: &dial::Session, port: u16, bytes: u64) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let mut stream = session.mux.open_with(&PortForwardOpen { port }).await?;
+    let mut stream = session
+        .mux
+        .open_with(&PortForwardOpen { port, host: None })
+        .await?;
     stream.send(&bytes.to_be_bytes()).await?;
     let mut got = 0u64;
     while got < bytes {

@@ -96,12 +96,16 @@ enum Command {
     /// An interactive shell in a dev session's container; the terminal is
     /// restored on exit.
     Shell { session: String },
-    /// Forward local ports to ports in a dev session's container
-    /// (LOCAL:REMOTE; LOCAL 0 picks a free port).
+    /// Forward local ports into a dev session's space: LOCAL:REMOTE (a
+    /// port of the dev container), one port, or LOCAL:SERVICE:PORT (a
+    /// service of the space); LOCAL 0 picks a free port.
     PortForward {
         session: String,
-        #[arg(required = true)]
         ports: Vec<String>,
+        /// REMOTE:LOCAL (or one port): the dev container's loopback port
+        /// REMOTE leads to LOCAL on this machine. Repeat for more.
+        #[arg(long, short = 'R', value_name = "REMOTE:LOCAL")]
+        reverse: Vec<String>,
     },
     /// The dev container's side of a session (runs inside the container, or
     /// locally with --root).
@@ -235,11 +239,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             .await?;
             std::process::exit(code);
         }
-        Command::PortForward { session, ports } => {
+        Command::PortForward {
+            session,
+            ports,
+            reverse,
+        } => {
             commands::sessions::port_forward(
                 &commands::client(cli.context.as_deref())?,
                 &session,
                 ports,
+                reverse,
             )
             .await
         }

@@ -50,10 +50,17 @@ pub struct Target {
     /// Folders kept in sync both ways, as `LOCAL:REMOTE` (`./:/app`).
     #[serde(default)]
     pub sync: Vec<SyncFolder>,
-    /// Ports forwarded from this machine to the container, as
-    /// `LOCAL:REMOTE` or one port for both.
+    /// Ports forwarded from this machine into the space: `LOCAL:REMOTE`
+    /// (a port in the dev container), one port for both, or
+    /// `LOCAL:SERVICE:PORT` (a service of the space, reached from the dev
+    /// container).
     #[serde(default)]
     pub forward: Vec<Forward>,
+    /// Reverse forwards: `REMOTE:LOCAL`, or one port for both. The dev
+    /// container's loopback port REMOTE leads to LOCAL on this machine
+    /// (a debugger, a webhook to a local tool).
+    #[serde(default)]
+    pub reverse: Vec<Reverse>,
     /// Environment of the dev container.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -161,15 +168,92 @@ checked_string!(SyncFolder, r"^[^:]+:/?[^:]*$", |v| {
     }
 });
 
-checked_string!(Forward, r"^[0-9]{1,5}(:[0-9]{1,5})?$", |v| {
-    let (local, remote) = v.split_once(':').unwrap_or((v, v));
-    match (local.parse::<u16>(), remote.parse::<u16>()) {
-        (Ok(_), Ok(r)) if r > 0 => Ok(()),
+checked_string!(
+    Forward,
+    r"^([0-9]{1,5}:)?([a-z]([a-z0-9.-]*[a-z0-9])?:)?[0-9]{1,5}$",
+    |v| ForwardTo::parse(v).map(|_| ())
+);
+
+checked_string!(Reverse, r"^[0-9]{1,5}(:[0-9]{1,5})?$", |v| {
+    let (remote, local) = v.split_once(':').unwrap_or((v, v));
+    match (remote.parse::<u16>(), local.parse::<u16>()) {
+        (Ok(r), Ok(l)) if r > 0 && l > 0 => Ok(()),
         _ => Err(format!(
-            "{v:?} is not a forward: write LOCAL:REMOTE ports (8080:8080), or one port"
+            "{v:?} is not a reverse forward: write REMOTE:LOCAL ports (9000:9000), or one port"
         )),
     }
 });
+
+/// A forward as written in `berth.yaml` or on `berth port-forward`'s
+/// command line: the local port (0 picks one) and where it leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardTo {
+    pub local: u16,
+    /// A service of the space (or a name the dev container resolves); the
+    /// container's loopback when none.
+    pub host: Option<String>,
+    pub port: u16,
+}
+
+impl ForwardTo {
+    /// Reads `PORT`, `LOCAL:PORT`, `SERVICE:PORT` (the same port locally)
+    /// or `LOCAL:SERVICE:PORT`.
+    pub fn parse(text: &str) -> Result<ForwardTo, String> {
+        let wrong = || {
+            format!(
+                "{text:?} is not a forward: write LOCAL:REMOTE ports (8080:8080), one port, or LOCAL:SERVICE:PORT (5432:postgres:5432)"
+            )
+        };
+        let port = |p: &str| p.parse::<u16>().map_err(|_| wrong());
+        let remote = |p: &str| port(p).and_then(|p| if p > 0 { Ok(p) } else { Err(wrong()) });
+        let host = |h: &str| {
+            let fits = h.starts_with(|c: char| c.is_ascii_lowercase())
+                && !h.ends_with(['-', '.'])
+                && h.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                });
+            if fits {
+                Ok(h.to_owned())
+            } else {
+                Err(format!(
+                    "{text:?}: {h:?} is not a service name (lowercase letters, digits, '-' and '.')"
+                ))
+            }
+        };
+        let parts: Vec<&str> = text.split(':').collect();
+        Ok(match parts[..] {
+            [one] => ForwardTo {
+                local: port(one)?,
+                host: None,
+                port: remote(one)?,
+            },
+            [first, second] if first.bytes().all(|b| b.is_ascii_digit()) => ForwardTo {
+                local: port(first)?,
+                host: None,
+                port: remote(second)?,
+            },
+            [service, second] => ForwardTo {
+                local: remote(second)?,
+                host: Some(host(service)?),
+                port: remote(second)?,
+            },
+            [local, service, second] => ForwardTo {
+                local: port(local)?,
+                host: Some(host(service)?),
+                port: remote(second)?,
+            },
+            _ => return Err(wrong()),
+        })
+    }
+
+    /// What the agent is asked to connect to.
+    pub fn open(&self) -> berth_proto::PortForwardOpen {
+        berth_proto::PortForwardOpen {
+            port: self.port,
+            host: self.host.clone(),
+        }
+    }
+}
 
 impl SyncFolder {
     /// The local folder (relative to the manifest's) and the remote path.
@@ -179,9 +263,16 @@ impl SyncFolder {
 }
 
 impl Forward {
+    pub fn to(&self) -> ForwardTo {
+        ForwardTo::parse(&self.0).expect("checked when read")
+    }
+}
+
+impl Reverse {
+    /// The container's port and the local one.
     pub fn ports(&self) -> (u16, u16) {
-        let (local, remote) = self.0.split_once(':').unwrap_or((&self.0, &self.0));
-        (local.parse().unwrap_or(0), remote.parse().unwrap_or(0))
+        let (remote, local) = self.0.split_once(':').unwrap_or((&self.0, &self.0));
+        (remote.parse().unwrap_or(0), local.parse().unwrap_or(0))
     }
 }
 
@@ -326,6 +417,9 @@ dev:
     forward:
       - 8080:8080
       - "9229"
+      - 5433:postgres:5432
+    reverse:
+      - 9000:9001
     environment:
       DEBUG: "1"
     ignore:
@@ -343,7 +437,23 @@ dev:
             ["sh", "-c", "npm run dev"]
         );
         assert_eq!(target.sync[0].parts(), ("./", "/app"));
-        assert_eq!(target.forward[1].ports(), (9229, 9229));
+        assert_eq!(
+            target.forward[1].to(),
+            ForwardTo {
+                local: 9229,
+                host: None,
+                port: 9229
+            }
+        );
+        assert_eq!(
+            target.forward[2].to(),
+            ForwardTo {
+                local: 5433,
+                host: Some("postgres".to_owned()),
+                port: 5432
+            }
+        );
+        assert_eq!(target.reverse[0].ports(), (9000, 9001));
     }
 
     #[test]
@@ -364,6 +474,16 @@ dev:
                 "dev.api.forward[0]",
                 "line 11",
             ),
+            (
+                GOOD.replace("5433:postgres", "5433:Postgres"),
+                "dev.api.forward[2]",
+                "not a service name",
+            ),
+            (
+                GOOD.replace("9000:9001", "9000:0"),
+                "dev.api.reverse[0]",
+                "REMOTE:LOCAL",
+            ),
             (GOOD.replace("    image:", "    imgae:"), "dev.api", "imgae"),
             (GOOD.replace("  api:", "  API:"), "dev", "target name"),
         ];
@@ -375,6 +495,26 @@ dev:
                 failure.what
             );
             assert!(failure.what.contains(also), "{also}: {}", failure.what);
+        }
+    }
+
+    #[test]
+    fn forwards_read_every_way_they_are_written() {
+        let to = |local, host: Option<&str>, port| ForwardTo {
+            local,
+            host: host.map(str::to_owned),
+            port,
+        };
+        for (text, expected) in [
+            ("8080", to(8080, None, 8080)),
+            ("0:80", to(0, None, 80)),
+            ("postgres:5432", to(5432, Some("postgres"), 5432)),
+            ("0:db.other:5432", to(0, Some("db.other"), 5432)),
+        ] {
+            assert_eq!(ForwardTo::parse(text), Ok(expected), "{text}");
+        }
+        for text in ["", "0", "80:0", "a:b:c", "1:2:3:4", "-x:80", "99999"] {
+            assert!(ForwardTo::parse(text).is_err(), "{text}");
         }
     }
 

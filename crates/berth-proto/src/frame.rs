@@ -29,12 +29,19 @@ pub const MAX_DATA: usize = 64 * 1024;
 pub enum StreamKind {
     /// Heartbeats and events for the session (a space's sleep warning).
     Control,
-    /// A TCP connection to a port in the dev container.
+    /// A TCP connection to a port in the dev container, or to a service
+    /// the container reaches.
     PortForward,
     /// A command, with or without a pseudo-terminal.
     Exec,
     /// File sync.
     Sync,
+    /// A reverse forward's listener on the container's loopback, opened
+    /// by the CLI; it lasts as long as the stream.
+    Listen,
+    /// One connection a reverse forward's listener accepted, opened by the
+    /// agent toward the CLI.
+    Reverse,
 }
 
 impl StreamKind {
@@ -44,6 +51,8 @@ impl StreamKind {
             StreamKind::PortForward => 1,
             StreamKind::Exec => 2,
             StreamKind::Sync => 3,
+            StreamKind::Listen => 4,
+            StreamKind::Reverse => 5,
         }
     }
 
@@ -53,6 +62,8 @@ impl StreamKind {
             1 => StreamKind::PortForward,
             2 => StreamKind::Exec,
             3 => StreamKind::Sync,
+            4 => StreamKind::Listen,
+            5 => StreamKind::Reverse,
             other => return Err(FrameError::UnknownKind(other)),
         })
     }

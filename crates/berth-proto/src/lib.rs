@@ -18,6 +18,6 @@ pub(crate) mod pace;
 
 pub use frame::{Frame, FrameError, Header, StreamKind};
 pub use messages::{
-    CloseReason, ControlOpen, ExecOpen, Handshake, Hello, MessageError, MetaError, OpenMeta,
-    PortForwardOpen, ResetCode, Resume, SyncOpen, Welcome,
+    CloseReason, ControlOpen, ExecOpen, Handshake, Hello, ListenOpen, Listening, MessageError,
+    MetaError, OpenMeta, PortForwardOpen, ResetCode, Resume, ReverseOpen, SyncOpen, Welcome,
 };

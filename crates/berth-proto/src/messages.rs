@@ -119,14 +119,59 @@ pub trait OpenMeta: Serialize + DeserializeOwned {
     }
 }
 
-/// A port-forward: the port on the dev container's loopback.
+/// A port-forward: a port on the dev container's loopback, or on `host`, a
+/// service of the space (or any name the container resolves), dialled
+/// from inside the container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortForwardOpen {
     pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+impl PortForwardOpen {
+    /// Where the forward leads, as people write it: `8080`, `postgres:5432`.
+    pub fn target(&self) -> String {
+        match &self.host {
+            Some(host) => format!("{host}:{}", self.port),
+            None => format!("port {}", self.port),
+        }
+    }
 }
 
 impl OpenMeta for PortForwardOpen {
     const KIND: StreamKind = StreamKind::PortForward;
+}
+
+/// A reverse forward: listen on this port of the dev container's loopback
+/// and carry each connection back to the CLI (as a [`ReverseOpen`]
+/// stream). The agent answers [`Listening`] once it listens; the listener
+/// lasts as long as the stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenOpen {
+    pub port: u16,
+}
+
+impl OpenMeta for ListenOpen {
+    const KIND: StreamKind = StreamKind::Listen;
+}
+
+/// The agent's one message on a listen stream: it listens on the port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listening {
+    pub listening: u16,
+}
+
+/// One connection accepted on a reverse forward's container port; the CLI
+/// carries it to the local port it paired with that one, and refuses a
+/// port it did not ask to listen on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReverseOpen {
+    pub port: u16,
+}
+
+impl OpenMeta for ReverseOpen {
+    const KIND: StreamKind = StreamKind::Reverse;
 }
 
 /// A command, with a pseudo-terminal of a size when `tty` is set.
@@ -189,13 +234,22 @@ impl OpenMeta for ControlOpen {
 }
 
 /// A short description of a stream for the audit log: the port-forward
-/// target, the exec command line, the sync folder. Metadata that does not
+/// target, the exec command line, the sync folder, the reverse forward's
+/// container port. Metadata that does not
 /// parse is described as such (the receiving side refuses it).
 pub fn describe_open(kind: StreamKind, meta: &Value) -> String {
     let unreadable = |e: MetaError| format!("{kind:?} with unreadable metadata ({})", e.error);
     match kind {
         StreamKind::PortForward => match PortForwardOpen::from_meta(meta.clone()) {
-            Ok(open) => format!("port-forward to port {}", open.port),
+            Ok(open) => format!("port-forward to {}", open.target()),
+            Err(e) => unreadable(e),
+        },
+        StreamKind::Listen => match ListenOpen::from_meta(meta.clone()) {
+            Ok(open) => format!("reverse forward from container port {}", open.port),
+            Err(e) => unreadable(e),
+        },
+        StreamKind::Reverse => match ReverseOpen::from_meta(meta.clone()) {
+            Ok(open) => format!("connection from container port {}", open.port),
             Err(e) => unreadable(e),
         },
         StreamKind::Exec => match ExecOpen::from_meta(meta.clone()) {
@@ -358,6 +412,26 @@ mod tests {
                 StreamKind::PortForward,
                 json!({"port": 8080}),
                 "port-forward to port 8080",
+            ),
+            (
+                StreamKind::PortForward,
+                json!({"port": 5432, "host": "postgres"}),
+                "port-forward to postgres:5432",
+            ),
+            (
+                StreamKind::Listen,
+                json!({"port": 9000}),
+                "reverse forward from container port 9000",
+            ),
+            (
+                StreamKind::Reverse,
+                json!({"port": 9000}),
+                "connection from container port 9000",
+            ),
+            (
+                StreamKind::Reverse,
+                json!({}),
+                "Reverse with unreadable metadata",
             ),
             (
                 StreamKind::PortForward,

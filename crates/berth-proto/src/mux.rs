@@ -215,7 +215,11 @@ impl Lane {
     fn of(kind: StreamKind) -> Lane {
         match kind {
             StreamKind::Sync => Lane::Bulk,
-            StreamKind::Control | StreamKind::PortForward | StreamKind::Exec => Lane::Interactive,
+            StreamKind::Control
+            | StreamKind::PortForward
+            | StreamKind::Exec
+            | StreamKind::Listen
+            | StreamKind::Reverse => Lane::Interactive,
         }
     }
 }

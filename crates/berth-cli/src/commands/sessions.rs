@@ -4,12 +4,13 @@
 use std::io::Write;
 
 use berth_core::session::{SessionCreated, SessionView};
+use berth_proto::ExecOpen;
 use berth_proto::exec::{Decoder, ExecMessage};
-use berth_proto::{ExecOpen, PortForwardOpen};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use crate::client::Client;
+use crate::manifest::{ForwardTo, Reverse};
 use crate::output::{self, Failure, Format};
 use crate::relay;
 
@@ -234,62 +235,36 @@ pub async fn exec(
     ))
 }
 
-/// `LOCAL:REMOTE` (or one port for both) as two ports.
-pub fn parse_forward(pair: &str) -> Result<(u16, u16), Failure> {
-    let (local, remote) = pair.split_once(':').unwrap_or((pair, pair));
-    let parse = |p: &str| {
-        p.parse::<u16>().map_err(|_| {
-            Failure::new(
-                format!("{pair} is not LOCAL:REMOTE ports"),
-                "write it as 8080:80, or 8080 for the same port",
-            )
-        })
-    };
-    Ok((parse(local)?, parse(remote)?))
-}
-
-/// Listens on a local port and carries each connection to `remote` in the
-/// dev container; answers the port bound (LOCAL 0 picks one).
-pub async fn forward(relay: &relay::Session, local: u16, remote: u16) -> Result<u16, Failure> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", local))
-        .await
-        .map_err(|e| {
-            Failure::new(
-                format!("cannot listen on 127.0.0.1:{local}: {e}"),
-                "pick another local port",
-            )
-        })?;
-    let bound = listener.local_addr().map(|a| a.port()).unwrap_or(local);
-    let mux = relay.mux.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let mux = mux.clone();
-            tokio::spawn(async move {
-                match mux.open_with(&PortForwardOpen { port: remote }).await {
-                    Ok(stream) => berth_agent::pump(tcp, stream).await,
-                    Err(e) => eprintln!("berth: cannot forward to {remote}: {e}"),
-                }
-            });
-        }
-    });
-    Ok(bound)
-}
-
-/// `berth port-forward SESSION LOCAL:REMOTE...`: local TCP ports that reach
-/// ports in the dev container. LOCAL 0 picks a free port.
+/// `berth port-forward SESSION FORWARD... [--reverse REMOTE:LOCAL]...`:
+/// local TCP ports that reach ports in the dev container or services of
+/// the space (LOCAL 0 picks a free port), and container ports that reach
+/// back to this machine.
 pub async fn port_forward(
     client: &Client,
     session: &str,
-    pairs: Vec<String>,
+    forwards: Vec<String>,
+    reverses: Vec<String>,
 ) -> Result<(), Failure> {
-    let forwards = pairs
+    let wrong = |what: String| Failure::new(what, "see `berth port-forward --help`");
+    let forwards = forwards
         .iter()
-        .map(|p| parse_forward(p))
+        .map(|f| ForwardTo::parse(f).map_err(wrong))
         .collect::<Result<Vec<_>, _>>()?;
+    let reverses = reverses
+        .into_iter()
+        .map(|r| Reverse::try_from(r).map(|r| r.ports()).map_err(wrong))
+        .collect::<Result<Vec<_>, _>>()?;
+    if forwards.is_empty() && reverses.is_empty() {
+        return Err(wrong("nothing to forward".to_owned()));
+    }
     let relay = attach(client, session).await?;
-    for (local, remote) in forwards {
-        let bound = forward(&relay, local, remote).await?;
-        eprintln!("Forwarding 127.0.0.1:{bound} -> {remote}");
+    for to in &forwards {
+        let bound = relay.forward(to).await?;
+        eprintln!("Forwarding 127.0.0.1:{bound} -> {}", to.open().target());
+    }
+    for (remote, local) in reverses {
+        relay.reverse(remote, local).await?;
+        eprintln!("Forwarding container port {remote} -> 127.0.0.1:{local}");
     }
     let reason = relay
         .task

@@ -1,5 +1,6 @@
 //! What `berth up` runs over the dev session: one sync engine per folder,
-//! as the coordinator, each on a stream of its own, and the port forwards.
+//! as the coordinator, each on a stream of its own, and the port forwards
+//! both ways.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,6 @@ use berth_sync::{Input, ScanOptions};
 use tokio::sync::mpsc;
 
 use super::{Resolved, state_dir};
-use crate::commands::sessions;
 use crate::manifest::Target;
 use crate::output::Failure;
 
@@ -77,17 +77,23 @@ pub(super) async fn sync_folders(
     Ok(running)
 }
 
-/// Starts the manifest's port forwards; answers them as `berth up` shows
-/// them (`127.0.0.1:LOCAL -> REMOTE`).
+/// Starts the manifest's port forwards and reverse forwards; answers them
+/// as `berth up` shows them (`127.0.0.1:LOCAL -> REMOTE`, `container port
+/// REMOTE -> 127.0.0.1:LOCAL`).
 pub(super) async fn forward_ports(
     relay: &crate::relay::Session,
     spec: &Target,
 ) -> Result<Vec<String>, Failure> {
     let mut forwards = Vec::new();
     for forward in &spec.forward {
-        let (local, remote) = forward.ports();
-        let bound = sessions::forward(relay, local, remote).await?;
-        forwards.push(format!("127.0.0.1:{bound} -> {remote}"));
+        let to = forward.to();
+        let bound = relay.forward(&to).await?;
+        forwards.push(format!("127.0.0.1:{bound} -> {}", to.open().target()));
+    }
+    for reverse in &spec.reverse {
+        let (remote, local) = reverse.ports();
+        relay.reverse(remote, local).await?;
+        forwards.push(format!("container port {remote} -> 127.0.0.1:{local}"));
     }
     Ok(forwards)
 }
