@@ -1,11 +1,10 @@
 //! The agent: the dev container's side of a session. It dials the relay
 //! with the session's agent token, serves exec, port-forward, reverse
-//! forward and sync streams, starts the dev command once the first sync is done, and
+//! forward, SSH and sync streams, starts the dev command once the first sync is done, and
 //! reconnects and resumes when the connection drops. In a pod its root is
 //! `/`; run locally (tests, the daemon's embedded mode) it is a folder.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use berth_proto::exec::{Decoder, ExecMessage};
 use berth_proto::mux::{Mux, Stream};
@@ -24,6 +23,7 @@ use berth_dial::{self as dial, Refused, Role};
 use nix::sys::signal::Signal;
 
 use crate::dev::{DevCommand, DevStopped};
+use crate::process::{self, Input, Output, Spawn, Tty};
 
 /// What an agent serves, and where.
 #[derive(Debug, Clone)]
@@ -177,6 +177,8 @@ async fn attach_loop(
     dev: Arc<DevCommand>,
     say: impl Fn(&str) + Clone + Send + Sync + 'static,
 ) -> AgentError {
+    // One host key for the agent's life: the dev session's.
+    let ssh = crate::ssh::Server::new(root.clone(), workdir.clone());
     loop {
         let attach = || dial::first(&config.url, Role::Agent, &config.token, None, &|_: &str| {});
         let attached = attach
@@ -199,7 +201,13 @@ async fn attach_loop(
                     connected,
                     say.clone(),
                 );
-                tokio::spawn(serve(session, root.clone(), workdir.clone(), dev.clone()));
+                tokio::spawn(serve(
+                    session,
+                    root.clone(),
+                    workdir.clone(),
+                    dev.clone(),
+                    ssh.clone(),
+                ));
             }
             Err(Refused::Relay(reason) | Refused::Network(reason)) => {
                 return AgentError::Refused(reason);
@@ -209,7 +217,13 @@ async fn attach_loop(
 }
 
 /// Serves one attachment's streams until it ends.
-async fn serve(mut session: dial::Session, root: PathBuf, workdir: PathBuf, dev: Arc<DevCommand>) {
+async fn serve(
+    mut session: dial::Session,
+    root: PathBuf,
+    workdir: PathBuf,
+    dev: Arc<DevCommand>,
+    ssh: crate::ssh::Server,
+) {
     loop {
         tokio::select! {
             accepted = session.incoming.accept() => {
@@ -218,11 +232,13 @@ async fn serve(mut session: dial::Session, root: PathBuf, workdir: PathBuf, dev:
                 let workdir = workdir.clone();
                 let dev = dev.clone();
                 let mux = session.mux.clone();
+                let ssh = ssh.clone();
                 tokio::spawn(async move {
                     match kind {
                         StreamKind::Exec => exec(stream, meta, workdir).await,
                         StreamKind::PortForward => forward(stream, meta).await,
                         StreamKind::Listen => listen(stream, meta, mux).await,
+                        StreamKind::Ssh => ssh.serve(stream).await,
                         StreamKind::Sync => sync(stream, meta, root, dev).await,
                         other => stream.reset(ResetCode::UnsupportedKind, &format!("this agent does not serve {other:?} streams")).await,
                     }
@@ -235,80 +251,48 @@ async fn serve(mut session: dial::Session, root: PathBuf, workdir: PathBuf, dev:
 
 async fn exec(mut stream: Stream, meta: Value, root: PathBuf) {
     let writer = stream.writer();
-    let send = |message: ExecMessage| {
-        let writer = writer.clone();
-        async move { writer.send(&message.encode()).await.is_ok() }
-    };
     let open = match ExecOpen::from_meta(meta) {
         Ok(open) => open,
         Err(e) => {
-            send(ExecMessage::Failed(e.to_string())).await;
+            let _ = writer
+                .send(&ExecMessage::Failed(e.to_string()).encode())
+                .await;
             let _ = writer.close().await;
             return;
         }
     };
-    let command = &open.command;
-    if open.tty && !command.is_empty() {
-        drop(writer);
-        return exec_tty(stream, &open, root).await;
-    }
-    let Some((program, arguments)) = command.split_first() else {
-        send(ExecMessage::Failed("no command given".to_owned())).await;
-        let _ = writer.close().await;
-        return;
+    let spawn = Spawn {
+        argv: open.command.clone(),
+        cwd: root,
+        env: Vec::new(),
+        tty: open.tty.then(|| Tty {
+            term: open
+                .term
+                .clone()
+                .unwrap_or_else(|| "xterm-256color".to_owned()),
+            cols: open.cols.unwrap_or(0),
+            rows: open.rows.unwrap_or(0),
+        }),
     };
-    let spawned = tokio::process::Command::new(program)
-        .args(arguments)
-        .current_dir(&root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => {
-            send(ExecMessage::Failed(format!("{program}: {e}"))).await;
-            let _ = writer.close().await;
-            return;
-        }
-    };
-    let mut stdin = child.stdin.take();
-    let outputs = [
-        child
-            .stdout
-            .take()
-            .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        child
-            .stderr
-            .take()
-            .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-    ];
-    let mut readers = Vec::new();
-    for (i, output) in outputs.into_iter().enumerate() {
-        let Some(mut output) = output else { continue };
+    let (input, inputs) = tokio::sync::mpsc::channel(16);
+    let (output, mut outputs) = tokio::sync::mpsc::channel(16);
+    let running = process::run(spawn, inputs, output);
+    let sending = {
         let writer = writer.clone();
-        readers.push(tokio::spawn(async move {
-            let mut buffer = vec![0u8; 32 * 1024];
-            loop {
-                match output.read(&mut buffer).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        let bytes = buffer[..n].to_vec();
-                        let message = if i == 0 {
-                            ExecMessage::Stdout(bytes)
-                        } else {
-                            ExecMessage::Stderr(bytes)
-                        };
-                        if writer.send(&message.encode()).await.is_err() {
-                            return;
-                        }
-                    }
+        async move {
+            while let Some(out) = outputs.recv().await {
+                let message = match out {
+                    Output::Stdout(bytes) => ExecMessage::Stdout(bytes),
+                    Output::Stderr(bytes) => ExecMessage::Stderr(bytes),
+                };
+                if writer.send(&message.encode()).await.is_err() {
+                    return;
                 }
             }
-        }));
-    }
-    // Standard input from the CLI, until it ends or the command exits.
+        }
+    };
+    // Input from the CLI; a message that does not decode abandons the
+    // command. The CLI's going away only ends the command's input.
     let feeding = async {
         let mut decoder = Decoder::default();
         while let Some(Ok(data)) = stream.recv().await {
@@ -316,37 +300,27 @@ async fn exec(mut stream: Stream, meta: Value, root: PathBuf) {
                 return;
             };
             for message in messages {
-                match message {
-                    ExecMessage::Stdin(bytes) => {
-                        if let Some(input) = stdin.as_mut()
-                            && input.write_all(&bytes).await.is_err()
-                        {
-                            stdin = None;
-                        }
-                    }
-                    ExecMessage::StdinEnd => stdin = None,
-                    _ => {}
-                }
+                let message = match message {
+                    ExecMessage::Stdin(bytes) => Input::Stdin(bytes),
+                    ExecMessage::StdinEnd => Input::StdinEnd,
+                    ExecMessage::Resize { cols, rows } => Input::Resize { cols, rows },
+                    _ => continue,
+                };
+                let _ = input.send(message).await;
             }
         }
-        // The CLI went away: nothing more will come.
+        drop(input);
         std::future::pending::<()>().await;
     };
-    let status = tokio::select! {
-        status = child.wait() => status,
+    let ended = tokio::select! {
+        (ended, ()) = async { tokio::join!(running, sending) } => ended,
         () = feeding => return,
     };
-    for reader in readers {
-        let _ = reader.await;
-    }
-    let code = match status {
-        Ok(status) => status.code().unwrap_or_else(|| {
-            use std::os::unix::process::ExitStatusExt;
-            128 + status.signal().unwrap_or(0)
-        }),
-        Err(_) => 255,
+    let last = match ended {
+        Ok(code) => ExecMessage::Exit(code),
+        Err(reason) => ExecMessage::Failed(reason),
     };
-    send(ExecMessage::Exit(code)).await;
+    let _ = writer.send(&last.encode()).await;
     let _ = writer.close().await;
 }
 
@@ -377,7 +351,7 @@ async fn forward(stream: Stream, meta: Value) {
 /// Connects to a forward's target from here: the container's loopback, or
 /// a service of the space by its name (the pod's DNS resolves it). An
 /// error names the target and what went wrong.
-async fn connect(open: &PortForwardOpen) -> Result<tokio::net::TcpStream, String> {
+pub(crate) async fn connect(open: &PortForwardOpen) -> Result<tokio::net::TcpStream, String> {
     let target = open.target();
     let addresses: Vec<std::net::SocketAddr> = match &open.host {
         None => vec![(std::net::Ipv4Addr::LOCALHOST, open.port).into()],
@@ -486,120 +460,15 @@ async fn listen(mut stream: Stream, meta: Value, mux: Mux) {
     }
 }
 
-/// A command on a pseudo-terminal: its output is one stream, resizes
-/// follow the CLI's terminal, and input is typed keys.
-async fn exec_tty(mut stream: Stream, open: &ExecOpen, root: PathBuf) {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-    let writer = stream.writer();
-    let command = &open.command;
-    let size = PtySize {
-        cols: open.cols.filter(|c| *c > 0).unwrap_or(80),
-        rows: open.rows.filter(|r| *r > 0).unwrap_or(24),
-        pixel_width: 0,
-        pixel_height: 0,
-    };
-    let started = (|| -> Result<_, String> {
-        let pair = native_pty_system()
-            .openpty(size)
-            .map_err(|e| format!("cannot open a pseudo-terminal: {e}"))?;
-        let mut builder = CommandBuilder::new(&command[0]);
-        builder.args(&command[1..]);
-        builder.cwd(&root);
-        builder.env("TERM", open.term.as_deref().unwrap_or("xterm-256color"));
-        let child = pair
-            .slave
-            .spawn_command(builder)
-            .map_err(|e| format!("{}: {e}", command[0]))?;
-        let reader = pair.master.try_clone_reader().map_err(|e| e.to_string())?;
-        let input = pair.master.take_writer().map_err(|e| e.to_string())?;
-        Ok((pair.master, child, reader, input))
-    })();
-    let (master, mut child, mut reader, mut input) = match started {
-        Ok(started) => started,
-        Err(reason) => {
-            let _ = writer.send(&ExecMessage::Failed(reason).encode()).await;
-            let _ = writer.close().await;
-            return;
-        }
-    };
-    // Shared by reference across awaits: resizes come while output flows.
-    let master = parking_lot::Mutex::new(master);
-    // The terminal's output, read on a thread (the pty is blocking).
-    let (output_tx, mut output_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
-    let reading = std::thread::spawn(move || {
-        let mut buffer = vec![0u8; 32 * 1024];
-        while let Ok(n) = std::io::Read::read(&mut reader, &mut buffer) {
-            if n == 0 || output_tx.blocking_send(buffer[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let forward_output = {
-        let writer = writer.clone();
-        tokio::spawn(async move {
-            while let Some(bytes) = output_rx.recv().await {
-                if writer
-                    .send(&ExecMessage::Stdout(bytes).encode())
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        })
-    };
-    let (waited_tx, waited_rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = waited_tx.send(child.wait());
-    });
-    let feeding = async {
-        let mut decoder = Decoder::default();
-        while let Some(Ok(data)) = stream.recv().await {
-            let Ok(messages) = decoder.push(&data) else {
-                return;
-            };
-            for message in messages {
-                match message {
-                    ExecMessage::Stdin(bytes)
-                        if std::io::Write::write_all(&mut input, &bytes).is_err() =>
-                    {
-                        return;
-                    }
-                    ExecMessage::Resize { cols, rows } => {
-                        let _ = master.lock().resize(PtySize {
-                            cols,
-                            rows,
-                            pixel_width: 0,
-                            pixel_height: 0,
-                        });
-                    }
-                    _ => {}
-                }
-            }
-        }
-        std::future::pending::<()>().await;
-    };
-    let status = tokio::select! {
-        status = waited_rx => status,
-        () = feeding => return,
-    };
-    // The output ends once the command and its children closed the terminal.
-    drop(master);
-    let _ = tokio::task::spawn_blocking(move || reading.join()).await;
-    let _ = forward_output.await;
-    let code = match status {
-        Ok(Ok(status)) => status.exit_code() as i32,
-        _ => 255,
-    };
-    let _ = writer.send(&ExecMessage::Exit(code).encode()).await;
-    let _ = writer.close().await;
-}
-
-/// Copies between a TCP connection and a stream until both directions end;
+/// Copies between a connection (TCP, a pipe pair) and a stream until both
+/// directions end;
 /// answers the peer's reason when it reset the stream (a forward whose
 /// target refused).
-pub async fn pump(tcp: tokio::net::TcpStream, mut stream: Stream) -> Option<String> {
-    let (mut read, mut write) = tcp.into_split();
+pub async fn pump<S>(io: S, mut stream: Stream) -> Option<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut read, mut write) = tokio::io::split(io);
     let writer = stream.writer();
     let up = tokio::spawn(async move {
         let mut buffer = vec![0u8; 64 * 1024];
@@ -619,7 +488,9 @@ pub async fn pump(tcp: tokio::net::TcpStream, mut stream: Stream) -> Option<Stri
     while let Some(received) = stream.recv().await {
         match received {
             Ok(data) => {
-                if write.write_all(&data).await.is_err() {
+                // A flush for writers that keep bytes back (a process's
+                // stdout); a socket's is free.
+                if write.write_all(&data).await.is_err() || write.flush().await.is_err() {
                     break;
                 }
             }

@@ -107,6 +107,14 @@ enum Command {
         #[arg(long, short = 'R', value_name = "REMOTE:LOCAL")]
         reverse: Vec<String>,
     },
+    /// SSH into a dev container: a login shell, or the command after `--`.
+    /// NAME is a dev session id, a dev target of the space, or a host of
+    /// `berth ssh-config` (TARGET.SPACE.berth). Runs your `ssh`; `--stdio`
+    /// is its ProxyCommand.
+    Ssh(commands::ssh::SshArgs),
+    /// Write a `Host *.berth` entry into ~/.ssh/config, so that `ssh`, `scp`,
+    /// `sftp`, `rsync` and IDEs reach dev containers as TARGET.SPACE.berth.
+    SshConfig(commands::ssh::SshConfigArgs),
     /// The dev container's side of a session (runs inside the container, or
     /// locally with --root).
     Agent(commands::agent::AgentArgs),
@@ -252,6 +260,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await
         }
+        Command::Ssh(args) => {
+            commands::ssh::ssh(
+                &commands::client(cli.context.as_deref())?,
+                args,
+                cli.context.as_deref(),
+            )
+            .await
+        }
+        Command::SshConfig(args) => commands::ssh::ssh_config(args, cli.context.as_deref()),
         Command::Kubeconfig(args) => {
             commands::kube::kubeconfig(
                 &commands::client(cli.context.as_deref())?,

@@ -42,6 +42,8 @@ pub enum StreamKind {
     /// One connection a reverse forward's listener accepted, opened by the
     /// agent toward the CLI.
     Reverse,
+    /// An SSH connection to the agent's SSH server (`berth ssh`).
+    Ssh,
 }
 
 impl StreamKind {
@@ -53,6 +55,7 @@ impl StreamKind {
             StreamKind::Sync => 3,
             StreamKind::Listen => 4,
             StreamKind::Reverse => 5,
+            StreamKind::Ssh => 6,
         }
     }
 
@@ -64,6 +67,7 @@ impl StreamKind {
             3 => StreamKind::Sync,
             4 => StreamKind::Listen,
             5 => StreamKind::Reverse,
+            6 => StreamKind::Ssh,
             other => return Err(FrameError::UnknownKind(other)),
         })
     }

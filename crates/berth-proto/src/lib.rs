@@ -19,5 +19,6 @@ pub(crate) mod pace;
 pub use frame::{Frame, FrameError, Header, StreamKind};
 pub use messages::{
     CloseReason, ControlOpen, ExecOpen, Handshake, Hello, ListenOpen, Listening, MessageError,
-    MetaError, OpenMeta, PortForwardOpen, ResetCode, Resume, ReverseOpen, SyncOpen, Welcome,
+    MetaError, OpenMeta, PortForwardOpen, ResetCode, Resume, ReverseOpen, SshOpen, SyncOpen,
+    Welcome,
 };

@@ -225,6 +225,15 @@ impl OpenMeta for SyncOpen {
     const KIND: StreamKind = StreamKind::Sync;
 }
 
+/// An SSH connection: the stream carries the SSH protocol itself, to the
+/// agent's SSH server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SshOpen {}
+
+impl OpenMeta for SshOpen {
+    const KIND: StreamKind = StreamKind::Ssh;
+}
+
 /// What a control stream's OPEN carries: nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ControlOpen {}
@@ -261,6 +270,7 @@ pub fn describe_open(kind: StreamKind, meta: &Value) -> String {
             Err(e) => unreadable(e),
         },
         StreamKind::Control => "control".to_owned(),
+        StreamKind::Ssh => "ssh".to_owned(),
         StreamKind::Sync => match SyncOpen::from_meta(meta.clone()) {
             Ok(open) => format!("sync of {:?}", open.path),
             Err(e) => unreadable(e),
@@ -456,6 +466,7 @@ mod tests {
             ),
             (StreamKind::Sync, json!({"version": 1}), "sync of \".\""),
             (StreamKind::Control, json!({}), "control"),
+            (StreamKind::Ssh, json!({}), "ssh"),
         ];
         for (kind, meta, described) in cases {
             let text = describe_open(kind, &meta);

@@ -219,7 +219,8 @@ impl Lane {
             | StreamKind::PortForward
             | StreamKind::Exec
             | StreamKind::Listen
-            | StreamKind::Reverse => Lane::Interactive,
+            | StreamKind::Reverse
+            | StreamKind::Ssh => Lane::Interactive,
         }
     }
 }

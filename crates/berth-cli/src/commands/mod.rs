@@ -10,6 +10,7 @@ pub mod kube;
 pub mod quickstart;
 pub mod sessions;
 pub mod spaces;
+pub mod ssh;
 pub mod tokens;
 pub mod up;
 pub mod users;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::Cli;
 use crate::auth::server_with_admin;
 
-struct Killed(Child);
+pub(crate) struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -24,7 +24,7 @@ impl Drop for Killed {
 }
 
 /// Answers each connection's one line with `NAME heard LINE`, then closes.
-fn line_server(name: &'static str) -> u16 {
+pub(crate) fn line_server(name: &'static str) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
@@ -39,7 +39,7 @@ fn line_server(name: &'static str) -> u16 {
 }
 
 /// One exchange with a line server through `port`.
-fn exchange(port: u16, line: &str) -> String {
+pub(crate) fn exchange(port: u16, line: &str) -> String {
     let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
@@ -57,9 +57,16 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwards_reach_services_and_come_back_from_the_container() {
-    let server = server_with_admin().await;
+/// A signed-in CLI, a dev session, and a local agent serving a folder as
+/// the container (the test server is the caller's, which keeps it).
+pub(crate) struct Attached {
+    pub cli: Cli,
+    pub session: String,
+    pub root: tempfile::TempDir,
+    pub agent: Killed,
+}
+
+pub(crate) fn attach_agent(server: &berth_testkit::TestServer) -> Attached {
     let cli = Cli::new();
     cli.login_with_password(&server.url);
     let token = cli.ok(&["session", "create", "admin"]).trim().to_owned();
@@ -67,7 +74,7 @@ async fn forwards_reach_services_and_come_back_from_the_container() {
         serde_json::from_str(&cli.ok(&["session", "list", "-o", "json"])).expect("json");
     let session = listed[0]["id"].as_str().expect("id").to_owned();
     let root = tempfile::tempdir().expect("root");
-    let _agent = Killed(
+    let agent = Killed(
         cli.command(&["agent", "--root", &root.path().display().to_string()])
             .env("BERTH_AGENT_URL", &server.url)
             .env("BERTH_AGENT_TOKEN", &token)
@@ -76,6 +83,23 @@ async fn forwards_reach_services_and_come_back_from_the_container() {
             .spawn()
             .expect("agent"),
     );
+    Attached {
+        cli,
+        session,
+        root,
+        agent,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_reach_services_and_come_back_from_the_container() {
+    let server = server_with_admin().await;
+    let Attached {
+        cli,
+        session,
+        root: _root,
+        agent: _agent,
+    } = attach_agent(&server);
 
     let service = line_server("the service");
     let laptop = line_server("the laptop");
@@ -95,7 +119,13 @@ async fn forwards_reach_services_and_come_back_from_the_container() {
         .expect("port-forward"),
     );
     let mut lines = BufReader::new(forward.0.stderr.take().expect("stderr")).lines();
-    let mut next = move || lines.next().expect("a line").expect("utf-8");
+    // The next line but the one that says the agent is slow to attach.
+    let mut next = move || loop {
+        let line = lines.next().expect("a line").expect("utf-8");
+        if !line.starts_with("berth: waiting for the other side") {
+            return line;
+        }
+    };
     let bound = |line: &str, to: &str| -> u16 {
         line.strip_prefix("Forwarding 127.0.0.1:")
             .and_then(|rest| rest.strip_suffix(&format!(" -> {to}")))

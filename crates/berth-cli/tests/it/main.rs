@@ -11,6 +11,7 @@ mod kube;
 mod quickstart;
 mod sessions;
 mod spaces;
+mod ssh;
 mod up;
 mod version;
 mod wan;
