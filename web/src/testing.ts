@@ -384,6 +384,7 @@ export function devView(overrides: Partial<DevView> = {}): DevView {
     image: 'node:22',
     command: ['npm', 'run', 'dev'],
     local_root: null,
+    volumes: [],
     wake: null,
     ...overrides,
   };

@@ -124,6 +124,16 @@ impl Client {
         }
     }
 
+    /// A DELETE whose answer has no body (204).
+    pub async fn delete_empty(&self, path: &str) -> Result<(), Failure> {
+        let (status, body, url) = self.raw(Method::DELETE, path, None::<&()>).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(self.failure(status, &body, &url))
+        }
+    }
+
     /// A call with a body whose answer has none (204).
     pub async fn post_no_content<B: Serialize>(&self, path: &str, body: &B) -> Result<(), Failure> {
         let (status, answer, url) = self.raw(Method::POST, path, Some(body)).await?;

@@ -49,7 +49,7 @@ enum Command {
     /// and port forwards, from berth.yaml.
     Up(commands::up::UpArgs),
     /// Take a target out of dev mode: the workload's original spec back.
-    Down(commands::up::UpArgs),
+    Down(commands::up::DownArgs),
     /// Write a starting berth.yaml from a workload of your space.
     Init {
         /// The space; the current one when left out.

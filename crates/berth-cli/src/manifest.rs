@@ -64,10 +64,32 @@ pub struct Target {
     /// Environment of the dev container.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// Folders of the dev container kept on a volume that outlives the pod
+    /// and `berth down` (caches, `node_modules`): absolute paths, or under
+    /// the working folder. `berth down --volumes` deletes it.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// The volume's size and storage class; the server's defaults when
+    /// left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<Volume>,
     /// More paths that never sync, in `.gitignore` syntax (beside
     /// `.gitignore` and `.berthignore` files).
     #[serde(default)]
     pub ignore: Vec<String>,
+}
+
+/// A dev target's volume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    /// In GiB (the server sets the largest allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub size_gib: Option<u32>,
+    /// The StorageClass; the cluster's default when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -420,6 +442,11 @@ dev:
       - 5433:postgres:5432
     reverse:
       - 9000:9001
+    volumes:
+      - /root/.cache
+      - node_modules
+    volume:
+      size_gib: 20
     environment:
       DEBUG: "1"
     ignore:
@@ -454,6 +481,8 @@ dev:
             }
         );
         assert_eq!(target.reverse[0].ports(), (9000, 9001));
+        assert_eq!(target.volumes, ["/root/.cache", "node_modules"]);
+        assert_eq!(target.volume.as_ref().and_then(|v| v.size_gib), Some(20));
     }
 
     #[test]

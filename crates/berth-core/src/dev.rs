@@ -33,6 +33,28 @@ pub struct DevRequest {
     pub workdir: Option<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Folders of the dev container kept on a volume of their own that
+    /// outlives the pod and `berth down` (caches, `node_modules`): absolute
+    /// paths, or relative to the working folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    /// The volume's size and storage class; the daemon's defaults when
+    /// left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<DevVolume>,
+}
+
+/// The persistent volume of a dev target.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DevVolume {
+    /// In GiB, at most the daemon's `dev.max_volume_gib`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub size_gib: Option<u32>,
+    /// The StorageClass; the cluster's default when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
 }
 
 /// Where a dev target's agent runs.
@@ -59,6 +81,10 @@ pub struct DevView {
     pub command: Vec<String>,
     /// The agent's root on the daemon's machine, in the local mode.
     pub local_root: Option<String>,
+    /// The container's folders kept on the target's volume, which outlives
+    /// the pod and `berth down`.
+    #[serde(default)]
+    pub volumes: Vec<String>,
     /// Set by `up` when the space was not wholly awake: what waking it
     /// first did ("Woke space alice: 2 workloads restored."), or what is
     /// still pending when it did not finish in time.

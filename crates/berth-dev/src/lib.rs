@@ -68,6 +68,11 @@ pub struct DevConfig {
     pub agent_url: Option<String>,
     /// Run agents inside `berthd` (on by itself with the embedded cluster).
     pub local_agents: bool,
+    /// The size of a dev target's volume when its manifest names none, in
+    /// GiB.
+    pub volume_gib: u32,
+    /// The largest dev volume a manifest may ask for, in GiB.
+    pub max_volume_gib: u32,
 }
 
 impl Default for DevConfig {
@@ -76,6 +81,8 @@ impl Default for DevConfig {
             agent_image: format!("ghcr.io/berth-dev/berthd:{}", env!("CARGO_PKG_VERSION")),
             agent_url: None,
             local_agents: false,
+            volume_gib: 10,
+            max_volume_gib: 50,
         }
     }
 }
@@ -133,6 +140,43 @@ fn split_workload(workload: &str) -> Result<(&str, &str), Error> {
 
 fn check_target(target: &str) -> Result<(), Error> {
     berth_core::name::TargetName::parse(target).map(drop)
+}
+
+/// A request's dev folders as container paths, and its volume's size and
+/// storage class, checked against the daemon's limit.
+fn volumes(
+    req: &DevRequest,
+    config: &DevConfig,
+) -> Result<(Vec<String>, u32, Option<String>), Error> {
+    let paths = req
+        .volumes
+        .iter()
+        .map(|path| plan::volume_path(path, req.workdir.as_deref()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::invalid("volumes", e))?;
+    let volume = req.volume.clone().unwrap_or_default();
+    let size = volume.size_gib.unwrap_or(config.volume_gib);
+    if size == 0 || size > config.max_volume_gib {
+        return Err(Error::invalid(
+            "volume.size_gib",
+            format!(
+                "a dev volume of {size} GiB: this server allows 1 to {} GiB (dev.max_volume_gib)",
+                config.max_volume_gib
+            ),
+        ));
+    }
+    if let Some(class) = &volume.storage_class
+        && (class.len() > 253
+            || !class
+                .split('.')
+                .all(|part| berth_core::DnsLabel::is_valid(part, 63)))
+    {
+        return Err(Error::invalid(
+            "volume.storage_class",
+            format!("{class:?} is not a storage class name"),
+        ));
+    }
+    Ok((paths, size, volume.storage_class))
 }
 
 /// What `berth up` starts from, read off the workload: the spec saved by an
@@ -207,6 +251,15 @@ impl Dev {
             image: record.image,
             command: record.command,
             local_root: record.local_root,
+            volumes: record
+                .request
+                .volumes
+                .iter()
+                .map(|path| {
+                    plan::volume_path(path, record.request.workdir.as_deref())
+                        .unwrap_or_else(|_| path.clone())
+                })
+                .collect(),
             wake: None,
         })
     }
@@ -254,6 +307,7 @@ impl Dev {
             })?;
         // Refused before a session is made; checked again on every write.
         entry(&object, &req)?;
+        let (volume_paths, volume_gib, storage_class) = volumes(&req, &self.config)?;
         // A target brought up again with other settings gets a new session;
         // the old one ends (its agent is replaced below).
         if let Some(previous) = self.record(space, &req.target)? {
@@ -278,7 +332,28 @@ impl Dev {
             agent_image: self.config.agent_image.clone(),
             agent_url: self.agent_url.clone(),
             token_secret: plan::token_secret(&req.target),
+            volumes: volume_paths,
         };
+        if !dev_plan.volumes.is_empty() {
+            self.cluster
+                .put_volume_claim(
+                    space,
+                    &plan::volume_claim(&req.target),
+                    BTreeMap::from([
+                        (berth_kube::plan::SPACE_LABEL.to_owned(), space.to_owned()),
+                        (plan::TARGET_ANNOTATION.to_owned(), req.target.clone()),
+                    ]),
+                    volume_gib,
+                    storage_class.as_deref(),
+                )
+                .await
+                .map_err(|e| {
+                    kube_error(
+                        "cannot make the dev volume (`berth down --volumes` replaces one whose storage class changed)",
+                        berth_core::error::chain(&e),
+                    )
+                })?;
+        }
         self.cluster
             .put_secret(
                 space,
@@ -379,8 +454,18 @@ impl Dev {
         )
         .origin(actor.origin.clone())
         .reason(format!(
-            "{} in dev mode, session {}",
-            req.workload, record.session
+            "{} in dev mode, session {}{}",
+            req.workload,
+            record.session,
+            if req.volumes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", volume {} ({volume_gib} GiB) at {}",
+                    plan::volume_claim(&req.target),
+                    req.volumes.join(", ")
+                )
+            }
         ));
         self.audit
             .commit_durable(&[TARGETS.name], |tx| {
@@ -446,6 +531,49 @@ impl Dev {
             })
             .await?;
         view
+    }
+
+    /// Deletes a dev target's volume (`berth down --volumes`), with what was
+    /// on it; refused while the target is in dev mode, whose pod uses it.
+    /// A volume that is not there is fine.
+    pub async fn delete_volume(
+        &self,
+        actor: &Actor,
+        space: &str,
+        target: &str,
+    ) -> Result<(), Error> {
+        check_target(target)?;
+        self.spaces
+            .check_use(actor, space, "dev.volume.delete")
+            .await?;
+        let claim = plan::volume_claim(target);
+        let result = async {
+            if self.record(space, target)?.is_some() {
+                return Err(Error::conflict(format!(
+                    "{target} is in dev mode and its pod uses {claim}; run `berth down {target}` first"
+                )));
+            }
+            self.cluster
+                .delete_volume_claim(space, &claim)
+                .await
+                .map_err(|e| {
+                    kube_error("cannot delete the dev volume", berth_core::error::chain(&e))
+                })
+        }
+        .await;
+        self.auth
+            .audited(actor, "dev.volume.delete", resource(space, target), result)
+            .await?;
+        let event = NewEvent::new(
+            actor_of(actor),
+            "dev.volume.delete",
+            resource(space, target),
+            Outcome::Success,
+        )
+        .origin(actor.origin.clone())
+        .reason(format!("{claim} deleted"));
+        self.audit.record_durable(event).await?;
+        Ok(())
     }
 
     /// The space's targets in dev mode.

@@ -512,32 +512,102 @@ impl Cluster {
         labels: BTreeMap<String, String>,
         data: BTreeMap<String, String>,
     ) -> Result<(), ApplyError> {
-        let api = self.workloads(namespace, "Secret", "v1", "secrets");
-        let object = json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "type": "Opaque",
-            "stringData": data,
+        self.put(
+            namespace,
+            ("Secret", "secrets"),
+            json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "type": "Opaque",
+                "stringData": data,
+            }),
+        )
+        .await
+    }
+
+    /// Deletes a Secret; one that is not there is fine.
+    pub async fn delete_secret(&self, namespace: &str, name: &str) -> Result<(), ApplyError> {
+        self.delete(namespace, ("Secret", "secrets"), name).await
+    }
+
+    /// Creates a PersistentVolumeClaim (ReadWriteOnce, of `size_gib`, of
+    /// the storage class or the cluster's default), or applies the same
+    /// again. A claim's class cannot change, and its size only grow where
+    /// the class allows: the API's refusal then says so.
+    pub async fn put_volume_claim(
+        &self,
+        namespace: &str,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        size_gib: u32,
+        storage_class: Option<&str>,
+    ) -> Result<(), ApplyError> {
+        let mut spec = json!({
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": format!("{size_gib}Gi")}},
         });
+        if let Some(class) = storage_class {
+            spec["storageClassName"] = json!(class);
+        }
+        self.put(
+            namespace,
+            ("PersistentVolumeClaim", "persistentvolumeclaims"),
+            json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "spec": spec,
+            }),
+        )
+        .await
+    }
+
+    /// Deletes a PersistentVolumeClaim (the cluster then reclaims its
+    /// volume by its policy); one that is not there is fine.
+    pub async fn delete_volume_claim(&self, namespace: &str, name: &str) -> Result<(), ApplyError> {
+        self.delete(
+            namespace,
+            ("PersistentVolumeClaim", "persistentvolumeclaims"),
+            name,
+        )
+        .await
+    }
+
+    /// Server-side applies one core (`v1`) object as Berth's field manager.
+    async fn put(
+        &self,
+        namespace: &str,
+        (kind, plural): (&str, &str),
+        object: Value,
+    ) -> Result<(), ApplyError> {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let api = self.workloads(namespace, kind, "v1", plural);
         let object: DynamicObject =
             serde_json::from_value(object).map_err(|e| ApplyError::Malformed(e.to_string()))?;
         api.patch(
-            name,
+            &name,
             &PatchParams::apply(crate::FIELD_MANAGER).force(),
             &Patch::Apply(&object),
         )
         .await
         .map(|_| ())
-        .map_err(kube_error("Secret", name))
+        .map_err(kube_error(kind, &name))
     }
 
-    /// Deletes a Secret; one that is not there is fine.
-    pub async fn delete_secret(&self, namespace: &str, name: &str) -> Result<(), ApplyError> {
-        let api = self.workloads(namespace, "Secret", "v1", "secrets");
+    /// Deletes one core (`v1`) object; one that is not there is fine.
+    async fn delete(
+        &self,
+        namespace: &str,
+        (kind, plural): (&str, &str),
+        name: &str,
+    ) -> Result<(), ApplyError> {
+        let api = self.workloads(namespace, kind, "v1", plural);
         match api.delete(name, &DeleteParams::default()).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            Err(source) => Err(kube_error("Secret", name)(source)),
+            Err(source) => Err(kube_error(kind, name)(source)),
         }
     }
 }

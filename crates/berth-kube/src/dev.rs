@@ -71,6 +71,10 @@ pub struct DevPlan {
     pub agent_url: String,
     /// The Secret holding the agent's token.
     pub token_secret: String,
+    /// Absolute paths in the dev container mounted from the target's
+    /// PersistentVolumeClaim ([`volume_claim`]), each at its own sub-path.
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 /// Kinds that dev mode can take over, as `kind/name` writes them.
@@ -82,6 +86,40 @@ pub const DEV_KINDS: [(&str, &str, &str); 2] = [
 /// The Secret name for a target's agent token.
 pub fn token_secret(target: &str) -> String {
     format!("berth-dev-{target}")
+}
+
+/// The pod volume dev folders are mounted from.
+pub const DATA_VOLUME: &str = "berth-dev-data";
+
+/// The PersistentVolumeClaim of a target's dev folders; it outlives the
+/// pod and `berth down` (`berth down --volumes` deletes it).
+pub fn volume_claim(target: &str) -> String {
+    format!("berth-dev-{target}-data")
+}
+
+/// A dev folder as a path in the container: absolute ones as they are,
+/// relative ones under the working folder. `..` and empty paths are
+/// refused, by name.
+pub fn volume_path(path: &str, workdir: Option<&str>) -> Result<String, String> {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() || trimmed.split('/').any(|p| p == "..") {
+        return Err(format!(
+            "{path:?} is not a dev volume folder: write an absolute path or one under the working folder, without `..`"
+        ));
+    }
+    if trimmed.starts_with('/') {
+        return Ok(trimmed.to_owned());
+    }
+    match workdir {
+        Some(workdir) if workdir.starts_with('/') => Ok(format!(
+            "{}/{}",
+            workdir.trim_end_matches('/'),
+            trimmed.trim_start_matches("./")
+        )),
+        _ => Err(format!(
+            "the dev volume folder {path:?} is relative, and the target has no absolute working folder: write it as an absolute path"
+        )),
+    }
 }
 
 /// The dev spec for `original` (a Deployment's or StatefulSet's spec).
@@ -162,6 +200,14 @@ pub fn dev_spec(original: &Value, plan: &DevPlan) -> Result<Value, String> {
         .cloned()
         .unwrap_or_default();
     mounts.push(json!({"name": AGENT_VOLUME, "mountPath": AGENT_DIR}));
+    // Each dev folder on the target's claim, at a sub-path named by it.
+    mounts.extend(plan.volumes.iter().map(|path| {
+        json!({
+            "name": DATA_VOLUME,
+            "mountPath": path,
+            "subPath": path.trim_start_matches('/'),
+        })
+    }));
     container["volumeMounts"] = json!(mounts);
 
     let mut init = pod["initContainers"]
@@ -179,6 +225,12 @@ pub fn dev_spec(original: &Value, plan: &DevPlan) -> Result<Value, String> {
     pod["initContainers"] = json!(init);
     let mut volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
     volumes.push(json!({"name": AGENT_VOLUME, "emptyDir": {}}));
+    if !plan.volumes.is_empty() {
+        volumes.push(json!({
+            "name": DATA_VOLUME,
+            "persistentVolumeClaim": {"claimName": volume_claim(&plan.target)},
+        }));
+    }
     pod["volumes"] = json!(volumes);
     let template_annotations = spec
         .pointer_mut("/template/metadata")
@@ -263,6 +315,7 @@ mod tests {
             agent_image: "berth:test".into(),
             agent_url: "http://berth.berth:8080".into(),
             token_secret: token_secret("api"),
+            volumes: Vec::new(),
         }
     }
 
@@ -281,6 +334,51 @@ mod tests {
                 }]}
             }
         })
+    }
+
+    #[test]
+    fn dev_folders_are_mounted_from_the_targets_claim() {
+        let plan = DevPlan {
+            volumes: vec!["/root/.cache".into(), "/app/node_modules".into()],
+            ..plan()
+        };
+        let spec = dev_spec(&deployment_spec(), &plan).expect("dev spec");
+        let pod = &spec["template"]["spec"];
+        assert_eq!(
+            pod["volumes"][1],
+            json!({"name": "berth-dev-data", "persistentVolumeClaim": {"claimName": "berth-dev-api-data"}})
+        );
+        let mounts = pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .expect("mounts");
+        assert_eq!(
+            mounts[1..],
+            [
+                json!({"name": "berth-dev-data", "mountPath": "/root/.cache", "subPath": "root/.cache"}),
+                json!({"name": "berth-dev-data", "mountPath": "/app/node_modules", "subPath": "app/node_modules"}),
+            ]
+        );
+        // Without dev folders, no claim.
+        let spec = dev_spec(&deployment_spec(), &self::plan()).expect("dev spec");
+        assert_eq!(
+            spec["template"]["spec"]["volumes"].as_array().map(Vec::len),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn dev_folder_paths_are_absolute_or_under_the_working_folder() {
+        assert_eq!(
+            volume_path("/root/.cache/", None),
+            Ok("/root/.cache".into())
+        );
+        assert_eq!(
+            volume_path("./node_modules", Some("/app/")),
+            Ok("/app/node_modules".into())
+        );
+        for (path, workdir) in [("", Some("/app")), ("../x", Some("/app")), ("cache", None)] {
+            assert!(volume_path(path, workdir).is_err(), "{path}");
+        }
     }
 
     #[test]

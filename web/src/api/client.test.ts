@@ -1167,6 +1167,7 @@ const DEV = {
   image: 'node:22',
   command: ['npm', 'run', 'dev'],
   local_root: null,
+  volumes: ['/root/.cache'],
   wake: null,
 };
 
@@ -1195,10 +1196,10 @@ describe('dev mode', () => {
     for (const call of calls) expect(header(call.init, 'x-csrf-token')).toBeUndefined();
   });
 
-  it('takes a missing image, local_root, wake, workdir and dev_target as null, and keeps an unknown mode', async () => {
-    const { image: _i, local_root: _l, wake: _w, ...bare } = DEV;
+  it('takes a missing image, local_root, wake, workdir and dev_target as null, missing volumes as none, and keeps an unknown mode', async () => {
+    const { image: _i, local_root: _l, wake: _w, volumes: _v, ...bare } = DEV;
     stubFetch(() => json(200, [{ ...bare, mode: 'remote' }]));
-    await expect(listDev('alpha')).resolves.toEqual([{ ...DEV, mode: 'remote', image: null, local_root: null }]);
+    await expect(listDev('alpha')).resolves.toEqual([{ ...DEV, mode: 'remote', image: null, local_root: null, volumes: [] }]);
     stubFetch(() => json(200, [{ workload: 'deployment/x', containers: [{ name: '', image: '', ports: [] }] }]));
     await expect(listWorkloads('alpha')).resolves.toEqual([
       { workload: 'deployment/x', containers: [{ name: '', image: '', ports: [], workdir: null }], dev_target: null },

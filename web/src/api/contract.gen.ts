@@ -821,6 +821,26 @@ export const operations: Record<string, Record<string, Schema>> = {
       "$ref": "#/components/schemas/ErrorBody"
     }
   },
+  "delete /api/v1/spaces/{name}/dev/{target}/volume": {
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "503": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
   "post /api/v1/spaces/{name}/members": {
     "200": {
       "$ref": "#/components/schemas/SpaceView"
@@ -1613,6 +1633,22 @@ export const schemas: Record<string, Schema> = {
       "target": {
         "$ref": "#/components/schemas/TargetName"
       },
+      "volume": {
+        "oneOf": [
+          {
+            "$ref": "#/components/schemas/DevVolume"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "volumes": {
+        "type": "array",
+        "items": {
+          "type": "string"
+        }
+      },
       "workdir": {
         "type": [
           "string",
@@ -1674,6 +1710,12 @@ export const schemas: Record<string, Schema> = {
       "target": {
         "type": "string"
       },
+      "volumes": {
+        "type": "array",
+        "items": {
+          "type": "string"
+        }
+      },
       "wake": {
         "type": [
           "string",
@@ -1684,6 +1726,25 @@ export const schemas: Record<string, Schema> = {
         "type": "string"
       }
     }
+  },
+  "DevVolume": {
+    "type": "object",
+    "properties": {
+      "size_gib": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "minimum": 1
+      },
+      "storage_class": {
+        "type": [
+          "string",
+          "null"
+        ]
+      }
+    },
+    "additionalProperties": false
   },
   "DevicePoll": {
     "oneOf": [

@@ -677,6 +677,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/spaces/{name}/dev/{target}/volume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a dev target's volume, with what its folders held (`berth
+         *     down --volumes`); one that is not there is fine.
+         */
+        delete: operations["delete_dev_volume"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/spaces/{name}/members": {
         parameters: {
             query?: never;
@@ -1182,6 +1202,13 @@ export interface components {
             image?: string | null;
             /** @description The manifest's dev target (a DNS label). */
             target: components["schemas"]["TargetName"];
+            volume?: components["schemas"]["DevVolume"] | null;
+            /**
+             * @description Folders of the dev container kept on a volume of their own that
+             *     outlives the pod and `berth down` (caches, `node_modules`): absolute
+             *     paths, or relative to the working folder.
+             */
+            volumes?: string[];
             /** @description The container's working folder (the first sync folder's remote path). */
             workdir?: string | null;
             /** @description `deployment/NAME` or `statefulset/NAME`, NAME a DNS label. */
@@ -1199,12 +1226,27 @@ export interface components {
             started_by: string;
             target: string;
             /**
+             * @description The container's folders kept on the target's volume, which outlives
+             *     the pod and `berth down`.
+             */
+            volumes?: string[];
+            /**
              * @description Set by `up` when the space was not wholly awake: what waking it
              *     first did ("Woke space alice: 2 workloads restored."), or what is
              *     still pending when it did not finish in time.
              */
             wake?: string | null;
             workload: string;
+        };
+        /** @description The persistent volume of a dev target. */
+        DevVolume: {
+            /**
+             * Format: int32
+             * @description In GiB, at most the daemon's `dev.max_volume_gib`.
+             */
+            size_gib?: number | null;
+            /** @description The StorageClass; the cluster's default when left out. */
+            storage_class?: string | null;
         };
         /** @description The state of a device sign-in, as the CLI sees it when it polls. */
         DevicePoll: {
@@ -4683,6 +4725,81 @@ export interface operations {
             };
             /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_dev_volume: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["schemas"]["SpaceName"];
+                target: components["schemas"]["TargetName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The volume is gone */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such space you may use */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The target is in dev mode: its pod uses the volume */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Kubernetes API did not answer */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -441,8 +441,8 @@ describe('Space members', () => {
 // ---------------------------------------------------------------------------
 // Dev mode
 
-/** alice's target `api`: deployment/api, the agent in the dev container, both sides connected. */
-const API_DEV = devView();
+/** alice's target `api`: deployment/api, the agent in the dev container, both sides connected, two folders on its volume. */
+const API_DEV = devView({ volumes: ['/root/.cache', '/app/node_modules'] });
 /** bob's target `worker`: the agent in berthd, only his CLI there yet, the container's own image, no command. */
 const WORKER_DEV = devView({
   target: 'worker',
@@ -500,8 +500,10 @@ describe('Space dev mode', () => {
     expect(requests(calls)).toEqual(READS);
     expect(text(root, 'space-dev-count')).toBe('2 targets');
     expect(text(root, 'dev-api')).toBe(
-      'api deployment/api agent in the dev container Connected s-a1 CLI and agent alice you 20 min ago node:22 npm run dev Take out of dev mode',
+      'api deployment/api agent in the dev container volume: /root/.cache, /app/node_modules Connected s-a1 CLI and agent alice you 20 min ago node:22 npm run dev Take out of dev mode',
     );
+    expect(byTestId(root, 'dev-volumes-api').title).toBe("Kept on the target's volume: they outlive the pod and berth down");
+    expect(queryTestId(root, 'dev-volumes-worker')).toBeNull();
     expect(byTestId(root, 'dev-api').dataset.mode).toBe('cluster');
     expect(byTestId(root, 'dev-state-api').className).toContain('badge-ok');
     expect(byTestId(root, 'dev-sides-api').dataset).toMatchObject({ client: 'true', agent: 'true' });

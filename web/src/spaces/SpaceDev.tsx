@@ -96,6 +96,15 @@ export function DevTargets({
                           {dev.local_root}
                         </div>
                       )}
+                      {dev.volumes.length > 0 && (
+                        <div
+                          className="cell-sub muted mono"
+                          data-testid={`dev-volumes-${t}`}
+                          title="Kept on the target's volume: they outlive the pod and berth down"
+                        >
+                          volume: {dev.volumes.join(', ')}
+                        </div>
+                      )}
                     </td>
                     <td className="col-reason" data-testid={`dev-session-${t}`}>
                       <SessionStateBadge state={session.state} testId={`dev-state-${t}`} />

@@ -198,7 +198,7 @@ async fn berth_up_syncs_both_ways_and_berth_down_restores_the_workload() {
     // comes back.
     std::fs::write(
         local.join("berth.yaml"),
-        "dev:\n  api:\n    workload: deployment/api\n    command: echo started > started.txt\n    sync:\n      - ./:/app\n    ignore:\n      - \"*.log\"\n",
+        "dev:\n  api:\n    workload: deployment/api\n    command: echo started > started.txt\n    sync:\n      - ./:/app\n    volumes:\n      - .cache\n    ignore:\n      - \"*.log\"\n",
     )
     .expect("manifest");
     write(local, "src/main.rs", b"fn main() {}\n");
@@ -345,15 +345,13 @@ async fn berth_up_syncs_both_ways_and_berth_down_restores_the_workload() {
     assert_eq!(during["spec"]["replicas"], 1);
 
     let out = cli
-        .command(&["down"])
+        .command(&["down", "--volumes"])
         .current_dir(local)
         .output()
         .expect("down");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("The volume of api is deleted"), "{said}");
     let after = serde_json::to_value(deployments.get("api").await.expect("get")).expect("json");
     assert_eq!(after["spec"], original["spec"]);
     let audit = cli.ok(&["audit", "list", "--action", "dev.", "-o", "json"]);
@@ -365,8 +363,21 @@ async fn berth_up_syncs_both_ways_and_berth_down_restores_the_workload() {
         .filter_map(|e| e["action"].as_str())
         .collect();
     assert!(
-        actions.contains(&"dev.up") && actions.contains(&"dev.down"),
+        actions.contains(&"dev.up")
+            && actions.contains(&"dev.down")
+            && actions.contains(&"dev.volume.delete"),
         "{actions:?}"
+    );
+    // Out of dev mode already, `--volumes` still takes the volume.
+    let out = cli
+        .command(&["down", "--volumes"])
+        .current_dir(local)
+        .output()
+        .expect("down");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

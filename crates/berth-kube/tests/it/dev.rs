@@ -68,6 +68,7 @@ fn plan() -> DevPlan {
         agent_image: "registry.k8s.io/pause:3.9".into(),
         agent_url: "http://berth.berth:8080".into(),
         token_secret: dev::token_secret("api"),
+        volumes: Vec::new(),
     }
 }
 

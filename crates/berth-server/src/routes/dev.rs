@@ -15,6 +15,7 @@ pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(list_dev, start_dev))
         .routes(routes!(stop_dev))
+        .routes(routes!(delete_dev_volume))
         .routes(routes!(list_workloads))
 }
 
@@ -59,6 +60,23 @@ async fn stop_dev(
     ApiPath((space, target)): ApiPath<(String, String)>,
 ) -> Result<Json<DevView>, ApiError> {
     Ok(Json(app.dev().down(&actor, &space, &target).await?))
+}
+
+/// Deletes a dev target's volume, with what its folders held (`berth
+/// down --volumes`); one that is not there is fine.
+#[utoipa::path(delete, path = "/api/v1/spaces/{name}/dev/{target}/volume", tag = "dev",
+    params(("name" = SpaceName, Path), ("target" = TargetName, Path)),
+    responses((status = 204, description = "The volume is gone"),
+        (status = 404, description = "No such space you may use"),
+        (status = 409, description = "The target is in dev mode: its pod uses the volume"),
+        (status = 503, description = "The Kubernetes API did not answer")))]
+async fn delete_dev_volume(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    ApiPath((space, target)): ApiPath<(String, String)>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    app.dev().delete_volume(&actor, &space, &target).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// The space's Deployments and StatefulSets (`berth init` starts a

@@ -445,6 +445,22 @@ async fn every_changing_route_records_an_audit_event() {
         before,
         audit.head().seq,
     );
+    let before = audit.head().seq;
+    let (status, answer) = call(
+        &http,
+        "DELETE",
+        &url("/api/v1/spaces/admin/dev/api/volume"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{answer}");
+    expect_event(
+        "DELETE",
+        "/api/v1/spaces/{name}/dev/{target}/volume",
+        before,
+        audit.head().seq,
+    );
 
     let before = audit.head().seq;
     let response = browser

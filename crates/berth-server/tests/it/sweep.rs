@@ -78,6 +78,11 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/spaces/{name}/dev", SpaceMembers),
     ("POST", "/api/v1/spaces/{name}/dev", SpaceMembers),
     ("DELETE", "/api/v1/spaces/{name}/dev/{target}", SpaceMembers),
+    (
+        "DELETE",
+        "/api/v1/spaces/{name}/dev/{target}/volume",
+        SpaceMembers,
+    ),
     ("GET", "/api/v1/spaces/{name}/workloads", SpaceMembers),
     ("GET", "/api/v1/catalog/repositories", Admin),
     ("POST", "/api/v1/catalog/repositories", Admin),

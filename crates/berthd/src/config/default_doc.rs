@@ -181,6 +181,10 @@ max_streams_per_session = 256
 # Run agents inside berthd, on folders under the data directory. Always on
 # with the embedded cluster, which runs no pods.
 local_agents = false
+# A dev target's volume (berth.yaml `volumes`), in GiB: its size when the
+# manifest names none, and the largest a manifest may ask for.
+volume_gib = 10
+max_volume_gib = 50
 
 [catalog]
 # How often every chart repository's index is fetched again (also on

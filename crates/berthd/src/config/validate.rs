@@ -55,6 +55,13 @@ impl Config {
         self.catalog
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: catalog: {e}"))?;
+        if self.dev.volume_gib == 0 || self.dev.volume_gib > self.dev.max_volume_gib {
+            bail!(
+                "invalid configuration: dev.volume_gib must be between 1 and dev.max_volume_gib ({}), not {}",
+                self.dev.max_volume_gib,
+                self.dev.volume_gib
+            );
+        }
         self.apps
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: apps: {e}"))?;

@@ -17,9 +17,11 @@ use crate::daemon::start;
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_embedded_cluster_runs_agents_in_the_daemon() {
-    let daemon = start();
+/// The first admin signed in (their API token), and the embedded
+/// cluster's Deployments in their personal space, holding `api`.
+async fn admin_with_a_deployment(
+    daemon: &crate::daemon::Daemon,
+) -> (String, Api<DynamicObject>, kube::Client) {
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", daemon.url);
     let setup = daemon.setup_url().expect("setup link");
@@ -51,7 +53,7 @@ async fn the_embedded_cluster_runs_agents_in_the_daemon() {
         .expect("config");
     let client = kube::Client::try_from(config).expect("client");
     let deployments: Api<DynamicObject> = Api::namespaced_with(
-        client,
+        client.clone(),
         "admin",
         &ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("apps", "v1", "Deployment"),
@@ -78,6 +80,15 @@ async fn the_embedded_cluster_runs_agents_in_the_daemon() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (token, deployments, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_cluster_runs_agents_in_the_daemon() {
+    let daemon = start();
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", daemon.url);
+    let (token, deployments, _) = admin_with_a_deployment(&daemon).await;
     let original = serde_json::to_value(deployments.get("api").await.expect("get")).expect("json");
     // What the deployment controller does, racing every write of `up` and
     // `down`: status through its subresource, and the revision annotation.
@@ -267,4 +278,164 @@ async fn the_embedded_cluster_runs_agents_in_the_daemon() {
         annotations,
         serde_json::Map::from_iter([(REVISION.to_owned(), json!(revision.to_string()))]),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dev_volume_outlives_the_pod_and_berth_down() {
+    let daemon = start();
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", daemon.url);
+    let (token, deployments, client) = admin_with_a_deployment(&daemon).await;
+    let claims: Api<DynamicObject> = Api::namespaced_with(
+        client,
+        "admin",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("", "v1", "PersistentVolumeClaim"),
+            "persistentvolumeclaims",
+        ),
+    );
+    let up = |body: Value| {
+        http.post(url("/api/v1/spaces/admin/dev"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let request = json!({
+        "target": "api", "workload": "deployment/api", "workdir": "/app",
+        "volumes": ["/root/.cache", "node_modules"],
+        "volume": {"size_gib": 20, "storage_class": "fast"},
+    });
+
+    // Refused before anything changes: too large, a path that climbs out.
+    for (change, named) in [
+        (json!({"volume": {"size_gib": 51}}), "volume.size_gib"),
+        (json!({"volumes": ["../etc"]}), "volumes"),
+    ] {
+        let mut body = request.clone();
+        for (key, value) in change.as_object().expect("object") {
+            body[key] = value.clone();
+        }
+        let answer = up(body).await.expect("up");
+        assert_eq!(answer.status(), 422);
+        let text = answer.text().await.expect("body");
+        assert!(text.contains(named), "{text}");
+    }
+    assert!(
+        claims
+            .get_opt("berth-dev-api-data")
+            .await
+            .expect("get")
+            .is_none()
+    );
+
+    // Up: the claim, and each folder mounted from it.
+    let answer = up(request.clone()).await.expect("up");
+    assert_eq!(
+        answer.status(),
+        200,
+        "{}",
+        answer.text().await.unwrap_or_default()
+    );
+    let claim =
+        serde_json::to_value(claims.get("berth-dev-api-data").await.expect("claim")).expect("json");
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "20Gi");
+    assert_eq!(claim["spec"]["storageClassName"], "fast");
+    assert_eq!(claim["metadata"]["labels"]["berth.dev/space"], "admin");
+    let pod = serde_json::to_value(deployments.get("api").await.expect("get")).expect("json")
+        ["spec"]["template"]["spec"]
+        .clone();
+    let mounts = &pod["containers"][0]["volumeMounts"];
+    let mounted: Vec<(&str, &str)> = mounts
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .filter(|m| m["name"] == "berth-dev-data")
+        .map(|m| {
+            (
+                m["mountPath"].as_str().unwrap_or_default(),
+                m["subPath"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mounted,
+        [
+            ("/root/.cache", "root/.cache"),
+            ("/app/node_modules", "app/node_modules")
+        ]
+    );
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .any(|v| v["persistentVolumeClaim"]["claimName"] == "berth-dev-api-data"),
+        "{pod}"
+    );
+
+    // The volume cannot go while its pod uses it.
+    let volume_url = url("/api/v1/spaces/admin/dev/api/volume");
+    let answer = http
+        .delete(&volume_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(answer.status(), 409);
+
+    // `berth down` keeps it; `--volumes` (the volume's own DELETE) takes it.
+    let answer = http
+        .delete(url("/api/v1/spaces/admin/dev/api"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("down");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        claims
+            .get_opt("berth-dev-api-data")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    let answer = http
+        .delete(&volume_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(answer.status(), 204);
+    assert!(
+        claims
+            .get_opt("berth-dev-api-data")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    // A volume that is gone already is fine.
+    let answer = http
+        .delete(&volume_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(answer.status(), 204);
+
+    // Each step is in the audit log.
+    let events: Value = http
+        .get(url("/api/v1/audit/events?action=dev."))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    let text = events.to_string();
+    assert!(
+        text.contains("volume berth-dev-api-data (20 GiB)"),
+        "{text}"
+    );
+    assert!(text.contains("berth-dev-api-data deleted"), "{text}");
+    assert!(text.contains("run `berth down api` first"), "{text}");
 }

@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use berth_core::dev::{DevMode, DevRequest, DevView};
+use berth_core::dev::{DevMode, DevRequest, DevView, DevVolume};
 
-use super::{Resolved, UpArgs, resolve};
+use super::{DownArgs, Resolved, resolve};
 use crate::client::Client;
 use crate::manifest::Target;
 use crate::output::Failure;
@@ -32,6 +32,11 @@ pub(super) async fn start(
         command: spec.command.as_ref().map(|c| c.argv()).unwrap_or_default(),
         workdir,
         env: spec.environment.clone(),
+        volumes: spec.volumes.clone(),
+        volume: spec.volume.as_ref().map(|v| DevVolume {
+            size_gib: v.size_gib,
+            storage_class: v.storage_class.clone(),
+        }),
     };
     eprintln!(
         "Putting {} in dev mode in space {}…",
@@ -58,19 +63,32 @@ pub(super) async fn start(
     Ok(dev)
 }
 
-/// `berth down`: the workload's original spec back, the session ended.
-pub async fn down(client: &Client, args: UpArgs, context: Option<&str>) -> Result<(), Failure> {
-    let resolved = resolve(&args, context)?;
-    let view: DevView = client
-        .delete(&format!(
-            "/api/v1/spaces/{}/dev/{}",
-            resolved.space, resolved.target
-        ))
-        .await?;
-    let _ = std::fs::remove_file(resolved.status_file());
-    eprintln!(
-        "{} is out of dev mode: its original spec is back, and session {} has ended.",
-        view.workload, view.session.id
-    );
+/// `berth down`: the workload's original spec back, the session ended;
+/// with `--volumes`, the target's volume deleted too.
+pub async fn down(client: &Client, args: DownArgs, context: Option<&str>) -> Result<(), Failure> {
+    let resolved = resolve(&args.up, context)?;
+    let path = format!("/api/v1/spaces/{}/dev/{}", resolved.space, resolved.target);
+    // With --volumes, a target already out of dev mode is fine.
+    let in_dev_mode = !args.volumes || {
+        let devs: Vec<DevView> = client
+            .get(&format!("/api/v1/spaces/{}/dev", resolved.space))
+            .await?;
+        devs.iter().any(|d| d.target == resolved.target)
+    };
+    if in_dev_mode {
+        let view: DevView = client.delete(&path).await?;
+        let _ = std::fs::remove_file(resolved.status_file());
+        eprintln!(
+            "{} is out of dev mode: its original spec is back, and session {} has ended.",
+            view.workload, view.session.id
+        );
+    }
+    if args.volumes {
+        client.delete_empty(&format!("{path}/volume")).await?;
+        eprintln!(
+            "The volume of {} is deleted, with what its folders held.",
+            resolved.target
+        );
+    }
     Ok(())
 }

@@ -42,6 +42,16 @@ pub struct UpArgs {
     space: Option<String>,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    up: UpArgs,
+    /// Also delete the target's volume, with what its `volumes` folders
+    /// held (the target need not be in dev mode).
+    #[arg(long)]
+    volumes: bool,
+}
+
 impl UpArgs {
     /// The manifest named with `--file`, if any.
     pub fn file(&self) -> Option<&Path> {
