@@ -346,6 +346,7 @@ describe('Start a session form', () => {
     );
     expect(text(root, 'session-new-exec')).toBe('berth exec s-n9 -- <command>');
     expect(text(root, 'session-new-port-forward')).toBe('berth port-forward s-n9 8080:8080');
+    expect(text(root, 'session-new-ssh')).toBe('berth ssh s-n9');
     expect(text(root, 'session-new-created')).toContain('Session s-n9 started in beta');
     expect(text(root, 'session-new-created')).toContain('it is shown this once');
     // The new session is in the list at once.

@@ -26,6 +26,7 @@ import {
   isOwnSession,
   newSessionProblem,
   portForwardCommand,
+  sshCommand,
   sessionSpaces,
   sessionStateBadge,
   sidesLabel,
@@ -452,9 +453,11 @@ function NewSessionToken({ created, onDone }: { created: SessionCreated; onDone:
       <p>2. Then, from your machine, run a command there or reach one of its ports:</p>
       <Copyable text={execCommand(session.id)} testId="session-new-exec" label="the command" />
       <Copyable text={portForwardCommand(session.id)} testId="session-new-port-forward" label="the command" />
+      <Copyable text={sshCommand(session.id)} testId="session-new-ssh" label="the command" />
       <p className="muted">
         Replace <code className="mono">&lt;command&gt;</code> with what to run, and 8080:8080 with the local and remote
-        ports you need.
+        ports you need. After <code className="mono">berth ssh-config</code>, ssh, scp and editors reach the container as{' '}
+        <code className="mono">{session.id}.berth</code>.
       </p>
       <div>
         <button type="button" className="btn" data-testid="session-new-done" onClick={onDone}>

@@ -9,6 +9,7 @@ import {
   isOwnSession,
   newSessionProblem,
   portForwardCommand,
+  sshCommand,
   sessionSpaces,
   sessionStateBadge,
   shellWord,
@@ -166,6 +167,7 @@ describe('commands', () => {
   it('exec and port-forward name the session', () => {
     expect(execCommand('s-abc')).toBe('berth exec s-abc -- <command>');
     expect(portForwardCommand('s-abc')).toBe('berth port-forward s-abc 8080:8080');
+    expect(sshCommand('s-abc')).toBe('berth ssh s-abc');
   });
 
   it('quotes what the shell would otherwise split or expand', () => {

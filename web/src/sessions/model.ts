@@ -90,6 +90,11 @@ export function portForwardCommand(id: string): string {
   return `berth port-forward ${shellWord(id)} 8080:8080`;
 }
 
+/** An SSH login into the dev container (ssh, scp and IDEs reach `<id>.berth` after `berth ssh-config`). */
+export function sshCommand(id: string): string {
+  return `berth ssh ${shellWord(id)}`;
+}
+
 /** The list with this session put in (replacing the one of the same id, or added at the end). */
 export function withSession(list: SessionView[] | null, session: SessionView): SessionView[] {
   if (list === null) return [session];

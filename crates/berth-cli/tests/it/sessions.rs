@@ -204,8 +204,13 @@ async fn exec_and_port_forward_through_the_relay() {
             .expect("port-forward"),
     );
     let stderr = forward.0.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let line = lines.next().expect("a line").expect("utf-8");
+    // The forwarding line (after a note that the agent is slow to attach,
+    // on a loaded machine).
+    let line = BufReader::new(stderr)
+        .lines()
+        .map(|line| line.expect("utf-8"))
+        .find(|line| !line.starts_with("berth: waiting for the other side"))
+        .expect("a line");
     let local: u16 = line
         .strip_prefix("Forwarding 127.0.0.1:")
         .and_then(|rest| rest.split(' ').next())
