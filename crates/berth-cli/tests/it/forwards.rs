@@ -70,6 +70,7 @@ pub(crate) fn attach_agent(server: &berth_testkit::TestServer) -> Attached {
     let cli = Cli::new();
     cli.login_with_password(&server.url);
     let token = cli.ok(&["session", "create", "admin"]).trim().to_owned();
+    assert!(token.starts_with("berth_agt_"), "{token}");
     let listed: serde_json::Value =
         serde_json::from_str(&cli.ok(&["session", "list", "-o", "json"])).expect("json");
     let session = listed[0]["id"].as_str().expect("id").to_owned();

@@ -3,47 +3,26 @@
 //! relay of a real server.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::Cli;
 use crate::auth::server_with_admin;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::forwards::{Attached, Killed, attach_agent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_and_port_forward_through_the_relay() {
     let server = server_with_admin().await;
-    let cli = Cli::new();
-    cli.login_with_password(&server.url);
-    let token = cli.ok(&["session", "create", "admin"]).trim().to_owned();
-    assert!(token.starts_with("berth_agt_"), "{token}");
-    let listed = cli.ok(&["session", "list", "-o", "json"]);
-    let sessions: serde_json::Value = serde_json::from_str(&listed).expect("json");
-    let session = sessions[0]["id"].as_str().expect("id").to_owned();
-
-    let root = tempfile::tempdir().expect("root");
+    let Attached {
+        cli,
+        session,
+        root,
+        agent,
+    } = attach_agent(&server);
     std::fs::write(
         root.path().join("greeting.txt"),
         "hello from the container\n",
     )
     .expect("file");
-    let agent = Killed(
-        cli.command(&["agent", "--root", &root.path().display().to_string()])
-            .env("BERTH_AGENT_URL", &server.url)
-            .env("BERTH_AGENT_TOKEN", &token)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("agent"),
-    );
 
     // A command runs in the root, with exit code and stdin passed through.
     let out = cli.run(&["exec", &session, "--", "cat", "greeting.txt"]);

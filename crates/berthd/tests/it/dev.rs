@@ -374,14 +374,15 @@ async fn a_dev_volume_outlives_the_pod_and_berth_down() {
     );
 
     // The volume cannot go while its pod uses it.
-    let volume_url = url("/api/v1/spaces/admin/dev/api/volume");
-    let answer = http
-        .delete(&volume_url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(answer.status(), 409);
+    let delete_volume = || async {
+        http.delete(url("/api/v1/spaces/admin/dev/api/volume"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("delete the volume")
+            .status()
+    };
+    assert_eq!(delete_volume().await, 409);
 
     // `berth down` keeps it; `--volumes` (the volume's own DELETE) takes it.
     let answer = http
@@ -398,13 +399,7 @@ async fn a_dev_volume_outlives_the_pod_and_berth_down() {
             .expect("get")
             .is_some()
     );
-    let answer = http
-        .delete(&volume_url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(answer.status(), 204);
+    assert_eq!(delete_volume().await, 204);
     assert!(
         claims
             .get_opt("berth-dev-api-data")
@@ -413,13 +408,7 @@ async fn a_dev_volume_outlives_the_pod_and_berth_down() {
             .is_none()
     );
     // A volume that is gone already is fine.
-    let answer = http
-        .delete(&volume_url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(answer.status(), 204);
+    assert_eq!(delete_volume().await, 204);
 
     // Each step is in the audit log.
     let events: Value = http
