@@ -344,6 +344,27 @@ async fn berth_up_syncs_both_ways_and_berth_down_restores_the_workload() {
     let during = serde_json::to_value(deployments.get("api").await.expect("get")).expect("json");
     assert_eq!(during["spec"]["replicas"], 1);
 
+    // The target by name: `berth ssh`, and the host `berth ssh-config` names.
+    for name in ["api", "api.admin.berth"] {
+        let out = crate::blocking(|| {
+            cli.command(&["ssh", name, "--", "cat", "started.txt"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("berth ssh")
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "started\n",
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let err = cli.fails(&["ssh", "nothing-here", "--", "true"]);
+    assert!(
+        err.contains("no dev target nothing-here in space admin"),
+        "{err}"
+    );
+
     let out = cli
         .command(&["down", "--volumes"])
         .current_dir(local)
