@@ -268,6 +268,15 @@ impl ForwardTo {
         })
     }
 
+    /// Where it leads, as `berth up` and `berth port-forward` show it:
+    /// `8080` (the container's port) or `postgres:5432`.
+    pub fn remote(&self) -> String {
+        match &self.host {
+            Some(host) => format!("{host}:{}", self.port),
+            None => self.port.to_string(),
+        }
+    }
+
     /// What the agent is asked to connect to.
     pub fn open(&self) -> berth_proto::PortForwardOpen {
         berth_proto::PortForwardOpen {

@@ -260,7 +260,7 @@ pub async fn port_forward(
     let relay = attach(client, session).await?;
     for to in &forwards {
         let bound = relay.forward(to).await?;
-        eprintln!("Forwarding 127.0.0.1:{bound} -> {}", to.open().target());
+        eprintln!("Forwarding 127.0.0.1:{bound} -> {}", to.remote());
     }
     for (remote, local) in reverses {
         relay.reverse(remote, local).await?;

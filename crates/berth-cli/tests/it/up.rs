@@ -236,6 +236,10 @@ async fn berth_up_syncs_both_ways_and_berth_down_restores_the_workload() {
         log,
     };
     wait_for("the first sync", &up, || up.log().contains("In sync:"));
+    wait_for("the SSH hint", &up, || {
+        up.log()
+            .contains("SSH: `ssh api.admin.berth` (after `berth ssh-config`")
+    });
     assert!(cut.load(Ordering::SeqCst), "the proxy cut the connection");
     let said = up.log();
     let remote_root = said

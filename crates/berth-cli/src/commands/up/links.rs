@@ -88,7 +88,7 @@ pub(super) async fn forward_ports(
     for forward in &spec.forward {
         let to = forward.to();
         let bound = relay.forward(&to).await?;
-        forwards.push(format!("127.0.0.1:{bound} -> {}", to.open().target()));
+        forwards.push(format!("127.0.0.1:{bound} -> {}", to.remote()));
     }
     for reverse in &spec.reverse {
         let (remote, local) = reverse.ports();

@@ -111,6 +111,10 @@ pub(super) async fn run_until_stopped(
                     eprintln!("Forwarding {forward}");
                 }
                 eprintln!(
+                    "SSH: `ssh {}.{}.berth` (after `berth ssh-config`; editors too), or `berth ssh {}`.",
+                    resolved.target, resolved.space, resolved.target
+                );
+                eprintln!(
                     "Ctrl-C stops syncing; the workload stays in dev mode until `berth down`."
                 );
             } else {
