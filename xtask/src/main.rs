@@ -376,6 +376,8 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
         "berthd",
         "--package",
         "berth-bench",
+        "--package",
+        "berth-cli",
     ]))?;
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
@@ -393,6 +395,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             "sync",
             "wan",
             "kube_proxy",
+            "ssh",
         ]
         .map(str::to_owned)
         .to_vec()

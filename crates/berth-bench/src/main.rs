@@ -9,6 +9,7 @@ mod kube_proxy;
 mod kube_sim;
 mod relay;
 mod spaces;
+mod ssh;
 mod startup;
 mod sync;
 mod wan;
@@ -37,12 +38,16 @@ struct Args {
     /// Namespaces the Kubernetes simulator benchmark creates.
     #[arg(long, default_value_t = 10_000)]
     namespaces: usize,
-    /// Run only the benchmarks whose name contains this.
     /// Space counts for the spaces benchmark, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000])]
     spaces: Vec<usize>,
+    /// Run only the benchmarks whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// The berth CLI the SSH benchmark runs as ssh's ProxyCommand; `berth`
+    /// beside the berthd binary when left out.
+    #[arg(long)]
+    berth: Option<PathBuf>,
     /// Link profiles the WAN benchmark runs, comma-separated (lan, wan,
     /// lossy, far, fast).
     #[arg(long, value_delimiter = ',', default_values_t = ["lan".to_owned(), "wan".to_owned(), "lossy".to_owned(), "far".to_owned(), "fast".to_owned()])]
@@ -95,6 +100,15 @@ fn main() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new()?;
         let result = runtime.block_on(wan::run(&args.berthd, &profiles))?;
         write(&args, "wan", &result)?;
+    }
+    if selected("ssh") {
+        let berth = args
+            .berth
+            .clone()
+            .unwrap_or_else(|| args.berthd.with_file_name("berth"));
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(ssh::run(&args.berthd, &berth))?;
+        write(&args, "ssh", &result)?;
     }
     if selected("kube_proxy") {
         let runtime = tokio::runtime::Runtime::new()?;

@@ -834,6 +834,9 @@ export const operations: Record<string, Record<string, Schema>> = {
     "409": {
       "$ref": "#/components/schemas/ErrorBody"
     },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
     "500": {
       "$ref": "#/components/schemas/ErrorBody"
     },

@@ -69,6 +69,7 @@ async fn stop_dev(
     responses((status = 204, description = "The volume is gone"),
         (status = 404, description = "No such space you may use"),
         (status = 409, description = "The target is in dev mode: its pod uses the volume"),
+        (status = 422, description = "Not a target name"),
         (status = 503, description = "The Kubernetes API did not answer")))]
 async fn delete_dev_volume(
     State(app): State<App>,
