@@ -334,15 +334,17 @@ impl Dev {
             token_secret: plan::token_secret(&req.target),
             volumes: volume_paths,
         };
+        // The dev volume and the token's Secret: the space's, the target's.
+        let labels = BTreeMap::from([
+            (berth_kube::plan::SPACE_LABEL.to_owned(), space.to_owned()),
+            (plan::TARGET_ANNOTATION.to_owned(), req.target.clone()),
+        ]);
         if !dev_plan.volumes.is_empty() {
             self.cluster
                 .put_volume_claim(
                     space,
                     &plan::volume_claim(&req.target),
-                    BTreeMap::from([
-                        (berth_kube::plan::SPACE_LABEL.to_owned(), space.to_owned()),
-                        (plan::TARGET_ANNOTATION.to_owned(), req.target.clone()),
-                    ]),
+                    labels.clone(),
                     volume_gib,
                     storage_class.as_deref(),
                 )
@@ -358,10 +360,7 @@ impl Dev {
             .put_secret(
                 space,
                 &dev_plan.token_secret,
-                BTreeMap::from([
-                    (berth_kube::plan::SPACE_LABEL.to_owned(), space.to_owned()),
-                    (plan::TARGET_ANNOTATION.to_owned(), req.target.clone()),
-                ]),
+                labels,
                 BTreeMap::from([(plan::TOKEN_KEY.to_owned(), created.agent_token.clone())]),
             )
             .await
