@@ -1,5 +1,6 @@
 //! Installs what the tests need, idempotently: the console's npm packages,
-//! Debian's Chromium for browser tests, runc and skopeo for the image
+//! Debian's Chromium for browser tests, the OpenSSH client for the SSH
+//! tests, runc and skopeo for the image
 //! check, `ip` for the WAN emulator, musl for the image's static binaries, real `helm` and
 //! `kubectl` binaries, and
 //! schemathesis for the contract check, in a virtual environment.
@@ -28,6 +29,7 @@ pub fn all(root: &Path) -> anyhow::Result<Tools> {
     web_packages(root)?;
     npm_ci(&root.join("tests/oidc"))?;
     chromium()?;
+    ssh_client()?;
     let helm = helm(root)?;
     let kubectl = kubectl(root)?;
     let schemathesis = schemathesis(root)?;
@@ -137,6 +139,15 @@ fn debian_packages(packages: &[&str], files: &[&str]) -> anyhow::Result<()> {
 
 fn chromium() -> anyhow::Result<()> {
     debian_packages(&["chromium"], &[CHROMIUM])
+}
+
+/// The OpenSSH client (`ssh`, `scp`, `sftp`) the SSH tests run through
+/// `berth ssh --stdio`, as developers do.
+fn ssh_client() -> anyhow::Result<()> {
+    debian_packages(
+        &["openssh-client"],
+        &["/usr/bin/ssh", "/usr/bin/scp", "/usr/bin/sftp"],
+    )
 }
 
 /// What the image check runs the image with: runc (crun refuses this
