@@ -17,4 +17,4 @@ mod sftp;
 mod ssh;
 
 pub use dev::{DevStopped, STOP_GRACE};
-pub use serve::{AgentConfig, AgentError, Stopped, pump, run, run_until_stopped};
+pub use serve::{AgentConfig, AgentError, Stopped, pump, pump_tcp, run, run_until_stopped};

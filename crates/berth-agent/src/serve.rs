@@ -342,7 +342,7 @@ async fn forward(stream: Stream, meta: Value) {
     };
     match connect(&open).await {
         Ok(tcp) => {
-            pump(tcp, stream).await;
+            pump_tcp(tcp, stream).await;
         }
         Err(reason) => stream.reset(ResetCode::Refused, &reason).await,
     }
@@ -438,7 +438,7 @@ async fn listen(mut stream: Stream, meta: Value, mux: Mux) {
                         // A CLI that refuses resets the stream; the
                         // connection then closes.
                         if let Ok(back) = mux.open_with(&ReverseOpen { port }).await {
-                            pump(tcp, back).await;
+                            pump_tcp(tcp, back).await;
                         }
                     });
                 }
@@ -460,15 +460,21 @@ async fn listen(mut stream: Stream, meta: Value, mux: Mux) {
     }
 }
 
-/// Copies between a connection (TCP, a pipe pair) and a stream until both
-/// directions end;
-/// answers the peer's reason when it reset the stream (a forward whose
-/// target refused).
-pub async fn pump<S>(io: S, mut stream: Stream) -> Option<String>
+/// [`pump`] for a TCP connection, split into its owned halves (no lock
+/// between the two directions).
+pub async fn pump_tcp(tcp: tokio::net::TcpStream, stream: Stream) -> Option<String> {
+    let (read, write) = tcp.into_split();
+    pump(read, write, stream).await
+}
+
+/// Copies between a connection's two halves (TCP, a pipe pair, stdin and
+/// stdout) and a stream until both directions end; answers the peer's
+/// reason when it reset the stream (a forward whose target refused).
+pub async fn pump<R, W>(mut read: R, mut write: W, mut stream: Stream) -> Option<String>
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin,
 {
-    let (mut read, mut write) = tokio::io::split(io);
     let writer = stream.writer();
     let up = tokio::spawn(async move {
         let mut buffer = vec![0u8; 64 * 1024];

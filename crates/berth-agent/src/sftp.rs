@@ -144,17 +144,21 @@ async fn set(path: &Path, attrs: &FileAttributes) -> Result<(), StatusReply> {
             .map_err(failed)?;
         file.set_len(size).await.map_err(failed)?;
     }
-    if let (Some(atime), Some(mtime)) = (attrs.atime, attrs.mtime) {
-        let at = |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
-        let file = std::fs::File::open(path).map_err(failed)?;
-        file.set_times(
-            std::fs::FileTimes::new()
-                .set_accessed(at(atime))
-                .set_modified(at(mtime)),
-        )
-        .map_err(failed)?;
+    if let Some(times) = times(attrs) {
+        let file = tokio::fs::File::open(path).await.map_err(failed)?;
+        file.into_std().await.set_times(times).map_err(failed)?;
     }
     Ok(())
+}
+
+/// The access and modification times a client sets, when it sets both.
+fn times(attrs: &FileAttributes) -> Option<std::fs::FileTimes> {
+    let at = |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
+    Some(
+        std::fs::FileTimes::new()
+            .set_accessed(at(attrs.atime?))
+            .set_modified(at(attrs.mtime?)),
+    )
 }
 
 impl russh_sftp::server::Handler for Files {
@@ -290,17 +294,9 @@ impl russh_sftp::server::Handler for Files {
         if let Some(size) = attrs.size {
             file.set_len(size).await.map_err(failed)?;
         }
-        if let (Some(atime), Some(mtime)) = (attrs.atime, attrs.mtime) {
-            let at =
-                |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
-            let std_file = file.try_clone().await.map_err(failed)?.into_std().await;
-            std_file
-                .set_times(
-                    std::fs::FileTimes::new()
-                        .set_accessed(at(atime))
-                        .set_modified(at(mtime)),
-                )
-                .map_err(failed)?;
+        if let Some(times) = times(&attrs) {
+            let clone = file.try_clone().await.map_err(failed)?;
+            clone.into_std().await.set_times(times).map_err(failed)?;
         }
         Ok(ok(id))
     }

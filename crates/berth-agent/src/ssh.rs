@@ -55,7 +55,8 @@ impl Server {
     /// Serves one SSH connection carried by `stream` until it ends.
     pub(crate) async fn serve(&self, stream: Stream) {
         let (ours, theirs) = tokio::io::duplex(256 * 1024);
-        let carrying = tokio::spawn(crate::serve::pump(theirs, stream));
+        let (read, write) = tokio::io::split(theirs);
+        let carrying = tokio::spawn(crate::serve::pump(read, write, stream));
         let handler = Connection {
             root: self.root.clone(),
             workdir: self.workdir.clone(),

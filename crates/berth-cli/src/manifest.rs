@@ -228,13 +228,9 @@ impl ForwardTo {
         };
         let port = |p: &str| p.parse::<u16>().map_err(|_| wrong());
         let remote = |p: &str| port(p).and_then(|p| if p > 0 { Ok(p) } else { Err(wrong()) });
+        // A leading letter tells a service from a local port.
         let host = |h: &str| {
-            let fits = h.starts_with(|c: char| c.is_ascii_lowercase())
-                && !h.ends_with(['-', '.'])
-                && h.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
-                });
-            if fits {
+            if h.starts_with(|c: char| c.is_ascii_lowercase()) && DnsLabel::is_subdomain(h) {
                 Ok(h.to_owned())
             } else {
                 Err(format!(

@@ -80,7 +80,7 @@ impl Session {
                 let open = open.clone();
                 tokio::spawn(async move {
                     let refused = match mux.open_with(&open).await {
-                        Ok(stream) => berth_agent::pump(tcp, stream).await,
+                        Ok(stream) => berth_agent::pump_tcp(tcp, stream).await,
                         Err(e) => Some(e.to_string()),
                     };
                     if let Some(reason) = refused {
@@ -155,7 +155,7 @@ async fn accept(mut incoming: Incoming, reverses: Arc<Mutex<HashMap<u16, u16>>>)
             };
             match tokio::net::TcpStream::connect(("127.0.0.1", local)).await {
                 Ok(tcp) => {
-                    berth_agent::pump(tcp, stream).await;
+                    berth_agent::pump_tcp(tcp, stream).await;
                 }
                 Err(e) => {
                     let reason = format!("nothing answers on 127.0.0.1:{local} here: {e}");

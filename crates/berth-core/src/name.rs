@@ -18,6 +18,9 @@ impl DnsLabel {
     /// The longest a label may be anywhere.
     pub const MAX: usize = 63;
 
+    /// The longest a subdomain (labels joined by `.`) may be.
+    pub const SUBDOMAIN_MAX: usize = 253;
+
     /// [`DnsLabel::is_valid`] as a regular expression (the length aside),
     /// for the API document; a test holds the two to the same answers.
     pub const PATTERN: &'static str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
@@ -47,6 +50,15 @@ impl DnsLabel {
             }
             _ => false,
         }
+    }
+
+    /// Whether `value` is a DNS-1123 subdomain: labels joined by `.`, at
+    /// most 253 characters (a StorageClass's name, a label key's prefix).
+    pub fn is_subdomain(value: &str) -> bool {
+        value.len() <= Self::SUBDOMAIN_MAX
+            && value
+                .split('.')
+                .all(|label| Self::is_valid(label, Self::MAX))
     }
 
     /// What a label of at most `max` characters must be, for messages.

@@ -80,9 +80,6 @@ const LABEL_PREFIX_PART: &str = "[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?";
 const KEPT_PREFIXES: [&str; 3] = ["berth.dev", "kubernetes.io", "k8s.io"];
 
 impl SpaceLabels {
-    /// The longest a key's prefix may be.
-    const PREFIX_MAX: usize = 253;
-
     fn segment(s: &str) -> bool {
         let b = s.as_bytes();
         matches!((b.first(), b.last()), (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric())
@@ -91,21 +88,12 @@ impl SpaceLabels {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
     }
 
-    fn prefix_part(s: &str) -> bool {
-        DnsLabel::is_valid(s, DnsLabel::MAX)
-    }
-
     /// Whether `key` is a label key: an optional DNS prefix and `/`, then
     /// a segment.
     pub fn key_is_valid(key: &str) -> bool {
         match key.rsplit_once('/') {
             None => Self::segment(key),
-            Some((prefix, name)) => {
-                !prefix.is_empty()
-                    && prefix.len() <= Self::PREFIX_MAX
-                    && prefix.split('.').all(Self::prefix_part)
-                    && Self::segment(name)
-            }
+            Some((prefix, name)) => DnsLabel::is_subdomain(prefix) && Self::segment(name),
         }
     }
 
@@ -156,7 +144,7 @@ impl SpaceLabels {
     fn patterns() -> [String; 4] {
         [
             format!("^({LABEL_PREFIX_PART}(\\.{LABEL_PREFIX_PART})*/)?{LABEL_SEGMENT}$"),
-            format!("^([^/]{{1,{}}}/)?[^/]+$", Self::PREFIX_MAX),
+            format!("^([^/]{{1,{}}}/)?[^/]+$", DnsLabel::SUBDOMAIN_MAX),
             format!(
                 "^(.*\\.)?({})/",
                 KEPT_PREFIXES.map(|p| p.replace('.', "\\.")).join("|")

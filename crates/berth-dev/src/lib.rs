@@ -166,10 +166,7 @@ fn volumes(
         ));
     }
     if let Some(class) = &volume.storage_class
-        && (class.len() > 253
-            || !class
-                .split('.')
-                .all(|part| berth_core::DnsLabel::is_valid(part, 63)))
+        && !berth_core::DnsLabel::is_subdomain(class)
     {
         return Err(Error::invalid(
             "volume.storage_class",

@@ -38,9 +38,9 @@ pub struct SshArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SshConfigArgs {
-    /// The file to write the entry into.
-    #[arg(long, default_value = "~/.ssh/config")]
-    file: String,
+    /// The file to write the entry into [default: ~/.ssh/config].
+    #[arg(long)]
+    file: Option<PathBuf>,
     /// Print the entry instead of writing it.
     #[arg(long)]
     print: bool,
@@ -134,8 +134,7 @@ async fn stdio(client: &Client, session: &str) -> Result<(), Failure> {
             "check the session with `berth session list`",
         )
     })?;
-    let io = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
-    if let Some(reason) = berth_agent::pump(io, stream).await {
+    if let Some(reason) = berth_agent::pump(tokio::io::stdin(), tokio::io::stdout(), stream).await {
         return Err(Failure::new(
             format!("the agent refused SSH: {reason}"),
             "the dev container's agent may be older than this berth; run `berth up` again",
@@ -206,18 +205,15 @@ fn with_entry(text: &str, entry: &str) -> String {
     }
 }
 
-fn expand_home(path: &str) -> Result<PathBuf, Failure> {
-    match path.strip_prefix("~/") {
-        Some(rest) => etcetera::home_dir()
-            .map(|home| home.join(rest))
-            .map_err(|e| {
-                Failure::new(
-                    format!("cannot find your home folder: {e}"),
-                    "pass --file with a full path",
-                )
-            }),
-        None => Ok(PathBuf::from(path)),
-    }
+/// `~/.ssh/config`, which `ssh` reads.
+fn default_config() -> Result<PathBuf, Failure> {
+    let home = etcetera::home_dir().map_err(|e| {
+        Failure::new(
+            format!("cannot find your home folder: {e}"),
+            "set HOME, or name the file with --file FILE",
+        )
+    })?;
+    Ok(home.join(".ssh").join("config"))
 }
 
 /// `berth ssh-config`: writes (or replaces) the `Host *.berth` entry.
@@ -226,7 +222,10 @@ pub fn ssh_config(args: SshConfigArgs, context: Option<&str>) -> Result<(), Fail
     if args.print {
         return crate::output::write_stdout(entry.as_bytes());
     }
-    let file = expand_home(&args.file)?;
+    let file = match args.file {
+        Some(file) => file,
+        None => default_config()?,
+    };
     write_config(&file, &entry)?;
     eprintln!(
         "Wrote Host *{SUFFIX} into {}: `ssh TARGET.SPACE{SUFFIX}` (a dev target of `berth up`) or `ssh SESSION{SUFFIX}` reaches the dev container; so do scp, sftp, rsync and IDEs' remote SSH.",
@@ -235,13 +234,13 @@ pub fn ssh_config(args: SshConfigArgs, context: Option<&str>) -> Result<(), Fail
     Ok(())
 }
 
+/// Puts `entry` into the ssh config at `file`, made readable by its owner
+/// only (and its folder, when it is made here, as `~/.ssh` is).
 fn write_config(file: &Path, entry: &str) -> Result<(), Failure> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::DirBuilderExt;
+    const TODO: &str = "check the file's permissions, or pass --print and add the entry yourself";
     let failed = |what: &str, e: std::io::Error| {
-        Failure::new(
-            format!("cannot {what} {}: {e}", file.display()),
-            "check the file's permissions, or pass --print and add the entry yourself",
-        )
+        Failure::new(format!("cannot {what} {}: {e}", file.display()), TODO)
     };
     if let Some(folder) = file.parent()
         && !folder.as_os_str().is_empty()
@@ -261,22 +260,7 @@ fn write_config(file: &Path, entry: &str) -> Result<(), Failure> {
     if updated == text {
         return Ok(());
     }
-    // Written beside and renamed over, so a failure leaves the old file.
-    let temporary = file.with_extension("berth-tmp");
-    {
-        use std::io::Write;
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temporary)
-            .map_err(|e| failed("write", e))?;
-        out.write_all(updated.as_bytes())
-            .and_then(|()| out.sync_all())
-            .map_err(|e| failed("write", e))?;
-    }
-    std::fs::rename(&temporary, file).map_err(|e| failed("replace", e))
+    crate::context::write_private(file, updated.as_bytes(), TODO)
 }
 
 #[cfg(test)]
