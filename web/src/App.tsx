@@ -11,6 +11,7 @@ import { Link, navigate, useLocation } from './router';
 import {
   ROUTE_PATHS,
   canOpen,
+  isServerPath,
   itemNameOf,
   loginPath,
   navRouteOf,
@@ -75,7 +76,9 @@ export function App() {
     if (session.status === 'signed-out' && route !== 'login') {
       navigate(loginPath(`${pathname}${search}`), { replace: true });
     } else if (session.status === 'signed-in' && route === 'login') {
-      navigate(nextFromSearch(search), { replace: true });
+      const next = nextFromSearch(search);
+      if (isServerPath(next)) window.location.replace(next);
+      else navigate(next, { replace: true });
     }
   }, [session.status, route, pathname, search]);
 

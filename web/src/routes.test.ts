@@ -7,6 +7,7 @@ import {
   itemPath,
   loginPath,
   navRouteOf,
+  isServerPath,
   nextFromSearch,
   repositoryNameOf,
   repositoryPath,
@@ -86,6 +87,13 @@ describe('loginPath and nextFromSearch', () => {
   it('carries where to come back to', () => {
     expect(loginPath('/settings/sso')).toBe('/login?next=%2Fsettings%2Fsso');
     expect(nextFromSearch('?next=%2Fsettings%2Fsso')).toBe('/settings/sso');
+  });
+
+  it('keeps the endpoint sign-in hand-over, which berthd serves', () => {
+    const next = '/auth/endpoint?host=web-dev.localhost&path=%2F';
+    expect(nextFromSearch(`?next=${encodeURIComponent(next)}`)).toBe(next);
+    expect(isServerPath(next)).toBe(true);
+    expect(isServerPath('/spaces/dev')).toBe(false);
   });
 
   it('leaves out the overview and unsafe paths', () => {

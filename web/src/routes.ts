@@ -156,6 +156,14 @@ export function loginPath(next: string | null | undefined): string {
   return safe && safe !== '/' ? `/login?next=${encodeURIComponent(safe)}` : '/login';
 }
 
+/**
+ * Whether `path` is served by berthd rather than the console (the hand-over
+ * that signs a browser in to an endpoint's host): it needs a full page load.
+ */
+export function isServerPath(path: string): boolean {
+  return path.startsWith('/auth/');
+}
+
 /** The `next` of a login page's query string, checked; `/` when absent or unsafe. */
 export function nextFromSearch(search: string): string {
   return safeReturnPath(new URLSearchParams(search).get('next')) ?? '/';

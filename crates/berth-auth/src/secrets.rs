@@ -44,4 +44,11 @@ impl Hasher {
             .to_hex()
             .to_string()
     }
+
+    /// Whether `hex` is [`Hasher::hash`] of `message`, compared in constant
+    /// time.
+    pub fn verify(&self, message: &str, hex: &str) -> bool {
+        blake3::Hash::from_hex(hex)
+            .is_ok_and(|given| given == blake3::keyed_hash(&self.key, message.as_bytes()))
+    }
 }

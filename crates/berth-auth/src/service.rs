@@ -4,6 +4,7 @@
 
 mod accounts;
 pub mod browser;
+mod endpoints;
 pub mod sso;
 mod tokens;
 mod users;
@@ -164,6 +165,7 @@ pub struct Auth {
     per_source: DefaultKeyedRateLimiter<IpAddr>,
     pending: Mutex<HashMap<String, PendingLogin>>,
     cli_codes: Mutex<HashMap<String, CliCode>>,
+    endpoint_tickets: Mutex<HashMap<String, endpoints::Ticket>>,
     devices: Mutex<HashMap<String, DeviceLogin>>,
     sign_in_hook: std::sync::OnceLock<Arc<dyn SignInHook>>,
 }
@@ -267,6 +269,7 @@ impl Auth {
             oidc,
             pending: Mutex::new(HashMap::new()),
             cli_codes: Mutex::new(HashMap::new()),
+            endpoint_tickets: Mutex::new(HashMap::new()),
             devices: Mutex::new(HashMap::new()),
             sign_in_hook: std::sync::OnceLock::new(),
         };

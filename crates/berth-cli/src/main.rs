@@ -80,6 +80,10 @@ enum Command {
     /// Applications installed into a space from the catalog.
     #[command(subcommand)]
     App(commands::apps::AppCommand),
+    /// Endpoints: Services of a space served at their own HTTPS address,
+    /// to its members, the team or everyone.
+    #[command(subcommand)]
+    Endpoint(commands::endpoints::EndpointCommand),
     /// Dev sessions: a CLI and an agent paired through the relay.
     #[command(subcommand)]
     Session(commands::sessions::SessionCommand),
@@ -292,6 +296,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             commands::apps::deploy(
                 &commands::client(cli.context.as_deref())?,
                 args,
+                cli.output,
+                cli.context.as_deref(),
+            )
+            .await
+        }
+        Command::Endpoint(command) => {
+            commands::endpoints::run(
+                &commands::client(cli.context.as_deref())?,
+                command,
                 cli.output,
                 cli.context.as_deref(),
             )

@@ -8,6 +8,7 @@ pub mod app;
 pub mod audit;
 pub mod catalog;
 pub mod dev;
+pub mod endpoint;
 pub mod error;
 pub mod health;
 pub mod identity;

@@ -138,6 +138,11 @@ label_kind! {
 }
 
 label_kind! {
+    /// A Service in a space: a DNS label.
+    ServiceName, DnsLabel::MAX, "service"
+}
+
+label_kind! {
     /// A chart repository's or a catalog item's name: a DNS label.
     CatalogName, DnsLabel::MAX, "name"
 }

@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod cluster;
 pub mod dev;
+pub mod endpoint;
 pub mod helm;
 pub mod in_cluster;
 pub mod observed;

@@ -10,7 +10,7 @@ use berth_catalog::Catalog;
 use berth_core::{BuildInfo, ComponentStatus, ReadinessReport};
 use berth_dev::Dev;
 use berth_relay::Relay;
-use berth_spaces::Spaces;
+use berth_spaces::{Endpoints, Spaces};
 use berth_store::Store;
 
 use crate::metrics::HttpMetrics;
@@ -26,6 +26,7 @@ struct Inner {
     store: Arc<Store>,
     auth: Arc<Auth>,
     spaces: Arc<Spaces>,
+    endpoints: Arc<Endpoints>,
     relay: Arc<Relay>,
     dev: Arc<Dev>,
     catalog: Arc<Catalog>,
@@ -43,6 +44,8 @@ pub struct AppParts {
     pub store: Arc<Store>,
     pub auth: Arc<Auth>,
     pub spaces: Arc<Spaces>,
+    /// Services served at their own host through berthd's proxy.
+    pub endpoints: Arc<Endpoints>,
     pub relay: Arc<Relay>,
     pub dev: Arc<Dev>,
     pub catalog: Arc<Catalog>,
@@ -73,6 +76,7 @@ impl App {
                 store: parts.store,
                 auth: parts.auth,
                 spaces: parts.spaces,
+                endpoints: parts.endpoints,
                 relay: parts.relay,
                 dev: parts.dev,
                 catalog: parts.catalog,
@@ -93,6 +97,10 @@ impl App {
 
     pub fn spaces(&self) -> &Arc<Spaces> {
         &self.inner.spaces
+    }
+
+    pub fn endpoints(&self) -> &Arc<Endpoints> {
+        &self.inner.endpoints
     }
 
     pub fn relay(&self) -> &Arc<Relay> {

@@ -9,6 +9,7 @@
 mod app;
 mod console;
 mod doc;
+mod endpoint_proxy;
 mod error;
 mod extract;
 mod metrics;
@@ -16,6 +17,7 @@ mod observe;
 mod routes;
 mod samples;
 mod tls;
+mod upgrade;
 
 use std::sync::LazyLock;
 
@@ -35,6 +37,10 @@ pub fn router(app: App) -> Router {
     api.merge(samples::router())
         .merge(routes::kube::router())
         .fallback(console::serve)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            endpoint_proxy::route,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             observe::observe,
@@ -90,6 +96,7 @@ fn api_router() -> OpenApiRouter<App> {
         .merge(routes::users::router())
         .merge(routes::audit::router())
         .merge(routes::spaces::router())
+        .merge(routes::endpoints::router())
         .merge(routes::sessions::router())
         .merge(routes::dev::router())
         .merge(routes::catalog::router())

@@ -24,6 +24,7 @@ pub struct HttpMetrics {
     sync_files: opentelemetry::metrics::Counter<u64>,
     sync_conflicts: opentelemetry::metrics::Counter<u64>,
     kube_requests: opentelemetry::metrics::Counter<u64>,
+    endpoint_requests: opentelemetry::metrics::Counter<u64>,
 }
 
 impl HttpMetrics {
@@ -64,13 +65,31 @@ impl HttpMetrics {
             .u64_counter("berth.kube.requests")
             .with_description("Requests sent on by the Kubernetes API proxy, by verb (`discovery` for discovery documents)")
             .build();
+        let endpoint_requests = meter
+            .u64_counter("berth.endpoint.requests")
+            .with_description("Requests to endpoints, by space, service and status class (`waking` for a waiting answer)")
+            .build();
         HttpMetrics {
             duration,
             save_latency,
             sync_files,
             sync_conflicts,
             kube_requests,
+            endpoint_requests,
         }
+    }
+
+    /// Counts a request to an endpoint, by how it was answered: `2xx` ..
+    /// `5xx`, or `waking`.
+    pub(crate) fn endpoint_request(&self, space: &str, service: &str, answer: &'static str) {
+        self.endpoint_requests.add(
+            1,
+            &[
+                KeyValue::new("space", space.to_owned()),
+                KeyValue::new("service", service.to_owned()),
+                KeyValue::new("answer", answer),
+            ],
+        );
     }
 
     /// Counts a request the Kubernetes API proxy sends on.

@@ -21,6 +21,7 @@ pub use berth_kube::proxy as kube_proxy;
 pub use config::{QuotaProfileConfig, SpacesConfig};
 pub use reconciler::Reconciler;
 pub use service::Spaces;
+pub use service::endpoints::{Backend, Endpoints, EndpointsConfig, Route};
 
 use std::sync::Arc;
 

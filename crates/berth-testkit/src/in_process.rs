@@ -212,6 +212,16 @@ impl TestServer {
             },
             store,
             auth,
+            endpoints: Arc::new(
+                berth_spaces::Endpoints::new(
+                    started.spaces.clone(),
+                    &berth_spaces::EndpointsConfig {
+                        domain: Some("localhost".to_owned()),
+                    },
+                    &format!("http://{addr}"),
+                )
+                .map_err(|e| anyhow::anyhow!("endpoints: {e}"))?,
+            ),
             spaces: started.spaces.clone(),
             relay,
             dev,

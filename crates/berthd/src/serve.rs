@@ -138,10 +138,21 @@ pub async fn run(config: Config, telemetry: &Telemetry, started: Instant) -> any
     apps.start()
         .map_err(|e| anyhow::anyhow!("cannot start apps: {}", e.message))?;
     apps_metrics(&telemetry.meter, apps.clone());
+    // With the embedded cluster, endpoints are served on `*.localhost`
+    // unless configured otherwise: browsers and curl resolve it to this
+    // machine.
+    let mut endpoints_config = config.endpoints.clone();
+    if embedded.is_some() && endpoints_config.domain.is_none() {
+        endpoints_config.domain = Some("localhost".to_owned());
+    }
+    let endpoints =
+        berth_spaces::Endpoints::new(spaces.spaces.clone(), &endpoints_config, &public_url)
+            .map_err(|e| anyhow::anyhow!("cannot start endpoints: {}", e.message))?;
     let app = App::new(AppParts {
         store: store.clone(),
         auth: auth.clone(),
         spaces: spaces.spaces.clone(),
+        endpoints: Arc::new(endpoints),
         relay,
         dev: dev.clone(),
         catalog,

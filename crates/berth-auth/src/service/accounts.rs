@@ -329,8 +329,13 @@ impl Auth {
 
     /// Authenticates a console session cookie.
     pub fn authenticate_session(&self, secret: &str, origin: &Origin) -> Result<Actor, Error> {
+        self.session_actor(self.hasher.hash(secret), origin)
+    }
+
+    /// The caller of the console session stored under `key`, if it is
+    /// still live.
+    pub(super) fn session_actor(&self, key: String, origin: &Origin) -> Result<Actor, Error> {
         let expired = || Error::unauthenticated("your session ended; sign in again");
-        let key = self.hasher.hash(secret);
         let session = self
             .store
             .get(records::SESSIONS, &key)

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod doctor;
+pub mod endpoints;
 pub mod kube;
 pub mod quickstart;
 pub mod sessions;

@@ -182,7 +182,7 @@ pub struct LoginQuery {
 }
 
 /// Only paths on this site: never an open redirect.
-fn safe_return(path: Option<String>) -> String {
+pub(crate) fn safe_return(path: Option<String>) -> String {
     // Browsers drop tabs and newlines when they parse a URL, so "/\t/evil"
     // would become "//evil": refuse control characters and spaces outright.
     match path {

@@ -12,7 +12,6 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use berth_auth::Actor;
 use berth_core::Error;
 use berth_spaces::kube_proxy::{self, Target};
 
@@ -136,7 +135,11 @@ async fn serve(app: &App, request: Request) -> Result<Response, Error> {
         && let Some(downstream) = downstream
     {
         let upgraded = hyper::upgrade::on(&mut response);
-        tokio::spawn(splice(downstream, upgraded, actor));
+        tokio::spawn(crate::upgrade::splice(
+            downstream,
+            upgraded,
+            format!("a Kubernetes stream of {}", actor.user.username),
+        ));
         let (mut parts, _) = response.into_parts();
         parts.extensions.clear();
         return Ok(Response::from_parts(parts, Body::empty()));
@@ -144,27 +147,6 @@ async fn serve(app: &App, request: Request) -> Result<Response, Error> {
     let (mut parts, body) = response.into_parts();
     kube_proxy::strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, Body::new(body)))
-}
-
-/// Copies both ways between the developer's upgraded connection and the
-/// API's until either side closes.
-async fn splice(
-    downstream: hyper::upgrade::OnUpgrade,
-    upstream: hyper::upgrade::OnUpgrade,
-    actor: Actor,
-) {
-    let (down, up) = match tokio::try_join!(downstream, upstream) {
-        Ok(both) => both,
-        Err(err) => {
-            tracing::warn!(user = %actor.user.username, error = %err, "a Kubernetes stream could not be upgraded");
-            return;
-        }
-    };
-    let mut down = hyper_util::rt::TokioIo::new(down);
-    let mut up = hyper_util::rt::TokioIo::new(up);
-    if let Err(err) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
-        tracing::debug!(user = %actor.user.username, error = %err, "a Kubernetes stream ended");
-    }
 }
 
 /// A list object of `kind` holding `items`, as the API answers a list.

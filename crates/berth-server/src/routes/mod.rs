@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod catalog;
 pub(crate) mod dev;
+pub(crate) mod endpoints;
 pub(crate) mod kube;
 pub(crate) mod sessions;
 pub(crate) mod spaces;

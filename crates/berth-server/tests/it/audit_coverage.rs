@@ -461,6 +461,27 @@ async fn every_changing_route_records_an_audit_event() {
         before,
         audit.head().seq,
     );
+    for (method, status, body) in [
+        ("PUT", 200, Some(json!({"port": 8080, "access": "team"}))),
+        ("DELETE", 204, None),
+    ] {
+        let before = audit.head().seq;
+        let (answered, answer) = call(
+            &http,
+            method,
+            &url("/api/v1/spaces/admin/endpoints/web"),
+            Some(&admin),
+            body,
+        )
+        .await;
+        assert_eq!(answered, status, "{answer}");
+        expect_event(
+            method,
+            "/api/v1/spaces/{name}/endpoints/{service}",
+            before,
+            audit.head().seq,
+        );
+    }
 
     let before = audit.head().seq;
     let response = browser

@@ -84,6 +84,20 @@ const ROUTES: &[(&str, &str, Access)] = &[
         SpaceMembers,
     ),
     ("GET", "/api/v1/spaces/{name}/workloads", SpaceMembers),
+    ("GET", "/api/v1/spaces/{name}/endpoints", SpaceMembers),
+    (
+        "PUT",
+        "/api/v1/spaces/{name}/endpoints/{service}",
+        SpaceMembers,
+    ),
+    (
+        "DELETE",
+        "/api/v1/spaces/{name}/endpoints/{service}",
+        SpaceMembers,
+    ),
+    // The console's hand-over to an endpoint's host: its own answer for
+    // a browser not signed in is the sign-in page.
+    ("GET", "/auth/endpoint", Public),
     ("GET", "/api/v1/catalog/repositories", Admin),
     ("POST", "/api/v1/catalog/repositories", Admin),
     ("GET", "/api/v1/catalog/repositories/{name}", Admin),
@@ -140,6 +154,7 @@ fn body_for(method: &str, path: &str) -> serde_json::Value {
             json!({"name": "admins-only", "repository": "sweep", "chart": "sweep"})
         }
         ("POST", "/api/v1/spaces/{name}/apps") => json!({"item": "sweep"}),
+        ("PUT", "/api/v1/spaces/{name}/endpoints/{service}") => json!({"access": "team"}),
         ("POST", "/api/v1/spaces/{name}/dev") => {
             json!({"target": "api", "workload": "deployment/api"})
         }
@@ -235,6 +250,7 @@ async fn every_route_answers_each_kind_of_caller_as_expected() {
                 .replace("{user}", "admin")
                 .replace("{target}", "api")
                 .replace("{app}", "web")
+                .replace("{service}", "web")
         );
         let body = (*method != "GET" && *method != "DELETE").then(|| body_for(method, path));
         let anonymous = call(&http, method, &url, None, body.clone())

@@ -6,6 +6,7 @@ use berth_auth::{Action, Actor, actor_of};
 use berth_core::Error;
 use berth_core::space::SpaceView;
 
+use super::endpoints::ENDPOINTS;
 use super::{Spaces, target};
 use crate::records::{SPACES, STATUS};
 
@@ -19,9 +20,22 @@ impl Spaces {
             Outcome::Success,
         )
         .reason("the namespace is gone; the space's record is removed");
-        self.commit(&[SPACES.name, STATUS.name], |tx| {
+        // Its endpoints go with it: a space of the same name made later
+        // does not inherit them.
+        let endpoints: Vec<String> = self
+            .store
+            .scan(ENDPOINTS, "")
+            .map_err(Error::from)?
+            .into_iter()
+            .filter(|(_, endpoint)| endpoint.space == name)
+            .map(|(label, _)| label)
+            .collect();
+        self.commit(&[SPACES.name, STATUS.name, ENDPOINTS.name], |tx| {
             tx.delete(SPACES, name)?;
             tx.delete(STATUS, name)?;
+            for label in &endpoints {
+                tx.delete(ENDPOINTS, label)?;
+            }
             Ok(((), event.clone()))
         })
         .await

@@ -8,6 +8,7 @@
 
 mod create;
 mod delete;
+pub mod endpoints;
 mod idle;
 mod kube;
 mod labels;

@@ -159,6 +159,13 @@ hard = { "requests.cpu" = "4", "requests.memory" = "8Gi", "limits.cpu" = "8", "l
 default_request = { cpu = "100m", memory = "128Mi" }
 default_limit = { cpu = "1", memory = "1Gi" }
 
+[endpoints]
+# Services a space's owner marks as endpoints are served by berthd at
+# https://SERVICE-SPACE.<domain>: point a wildcard DNS record and Ingress
+# for *.<domain> at berthd. Off when unset; with the embedded cluster,
+# "localhost" (http://SERVICE-SPACE.localhost:PORT on this machine).
+# domain = "apps.berth.example.com"
+
 [relay]
 # How long a dev session waits for a side that dropped (a laptop that slept,
 # a proxy that cut an idle socket) to come back and resume.

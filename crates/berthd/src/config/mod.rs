@@ -46,6 +46,8 @@ pub struct Config {
     #[serde(default)]
     pub spaces: berth_spaces::SpacesConfig,
     #[serde(default)]
+    pub endpoints: berth_spaces::EndpointsConfig,
+    #[serde(default)]
     pub relay: berth_relay::RelayConfig,
     #[serde(default)]
     pub dev: berth_dev::DevConfig,
@@ -230,6 +232,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             kubernetes: KubernetesConfig::default(),
             spaces: berth_spaces::SpacesConfig::default(),
+            endpoints: berth_spaces::EndpointsConfig::default(),
             relay: berth_relay::RelayConfig::default(),
             dev: berth_dev::DevConfig::default(),
             catalog: berth_catalog::CatalogConfig::default(),

@@ -49,6 +49,9 @@ impl Config {
         self.spaces
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: spaces: {e}"))?;
+        self.endpoints
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         self.relay
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: relay: {e}"))?;

@@ -19,7 +19,7 @@ const REVISION: &str = "deployment.kubernetes.io/revision";
 
 /// The first admin signed in (their API token), and the embedded
 /// cluster's Deployments in their personal space, holding `api`.
-async fn admin_with_a_deployment(
+pub(crate) async fn admin_with_a_deployment(
     daemon: &crate::daemon::Daemon,
 ) -> (String, Api<DynamicObject>, kube::Client) {
     let http = reqwest::Client::new();

@@ -6,6 +6,7 @@ mod crash;
 mod daemon;
 mod data_dir;
 mod dev;
+mod endpoints;
 mod image;
 mod in_cluster;
 mod kubernetes;
