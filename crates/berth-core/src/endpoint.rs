@@ -94,8 +94,10 @@ impl EndpointSpec {
 /// An endpoint as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EndpointView {
+    #[schema(value_type = crate::space::SpaceName)]
     pub space: String,
     /// The Service in the space.
+    #[schema(value_type = crate::name::ServiceName)]
     pub service: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,

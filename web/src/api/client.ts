@@ -56,6 +56,7 @@ import {
   type VersionInfo,
   type Whoami,
   type WorkloadView,
+  type EndpointView,
 } from './types';
 
 export interface RequestOptions {
@@ -422,6 +423,13 @@ export function stopDev(name: string, target: string, options: RequestOptions = 
 export function listWorkloads(name: string, options: RequestOptions = {}): Promise<WorkloadView[]> {
   return call([200], options, (init) =>
     api.GET('/api/v1/spaces/{name}/workloads', { ...init, params: { path: { name } } }),
+  );
+}
+
+/** `GET /api/v1/spaces/{name}/endpoints`: the space's Services served at their own address. */
+export function listEndpoints(name: string, options: RequestOptions = {}): Promise<EndpointView[]> {
+  return call([200], options, (init) =>
+    api.GET('/api/v1/spaces/{name}/endpoints', { ...init, params: { path: { name } } }),
   );
 }
 

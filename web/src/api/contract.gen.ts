@@ -844,6 +844,60 @@ export const operations: Record<string, Record<string, Schema>> = {
       "$ref": "#/components/schemas/ErrorBody"
     }
   },
+  "get /api/v1/spaces/{name}/endpoints": {
+    "200": {
+      "type": "array",
+      "items": {
+        "$ref": "#/components/schemas/EndpointView"
+      }
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
+  "put /api/v1/spaces/{name}/endpoints/{service}": {
+    "200": {
+      "$ref": "#/components/schemas/EndpointView"
+    },
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "409": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
+  "delete /api/v1/spaces/{name}/endpoints/{service}": {
+    "401": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "403": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
   "post /api/v1/spaces/{name}/members": {
     "200": {
       "$ref": "#/components/schemas/SpaceView"
@@ -1120,6 +1174,17 @@ export const operations: Record<string, Record<string, Schema>> = {
     }
   },
   "get /auth/cli/login": {
+    "404": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "422": {
+      "$ref": "#/components/schemas/ErrorBody"
+    },
+    "500": {
+      "$ref": "#/components/schemas/ErrorBody"
+    }
+  },
+  "get /auth/endpoint": {
     "404": {
       "$ref": "#/components/schemas/ErrorBody"
     },
@@ -1847,6 +1912,69 @@ export const schemas: Record<string, Schema> = {
           "string",
           "null"
         ]
+      }
+    }
+  },
+  "EndpointAccess": {
+    "type": "string",
+    "enum": [
+      "private",
+      "team",
+      "public"
+    ]
+  },
+  "EndpointSpec": {
+    "type": "object",
+    "properties": {
+      "access": {
+        "$ref": "#/components/schemas/EndpointAccess"
+      },
+      "port": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "maximum": 65535,
+        "minimum": 1
+      }
+    },
+    "additionalProperties": false
+  },
+  "EndpointView": {
+    "type": "object",
+    "required": [
+      "space",
+      "service",
+      "access",
+      "url",
+      "set_by",
+      "updated_at"
+    ],
+    "properties": {
+      "access": {
+        "$ref": "#/components/schemas/EndpointAccess"
+      },
+      "port": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "minimum": 0
+      },
+      "service": {
+        "$ref": "#/components/schemas/ServiceName"
+      },
+      "set_by": {
+        "type": "string"
+      },
+      "space": {
+        "$ref": "#/components/schemas/SpaceName"
+      },
+      "updated_at": {
+        "$ref": "#/components/schemas/Timestamp"
+      },
+      "url": {
+        "type": "string"
       }
     }
   },
@@ -2712,6 +2840,9 @@ export const schemas: Record<string, Schema> = {
       "write",
       "kube"
     ]
+  },
+  "ServiceName": {
+    "type": "string"
   },
   "SessionCreated": {
     "type": "object",

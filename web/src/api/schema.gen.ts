@@ -697,6 +697,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/spaces/{name}/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The space's endpoints, with their addresses and access levels. */
+        get: operations["list_endpoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/spaces/{name}/endpoints/{service}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Serves a Service of the space at `https://SERVICE-SPACE.<endpoints
+         *     domain>`, or changes its port or access level. Owners and admins only.
+         */
+        put: operations["set_endpoint"];
+        post?: never;
+        /** Stops serving a Service of the space as an endpoint. */
+        delete: operations["delete_endpoint"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/spaces/{name}/members": {
         parameters: {
             query?: never;
@@ -940,6 +978,27 @@ export interface paths {
          *     browser, then hands the CLI a one-time code on its loopback port.
          */
         get: operations["cli_web_login"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/endpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A browser on its way to a private or team endpoint: signed in to the
+         *     console, it goes back to the endpoint's host with a one-time ticket
+         *     for it; otherwise to the console's sign-in first, and then here again.
+         */
+        get: operations["endpoint_sign_in"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1275,6 +1334,37 @@ export interface components {
             verification_uri: string;
             verification_uri_complete?: string | null;
         };
+        /**
+         * @description Who may reach an endpoint.
+         * @enum {string}
+         */
+        EndpointAccess: "private" | "team" | "public";
+        /**
+         * @description What the owner of a space asks for a Service: the port to serve and who
+         *     may reach it.
+         */
+        EndpointSpec: {
+            access?: components["schemas"]["EndpointAccess"];
+            /**
+             * Format: int32
+             * @description The Service's port to send requests to; its first port when left out.
+             */
+            port?: number | null;
+        };
+        /** @description An endpoint as the API shows it. */
+        EndpointView: {
+            access: components["schemas"]["EndpointAccess"];
+            /** Format: int32 */
+            port?: number | null;
+            /** @description The Service in the space. */
+            service: components["schemas"]["ServiceName"];
+            /** @description Who last set it. */
+            set_by: string;
+            space: components["schemas"]["SpaceName"];
+            updated_at: components["schemas"]["Timestamp"];
+            /** @description Where browsers and clients reach it. */
+            url: string;
+        };
         /** @description The JSON body of every error response. */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -1604,6 +1694,8 @@ export interface components {
          * @enum {string}
          */
         Scope: "read" | "write" | "kube";
+        /** @description A Service in a space: a DNS label. */
+        ServiceName: string;
         /** @description A new session, with the agent's token (shown this once). */
         SessionCreated: {
             /**
@@ -4818,6 +4910,191 @@ export interface operations {
             };
         };
     };
+    list_endpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["schemas"]["SpaceName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointView"][];
+                };
+            };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such space you may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["schemas"]["SpaceName"];
+                service: components["schemas"]["ServiceName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointSpec"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointView"];
+                };
+            };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not the space's owner; or: A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such space you may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Endpoints are off, the space is being deleted, or another endpoint has the host */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a Service name, port 0, or the host's label would be longer than 63 characters; or: A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["schemas"]["SpaceName"];
+                service: components["schemas"]["ServiceName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint is gone */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not signed in: no bearer token or session cookie, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not the space's owner; or: A token without the write scope, or a console session's change without its x-csrf-token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such space you may see, or no such endpoint */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     share_space: {
         parameters: {
             query?: never;
@@ -5763,6 +6040,56 @@ export interface operations {
             };
         };
     };
+    endpoint_sign_in: {
+        parameters: {
+            query: {
+                /** @description The endpoint's host. */
+                host: string;
+                /** @description The path to open there. */
+                path?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the endpoint with a ticket, or to the sign-in page */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No endpoint has that host */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A query parameter is missing; or: A body or query that cannot be read (the field named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Something failed inside Berth; the daemon's log has the details (quote the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     oidc_callback: {
         parameters: {
             query: {
@@ -5986,6 +6313,7 @@ export const devicePollOneOf1StatusValues: ReadonlyArray<Extract<FlattenedDeepRe
 export const devicePollOneOf2StatusValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["DevicePoll"], {
     status: unknown;
 }>["status"]> = ["failed"];
+export const endpointAccessValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EndpointAccess"]> = ["private", "team", "public"];
 export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["invalid", "unauthenticated", "forbidden", "not_found", "conflict", "too_many_requests", "unavailable", "internal"];
 export const operationKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["OperationKind"]> = ["install", "upgrade", "uninstall"];
 export const operationStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["OperationState"]> = ["running", "succeeded", "failed"];

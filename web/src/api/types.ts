@@ -61,6 +61,7 @@ export type NewSessionRequest = S['NewSession'];
 export type DevView = Wire<S['DevView']>;
 export type ContainerView = Wire<S['ContainerView']>;
 export type WorkloadView = Wire<S['WorkloadView']>;
+export type EndpointView = Wire<S['EndpointView']>;
 
 // Catalog and applications
 export type RepositoryView = Wire<S['RepositoryView']>;

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createElement } from 'react';
-import type { AppView, DevView, SpaceObject, SpaceView, Whoami, WorkloadView } from '../api';
+import type { AppView, DevView, EndpointView, SpaceObject, SpaceView, Whoami, WorkloadView } from '../api';
 import { Space } from './Space';
 import { SPACES_POLL_MS } from './model';
 import {
@@ -72,6 +72,7 @@ interface DevApi {
   devs?: () => DevView[] | Response;
   workloads?: () => WorkloadView[] | Response;
   apps?: () => AppView[] | Response;
+  endpoints?: () => EndpointView[] | Response;
 }
 
 /**
@@ -90,6 +91,7 @@ function api(
     if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/dev') return answer(dev.devs?.() ?? []);
     if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/workloads') return answer(dev.workloads?.() ?? []);
     if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/apps') return answer(dev.apps?.() ?? []);
+    if (call.method === 'GET' && call.url === '/api/v1/spaces/alpha/endpoints') return answer(dev.endpoints?.() ?? []);
     return other(call);
   };
 }
@@ -101,6 +103,7 @@ const READS = [
   'GET /api/v1/spaces/alpha/dev',
   'GET /api/v1/spaces/alpha/workloads',
   'GET /api/v1/spaces/alpha/apps',
+  'GET /api/v1/spaces/alpha/endpoints',
 ];
 
 const changes = (calls: FetchCall[]) => requests(calls).filter((r) => !r.startsWith('GET '));
@@ -533,6 +536,37 @@ describe('Space dev mode', () => {
     expect(text(root, 'workload-deployment/worker-dev')).toBe('For worker');
     expect(text(root, 'workload-statefulset/db')).toBe('statefulset/db postgres postgres:16 · ports 5432 —');
     expect(byTestId(root, 'workload-statefulset/db').dataset.devTarget).toBe('');
+  });
+
+  it('lists the endpoints with their access level and address', async () => {
+    const endpoints: EndpointView[] = [
+      {
+        space: 'alpha',
+        service: 'web',
+        port: 8080,
+        access: 'private',
+        url: 'https://web-alpha.apps.example.com',
+        set_by: 'alice',
+        updated_at: '2026-12-08T10:00:00Z',
+      },
+      {
+        space: 'alpha',
+        service: 'docs',
+        port: null,
+        access: 'public',
+        url: 'https://docs-alpha.apps.example.com',
+        set_by: 'alice',
+        updated_at: '2026-12-08T10:00:00Z',
+      },
+    ];
+    const { root } = await open(ALICE, api(() => ALPHA, undefined, { endpoints: () => endpoints }));
+    await waitFor(() => byTestId(root, 'endpoint-web'));
+
+    expect(text(root, 'space-endpoints-count')).toBe('2 endpoints');
+    expect(text(root, 'endpoint-web')).toBe('web 8080 private https://web-alpha.apps.example.com · set by alice');
+    expect(byTestId(root, 'endpoint-web-access').title).toBe("The space's members");
+    expect(byTestId(root, 'endpoint-docs-url').getAttribute('href')).toBe('https://docs-alpha.apps.example.com');
+    expect(text(root, 'endpoint-docs')).toContain('first public');
   });
 
   it('says how to start when nothing is in dev mode and there are no workloads', async () => {

@@ -5,6 +5,7 @@ import {
   isNotFound,
   listApps,
   listDev,
+  listEndpoints,
   listSpaceObjects,
   listWorkloads,
   shareSpace,
@@ -16,6 +17,7 @@ import {
   wakeSpace,
   type AppView,
   type DevView,
+  type EndpointView,
   type SpaceMember,
   type SpaceObject,
   type SpaceView,
@@ -31,6 +33,7 @@ import { navigate } from '../router';
 import { ROUTE_PATHS } from '../routes';
 import { withoutDevMark, withoutDevTarget } from './dev';
 import { DevTargets, Workloads, devBusyKey } from './SpaceDev';
+import { Endpoints } from './SpaceEndpoints';
 import { Applications } from '../apps/SpaceApps';
 import { GoneBanner, PARENTS, RecordHeader, RecordPending } from '../ui/RecordPage';
 import { DeleteSpaceConfirm, PhaseBadge } from './SpaceParts';
@@ -67,6 +70,8 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
   const [devsError, setDevsError] = useState<string | null>(null);
   const [workloads, setWorkloads] = useState<WorkloadView[] | null>(null);
   const [workloadsError, setWorkloadsError] = useState<string | null>(null);
+  const [endpoints, setEndpoints] = useState<EndpointView[] | null>(null);
+  const [endpointsError, setEndpointsError] = useState<string | null>(null);
   const [apps, setApps] = useState<AppView[] | null>(null);
   const [appsError, setAppsError] = useState<string | null>(null);
   const [checkedAt, setCheckedAt] = useState<Date | null>(null);
@@ -89,13 +94,15 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
     async (signal?: AbortSignal): Promise<boolean> => {
       const mine = latest.begin();
       const stale = () => !latest.current(mine, signal);
-      const [spaceResult, objectsResult, devsResult, workloadsResult, appsResult] = await Promise.allSettled([
-        fetchSpace(name, { signal }),
-        listSpaceObjects(name, { signal }),
-        listDev(name, { signal }),
-        listWorkloads(name, { signal }),
-        listApps(name, { signal }),
-      ]);
+      const [spaceResult, objectsResult, devsResult, workloadsResult, appsResult, endpointsResult] =
+        await Promise.allSettled([
+          fetchSpace(name, { signal }),
+          listSpaceObjects(name, { signal }),
+          listDev(name, { signal }),
+          listWorkloads(name, { signal }),
+          listApps(name, { signal }),
+          listEndpoints(name, { signal }),
+        ]);
       if (stale()) return true;
       if (spaceResult.status === 'fulfilled') {
         setSpace(spaceResult.value);
@@ -126,6 +133,12 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
         setWorkloadsError(null);
       } else {
         setWorkloadsError(describeError(workloadsResult.reason));
+      }
+      if (endpointsResult.status === 'fulfilled') {
+        setEndpoints(endpointsResult.value);
+        setEndpointsError(null);
+      } else {
+        setEndpointsError(describeError(endpointsResult.reason));
       }
       if (appsResult.status === 'fulfilled') {
         setApps(appsResult.value);
@@ -471,6 +484,7 @@ export function Space({ me, name }: { me: Whoami; name: string }) {
             onUninstall={uninstall}
           />
           <Workloads workloads={workloads} error={workloadsError} />
+          <Endpoints endpoints={endpoints} error={endpointsError} />
           <Conditions space={space} now={now} />
           <Quota space={space} />
           <Members

@@ -6,6 +6,7 @@ mod apps;
 mod auth;
 mod catalog;
 mod contexts;
+mod endpoints;
 mod forwards;
 mod kube;
 mod quickstart;
