@@ -485,3 +485,79 @@ async fn csrf(http: &reqwest::Client, base: &str, session: &str) -> String {
         .expect("json");
     me["csrf_token"].as_str().expect("a CSRF token").to_owned()
 }
+
+/// The chart with `endpoints.domain`: berthd's configuration has the
+/// domain (and lets berthd's namespace into isolated spaces), berthd may
+/// read Services, and a wildcard Ingress brings every endpoint's host to
+/// berthd.
+#[test]
+fn the_chart_serves_endpoints_under_their_domain() {
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/helm/berth");
+    let out = std::process::Command::new(berth_testkit::helm())
+        .args(["template", "berth", "--namespace", "platform"])
+        .arg(&chart)
+        .args([
+            "--set",
+            "endpoints.domain=apps.example.com",
+            "--set",
+            "endpoints.ingress.tlsSecretName=wildcard-tls",
+            "--set",
+            "ingress.className=nginx",
+        ])
+        .output()
+        .expect("helm template");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objects: Vec<Value> =
+        serde_yaml_ng::Deserializer::from_str(std::str::from_utf8(&out.stdout).expect("utf-8"))
+            .map(|document| serde::Deserialize::deserialize(document).expect("YAML"))
+            .collect();
+    let of = |kind: &'static str| objects.iter().filter(move |o| o["kind"] == kind);
+
+    let toml = of("ConfigMap")
+        .find_map(|o| o["data"]["berthd.toml"].as_str())
+        .expect("berthd.toml");
+    assert!(
+        toml.contains("[endpoints]\ndomain = \"apps.example.com\""),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("ingress_namespaces = [\"ingress-nginx\", \"platform\"]"),
+        "{toml}"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("berthd.toml");
+    std::fs::write(&file, toml).expect("write");
+    let checked = std::process::Command::new(crate::daemon::BERTHD)
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .expect("berthd config check");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let rules = of("ClusterRole")
+        .flat_map(|o| o["rules"].as_array().cloned().unwrap_or_default())
+        .find(|r| r["resources"] == json!(["services"]))
+        .expect("a rule for Services");
+    assert_eq!(rules["verbs"], json!(["get"]));
+
+    let ingress = of("Ingress")
+        .find(|o| o["metadata"]["name"] == "berth-endpoints")
+        .expect("the endpoints' Ingress");
+    assert_eq!(ingress["spec"]["rules"][0]["host"], "*.apps.example.com");
+    assert_eq!(
+        ingress["spec"]["tls"],
+        json!([{"secretName": "wildcard-tls", "hosts": ["*.apps.example.com"]}])
+    );
+    assert_eq!(
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"],
+        "off"
+    );
+}
