@@ -395,6 +395,7 @@ fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
             "sync",
             "wan",
             "kube_proxy",
+            "endpoint",
             "ssh",
         ]
         .map(str::to_owned)

@@ -71,10 +71,15 @@ pub async fn run(berthd: &Path, seconds: u64) -> anyhow::Result<ApiBench> {
     })
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
+/// The load clients' settings: a keep-alive connection for each.
+pub(crate) fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .pool_max_idle_per_host(CONNECTIONS * 2)
         .timeout(Duration::from_secs(10))
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    client_builder()
         .build()
         .context("cannot build the HTTP client")
 }
@@ -91,7 +96,16 @@ pub(crate) async fn closed_loop(
     bearer: Option<&str>,
     duration: Duration,
 ) -> anyhow::Result<ClosedLoop> {
-    let client = client()?;
+    closed_loop_on(client()?, url, bearer, duration).await
+}
+
+/// [`closed_loop`] on `client`, built with [`client_builder`].
+pub(crate) async fn closed_loop_on(
+    client: reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+    duration: Duration,
+) -> anyhow::Result<ClosedLoop> {
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::with_capacity(CONNECTIONS);

@@ -5,6 +5,7 @@
 
 mod api;
 mod audit;
+mod endpoint;
 mod kube_proxy;
 mod kube_sim;
 mod relay;
@@ -109,6 +110,11 @@ fn main() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new()?;
         let result = runtime.block_on(ssh::run(&args.berthd, &berth))?;
         write(&args, "ssh", &result)?;
+    }
+    if selected("endpoint") {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(endpoint::run(&args.berthd, args.seconds))?;
+        write(&args, "endpoint", &result)?;
     }
     if selected("kube_proxy") {
         let runtime = tokio::runtime::Runtime::new()?;
