@@ -54,7 +54,7 @@ pub(crate) async fn route(State(app): State<App>, request: Request, next: Next) 
 }
 
 /// The request's host, lowercased and without a port.
-fn host_of(request: &Request) -> Option<String> {
+pub(crate) fn host_of(request: &Request) -> Option<String> {
     let host = request
         .headers()
         .get(header::HOST)

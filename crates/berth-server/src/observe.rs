@@ -38,7 +38,11 @@ pub(crate) async fn observe(State(app): State<App>, mut req: Request, next: Next
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| {
-            if req.uri().path().starts_with("/api/") {
+            let endpoint = crate::endpoint_proxy::host_of(&req)
+                .is_some_and(|host| app.endpoints().label_of(&host).is_some());
+            if endpoint {
+                "{endpoint}".to_owned()
+            } else if req.uri().path().starts_with("/api/") {
                 "/api/{unmatched}".to_owned()
             } else {
                 "/{console}".to_owned()

@@ -94,6 +94,8 @@ pub struct Endpoints {
     /// on the same listener.
     scheme: String,
     port: String,
+    /// berthd's own host: never an endpoint's, even under the domain.
+    public_host: String,
     addresses: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -110,15 +112,16 @@ impl Endpoints {
             .map_err(|e| Error::invalid("endpoints", e))?;
         let (scheme, rest) = public_url.split_once("://").unwrap_or(("http", public_url));
         let authority = rest.split('/').next().unwrap_or_default();
-        let port = match authority.rsplit_once(':') {
-            Some((_, port)) if !port.contains(']') => format!(":{port}"),
-            _ => String::new(),
+        let (public_host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (host, format!(":{port}")),
+            _ => (authority, String::new()),
         };
         Ok(Endpoints {
             spaces,
             domain: config.domain.as_ref().map(|d| d.to_ascii_lowercase()),
             scheme: scheme.to_owned(),
             port,
+            public_host: public_host.to_ascii_lowercase(),
             addresses: Mutex::default(),
         })
     }
@@ -329,9 +332,7 @@ impl Endpoints {
     /// The first label of `host` when it is directly under the endpoints'
     /// domain.
     pub fn label_of<'h>(&self, host: &'h str) -> Option<&'h str> {
-        let domain = self.domain.as_deref()?;
-        let (label, rest) = host.split_once('.')?;
-        rest.eq_ignore_ascii_case(domain).then_some(label)
+        label_under(host, self.domain.as_deref()?, &self.public_host)
     }
 
     /// Whether `actor` (none when not signed in) may reach `route`. A
@@ -361,15 +362,21 @@ impl Endpoints {
     pub async fn backend(&self, route: &Route) -> Result<Backend, Error> {
         let spaces = &self.spaces;
         let record = spaces.load(&route.space)?;
-        let awake = spaces
-            .status(&route.space)?
-            .is_none_or(|status| workloads::wholly_awake(&record, &status));
         let what = format!("a request to endpoint {}", route.host);
-        if record.wakefulness.asleep || !awake {
+        if record.wakefulness.asleep {
             spaces.activity(&route.space, &what, true).await?;
             return Ok(Backend::Waking);
         }
         spaces.activity(&route.space, &what, false).await?;
+        // Still on its way back. A wake that stopped short (a kind it may
+        // not touch) is as awake as it gets: the Service may answer.
+        let waking = spaces.status(&route.space)?.is_some_and(|status| {
+            !workloads::wholly_awake(&record, &status)
+                && !workloads::stopped_short(&record, &status)
+        });
+        if waking {
+            return Ok(Backend::Waking);
+        }
         if let Some((address, read)) = self.addresses.lock().get(&route.host)
             && read.elapsed() < ADDRESS_TTL
         {
@@ -414,11 +421,50 @@ impl Endpoints {
     }
 }
 
+/// The first label of `host` when it is directly under `domain` and is not
+/// berthd's own host (`public_host`), which may be under it too.
+fn label_under<'h>(host: &'h str, domain: &str, public_host: &str) -> Option<&'h str> {
+    if host.eq_ignore_ascii_case(public_host) {
+        return None;
+    }
+    let (label, rest) = host.split_once('.')?;
+    rest.eq_ignore_ascii_case(domain).then_some(label)
+}
+
 fn resource(space: &str, service: &str) -> EventResource {
     EventResource {
         kind: "endpoint".to_owned(),
         id: None,
         name: Some(service.to_owned()),
         space: Some(space.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_under;
+
+    #[test]
+    fn an_endpoint_host_is_one_label_under_the_domain_and_never_berthds_own() {
+        let public = "berth.example.com";
+        assert_eq!(
+            label_under("web-alice.example.com", "example.com", public),
+            Some("web-alice")
+        );
+        assert_eq!(
+            label_under("WEB-alice.Example.com", "example.com", public),
+            Some("WEB-alice")
+        );
+        assert_eq!(
+            label_under("berth.example.com", "example.com", public),
+            None
+        );
+        assert_eq!(label_under("a.b.example.com", "example.com", public), None);
+        assert_eq!(label_under("example.com", "example.com", public), None);
+        assert_eq!(label_under("127.0.0.1", "localhost", "127.0.0.1"), None);
+        assert_eq!(
+            label_under("web-alice.localhost", "localhost", "127.0.0.1"),
+            Some("web-alice")
+        );
     }
 }
