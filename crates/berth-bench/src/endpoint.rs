@@ -6,6 +6,12 @@
 //! Then the space is put to sleep, and `wake_to_first_answer_ms` is the
 //! time from the first request to the sleeping space until the page comes
 //! back (polling every 50 ms, as the waiting page's client would).
+//!
+//! The page costs its Service next to nothing, so the first ratio is the
+//! proxy's whole cost: a second HTTP exchange on the same two cores as the
+//! clients and the Service. The same pair is then run against a page that
+//! waits 1 ms first, as an app's database call does
+//! (`endpoint_ratio_1ms_service`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,7 +23,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::api::{ClosedLoop, client_builder, closed_loop_on};
-use crate::spaces::admin_token;
+use crate::spaces::{admin_token, namespace_made};
 
 const TARGET_RATIO: f64 = 0.7;
 const PAGE: usize = 1024;
@@ -33,6 +39,12 @@ pub struct EndpointBench {
     /// p99 through berthd minus p99 straight, in milliseconds.
     pub added_p99_ms: f64,
     pub target_ratio: f64,
+    /// The same pair of runs for a page whose Service waits 1 ms first (a
+    /// database round trip): where the proxy's cost stands next to an
+    /// app's own.
+    pub direct_1ms_service: ClosedLoop,
+    pub through_berthd_1ms_service: ClosedLoop,
+    pub endpoint_ratio_1ms_service: f64,
     /// From the first request to a sleeping space until its page.
     pub wake_to_first_answer_ms: f64,
 }
@@ -40,7 +52,16 @@ pub struct EndpointBench {
 /// The Service: one page on a keep-alive HTTP/1.1 server.
 async fn service() -> anyhow::Result<SocketAddr> {
     let page = "x".repeat(PAGE);
-    let app = axum::Router::new().route("/", axum::routing::get(move || async move { page }));
+    let waited = page.clone();
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(move || async move { page }))
+        .route(
+            "/db",
+            axum::routing::get(move || async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                waited
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -65,14 +86,8 @@ pub async fn run(berthd: &Path, seconds: u64) -> anyhow::Result<EndpointBench> {
 
     // The admin's personal space (made by the reconciler at sign-in), a
     // workload to put to sleep, and its Service at the page's address.
+    namespace_made(&http, &sim.url(), "admin").await?;
     let namespace = format!("{}/api/v1/namespaces/admin", sim.url());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http.get(&namespace).send().await?.status().is_success() {
-        if Instant::now() > deadline {
-            bail!("the admin's space was not made within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let objects = [
         (
             format!("{}/apis/apps/v1/namespaces/admin/deployments", sim.url()),
@@ -131,6 +146,22 @@ pub async fn run(berthd: &Path, seconds: u64) -> anyhow::Result<EndpointBench> {
         );
     }
 
+    let direct_1ms_service = closed_loop_on(
+        client_builder().build()?,
+        &format!("{direct_url}db"),
+        None,
+        phase,
+    )
+    .await?;
+    let through_berthd_1ms_service =
+        closed_loop_on(through()?, &format!("{endpoint_url}db"), None, phase).await?;
+    if through_berthd_1ms_service.errors > 0 || direct_1ms_service.errors > 0 {
+        bail!(
+            "requests to the 1 ms page failed: {} through berthd, {} straight",
+            through_berthd_1ms_service.errors,
+            direct_1ms_service.errors
+        );
+    }
     let wake_to_first_answer_ms =
         wake(&http, &daemon.url, &admin, &through()?, &endpoint_url).await?;
     Ok(EndpointBench {
@@ -141,6 +172,10 @@ pub async fn run(berthd: &Path, seconds: u64) -> anyhow::Result<EndpointBench> {
         direct,
         through_berthd,
         target_ratio: TARGET_RATIO,
+        endpoint_ratio_1ms_service: through_berthd_1ms_service.requests_per_second
+            / direct_1ms_service.requests_per_second,
+        direct_1ms_service,
+        through_berthd_1ms_service,
         wake_to_first_answer_ms,
     })
 }

@@ -6,7 +6,7 @@
 //! berthd over straight) of at least 0.8.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use berth_kube_sim::{SimOptions, Simulator};
@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::api::{ClosedLoop, closed_loop};
-use crate::spaces::admin_token;
+use crate::spaces::{admin_token, namespace_made};
 
 /// ConfigMaps in the listed space: a list answer of about 30 kB.
 const OBJECTS: usize = 100;
@@ -55,19 +55,7 @@ pub async fn run(berthd: &Path, seconds: u64) -> anyhow::Result<KubeProxyBench> 
 
     // The admin's personal space, made by the reconciler at sign-in.
     let direct_url = format!("{}/api/v1/namespaces/admin/configmaps", sim.url());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{}/api/v1/namespaces/admin", sim.url()))
-        .send()
-        .await?
-        .status()
-        .is_success()
-    {
-        if Instant::now() > deadline {
-            bail!("the admin's space was not made within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    namespace_made(&http, &sim.url(), "admin").await?;
     for i in 0..OBJECTS {
         let made = http
             .post(&direct_url)

@@ -68,6 +68,24 @@ fn minus(a: RequestCounts, b: RequestCounts) -> RequestCounts {
     }
 }
 
+/// Waits until the simulator at `sim_url` has namespace `name` (a space the
+/// reconciler makes, such as the admin's personal one at sign-in).
+pub(crate) async fn namespace_made(
+    http: &reqwest::Client,
+    sim_url: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let url = format!("{sim_url}/api/v1/namespaces/{name}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !http.get(&url).send().await?.status().is_success() {
+        if std::time::Instant::now() > deadline {
+            bail!("space {name} was not made within 30 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 pub(crate) async fn admin_token(
     http: &reqwest::Client,
     daemon: &DaemonProcess,

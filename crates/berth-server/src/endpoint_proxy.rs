@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use berth_auth::Actor;
+use berth_core::endpoint::EndpointAccess;
 use berth_core::{Error, ErrorCode};
 use berth_spaces::{Backend, Route};
 use hyper_util::client::legacy::Client;
@@ -81,7 +82,12 @@ async fn serve(app: &App, host: String, request: Request) -> Response {
         return signed_in(app, &route, &request);
     }
     let (mut parts, body) = request.into_parts();
-    let actor = caller(app, &mut parts, &route.host).await;
+    let credentials = take_credentials(&mut parts.headers);
+    // Anyone may reach a public endpoint: who calls is not looked up.
+    let actor = match route.access {
+        EndpointAccess::Public => None,
+        _ => caller(app, &parts, credentials, &route.host).await,
+    };
     if let Err(err) = app.endpoints().admit(&route, actor.as_ref()).await {
         app.metrics()
             .endpoint_request(&route.space, &route.service, "4xx");
@@ -129,25 +135,47 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|accept| accept.contains("text/html"))
 }
 
-/// Who is calling: a Berth token in `Authorization` (taken out of the
-/// request, so the Service never sees it), or the endpoint host's cookie
-/// (likewise taken out of `Cookie`). None when neither is good.
-async fn caller(app: &App, parts: &mut axum::http::request::Parts, host: &str) -> Option<Actor> {
-    let origin = origin_of(parts);
-    let token = bearer(&parts.headers)
+/// Berth's own credentials in a request to an endpoint: a Berth token in
+/// `Authorization` and the endpoint host's cookie. Both are taken out of
+/// the request, whatever the access level, so the Service never sees them.
+struct Credentials {
+    token: Option<String>,
+    pass: Option<String>,
+}
+
+fn take_credentials(headers: &mut HeaderMap) -> Credentials {
+    let token = bearer(headers)
         .filter(|t| {
             berth_auth::secrets::PREFIXES
                 .iter()
                 .any(|p| t.starts_with(p))
         })
         .map(str::to_owned);
-    if let Some(token) = token {
-        parts.headers.remove(header::AUTHORIZATION);
+    if token.is_some() {
+        headers.remove(header::AUTHORIZATION);
+    }
+    let pass = cookie(headers, ENDPOINT_COOKIE);
+    if pass.is_some() {
+        strip_cookie(headers, ENDPOINT_COOKIE);
+    }
+    Credentials { token, pass }
+}
+
+/// Who is calling, by the token, else the cookie; none when neither is
+/// good.
+async fn caller(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    credentials: Credentials,
+    host: &str,
+) -> Option<Actor> {
+    let origin = origin_of(parts);
+    if let Some(token) = credentials.token {
         return app.auth().authenticate_token(&token, &origin).await.ok();
     }
-    let pass = cookie(&parts.headers, ENDPOINT_COOKIE)?;
-    strip_cookie(&mut parts.headers, ENDPOINT_COOKIE);
-    app.auth().authenticate_endpoint(&pass, host, &origin).ok()
+    app.auth()
+        .authenticate_endpoint(&credentials.pass?, host, &origin)
+        .ok()
 }
 
 /// Removes cookie `name` from the `Cookie` headers, keeping the rest.
@@ -230,7 +258,10 @@ async fn forward(
         Ok(uri) => uri,
         Err(_) => return bad_gateway(&format!("{address} is not an address"), html),
     };
-    let source = origin_of(&parts).source;
+    let source = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     berth_spaces::kube_proxy::strip_hop_by_hop(&mut parts.headers);
     let headers = &mut parts.headers;
     if !headers.contains_key(header::HOST)

@@ -29,8 +29,11 @@ pub(crate) const ENDPOINTS: Table<EndpointRecord> = Table::new("spaces.endpoints
 /// How long after a wake a Service that does not answer yet is still
 /// starting (a waiting page) rather than broken (an error page).
 const WAKE_GRACE: Duration = Duration::from_secs(180);
-/// How long the proxy trusts a Service's address before reading it again.
-const ADDRESS_TTL: Duration = Duration::from_secs(5);
+/// How long an endpoint's route, and where its awake Service answers, are
+/// trusted before they are read again: a request then costs no store read
+/// and no API call. What an owner changes here takes effect at once (the
+/// entries go); a sleep, or a Service changed in the cluster, within this.
+const HOT_TTL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct EndpointRecord {
@@ -96,7 +99,17 @@ pub struct Endpoints {
     port: String,
     /// berthd's own host: never an endpoint's, even under the domain.
     public_host: String,
-    addresses: Mutex<HashMap<String, (String, Instant)>>,
+    /// By host: the route, and the address once its space was seen awake.
+    hot: Mutex<HashMap<String, Hot>>,
+}
+
+struct Hot {
+    route: Route,
+    address: Option<String>,
+    read: Instant,
+    /// [`Spaces::edits`] when the space was seen awake: a sleep since
+    /// makes the address stale at once.
+    edits: u64,
 }
 
 impl Endpoints {
@@ -122,7 +135,7 @@ impl Endpoints {
             scheme: scheme.to_owned(),
             port,
             public_host: public_host.to_ascii_lowercase(),
-            addresses: Mutex::default(),
+            hot: Mutex::default(),
         })
     }
 
@@ -264,7 +277,7 @@ impl Endpoints {
                 Ok((record.clone(), event))
             })
             .await?;
-        self.addresses.lock().remove(&self.host(&label));
+        self.hot.lock().remove(&self.host(&label));
         Ok(self.view(&label, &stored))
     }
 
@@ -305,7 +318,7 @@ impl Endpoints {
                 Ok(((), event))
             })
             .await?;
-        self.addresses.lock().remove(&self.host(&label));
+        self.hot.lock().remove(&self.host(&label));
         Ok(())
     }
 
@@ -315,18 +328,40 @@ impl Endpoints {
         let Some(label) = self.label_of(host) else {
             return Ok(None);
         };
-        Ok(self
+        let host = host.to_ascii_lowercase();
+        if let Some(hot) = self.hot.lock().get(&host)
+            && hot.read.elapsed() < HOT_TTL
+        {
+            return Ok(Some(hot.route.clone()));
+        }
+        let route = self
             .spaces
             .store
-            .get(ENDPOINTS, label)
+            .get(ENDPOINTS, &label.to_ascii_lowercase())
             .map_err(Error::from)?
             .map(|record| Route {
-                host: host.to_ascii_lowercase(),
+                host: host.clone(),
                 space: record.space,
                 service: record.service,
                 port: record.port,
                 access: record.access,
-            }))
+            });
+        // Only endpoints are kept: a request for any other name costs a
+        // read, not memory.
+        if let Some(route) = &route {
+            let mut hot = self.hot.lock();
+            hot.retain(|_, h| h.read.elapsed() < HOT_TTL);
+            hot.insert(
+                host,
+                Hot {
+                    route: route.clone(),
+                    address: None,
+                    read: Instant::now(),
+                    edits: 0,
+                },
+            );
+        }
+        Ok(route)
     }
 
     /// The first label of `host` when it is directly under the endpoints'
@@ -361,6 +396,20 @@ impl Endpoints {
     /// on its space, and wakes it when it sleeps.
     pub async fn backend(&self, route: &Route) -> Result<Backend, Error> {
         let spaces = &self.spaces;
+        // Read before the record, so a sleep committed in between leaves
+        // what is kept below already stale.
+        let edits = spaces.edits();
+        if let Some(Hot {
+            address: Some(address),
+            read,
+            edits: seen,
+            ..
+        }) = self.hot.lock().get(&route.host)
+            && read.elapsed() < HOT_TTL
+            && *seen == edits
+        {
+            return Ok(Backend::Ready(address.clone()));
+        }
         let record = spaces.load(&route.space)?;
         let what = format!("a request to endpoint {}", route.host);
         if record.wakefulness.asleep {
@@ -376,11 +425,6 @@ impl Endpoints {
         });
         if waking {
             return Ok(Backend::Waking);
-        }
-        if let Some((address, read)) = self.addresses.lock().get(&route.host)
-            && read.elapsed() < ADDRESS_TTL
-        {
-            return Ok(Backend::Ready(address.clone()));
         }
         let Some(cluster) = &spaces.cluster else {
             return Ok(Backend::Unreachable(
@@ -402,9 +446,15 @@ impl Endpoints {
         };
         match berth_kube::endpoint::address(&service, &route.space, route.port) {
             Ok(address) => {
-                self.addresses
-                    .lock()
-                    .insert(route.host.clone(), (address.clone(), Instant::now()));
+                self.hot.lock().insert(
+                    route.host.clone(),
+                    Hot {
+                        route: route.clone(),
+                        address: Some(address.clone()),
+                        read: Instant::now(),
+                        edits,
+                    },
+                );
                 Ok(Backend::Ready(address))
             }
             Err(why) => Ok(Backend::Unreachable(why)),

@@ -55,6 +55,9 @@ pub struct Spaces {
     cluster: Option<Cluster>,
     /// Counts the statuses written, so a caller can wait for a pass.
     statuses: tokio::sync::watch::Sender<u64>,
+    /// Counts the records changed (a sleep, a wake, a deletion asked for),
+    /// so what is kept from a record can tell it is out of date.
+    edits: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Spaces {
@@ -84,6 +87,7 @@ impl Spaces {
             kick,
             cluster,
             statuses: tokio::sync::watch::Sender::new(0),
+            edits: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -229,8 +233,15 @@ impl Spaces {
                 Ok((record, event))
             })
             .await?;
+        self.edits
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         self.kick(name);
         Ok(record)
+    }
+
+    /// How many records were changed so far (see `edits`).
+    pub(crate) fn edits(&self) -> u64 {
+        self.edits.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(super) fn touched(&self, record: &mut SpaceRecord, what: String) {

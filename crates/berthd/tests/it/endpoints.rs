@@ -336,6 +336,17 @@ async fn an_endpoint_serves_its_space_to_whom_its_access_lets_in_and_wakes_it() 
         .await
         .expect("set");
     assert_eq!(public.status(), 200);
+    // Public, yet a Berth token still never reaches the Service.
+    let seen = http
+        .get(format!("{url}headers"))
+        .header(AUTHORIZATION, &auth)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(!seen.contains("authorization"), "{seen}");
     let tcp = tokio::net::TcpStream::connect(daemon_addr)
         .await
         .expect("connect");
