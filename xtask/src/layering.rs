@@ -161,8 +161,17 @@ const OWNED: &[(&str, &[&str])] = &[
     ("sled", &["berth-store"]),
     // The simulator serves the Kubernetes API, not Berth's, so it has its own
     // HTTP server.
-    // berth-testkit serves chart repositories to tests over loopback.
-    ("axum", &["berth-server", "berth-kube-sim", "berth-testkit"]),
+    // berth-testkit serves chart repositories to tests over loopback;
+    // berth-bench serves the page its endpoint benchmark sends requests to.
+    (
+        "axum",
+        &[
+            "berth-server",
+            "berth-kube-sim",
+            "berth-testkit",
+            "berth-bench",
+        ],
+    ),
     ("utoipa-axum", &["berth-server"]),
     ("rust-embed", &["berth-server"]),
     // berth-bench drives the simulator with the same client reconcilers use.

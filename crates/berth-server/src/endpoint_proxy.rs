@@ -111,9 +111,7 @@ async fn serve(app: &App, host: String, request: Request) -> Response {
         Ok(Backend::Unreachable(why)) => bad_gateway(&why, html),
         Err(err) => refusal(err, html),
     };
-    let class = if answer.headers().contains_key(header::RETRY_AFTER)
-        && answer.status() == StatusCode::SERVICE_UNAVAILABLE
-    {
+    let class = if answer.extensions().get::<Waiting>().is_some() {
         "waking"
     } else {
         match answer.status().as_u16() {
@@ -317,9 +315,20 @@ async fn forward(
     Response::from_parts(parts, Body::new(body))
 }
 
+/// Marks berthd's own waiting answer, for the metrics (a Service may
+/// answer 503 with `Retry-After` too).
+#[derive(Clone, Copy)]
+struct Waiting;
+
 /// The space is waking: a page that reloads itself for a browser, 503
 /// with `Retry-After` for anything else.
 fn waiting(route: &Route, html: bool) -> Response {
+    let mut response = waiting_answer(route, html);
+    response.extensions_mut().insert(Waiting);
+    response
+}
+
+fn waiting_answer(route: &Route, html: bool) -> Response {
     let retry = [(header::RETRY_AFTER, RETRY_AFTER_SECS.to_string())];
     if html {
         let body = page(
