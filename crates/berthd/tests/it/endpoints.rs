@@ -174,16 +174,7 @@ async fn an_endpoint_serves_its_space_to_whom_its_access_lets_in_and_wakes_it() 
 
     let api = reqwest::Client::new();
     let auth = format!("Bearer {token}");
-    let set: Value = api
-        .put(format!("{base}/api/v1/spaces/admin/endpoints/web"))
-        .header(AUTHORIZATION, &auth)
-        .json(&json!({"access": "private"}))
-        .send()
-        .await
-        .expect("set")
-        .json()
-        .await
-        .expect("json");
+    let set = set_access(&api, &base, &auth, "private").await;
     let daemon_addr: std::net::SocketAddr = base
         .trim_start_matches("http://")
         .parse()
@@ -295,14 +286,7 @@ async fn an_endpoint_serves_its_space_to_whom_its_access_lets_in_and_wakes_it() 
     let (bob_cookie, refused) = browse(&http, &url, &bob_session).await;
     assert_eq!(refused.status(), 404);
     // On the team level, any signed-in user is in.
-    let team = api
-        .put(format!("{base}/api/v1/spaces/admin/endpoints/web"))
-        .header(AUTHORIZATION, &auth)
-        .json(&json!({"access": "team"}))
-        .send()
-        .await
-        .expect("set");
-    assert_eq!(team.status(), 200);
+    set_access(&api, &base, &auth, "team").await;
     let in_team = http
         .get(&url)
         .header(COOKIE, &bob_cookie)
@@ -328,14 +312,7 @@ async fn an_endpoint_serves_its_space_to_whom_its_access_lets_in_and_wakes_it() 
     assert_eq!(ended.status(), 401);
 
     // Public: a WebSocket echo and a 50 MiB streamed body, for anyone.
-    let public = api
-        .put(format!("{base}/api/v1/spaces/admin/endpoints/web"))
-        .header(AUTHORIZATION, &auth)
-        .json(&json!({"access": "public"}))
-        .send()
-        .await
-        .expect("set");
-    assert_eq!(public.status(), 200);
+    set_access(&api, &base, &auth, "public").await;
     // Public, yet a Berth token still never reaches the Service.
     let seen = http
         .get(format!("{url}headers"))
@@ -481,6 +458,20 @@ async fn an_endpoint_serves_its_space_to_whom_its_access_lets_in_and_wakes_it() 
     assert_eq!(removed.status(), 204);
     let gone = http.get(&url).send().await.expect("get");
     assert_eq!(gone.status(), 404);
+}
+
+/// Sets the endpoint `web` of space admin to `access`, as its owner: the
+/// endpoint as the API answers it.
+async fn set_access(api: &reqwest::Client, base: &str, auth: &str, access: &str) -> Value {
+    let answer = api
+        .put(format!("{base}/api/v1/spaces/admin/endpoints/web"))
+        .header(AUTHORIZATION, auth)
+        .json(&json!({"access": access}))
+        .send()
+        .await
+        .expect("set");
+    assert_eq!(answer.status(), 200);
+    answer.json().await.expect("json")
 }
 
 /// The CSRF token of a console session, as the console reads it.
