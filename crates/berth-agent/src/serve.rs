@@ -1,8 +1,9 @@
 //! The agent: the dev container's side of a session. It dials the relay
 //! with the session's agent token, serves exec, port-forward, reverse
 //! forward, SSH and sync streams, starts the dev command once the first
-//! sync is done, and reconnects and resumes when the connection drops. In a pod its root is
-//! `/`; run locally (tests, the daemon's embedded mode) it is a folder.
+//! sync is done, and reconnects and resumes when the connection drops. In
+//! a pod its root is `/`; run locally (tests, the daemon's embedded mode)
+//! it is a folder.
 
 use std::path::{Path, PathBuf};
 

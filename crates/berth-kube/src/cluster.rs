@@ -461,6 +461,20 @@ impl Cluster {
         )
     }
 
+    /// The object `name` of `api` (objects of `kind`), whole; none when
+    /// there is no such object.
+    pub(crate) async fn get_whole(
+        &self,
+        api: &Api<DynamicObject>,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<Value>, ApplyError> {
+        api.get_opt(name)
+            .await
+            .map(|found| found.map(|o| serde_json::to_value(o).unwrap_or_default()))
+            .map_err(kube_error(kind, name))
+    }
+
     async fn list(
         &self,
         api: &Api<DynamicObject>,
@@ -484,10 +498,7 @@ impl Cluster {
     ) -> Result<Option<Value>, ApplyError> {
         let (kind, plural) = dev_kind(kind)?;
         let api = self.workloads(namespace, kind, "apps/v1", plural);
-        match api.get_opt(name).await {
-            Ok(found) => Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default())),
-            Err(source) => Err(kube_error(kind, name)(source)),
-        }
+        self.get_whole(&api, kind, name).await
     }
 
     /// The Deployments and StatefulSets of a namespace, whole.

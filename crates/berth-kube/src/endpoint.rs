@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use crate::apply::ApplyError;
-use crate::cluster::{Cluster, api_resource, kube_error};
+use crate::cluster::Cluster;
 
 /// The `host:port` that reaches `port` (the Service's first port when
 /// none is given) of the Service `service` in `namespace`: its cluster IP,
@@ -58,15 +58,8 @@ impl Cluster {
     /// The Service `name` in `namespace`, whole; none when there is no
     /// such Service.
     pub async fn service(&self, namespace: &str, name: &str) -> Result<Option<Value>, ApplyError> {
-        let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-            self.client().clone(),
-            namespace,
-            &api_resource("v1", "Service", "services"),
-        );
-        match api.get_opt(name).await {
-            Ok(found) => Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default())),
-            Err(source) => Err(kube_error("Service", name)(source)),
-        }
+        let api = self.workloads(namespace, "Service", "v1", "services");
+        self.get_whole(&api, "Service", name).await
     }
 }
 

@@ -250,11 +250,8 @@ impl Cluster {
 
     /// A Job, whole; none when it is gone.
     pub async fn job(&self, namespace: &str, name: &str) -> Result<Option<Value>, ApplyError> {
-        self.workloads(namespace, "Job", "batch/v1", "jobs")
-            .get_opt(name)
-            .await
-            .map(|found| found.map(|o| serde_json::to_value(o).unwrap_or_default()))
-            .map_err(kube_error("Job", name))
+        let api = self.workloads(namespace, "Job", "batch/v1", "jobs");
+        self.get_whole(&api, "Job", name).await
     }
 
     /// The log of a container of a Job's Pod (the newest, if it was

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, Version, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use berth_auth::Actor;
 use berth_core::endpoint::EndpointAccess;
 use berth_core::{Error, ErrorCode};
@@ -203,7 +203,7 @@ fn to_sign_in(app: &App, route: &Route, uri: &Uri) -> Response {
         .append_pair("host", &route.host)
         .append_pair("path", path)
         .finish();
-    redirect(&format!("{}/auth/endpoint?{query}", app.public_url()), None)
+    Redirect::to(&format!("{}/auth/endpoint?{query}", app.public_url())).into_response()
 }
 
 /// A browser back from the console with a ticket: trades it for this
@@ -225,21 +225,11 @@ fn signed_in(app: &App, route: &Route, request: &Request) -> Response {
         Ok(pass) => {
             let max_age = app.auth().config().session_max_lifetime.as_secs();
             let cookie = set_cookie(app, ENDPOINT_COOKIE, &pass, "/", max_age);
-            redirect(&crate::routes::auth::safe_return(path), Some(cookie))
+            let back = Redirect::to(&crate::routes::auth::safe_return(path));
+            ([(header::SET_COOKIE, cookie)], back).into_response()
         }
         Err(err) => refusal(err, true),
     }
-}
-
-fn redirect(location: &str, cookie: Option<String>) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(location) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    response
 }
 
 async fn forward(

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use berth_core::Error;
 use berth_core::endpoint::{EndpointSpec, EndpointView};
 use berth_core::name::ServiceName;
@@ -96,11 +96,10 @@ async fn endpoint_sign_in(
     headers: axum::http::HeaderMap,
     ApiQuery(query): ApiQuery<EndpointSignInQuery>,
 ) -> Result<Response, ApiError> {
-    let host = query.host.to_ascii_lowercase();
     let route = app
         .endpoints()
-        .route(&host)?
-        .ok_or_else(|| Error::not_found("endpoint", &host))?;
+        .route(&query.host)?
+        .ok_or_else(|| Error::not_found("endpoint", &query.host))?;
     let path = safe_return(query.path);
     let session = cookie(&headers, SESSION_COOKIE)
         .and_then(|secret| app.auth().authenticate_session(&secret, &origin).ok());
@@ -112,7 +111,7 @@ async fn endpoint_sign_in(
         let next = form_urlencoded::Serializer::new(String::new())
             .append_pair("next", &format!("/auth/endpoint?{back}"))
             .finish();
-        return Ok(see_other(&format!("/login?{next}")));
+        return Ok(Redirect::to(&format!("/login?{next}")).into_response());
     };
     let ticket = app.auth().endpoint_ticket(&actor, &route.host)?;
     let query = form_urlencoded::Serializer::new(String::new())
@@ -120,13 +119,5 @@ async fn endpoint_sign_in(
         .append_pair("path", &path)
         .finish();
     let url = app.endpoints().url(&route.host);
-    Ok(see_other(&format!("{url}{SIGN_IN_PATH}?{query}")))
-}
-
-fn see_other(location: &str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [(axum::http::header::LOCATION, location.to_owned())],
-    )
-        .into_response()
+    Ok(Redirect::to(&format!("{url}{SIGN_IN_PATH}?{query}")).into_response())
 }

@@ -3,7 +3,8 @@
 //! the proxy asks before it sends a request on: which endpoint a host
 //! names, whether the caller may reach it, and where its Service answers
 //! (waking the space first when it sleeps). The records live in the store,
-//! keyed by the host's first label, so a request costs one read.
+//! keyed by the host's first label; what a request needs is kept for a
+//! second, so most requests read nothing.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 
+use super::kube::unreachable_api;
 use super::{Spaces, abort};
 use crate::records::SPACES;
 use crate::workloads;
@@ -139,11 +141,6 @@ impl Endpoints {
         })
     }
 
-    /// The domain endpoints are served under; none when they are off.
-    pub fn domain(&self) -> Option<&str> {
-        self.domain.as_deref()
-    }
-
     /// The URL of the endpoint whose host is `host`.
     pub fn url(&self, host: &str) -> String {
         format!("{}://{host}{}", self.scheme, self.port)
@@ -193,12 +190,13 @@ impl Endpoints {
         Ok(views)
     }
 
-    fn require_domain(&self) -> Result<&str, Error> {
-        self.domain.as_deref().ok_or_else(|| {
-            Error::conflict(
+    fn require_domain(&self) -> Result<(), Error> {
+        match self.domain {
+            Some(_) => Ok(()),
+            None => Err(Error::conflict(
                 "endpoints are off on this Berth: an admin sets endpoints.domain to serve them",
-            )
-        })
+            )),
+        }
     }
 
     /// Serves Service `service` of space `space` as an endpoint, or changes
@@ -216,7 +214,7 @@ impl Endpoints {
                 role,
             })
             .await?;
-        let checked = self.require_domain().and_then(|_| {
+        let checked = self.require_domain().and_then(|()| {
             spec.validate()?;
             ServiceName::parse(service)?;
             host_label(service, space)
@@ -289,12 +287,19 @@ impl Endpoints {
                 role,
             })
             .await?;
-        let label = match self
-            .of_space(space)?
-            .into_iter()
-            .find(|(_, r)| r.service == service)
-        {
-            Some((label, _)) => label,
+        // The label is the endpoint's key: one read, no scan.
+        let found = match host_label(service, space) {
+            Ok(label) => self
+                .spaces
+                .store
+                .get(ENDPOINTS, &label)
+                .map_err(Error::from)?
+                .filter(|r| r.space == space && r.service == service)
+                .map(|_| label),
+            Err(_) => None,
+        };
+        let label = match found {
+            Some(label) => label,
             None => {
                 let err = Error::not_found("endpoint", service);
                 return Err(self
@@ -325,10 +330,10 @@ impl Endpoints {
     /// The endpoint `host` (without a port) names; none when it is not
     /// under the endpoints' domain, or no endpoint has it.
     pub fn route(&self, host: &str) -> Result<Option<Route>, Error> {
-        let Some(label) = self.label_of(host) else {
+        let host = host.to_ascii_lowercase();
+        let Some(label) = self.label_of(&host) else {
             return Ok(None);
         };
-        let host = host.to_ascii_lowercase();
         if let Some(hot) = self.hot.lock().get(&host)
             && hot.read.elapsed() < HOT_TTL
         {
@@ -337,7 +342,7 @@ impl Endpoints {
         let route = self
             .spaces
             .store
-            .get(ENDPOINTS, &label.to_ascii_lowercase())
+            .get(ENDPOINTS, label)
             .map_err(Error::from)?
             .map(|record| Route {
                 host: host.clone(),
@@ -434,10 +439,7 @@ impl Endpoints {
         let service = cluster
             .service(&route.space, &route.service)
             .await
-            .map_err(|err| Error {
-                internal: Some(berth_core::error::chain(&err)),
-                ..Error::unavailable("the Kubernetes API did not answer")
-            })?;
+            .map_err(unreachable_api)?;
         let Some(service) = service else {
             return Ok(Backend::Unreachable(format!(
                 "space {} has no service {}",

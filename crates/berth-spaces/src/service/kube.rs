@@ -188,7 +188,9 @@ impl Spaces {
     }
 }
 
-fn unreachable_api(err: proxy::Unanswered) -> Error {
+/// A Kubernetes API that did not answer (or refused berthd), for the
+/// caller; what happened goes to the log.
+pub(super) fn unreachable_api(err: impl std::error::Error + 'static) -> Error {
     Error {
         internal: Some(berth_core::error::chain(&err)),
         ..Error::unavailable("the Kubernetes API did not answer")

@@ -226,15 +226,13 @@ async fn an_endpoint_serves_its_space_to_whom_its_access_lets_in_and_wakes_it() 
     );
 
     // A Berth token: through, and the Service never sees it.
-    let through = http
-        .get(format!("{url}headers"))
-        .header(AUTHORIZATION, &auth)
-        .header(COOKIE, "theme=dark")
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(through.status(), 200);
-    let seen = through.text().await.expect("text");
+    let (status, seen) = seen_by_service(
+        &http,
+        &url,
+        &[(AUTHORIZATION, &auth), (COOKIE, "theme=dark")],
+    )
+    .await;
+    assert_eq!(status, 200);
     assert!(!seen.contains("authorization"), "{seen}");
     assert!(seen.contains("cookie=theme=dark"), "{seen}");
     assert!(seen.contains("host=web-admin.localhost"), "{seen}");
@@ -248,15 +246,7 @@ async fn an_endpoint_serves_its_space_to_whom_its_access_lets_in_and_wakes_it() 
     assert_eq!(page.text().await.expect("text"), "hello from web");
     // The endpoint's cookie reaches the Service as nothing, and is no
     // console session.
-    let seen = http
-        .get(format!("{url}headers"))
-        .header(COOKIE, &admin_cookie)
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let (_, seen) = seen_by_service(&http, &url, &[(COOKIE, &admin_cookie)]).await;
     assert!(
         !seen.contains("berth_endpoint") && !seen.contains("cookie="),
         "{seen}"
@@ -314,15 +304,7 @@ async fn an_endpoint_serves_its_space_to_whom_its_access_lets_in_and_wakes_it() 
     // Public: a WebSocket echo and a 50 MiB streamed body, for anyone.
     set_access(&api, &base, &auth, "public").await;
     // Public, yet a Berth token still never reaches the Service.
-    let seen = http
-        .get(format!("{url}headers"))
-        .header(AUTHORIZATION, &auth)
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let (_, seen) = seen_by_service(&http, &url, &[(AUTHORIZATION, &auth)]).await;
     assert!(!seen.contains("authorization"), "{seen}");
     let tcp = tokio::net::TcpStream::connect(daemon_addr)
         .await
@@ -458,6 +440,21 @@ async fn an_endpoint_serves_its_space_to_whom_its_access_lets_in_and_wakes_it() 
     assert_eq!(removed.status(), 204);
     let gone = http.get(&url).send().await.expect("get");
     assert_eq!(gone.status(), 404);
+}
+
+/// The headers the Service saw of a request to the endpoint at `url`
+/// sent with `headers`, one `name=value` a line, and the answer's status.
+async fn seen_by_service(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(reqwest::header::HeaderName, &str)],
+) -> (reqwest::StatusCode, String) {
+    let mut request = http.get(format!("{url}headers"));
+    for (name, value) in headers {
+        request = request.header(name, *value);
+    }
+    let answer = request.send().await.expect("get");
+    (answer.status(), answer.text().await.expect("text"))
 }
 
 /// Sets the endpoint `web` of space admin to `access`, as its owner: the
